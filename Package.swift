@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Linker flags every plugin gets: export only the entry symbol, and never let
+/// the library be unmapped (a `dlclose` of Swift code is unsafe).
+func pluginLinkerFlags(_ name: String) -> [LinkerSetting] {
+    [.unsafeFlags([
+        "-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/exports.map",
+        "-Xlinker", "-z", "-Xlinker", "nodelete",
+    ])]
+}
+
+let package = Package(
+    name: "northstar",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "northstar", targets: ["northstar"]),
+        .library(name: "NorthstarAPIKey", type: .dynamic, targets: ["NorthstarAPIKey"]),
+        .library(name: "NorthstarJWT", type: .dynamic, targets: ["NorthstarJWT"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    ],
+    targets: [
+        // The C ABI: one header, the whole contract between host and plugins.
+        .target(name: "PluginAPI", path: "Sources/PluginAPI"),
+        // SQLite from the system (Debian's libsqlite3-dev).
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        // The kernel: a library so the tests can import it.
+        .target(
+            name: "NorthstarHost",
+            dependencies: [
+                "PluginAPI", "CSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "NorthstarPluginKit",
+            ],
+            path: "Sources/Host"
+        ),
+        .executableTarget(
+            name: "northstar",
+            dependencies: [
+                "NorthstarHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/northstar"
+        ),
+        // The Swift plugin kit: a Swift plugin implements a protocol, the kit speaks C.
+        .target(name: "NorthstarPluginKit", dependencies: ["PluginAPI"], path: "Sources/PluginKit"),
+
+        // Plugins: each a dynamic library exporting only `northstar_plugin_v1`.
+        .target(
+            name: "NorthstarAPIKey",
+            dependencies: ["PluginAPI"],
+            path: "Plugins/apikey",
+            publicHeadersPath: ".",
+            linkerSettings: [.linkedLibrary("crypto")] + pluginLinkerFlags("apikey")
+        ),
+        .target(
+            name: "NorthstarJWT",
+            dependencies: [
+                "NorthstarPluginKit",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            path: "Plugins/jwt",
+            linkerSettings: pluginLinkerFlags("jwt")
+        ),
+
+        .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "NorthstarHost"]),
+        .testTarget(name: "HostTests", dependencies: ["NorthstarHost"]),
+    ]
+)

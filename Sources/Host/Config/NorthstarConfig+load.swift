@@ -1,0 +1,159 @@
+import Foundation
+
+extension NorthstarConfig {
+    /// The env names a node accepts: short, lowercase, no surprises in logs.
+    nonisolated(unsafe) static let envPattern = /^[a-z][a-z0-9-]{0,31}$/
+
+    /// Loads a config file, or the embedded dev default when `file` is nil.
+    /// - Parameters:
+    ///   - file: the JSON file to read, or nil for `Deploy/northstar.dev.json`.
+    ///   - overrides: command-line and environment values that win over the file.
+    ///   - environment: where `${NAME}` references are looked up.
+    /// - Throws: `ConfigError` naming the file, the key path and the problem.
+    public static func load(file: String?, overrides: Overrides = .init(),
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> NorthstarConfig {
+        let source = file ?? "<embedded dev default>"
+        let data: Data
+        if let file {
+            guard let contents = FileManager.default.contents(atPath: file) else {
+                let reason = FileManager.default.fileExists(atPath: file) ? "cannot be read (permissions?)" : "no such file"
+                throw ConfigError(file: file, path: "", message: reason)
+            }
+            data = contents
+        } else {
+            data = Data(DevDefaultConfig.text.utf8)
+        }
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(data)
+        } catch {
+            throw ConfigError(file: source, path: "", message: "not valid JSON: \(error)")
+        }
+        return try parse(document, source: source, overrides: overrides.applyingEnvironment(environment),
+                         environment: environment)
+    }
+
+    static func parse(_ document: JSONValue, source: String, overrides: Overrides,
+                      environment: [String: String]) throws -> NorthstarConfig {
+        // The node section comes first: `${data_dir}` elsewhere depends on it.
+        let plain: @Sendable (String, String) throws -> String = { text, path in
+            try expandVariables(text, path: path, source: source, dataDirectory: nil, environment: environment)
+        }
+        var root = try ConfigReader(document, file: source, path: "", expand: plain)
+        var node = try root.object("node") ?? ConfigReader(.object([:]), file: source, path: "node", expand: plain)
+
+        let env = try overrides.env ?? node.string("env") ?? "dev"
+        guard env.wholeMatch(of: envPattern) != nil else {
+            throw node.error("env", "\"\(env)\" is not a valid env name (lowercase letters, digits, '-')")
+        }
+        let listenText = try overrides.listen ?? node.string("listen") ?? "127.0.0.1:8080"
+        guard let listen = ListenAddress(listenText) else {
+            throw node.error("listen", "\"\(listenText)\" is not HOST:PORT")
+        }
+        let dataDirectory = try overrides.dataDirectory ?? node.string("data_dir") ?? ".northstar"
+        let pluginDirectory = try node.string("plugin_dir")
+        try node.finish()
+
+        let expand: @Sendable (String, String) throws -> String = { text, path in
+            try expandVariables(text, path: path, source: source, dataDirectory: dataDirectory, environment: environment)
+        }
+        root = try ConfigReader(document, file: source, path: "", expand: expand)
+        _ = root.raw("node")
+
+        var limitsReader = try root.object("limits") ?? ConfigReader(.object([:]), file: source, path: "limits", expand: expand)
+        let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20))
+        try limitsReader.finish()
+
+        var storeReader = try root.object("store") ?? ConfigReader(.object([:]), file: source, path: "store", expand: expand)
+        let store = StoreSettings(
+            sqlitePath: try storeReader.string("sqlite_path") ?? "northstar.sqlite",
+            retainEventsPerStream: try storeReader.integer("retain_events_per_stream", range: 0...Int64.max) ?? 0
+        )
+        try storeReader.finish()
+
+        let auth = try parseAuth(&root, env: env, source: source, expand: expand)
+        let plugins = try parsePlugins(&root, source: source, expand: expand)
+        try root.finish()
+
+        return NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory,
+                               limits: limits, store: store, auth: auth, plugins: plugins, source: source)
+    }
+
+    private static func parseAuth(_ root: inout ConfigReader, env: String, source: String,
+                                  expand: @escaping @Sendable (String, String) throws -> String) throws -> AuthSettings {
+        guard var reader = try root.object("auth") else { return AuthSettings(chain: [], anonymous: nil) }
+        let chain = try reader.stringArray("chain") ?? []
+        var anonymous: AnonymousIdentity?
+        if var anon = try reader.object("anonymous") {
+            guard env != "prod" else {
+                throw anon.error("", "an anonymous identity is never allowed when node.env is \"prod\"")
+            }
+            anonymous = AnonymousIdentity(tenantID: try anon.requiredString("tenant_id"),
+                                          userID: try anon.requiredString("user_id"),
+                                          scopes: try anon.stringArray("scopes") ?? [])
+            guard TenantID(anonymous!.tenantID) != nil else {
+                throw anon.error("tenant_id", "must match ^t_[a-z0-9][a-z0-9_-]{0,62}$")
+            }
+            try anon.finish()
+        }
+        try reader.finish()
+        return AuthSettings(chain: chain, anonymous: anonymous)
+    }
+
+    private static func parsePlugins(_ root: inout ConfigReader, source: String,
+                                     expand: @escaping @Sendable (String, String) throws -> String) throws -> [PluginSettings] {
+        guard let entries = try root.array("plugins") else { return [] }
+        return try entries.map { value, path in
+            var entry = try ConfigReader(value, file: source, path: path, expand: expand)
+            let pluginPath = try entry.requiredString("path")
+            let name = try entry.string("name")
+            let section = try entry.raw("config").map { try expandAll($0, path: "\(path).config", expand: expand) } ?? .object([:])
+            guard case .object = section else {
+                throw entry.error("config", "expected an object, got \(section.typeName)")
+            }
+            try entry.finish()
+            return PluginSettings(path: pluginPath, expectedName: name, config: section, keyPath: path)
+        }
+    }
+
+    /// Expands `${NAME}` in every string of a plugin's section.
+    private static func expandAll(_ value: JSONValue, path: String,
+                                  expand: (String, String) throws -> String) throws -> JSONValue {
+        switch value {
+        case .string(let text): return .string(try expand(text, path))
+        case .array(let elements):
+            return .array(try elements.enumerated().map { try expandAll($1, path: "\(path)[\($0)]", expand: expand) })
+        case .object(let members):
+            return .object(try members.reduce(into: [:]) { result, member in
+                result[member.key] = try expandAll(member.value, path: "\(path).\(member.key)", expand: expand)
+            })
+        default: return value
+        }
+    }
+
+    /// Replaces `${NAME}` with the environment variable NAME, and `${data_dir}`
+    /// with the node's data directory. A missing variable is an error: a
+    /// secret silently replaced by "" would be worse.
+    static func expandVariables(_ text: String, path: String, source: String, dataDirectory: String?,
+                                environment: [String: String]) throws -> String {
+        guard text.contains("${") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                throw ConfigError(file: source, path: path, message: "unterminated ${ in \"\(text)\"")
+            }
+            let name = String(rest[start.upperBound..<end])
+            if name == "data_dir", let dataDirectory {
+                result += dataDirectory
+            } else if let value = environment[name] {
+                result += value
+            } else {
+                throw ConfigError(file: source, path: path, message: "environment variable \(name) is not set")
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
+    }
+}

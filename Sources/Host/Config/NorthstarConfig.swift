@@ -1,0 +1,105 @@
+import Foundation
+
+/// The whole configuration of one Northstar node, as documented in
+/// `docs/configuration.md`.
+public struct NorthstarConfig: Sendable {
+    /// The environment this node serves (`dev`, `staging`, `prod`, ...).
+    /// Credentials for another env are refused.
+    public var env: String
+    public var listen: ListenAddress
+    /// Where the node keeps its database and generated secrets.
+    public var dataDirectory: String
+    /// Where relative plugin paths are looked up; nil means beside the executable.
+    public var pluginDirectory: String?
+    public var limits: Limits
+    public var store: StoreSettings
+    public var auth: AuthSettings
+    /// Plugins in start order.
+    public var plugins: [PluginSettings]
+    /// The file this came from (`<embedded dev default>` for the default).
+    public var source: String
+
+    /// Request limits that protect the node.
+    public struct Limits: Sendable {
+        public var maxBodyBytes: Int
+    }
+
+    /// The embedded event store.
+    public struct StoreSettings: Sendable {
+        /// SQLite file, relative to the data directory unless absolute.
+        public var sqlitePath: String
+        /// Events kept per stream (0: keep all). Older ones are pruned and a
+        /// resume below the first kept `seq` gets an explicit gap answer.
+        public var retainEventsPerStream: Int64
+    }
+
+    /// The auth chain and the optional anonymous identity.
+    public struct AuthSettings: Sendable {
+        /// Auth plugin names, asked in this order; empty means every auth
+        /// plugin, in the order they are listed under `plugins`.
+        public var chain: [String]
+        /// An identity for requests without credentials. Refused in `prod`.
+        public var anonymous: AnonymousIdentity?
+    }
+
+    /// The identity given to requests without a credential, when configured.
+    public struct AnonymousIdentity: Sendable {
+        public var tenantID: String
+        public var userID: String
+        public var scopes: [String]
+    }
+
+    /// One plugin to load.
+    public struct PluginSettings: Sendable {
+        /// The file: absolute, or relative to the plugin directory.
+        public var path: String
+        /// If set, the name the plugin must report (a guard against a wrong file).
+        public var expectedName: String?
+        /// The plugin's own section, handed to its `init` as JSON.
+        public var config: JSONValue
+        /// Where this entry sits in the file, for errors.
+        public var keyPath: String
+    }
+
+    /// The host and port to listen on.
+    public struct ListenAddress: Sendable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        /// Parses `HOST:PORT` (`[::1]:8080` for IPv6).
+        public init?(_ text: String) {
+            guard let colon = text.lastIndex(of: ":"),
+                  let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { return nil }
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Values that replace the file's, from the command line or environment.
+    public struct Overrides: Sendable {
+        public var listen: String?
+        public var dataDirectory: String?
+        public var env: String?
+
+        public init(listen: String? = nil, dataDirectory: String? = nil, env: String? = nil) {
+            self.listen = listen
+            self.dataDirectory = dataDirectory
+            self.env = env
+        }
+
+        /// `NORTHSTAR_LISTEN`, `NORTHSTAR_DATA_DIR` and `NORTHSTAR_ENV`, under
+        /// whatever the command line says.
+        public func applyingEnvironment(_ environment: [String: String]) -> Overrides {
+            Overrides(
+                listen: listen ?? environment["NORTHSTAR_LISTEN"],
+                dataDirectory: dataDirectory ?? environment["NORTHSTAR_DATA_DIR"],
+                env: env ?? environment["NORTHSTAR_ENV"]
+            )
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import Hummingbird
+
+/// `GET /healthz` (the process answers) and `GET /readyz` (every plugin has
+/// started, the port is bound, and no shutdown is under way).
+struct HealthRoutes {
+    let readiness: Readiness
+
+    func register(on router: Router<some Hummingbird.RequestContext>) {
+        router.get("/healthz") { _, _ in
+            jsonResponse(.ok, #"{"status":"ok"}"#)
+        }
+        router.get("/readyz") { _, _ in
+            let state = readiness.current
+            return jsonResponse(state == .ready ? .ok : .serviceUnavailable, #"{"status":"\#(state.rawValue)"}"#)
+        }
+    }
+}
+
+/// A response with a JSON body.
+func jsonResponse(_ status: HTTPResponse.Status, _ json: String) -> Response {
+    Response(status: status, headers: [.contentType: "application/json"],
+             body: .init(byteBuffer: ByteBuffer(string: json)))
+}

@@ -1,0 +1,82 @@
+import Foundation
+import NorthstarPluginKit
+import PluginAPI
+
+/// A problem an auth plugin reported, with its own message.
+public struct AuthPluginError: Error, CustomStringConvertible, Sendable {
+    public let plugin: String
+    public let status: Int32
+    public let message: String
+    public var description: String { "auth plugin \"\(plugin)\": \(message) (status \(status))" }
+}
+
+/// What one auth plugin said of one credential.
+enum AuthVerdict {
+    case accepted([String: String])
+    case passed
+    case rejected
+}
+
+extension PluginInstance {
+    private var authVTable: ns_auth_vtable? {
+        guard kind == .auth, let vtable = library.info.pointee.vtable else { return nil }
+        return vtable.assumingMemoryBound(to: ns_auth_vtable.self).pointee
+    }
+
+    /// Asks the plugin to verify `credential`.
+    /// THREAD: blocks while the plugin works; never call it on an event loop.
+    func verify(_ credential: Credential) throws -> AuthVerdict {
+        guard let verify = authVTable?.verify else {
+            throw AuthPluginError(plugin: name, status: Int32(NS_ERR_UNSUPPORTED), message: "not an auth plugin")
+        }
+        let sink = ClaimsSink()
+        let slot = ErrorSlot()
+        var decision = ns_auth_decision(0)
+        let status = withNSStr(credential.scheme) { scheme in
+            withNSStr(credential.value) { value in
+                var cred = ns_credential(struct_size: UInt32(MemoryLayout<ns_credential>.size),
+                                         source: credential.source.rawValue, scheme: scheme, value: value)
+                return verify(instance, &cred, sink.pointer, &decision, slot.pointer)
+            }
+        }
+        guard status == NS_OK else {
+            throw AuthPluginError(plugin: name, status: status, message: slot.message ?? "verify failed")
+        }
+        switch Int(decision) {
+        case Int(NS_AUTH_ACCEPT): return .accepted(sink.claims)
+        case Int(NS_AUTH_PASS): return .passed
+        default: return .rejected
+        }
+    }
+
+    /// Whether the plugin can mint credentials.
+    var canMint: Bool { authVTable?.mint != nil }
+
+    /// Asks the plugin to mint a credential with `claims`, valid `ttlSeconds`.
+    func mint(claims: [String: String], ttlSeconds: Int64) throws -> String {
+        guard let mint = authVTable?.mint else {
+            throw AuthPluginError(plugin: name, status: Int32(NS_ERR_UNSUPPORTED), message: "this plugin cannot mint tokens")
+        }
+        let buffer = HostBuffer()
+        let slot = ErrorSlot()
+        // Copies that stay put while the plugin reads the views.
+        var arena: [UnsafeMutableBufferPointer<CChar>] = []
+        defer { arena.forEach { $0.deallocate() } }
+        var views: [ns_claim] = []
+        for (key, value) in claims.sorted(by: { $0.key < $1.key }) {
+            let pair = [key, value].map { text -> ns_str in
+                let utf8 = Array(text.utf8)
+                let copy = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(utf8.count, 1))
+                for (index, byte) in utf8.enumerated() { copy[index] = CChar(bitPattern: byte) }
+                arena.append(copy)
+                return ns_str(ptr: UnsafePointer(copy.baseAddress), len: UInt64(utf8.count))
+            }
+            views.append(ns_claim(name: pair[0], value: pair[1]))
+        }
+        let status = mint(instance, views, UInt32(views.count), ttlSeconds, buffer.pointer, slot.pointer)
+        guard status == NS_OK else {
+            throw AuthPluginError(plugin: name, status: status, message: slot.message ?? "mint failed")
+        }
+        return String(decoding: buffer.bytes, as: UTF8.self)
+    }
+}

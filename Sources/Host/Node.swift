@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// One running Northstar node: the composition root that owns the config,
+/// the plugins and the kernel's parts, and runs the HTTP listener.
+///
+/// Start-up order matters and is the same every time: config, plugins
+/// (loaded, checked, initialised), data directory, plugins started, then the
+/// port. Anything refused before the port is bound ends the process with a
+/// non-zero exit and the reason.
+public final class Node: Sendable {
+    public let config: NorthstarConfig
+    public let plugins: PluginSet
+    public let readiness = Readiness()
+    private let logger = Logger(label: "northstar")
+
+    /// Loads and initialises every plugin of `config`; starts nothing.
+    public init(config: NorthstarConfig) throws {
+        self.config = config
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        self.plugins = try PluginSet(config: config)
+    }
+
+    /// Starts the plugins, binds the port, serves until SIGTERM or SIGINT,
+    /// then drains connections and stops the plugins in reverse order.
+    /// - Parameter onListening: called with the bound port (useful with port 0).
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        try plugins.start()
+        let router = Router(context: BasicRequestContext.self)
+        HealthRoutes(readiness: readiness).register(on: router)
+
+        let readiness = self.readiness
+        let logger = self.logger
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port),
+                                 serverName: "northstar"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                readiness.set(.ready)
+                logger.notice("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                                                      "port": "\(port)"])
+                onListening(port)
+            },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: PluginService(plugins: plugins, readiness: readiness)),
+                .init(service: app),
+                .init(service: DrainSignalService(readiness: readiness)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        try await group.run()
+        logger.notice("stopped")
+    }
+}
+
+/// Keeps the plugins running while the node serves, and stops them (in
+/// reverse start order) after the listener has drained.
+struct PluginService: Service {
+    let plugins: PluginSet
+    let readiness: Readiness
+
+    func run() async throws {
+        // Graceful shutdown reaches services in reverse order: the listener
+        // drains first, then this returns and the plugins stop.
+        try? await gracefulShutdown()
+        plugins.stop()
+    }
+}
+
+/// Listed last, so the shutdown signal reaches it first: `/readyz` turns 503
+/// while the listener is still draining, and load balancers stop sending.
+struct DrainSignalService: Service {
+    let readiness: Readiness
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        readiness.set(.draining)
+    }
+}

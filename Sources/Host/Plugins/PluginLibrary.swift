@@ -1,0 +1,165 @@
+import Foundation
+import NorthstarPluginKit
+import PluginAPI
+
+/// A shared object that passed every load check: its entry answered, its
+/// info and vtable are big enough, and its mandatory entries are present.
+///
+/// OWNERSHIP: `info` points into the library, which is never unloaded.
+public struct PluginLibrary: @unchecked Sendable {
+    /// The path as given, and the real path duplicates are judged by.
+    public let file: String
+    public let realPath: String
+    public let info: UnsafePointer<ns_plugin_info>
+    public let kind: PluginKind
+    public let name: String
+    public let version: String
+    public let summary: String
+    public let abiMinor: UInt32
+    public let vtableMinor: UInt32
+    /// The plugin's handle (`ns_host *`), created at load so that the entry
+    /// can already log under the file's name.
+    let handle: PluginHandle
+
+    /// A short line for `plugins inspect`.
+    public var abiVersion: String { "\(NS_ABI_MAJOR).\(abiMinor)" }
+}
+
+/// Loads and checks plugins, without initialising them.
+public enum PluginLoader {
+    nonisolated(unsafe) static let namePattern = /^[a-z][a-z0-9_-]{0,31}$/
+
+    /// Loads `path` and checks it against every ABI rule.
+    /// - Parameter path: absolute, or relative to the current directory.
+    /// - Throws: `PluginLoadError` naming the file, the rule and the remedy.
+    public static func load(_ path: String) throws -> PluginLibrary {
+        let realPath = try checkFile(path)
+        // RTLD_LOCAL: the plugin's symbols never satisfy another library's.
+        // RTLD_NOW: a missing symbol fails here, not at first call.
+        guard let library = dlopen(realPath, RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
+            throw PluginLoadError(file: path, rule: .dlopenFailed, message: "the dynamic loader refused it: \(reason)",
+                                  remedy: "rebuild the plugin for this platform; a truncated or foreign file cannot load")
+        }
+        // Never dlclose: unloading Swift code is unsafe, and the ABI promises
+        // plugins their library stays mapped.
+        guard let symbol = dlsym(library, NS_ENTRY_SYMBOL) else {
+            throw missingEntryError(path, library: library)
+        }
+        let entry = unsafeBitCast(symbol, to: ns_plugin_entry_fn.self)
+        let handle = PluginHandle(file: path)
+        let slot = ErrorSlot()
+        var infoPointer: UnsafePointer<ns_plugin_info>?
+        let status = handle.withConfig(.object([:])) { entry(HostServices.offer, &infoPointer, slot.pointer) }
+        guard status == NS_OK else {
+            throw PluginLoadError(file: path, rule: .entryRefused,
+                                  message: "its entry refused to load (status \(status)): \(slot.message ?? "no message")",
+                                  remedy: "use a plugin built for ABI \(NS_ABI_MAJOR).\(HostServices.minorRange.lowerBound)–\(NS_ABI_MAJOR).\(HostServices.minorRange.upperBound)")
+        }
+        guard let info = infoPointer else {
+            throw PluginLoadError(file: path, rule: .entryRefused, message: "its entry returned NS_OK but no ns_plugin_info",
+                                  remedy: "set *out_info to a static ns_plugin_info before returning NS_OK")
+        }
+        return try check(info, path: path, realPath: realPath, handle: handle)
+    }
+
+    /// Checks that `path` names a regular ELF shared object; returns its real path.
+    static func checkFile(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw PluginLoadError(file: path, rule: .fileMissing, message: "no such file",
+                                  remedy: "build the plugins (`swift build`) or correct the path; relative paths are looked up in node.plugin_dir")
+        }
+        guard !isDirectory.boolValue else {
+            throw PluginLoadError(file: path, rule: .notSharedObject, message: "it is a directory",
+                                  remedy: "name the plugin's .so file, not its folder")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw PluginLoadError(file: path, rule: .fileMissing, message: "the file cannot be read",
+                                  remedy: "check the file's permissions")
+        }
+        defer { try? handle.close() }
+        let header = [UInt8]((try? handle.read(upToCount: 18)) ?? Data())
+        // ELF magic, then e_type (offset 16, little-endian) must be ET_DYN (3).
+        guard header.count == 18, header[0...3] == [0x7F, 0x45, 0x4C, 0x46] else {
+            throw PluginLoadError(file: path, rule: .notSharedObject, message: "it is not an ELF shared object",
+                                  remedy: "name a plugin built as a shared library (.so)")
+        }
+        guard header[16] == 3, header[17] == 0 else {
+            throw PluginLoadError(file: path, rule: .notSharedObject,
+                                  message: "it is an ELF file but not a shared object (an executable or object file?)",
+                                  remedy: "link the plugin with -shared")
+        }
+        return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    }
+
+    /// A library without `northstar_plugin_v1`: say which major it speaks, if any.
+    static func missingEntryError(_ path: String, library: UnsafeMutableRawPointer) -> PluginLoadError {
+        for major in [0] + Array(2...9) where dlsym(library, "northstar_plugin_v\(major)") != nil {
+            return PluginLoadError(file: path, rule: .abiMajor,
+                                   message: "it was built for ABI major \(major), this host speaks ABI major \(NS_ABI_MAJOR)",
+                                   remedy: "use a build of the plugin for ABI \(NS_ABI_MAJOR), or a host that speaks ABI \(major)")
+        }
+        return PluginLoadError(file: path, rule: .noEntrySymbol,
+                               message: "it does not export \(NS_ENTRY_SYMBOL)",
+                               remedy: "export `ns_status northstar_plugin_v1(const ns_host_offer *, const ns_plugin_info **, ns_error *)` (see docs/plugins.md)")
+    }
+
+    /// Checks the info and vtable the entry returned.
+    static func check(_ info: UnsafePointer<ns_plugin_info>, path: String, realPath: String,
+                      handle: PluginHandle) throws -> PluginLibrary {
+        let size = Int(info.pointee.struct_size)
+        guard size >= Int(NS_PLUGIN_INFO_MIN_SIZE) else {
+            throw PluginLoadError(file: path, rule: .structTooSmall,
+                                  message: "ns_plugin_info.struct_size is \(size), the minimum is \(NS_PLUGIN_INFO_MIN_SIZE)",
+                                  remedy: "set struct_size = sizeof(ns_plugin_info) and rebuild against this header")
+        }
+        let fields = info.pointee
+        guard fields.abi_major == NS_ABI_MAJOR else {
+            throw PluginLoadError(file: path, rule: .abiMajor,
+                                  message: "it was built for ABI major \(fields.abi_major), this host speaks ABI major \(NS_ABI_MAJOR)",
+                                  remedy: "rebuild the plugin against ABI \(NS_ABI_MAJOR)")
+        }
+        guard HostServices.minorRange.contains(fields.abi_minor) else {
+            throw PluginLoadError(file: path, rule: .abiMinor,
+                                  message: "it needs ABI \(NS_ABI_MAJOR).\(fields.abi_minor), this host supports \(NS_ABI_MAJOR).\(HostServices.minorRange.lowerBound) to \(NS_ABI_MAJOR).\(HostServices.minorRange.upperBound)",
+                                  remedy: "upgrade the host, or use a build of the plugin for an older minor")
+        }
+        guard let kind = PluginKind(rawValue: fields.kind) else {
+            throw PluginLoadError(file: path, rule: .unknownKind,
+                                  message: "its kind is \(fields.kind); known kinds are 1 (transport), 2 (storage), 3 (auth)",
+                                  remedy: "set ns_plugin_info.kind to NS_KIND_TRANSPORT, NS_KIND_STORAGE or NS_KIND_AUTH")
+        }
+        let name = fields.name.string
+        guard name.wholeMatch(of: namePattern) != nil else {
+            throw PluginLoadError(file: path, rule: .badName,
+                                  message: "its name \"\(name)\" does not match [a-z][a-z0-9_-]{0,31}",
+                                  remedy: "give the plugin a short lowercase name")
+        }
+        var missing = fields.`init` == nil ? ["ns_plugin_info.init"] : []
+        if fields.vtable == nil { missing.append("ns_plugin_info.vtable") }
+        guard missing.isEmpty, let vtable = fields.vtable else {
+            throw PluginLoadError(file: path, rule: .mandatoryEntryMissing,
+                                  message: "mandatory entries are NULL: \(missing.joined(separator: ", "))",
+                                  remedy: "implement every MANDATORY entry the header lists")
+        }
+        // Every vtable starts with struct_size and minor.
+        let vtableSize = Int(vtable.load(as: UInt32.self))
+        let vtableMinor = vtable.load(fromByteOffset: 4, as: UInt32.self)
+        guard vtableSize >= kind.minimumVTableSize else {
+            throw PluginLoadError(file: path, rule: .structTooSmall,
+                                  message: "its \(kind) vtable's struct_size is \(vtableSize), the minimum is \(kind.minimumVTableSize)",
+                                  remedy: "set struct_size = sizeof(ns_\(kind)_vtable) and rebuild against this header")
+        }
+        let missingEntries = kind.missingEntries(in: vtable)
+        guard missingEntries.isEmpty else {
+            throw PluginLoadError(file: path, rule: .mandatoryEntryMissing,
+                                  message: "mandatory \(kind) entries are NULL: \(missingEntries.joined(separator: ", "))",
+                                  remedy: "implement every MANDATORY entry of ns_\(kind)_vtable")
+        }
+        handle.name = name
+        return PluginLibrary(file: path, realPath: realPath, info: info, kind: kind, name: name,
+                             version: fields.version.string, summary: fields.description.string,
+                             abiMinor: fields.abi_minor, vtableMinor: vtableMinor, handle: handle)
+    }
+}

@@ -1,0 +1,1 @@
+#include "northstar_plugin.h"

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NorthstarHost
+
+/// `northstar serve`: run a node until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server.",
+        discussion: """
+        With no --config, runs the embedded dev default (Deploy/northstar.dev.json): SQLite and \
+        generated secrets under --data-dir (default .northstar), JWT dev auth, 127.0.0.1:8080. \
+        Every plugin is loaded and checked before the port is bound; any refusal exits non-zero \
+        with the file, the rule broken and what to do.
+        """
+    )
+
+    @OptionGroup var options: NodeOptions
+
+    @Option(name: .long, help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    var listen: String?
+
+    func run() async throws {
+        let config = try options.load(listen: listen)
+        let node = try fail(on: { try Node(config: config) })
+        try await node.run()
+    }
+}
+
+/// Options every command that reads a config shares.
+struct NodeOptions: ParsableArguments {
+    @Option(name: .long, help: "Config file (JSON). Default: the embedded dev default.")
+    var config: String?
+
+    @Option(name: .customLong("data-dir"), help: "Data directory (database, generated secrets).")
+    var dataDir: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["NORTHSTAR_LOG_LEVEL"] ?? "info"
+
+    /// Sets up logging, then loads the config with command-line overrides.
+    func load(listen: String? = nil, env: String? = nil) throws -> NorthstarConfig {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return try fail(on: {
+            try NorthstarConfig.load(file: config, overrides: .init(listen: listen, dataDirectory: dataDir, env: env))
+        })
+    }
+}
+
+/// Turns a configuration or plugin refusal into a one-line message and exit 2.
+func fail<T>(on body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ConfigError {
+        FileHandle.standardError.write(Data("error: config \(error)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as PluginLoadError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
