@@ -42,15 +42,18 @@ extension NorthstarConfig {
         var root = try ConfigReader(document, file: source, path: "", expand: plain)
         var node = try root.object("node") ?? ConfigReader(.object([:]), file: source, path: "node", expand: plain)
 
-        let env = try overrides.env ?? node.string("env") ?? "dev"
+        let fileEnv = try node.string("env")
+        let env = overrides.env ?? fileEnv ?? "dev"
         guard env.wholeMatch(of: envPattern) != nil else {
             throw node.error("env", "\"\(env)\" is not a valid env name (lowercase letters, digits, '-')")
         }
-        let listenText = try overrides.listen ?? node.string("listen") ?? "127.0.0.1:8080"
+        let fileListen = try node.string("listen")
+        let listenText = overrides.listen ?? fileListen ?? "127.0.0.1:8080"
         guard let listen = ListenAddress(listenText) else {
             throw node.error("listen", "\"\(listenText)\" is not HOST:PORT")
         }
-        let dataDirectory = try overrides.dataDirectory ?? node.string("data_dir") ?? ".northstar"
+        let fileDataDirectory = try node.string("data_dir")
+        let dataDirectory = overrides.dataDirectory ?? fileDataDirectory ?? ".northstar"
         let pluginDirectory = try node.string("plugin_dir")
         try node.finish()
 

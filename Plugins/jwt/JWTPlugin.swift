@@ -1,1 +1,0 @@
-import JWTKit; import NorthstarPluginKit

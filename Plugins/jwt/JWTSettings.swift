@@ -1,0 +1,117 @@
+import Foundation
+
+/// The jwt plugin's config section (docs/configuration.md, "jwt").
+struct JWTSettings {
+    /// One verification key and the one algorithm it may be used with.
+    struct Key {
+        var kid: String
+        var alg: String
+        var secret: String?
+        var pem: String?
+    }
+
+    var keys: [Key] = []
+    var jwksFile: String?
+    /// Algorithms accepted for keys from `jwks_file`.
+    var jwksAlgorithms: Set<String> = []
+    var devSecretFile: String?
+    var issuer: String?
+    var audience: String?
+    var leewaySeconds: Int = 30
+    var requireExp = true
+    var tenantClaim = "tenant_id"
+    var userClaim = "sub"
+    var scopesClaim = "scope"
+    var envClaim = "env"
+
+    static let hmac: Set = ["HS256", "HS384", "HS512"]
+    static let asymmetric: Set = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+
+    /// Parses the section, refusing unknown keys and wrong types by name.
+    init(json: [UInt8]) throws {
+        guard let root = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else {
+            throw ConfigProblem("the config section is not a JSON object")
+        }
+        let known: Set = ["keys", "jwks_file", "jwks_algorithms", "dev_secret_file", "issuer", "audience",
+                          "leeway_seconds", "require_exp", "claims"]
+        if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ConfigProblem("\(unknown): unknown key (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        for (index, entry) in try Self.array(root["keys"], "keys").enumerated() {
+            guard let entry = entry as? [String: Any] else { throw ConfigProblem("keys[\(index)]: expected an object") }
+            let unknown = Set(entry.keys).subtracting(["kid", "alg", "secret", "pem"])
+            if let first = unknown.sorted().first { throw ConfigProblem("keys[\(index)].\(first): unknown key") }
+            let key = Key(kid: try Self.string(entry["kid"], "keys[\(index)].kid") ?? "",
+                          alg: try Self.string(entry["alg"], "keys[\(index)].alg") ?? "",
+                          secret: try Self.string(entry["secret"], "keys[\(index)].secret"),
+                          pem: try Self.string(entry["pem"], "keys[\(index)].pem"))
+            guard JWTProvider.isSafeKid(key.kid) else {
+                throw ConfigProblem("keys[\(index)].kid: required, letters, digits, '.', '_' or '-'")
+            }
+            if Self.hmac.contains(key.alg) {
+                guard let secret = key.secret, secret.utf8.count >= 32 else {
+                    throw ConfigProblem("keys[\(index)].secret: \(key.alg) needs a secret of at least 32 bytes")
+                }
+            } else if Self.asymmetric.contains(key.alg) && key.alg != "EdDSA" {
+                guard key.pem != nil else { throw ConfigProblem("keys[\(index)].pem: \(key.alg) needs a PEM public key") }
+            } else {
+                throw ConfigProblem("keys[\(index)].alg: \"\(key.alg)\" is not one of HS256/384/512, RS256/384/512, PS256, ES256/384 (EdDSA keys come from jwks_file)")
+            }
+            keys.append(key)
+        }
+        jwksFile = try Self.string(root["jwks_file"], "jwks_file")
+        jwksAlgorithms = Set(try Self.array(root["jwks_algorithms"], "jwks_algorithms").map { value in
+            guard let alg = value as? String, Self.asymmetric.union(Self.hmac).contains(alg) else {
+                throw ConfigProblem("jwks_algorithms: each entry is one of \(Self.asymmetric.union(Self.hmac).sorted().joined(separator: ", "))")
+            }
+            return alg
+        })
+        if jwksFile != nil, jwksAlgorithms.isEmpty {
+            throw ConfigProblem("jwks_algorithms: required with jwks_file (an explicit allow-list, e.g. [\"RS256\"])")
+        }
+        devSecretFile = try Self.string(root["dev_secret_file"], "dev_secret_file")
+        issuer = try Self.string(root["issuer"], "issuer")
+        audience = try Self.string(root["audience"], "audience")
+        if let leeway = root["leeway_seconds"] {
+            guard let value = leeway as? Int, (0...600).contains(value) else {
+                throw ConfigProblem("leeway_seconds: an integer from 0 to 600")
+            }
+            leewaySeconds = value
+        }
+        if let flag = root["require_exp"] {
+            guard let value = flag as? Bool else { throw ConfigProblem("require_exp: true or false") }
+            requireExp = value
+        }
+        if let claims = root["claims"] {
+            guard let claims = claims as? [String: Any] else { throw ConfigProblem("claims: expected an object") }
+            if let first = Set(claims.keys).subtracting(["tenant", "user", "scopes", "env"]).sorted().first {
+                throw ConfigProblem("claims.\(first): unknown key (known: tenant, user, scopes, env)")
+            }
+            tenantClaim = try Self.string(claims["tenant"], "claims.tenant") ?? tenantClaim
+            userClaim = try Self.string(claims["user"], "claims.user") ?? userClaim
+            scopesClaim = try Self.string(claims["scopes"], "claims.scopes") ?? scopesClaim
+            envClaim = try Self.string(claims["env"], "claims.env") ?? envClaim
+        }
+        if keys.isEmpty, jwksFile == nil, devSecretFile == nil {
+            throw ConfigProblem("no keys: give keys, jwks_file or dev_secret_file")
+        }
+    }
+
+    private static func string(_ value: Any?, _ path: String) throws -> String? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let text = value as? String else { throw ConfigProblem("\(path): expected a string") }
+        return text
+    }
+
+    private static func array(_ value: Any?, _ path: String) throws -> [Any] {
+        guard let value, !(value is NSNull) else { return [] }
+        guard let elements = value as? [Any] else { throw ConfigProblem("\(path): expected an array") }
+        return elements
+    }
+}
+
+/// A config problem, reported to the host as NS_ERR_CONFIG.
+struct ConfigProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
