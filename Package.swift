@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // The C ABI: one header, the whole contract between host and plugins.
@@ -75,7 +76,12 @@ let package = Package(
             linkerSettings: pluginLinkerFlags("jwt")
         ),
 
-        .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "NorthstarHost"]),
-        .testTarget(name: "HostTests", dependencies: ["NorthstarHost"]),
+        // Reports sizeof/offsetof of every ABI struct for the layout test.
+        .target(name: "PluginAPILayout", dependencies: ["PluginAPI"], path: "Tests/PluginAPILayout"),
+        .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "PluginAPILayout", "NorthstarHost"],
+                    exclude: ["abi-layout.json"]),
+        .testTarget(name: "HostTests", dependencies: ["NorthstarHost", "NorthstarPluginKit", "PluginAPI",
+                                                      .product(name: "Crypto", package: "swift-crypto")],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -79,16 +79,12 @@ public enum PluginLoader {
                                   remedy: "check the file's permissions")
         }
         defer { try? handle.close() }
-        let header = [UInt8]((try? handle.read(upToCount: 18)) ?? Data())
-        // ELF magic, then e_type (offset 16, little-endian) must be ET_DYN (3).
-        guard header.count == 18, header[0...3] == [0x7F, 0x45, 0x4C, 0x46] else {
-            throw PluginLoadError(file: path, rule: .notSharedObject, message: "it is not an ELF shared object",
-                                  remedy: "name a plugin built as a shared library (.so)")
-        }
-        guard header[16] == 3, header[17] == 0 else {
-            throw PluginLoadError(file: path, rule: .notSharedObject,
-                                  message: "it is an ELF file but not a shared object (an executable or object file?)",
-                                  remedy: "link the plugin with -shared")
+        // The headers and program header table sit in the first pages of any plugin.
+        let head = (try? handle.read(upToCount: 64 * 1024)) ?? Data()
+        let size = (try? handle.seekToEnd()) ?? 0
+        if let problem = ELFCheck.problem(with: head, fileSize: size) {
+            throw PluginLoadError(file: path, rule: .notSharedObject, message: problem,
+                                  remedy: "name a complete plugin built as a shared library (.so)")
         }
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }

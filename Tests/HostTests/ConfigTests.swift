@@ -1,0 +1,112 @@
+import Foundation
+@testable import NorthstarHost
+import Testing
+
+/// Config refusals name the file and the key path; overrides and secrets work.
+@Suite struct ConfigTests {
+    private func refusal(_ json: String, environment: [String: String] = [:]) -> ConfigError? {
+        do {
+            _ = try loadConfig(json, environment: environment)
+            Issue.record("config loaded but should have been refused")
+            return nil
+        } catch let error as ConfigError {
+            return error
+        } catch {
+            Issue.record("unexpected \(error)")
+            return nil
+        }
+    }
+
+    @Test("the embedded default is Deploy/northstar.dev.json, byte for byte")
+    func embeddedDefaultMatchesDeploy() throws {
+        let file = try String(contentsOf: TestPaths.root.appendingPathComponent("Deploy/northstar.dev.json"), encoding: .utf8)
+        #expect(file == DevDefaultConfig.text)
+        let config = try NorthstarConfig.load(file: nil, environment: [:])
+        #expect(config.env == "dev")
+        #expect(config.plugins.map(\.expectedName) == ["jwt"])
+    }
+
+    @Test("the production example parses once its secrets are in the environment")
+    func productionExampleParses() throws {
+        let path = TestPaths.root.appendingPathComponent("Deploy/northstar.prod.json").path
+        let config = try NorthstarConfig.load(file: path, environment: ["NORTHSTAR_JWT_HS256_SECRET": String(repeating: "k", count: 40)])
+        #expect(config.env == "prod")
+        #expect(config.auth.anonymous == nil)
+    }
+
+    @Test("an unknown key is refused with its key path")
+    func unknownKey() {
+        let error = refusal(#"{"node": {"env": "dev", "listn": "127.0.0.1:1"}}"#)
+        #expect(error?.path == "node.listn")
+        #expect(error?.message.contains("unknown key") == true)
+        #expect(refusal(#"{"plugins": [{"path": "x.so", "confg": {}}]}"#)?.path == "plugins[0].confg")
+    }
+
+    @Test("a wrong type is refused with its key path")
+    func wrongType() {
+        #expect(refusal(#"{"limits": {"max_body_bytes": "big"}}"#)?.path == "limits.max_body_bytes")
+        #expect(refusal(#"{"plugins": {"path": "x"}}"#)?.path == "plugins")
+        #expect(refusal(#"{"store": {"retain_events_per_stream": 1.5}}"#)?.path == "store.retain_events_per_stream")
+        #expect(refusal(#"{"node": {"listen": "nowhere"}}"#)?.path == "node.listen")
+    }
+
+    @Test("a missing required value is refused")
+    func missingRequired() {
+        #expect(refusal(#"{"plugins": [{"config": {}}]}"#)?.path == "plugins[0].path")
+    }
+
+    @Test("an unreadable or missing file and invalid JSON are refused with the file name")
+    func unreadable() throws {
+        #expect(throws: ConfigError.self) { try NorthstarConfig.load(file: "/nonexistent/northstar.json") }
+        let directory = try TestPaths.temporaryDirectory()
+        let file = directory.appendingPathComponent("broken.json")
+        try "{ not json".write(to: file, atomically: true, encoding: .utf8)
+        do {
+            _ = try NorthstarConfig.load(file: file.path)
+            Issue.record("invalid JSON loaded")
+        } catch let error as ConfigError {
+            #expect(error.file == file.path)
+            #expect(error.message.contains("not valid JSON"))
+        }
+        try "{}".write(to: file, atomically: true, encoding: .utf8)
+        chmod(file.path, 0)
+        if getuid() != 0 {  // root reads anything; the check only means something for others
+            #expect(throws: ConfigError.self) { try NorthstarConfig.load(file: file.path) }
+        }
+    }
+
+    @Test("secrets come from the environment, and a missing variable is an error")
+    func environmentVariables() throws {
+        let json = #"{"plugins": [{"path": "x.so", "config": {"secret": "${MY_SECRET}", "dir": "${data_dir}/keys"}}]}"#
+        let config = try loadConfig(json, environment: ["MY_SECRET": "s3cret"])
+        #expect(config.plugins[0].config.value(atPointer: "/secret") == .string("s3cret"))
+        #expect(config.plugins[0].config.value(atPointer: "/dir")?.stringValue?.hasSuffix("/keys") == true)
+        #expect(refusal(json)?.path == "plugins[0].config.secret")
+    }
+
+    @Test("command line beats environment beats file")
+    func overrides() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        let file = directory.appendingPathComponent("c.json")
+        try #"{"node": {"listen": "127.0.0.1:1000", "env": "staging"}}"#.write(to: file, atomically: true, encoding: .utf8)
+        let fromEnv = try NorthstarConfig.load(file: file.path, environment: ["NORTHSTAR_LISTEN": "127.0.0.1:2000"])
+        #expect(fromEnv.listen.port == 2000)
+        #expect(fromEnv.env == "staging")
+        let fromFlag = try NorthstarConfig.load(file: file.path, overrides: .init(listen: "127.0.0.1:3000"),
+                                                environment: ["NORTHSTAR_LISTEN": "127.0.0.1:2000"])
+        #expect(fromFlag.listen.port == 3000)
+    }
+
+    @Test("an anonymous identity is refused in prod, and its tenant must match the pattern")
+    func anonymous() {
+        let prod = #"{"node": {"env": "prod"}, "auth": {"anonymous": {"tenant_id": "t_public", "user_id": "anon"}}}"#
+        #expect(refusal(prod)?.message.contains("never allowed") == true)
+        let badTenant = #"{"auth": {"anonymous": {"tenant_id": "public", "user_id": "anon"}}}"#
+        #expect(refusal(badTenant)?.path == "auth.anonymous.tenant_id")
+    }
+
+    @Test("env names are checked")
+    func envName() {
+        #expect(refusal(#"{"node": {"env": "Prod!"}}"#)?.path == "node.env")
+    }
+}
