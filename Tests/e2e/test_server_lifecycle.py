@@ -1,0 +1,106 @@
+"""The server starts on the embedded default, reports ready, and stops cleanly."""
+import json
+import socket
+
+from conftest import BIN, Server, northstar
+
+
+def test_health_and_ready(server):
+    assert server.get("/healthz").json() == {"status": "ok"}
+    ready = server.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+def test_sigterm_stops_plugins_and_exits_zero(server):
+    assert server.stop() == 0
+    log = server.log_text()
+    assert "plugin started" in log and "plugin stopped" in log
+    assert log.index("plugin stopped") > log.index("listening")
+
+
+def test_unknown_route_is_404_json(server):
+    response = server.get("/nope")
+    assert response.status_code == 404
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _refused_before_bind(data_dir, config_text, expected):
+    """Serving this config exits non-zero, names the problem, and never binds its port."""
+    port = _free_port()
+    config = data_dir / "bad.json"
+    config.write_text(config_text.replace("PORT", str(port)))
+    result = northstar("serve", "--config", config, "--data-dir", data_dir)
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr
+    assert "listening" not in result.stderr
+    with socket.socket() as probe:  # the port is still free: nothing was bound
+        probe.bind(("127.0.0.1", port))
+
+
+def test_missing_plugin_refused_before_bind(data_dir):
+    _refused_before_bind(data_dir, '{"node": {"listen": "127.0.0.1:PORT"}, "plugins": [{"path": "/nope/libX.so"}]}',
+                         "file-missing")
+
+
+def test_text_file_plugin_refused_before_bind(data_dir):
+    (data_dir / "fake.so").write_text("not a library")
+    _refused_before_bind(data_dir, '{"node": {"listen": "127.0.0.1:PORT"}, "plugins": [{"path": "%s"}]}'
+                         % (data_dir / "fake.so"), "not-a-shared-object")
+
+
+def test_rejected_plugin_config_refused_before_bind(data_dir):
+    _refused_before_bind(data_dir, '{"node": {"listen": "127.0.0.1:PORT"}, "plugins": '
+                         '[{"path": "libNorthstarAPIKey.so", "config": {"keys": []}}]}', "config-rejected")
+
+
+def test_bad_config_names_the_key(data_dir):
+    _refused_before_bind(data_dir, '{"node": {"listen": "127.0.0.1:PORT", "colour": "blue"}}', "node.colour")
+
+
+def test_plugins_inspect_describes_apikey_in_json():
+    result = northstar("plugins", "inspect", "--json", BIN / "libNorthstarAPIKey.so")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)[0]
+    assert report["name"] == "apikey" and report["kind"] == "auth" and report["abi_version"] == "1.0"
+    assert report["version"] == "1.0.0" and report["status"] == "ok"
+
+
+def test_plugins_inspect_gives_a_verdict_on_bad_files(data_dir):
+    (data_dir / "notes.txt").write_text("hello")
+    truncated = data_dir / "cut.so"
+    truncated.write_bytes((BIN / "libNorthstarAPIKey.so").read_bytes()[:900])
+    result = northstar("plugins", "inspect", "--json", data_dir / "notes.txt", data_dir, truncated,
+                       BIN / "libNorthstarAPIKey.so")
+    assert result.returncode == 1  # some refused, no crash
+    reports = json.loads(result.stdout)
+    assert [r["status"] for r in reports] == ["refused", "refused", "refused", "ok"]
+    assert all(r.get("remedy") for r in reports[:3])
+
+
+def test_config_check_accepts_default_and_starts_nothing(data_dir):
+    result = northstar("config", "check", "--data-dir", data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "jwt (auth)" in result.stdout
+
+
+def test_token_refuses_a_bad_tenant(data_dir):
+    result = northstar("token", "--tenant", "acme", "--user", "u", "--data-dir", data_dir)
+    assert result.returncode != 0 and "tenant" in result.stderr
+
+
+def test_second_server_keeps_the_dev_secret(data_dir):
+    first = Server(data_dir).start()
+    first.stop()
+    secret = (data_dir / "jwt-dev-secret").read_text()
+    assert len(secret) == 64
+    assert (data_dir / "jwt-dev-secret").stat().st_mode & 0o077 == 0  # owner-only
+    second = Server(data_dir).start()
+    try:
+        assert (data_dir / "jwt-dev-secret").read_text() == secret
+    finally:
+        second.kill()
