@@ -44,6 +44,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "NorthstarPluginKit",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/Host"
         ),
@@ -70,6 +71,7 @@ let package = Package(
             name: "NorthstarJWT",
             dependencies: [
                 "NorthstarPluginKit",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Plugins/jwt",

@@ -14,14 +14,22 @@ import ServiceLifecycle
 public final class Node: Sendable {
     public let config: NorthstarConfig
     public let plugins: PluginSet
+    public let kernel: Kernel
     public let readiness = Readiness()
     private let logger = Logger(label: "northstar")
 
-    /// Loads and initialises every plugin of `config`; starts nothing.
+    /// Loads and initialises every plugin of `config` and opens the store;
+    /// starts nothing and binds nothing.
     public init(config: NorthstarConfig) throws {
         self.config = config
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         self.plugins = try PluginSet(config: config)
+        let hub = StreamHub()
+        let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
+            : "\(config.dataDirectory)/\(config.store.sqlitePath)"
+        let store = try SQLiteStore(path: path, retainPerStream: config.store.retainEventsPerStream) { hub.publish($0) }
+        let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous)
+        kernel = Kernel(store: store, hub: hub, auth: auth)
     }
 
     /// Starts the plugins, binds the port, serves until SIGTERM or SIGINT,
@@ -30,7 +38,11 @@ public final class Node: Sendable {
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         try plugins.start()
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
         HealthRoutes(readiness: readiness).register(on: router)
+        let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
+        ThreadRoutes(api: api).register(on: router)
+        CanvasRoutes(api: api).register(on: router)
 
         let readiness = self.readiness
         let logger = self.logger

@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+
+/// What every REST handler needs: identity from the Authorization header,
+/// a JSON body read under the size limit, and query parameters checked.
+struct APIRoutes: Sendable {
+    let kernel: Kernel
+    let maxBodyBytes: Int
+
+    /// The caller's context, from the Authorization header only.
+    func identify(_ request: Request) async throws -> RequestContext {
+        var credential: Credential?
+        if let header = request.headers[.authorization] {
+            guard let parsed = Credential(authorization: header) else {
+                throw APIError.unauthorized("the Authorization header must be \"<scheme> <credential>\"")
+            }
+            credential = parsed
+        }
+        return try await kernel.auth.authenticate(
+            credential,
+            requestID: TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
+            traceparent: TraceContext.traceparent(from: request.headers[.init("traceparent")!]))
+    }
+
+    /// The body as JSON, refused past the size limit before it is all read.
+    func json(_ request: Request) async throws -> JSONValue {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxBodyBytes)
+        } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
+        }
+        guard buffer.readableBytes > 0 else { throw APIError.badRequest("invalid_json", "the body is empty; send a JSON object") }
+        do {
+            return try JSONValue.parse(Data(buffer: buffer))
+        } catch {
+            throw APIError.badRequest("invalid_json", "the body is not valid JSON: \(error)")
+        }
+    }
+
+    /// A non-negative integer query parameter (`after=12`), or `defaultValue`.
+    func unsigned(_ request: Request, _ name: String, default defaultValue: UInt64, max: UInt64 = .max) throws -> UInt64 {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return defaultValue }
+        guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let value = UInt64(text), value <= max else {
+            let range = max == .max ? "a non-negative integer" : "an integer from 0 to \(max)"
+            throw APIError.badRequest("invalid_\(name)", "\(name) must be \(range), got \"\(text.prefix(40))\"")
+        }
+        return value
+    }
+}
+
+/// A JSON response from already-encoded bytes.
+func jsonResponse(_ status: HTTPResponse.Status, _ body: Data) -> Response {
+    Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body)))
+}
+
+/// A JSON response from a value.
+func jsonResponse(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+    jsonResponse(status, value.encoded())
+}
+
+extension Resource {
+    /// The REST shape of a thread or canvas.
+    func json(extra: [String: JSONValue] = [:]) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "\(kind.rawValue)_id": .string(id), "stream": .string(stream.rawValue),
+            "created_by": .string(createdBy), "created_at": .string(EventDraft.format(createdAt)),
+            "metadata": metadata, "title": title.map(JSONValue.string) ?? .null,
+        ]
+        members.merge(extra) { _, new in new }
+        return .object(members)
+    }
+}
+
+extension EventPage {
+    /// `{"events": [...], "head_seq", "first_seq", "next_after"}`, with each
+    /// event's stored bytes copied as they are (no re-encoding).
+    func json() -> Data {
+        var body = Data(#"{"events":["#.utf8)
+        for (index, event) in events.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(event.json)
+        }
+        let next = events.last?.seq
+        body.append(Data(#"],"first_seq":\#(firstSeq),"head_seq":\#(headSeq),"next_after":\#(next.map(String.init) ?? "null")}"#.utf8))
+        return body
+    }
+}

@@ -1,0 +1,43 @@
+import Hummingbird
+import Logging
+
+/// Every error leaves as `{"error": {"code", "message"}}`, and every request
+/// is logged by method, path and status: never its query string or headers,
+/// where credentials travel.
+struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
+    let logger = Logger(label: "northstar.http")
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            log(request, status: response.status, started: started)
+            return response
+        } catch let error as APIError {
+            log(request, status: error.status, started: started)
+            throw error
+        } catch let error as HTTPError {
+            let mapped: APIError = switch error.status {
+            case .notFound: APIError(.notFound, code: "route_not_found", message: "no route \(request.method) \(request.uri.path)")
+            case .methodNotAllowed: APIError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed here")
+            case .contentTooLarge: APIError(.contentTooLarge, code: "body_too_large", message: "the body is too large")
+            default: APIError(error.status, code: "http_error", message: error.body ?? "\(error.status)")
+            }
+            log(request, status: mapped.status, started: started)
+            throw mapped
+        } catch {
+            logger.error("internal error", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)",
+                                                      "error": "\(error)"])
+            log(request, status: .internalServerError, started: started)
+            throw APIError(.internalServerError, code: "internal", message: "internal error; the server log has details")
+        }
+    }
+
+    private func log(_ request: Request, status: HTTPResponse.Status, started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: [
+            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",
+            "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)",
+        ])
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import NIOPosix
+
+/// Turns a credential into a `RequestContext`, through the auth plugins in
+/// chain order, and checks what they verified against the node's rules.
+///
+/// This is the only place a `RequestContext` is made: identity never comes
+/// from a header, a query parameter or a path.
+public final class AuthChain: Sendable {
+    private let providers: [PluginInstance]
+    private let env: String
+    private let anonymous: NorthstarConfig.AnonymousIdentity?
+    private let logger = Logger(label: "northstar.auth")
+
+    public init(providers: [PluginInstance], env: String, anonymous: NorthstarConfig.AnonymousIdentity?) {
+        self.providers = providers
+        self.env = env
+        self.anonymous = anonymous
+    }
+
+    /// Authenticates `credential` (nil: none was presented).
+    /// - Throws: `APIError` 401 for a missing, rejected or unusable
+    ///   credential, 503 when a provider cannot decide (its backend is down).
+    public func authenticate(_ credential: Credential?, requestID: String, traceparent: String) async throws -> RequestContext {
+        guard let credential else {
+            guard let anonymous, let tenant = TenantID(anonymous.tenantID) else {
+                throw APIError.unauthorized("a credential is required (Authorization: Bearer <token> or ApiKey <key>)")
+            }
+            return RequestContext(tenant: tenant, env: env, userID: anonymous.userID, scopes: Set(anonymous.scopes),
+                                  requestID: requestID, traceparent: traceparent)
+        }
+        for provider in providers {
+            let verdict: AuthVerdict
+            do {
+                // Plugins may block in verify: never on an event loop.
+                verdict = try await NIOThreadPool.singleton.runIfActive { try provider.verify(credential) }
+            } catch let error as AuthPluginError {
+                logger.error("auth provider failed", metadata: ["plugin": "\(provider.name)", "error": "\(error.message)",
+                                                                "request_id": "\(requestID)"])
+                throw APIError(.serviceUnavailable, code: "auth_unavailable", message: "the auth provider cannot verify credentials now")
+            }
+            switch verdict {
+            case .passed:
+                continue
+            case .rejected:
+                logger.info("credential rejected", metadata: ["plugin": "\(provider.name)", "scheme": "\(credential.scheme)",
+                                                               "request_id": "\(requestID)"])
+                throw APIError.unauthorized("the credential is not valid")
+            case .accepted(let claims):
+                return try context(from: claims, provider: provider.name, requestID: requestID, traceparent: traceparent)
+            }
+        }
+        throw APIError.unauthorized("no auth provider accepts the \"\(credential.scheme)\" scheme")
+    }
+
+    /// Checks verified claims against the node's rules and builds the context.
+    func context(from claims: [String: String], provider: String, requestID: String, traceparent: String) throws -> RequestContext {
+        func refuse(_ why: String) -> APIError {
+            logger.info("verified credential refused", metadata: ["plugin": "\(provider)", "reason": "\(why)",
+                                                                   "request_id": "\(requestID)"])
+            return APIError.unauthorized(why)
+        }
+        guard let tenantText = claims["tenant_id"], let tenant = TenantID(tenantText) else {
+            throw refuse("the credential's tenant_id is missing or does not match ^t_[a-z0-9][a-z0-9_-]{0,62}$")
+        }
+        guard let user = claims["user_id"], !user.isEmpty, user.count <= 256 else {
+            throw refuse("the credential names no user")
+        }
+        guard let credentialEnv = claims["env"] else { throw refuse("the credential names no env") }
+        guard credentialEnv == env else { throw refuse("the credential is for env \"\(credentialEnv)\", this node serves \"\(env)\"") }
+        if let expires = claims["expires_at"].flatMap(Double.init), expires < Date().timeIntervalSince1970 - 60 {
+            throw refuse("the credential has expired")
+        }
+        let scopes = Set((claims["scopes"] ?? "").split(separator: " ").map(String.init))
+        return RequestContext(tenant: tenant, env: env, userID: user, scopes: scopes, requestID: requestID, traceparent: traceparent)
+    }
+}

@@ -1,0 +1,39 @@
+/// The one place that decides whether a context may touch a resource.
+///
+/// Every REST route and every transport call resolves through here. The
+/// scope check comes first and does not depend on the resource, so a 403
+/// says nothing about existence; "no such id" and "another tenant's (or
+/// another env's) id" then give the same 404, from the same single lookup.
+public struct ResourceResolver: Sendable {
+    let store: any EventStore
+
+    public init(store: any EventStore) {
+        self.store = store
+    }
+
+    /// The resource `id` of `kind`, if `context` may access it that way.
+    /// - Throws: `APIError` 403 (`forbidden`) without the scope, 400
+    ///   (`invalid_id`) for an id of the wrong shape, 404 (`not_found`) for a
+    ///   missing resource and another tenant's alike.
+    public func resolve(_ kind: ResourceKind, id: String, for context: RequestContext,
+                        access: RequestContext.Access) async throws -> Resource {
+        guard context.allows(access, on: kind.area) else {
+            throw APIError.forbidden("this credential lacks the \(kind.area.rawValue):\(access.rawValue) scope")
+        }
+        guard Identifier.isWellFormed(id, prefix: kind.prefix) else {
+            throw APIError.badRequest("invalid_id", "\"\(id.prefix(80))\" is not a \(kind.rawValue) id (\(kind.prefix) and 26 base32 characters)")
+        }
+        guard let resource = try await store.resource(id: id), resource.kind == kind,
+              resource.tenant == context.tenant.rawValue, resource.env == context.env else {
+            throw APIError.notFound(kind.rawValue)
+        }
+        return resource
+    }
+
+    /// Checks `context` may create resources of `kind`.
+    public func authorizeCreate(_ kind: ResourceKind, for context: RequestContext) throws {
+        guard context.allows(.write, on: kind.area) else {
+            throw APIError.forbidden("this credential lacks the \(kind.area.rawValue):write scope")
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+
+/// The kernel's parts, wired to one store: what the REST routes and the
+/// transports call. Nothing here knows HTTP.
+public struct Kernel: Sendable {
+    public let store: any EventStore
+    public let hub: StreamHub
+    public let auth: AuthChain
+    public let resolver: ResourceResolver
+    public let threads: Threads
+    public let canvases: Canvases
+    public let streams: StreamReader
+
+    public init(store: any EventStore, hub: StreamHub, auth: AuthChain) {
+        self.store = store
+        self.hub = hub
+        self.auth = auth
+        resolver = ResourceResolver(store: store)
+        threads = Threads(store: store, resolver: resolver)
+        canvases = Canvases(store: store, resolver: resolver)
+        streams = StreamReader(store: store, resolver: resolver)
+    }
+}

@@ -1,0 +1,147 @@
+import Dispatch
+import Foundation
+
+/// The embedded store: one SQLite file in WAL mode, `synchronous = FULL`.
+///
+/// All writes go through one connection on one serial queue, so per-stream
+/// `seq` is assigned without races; reads use a second connection on their
+/// own queue, which WAL lets run beside the writer. `onAppend` is called on
+/// the writer queue after each commit, in commit order: the live fan-out
+/// hangs off it and sees every stream's events in `seq` order.
+public final class SQLiteStore: EventStore, @unchecked Sendable {
+    private let writer: SQLiteConnection
+    private let reader: SQLiteConnection
+    private let writeQueue = DispatchQueue(label: "northstar.store.write")
+    private let readQueue = DispatchQueue(label: "northstar.store.read")
+    private let retainPerStream: Int64
+    private let onAppend: @Sendable (StreamEvent) -> Void
+
+    /// Opens or creates the database at `path`.
+    /// - Parameters:
+    ///   - retainPerStream: events kept per stream (0 keeps all).
+    ///   - onAppend: called after each durable append, in commit order.
+    public init(path: String, retainPerStream: Int64 = 0, onAppend: @escaping @Sendable (StreamEvent) -> Void = { _ in }) throws {
+        writer = try SQLiteConnection(path: path)
+        try writer.execute(Self.schema)
+        reader = try SQLiteConnection(path: path)
+        self.retainPerStream = retainPerStream
+        self.onAppend = onAppend
+    }
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS resources (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, tenant TEXT NOT NULL, env TEXT NOT NULL,
+            created_by TEXT NOT NULL, created_at_ms INTEGER NOT NULL, title TEXT, metadata TEXT NOT NULL,
+            head_rev INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS streams (
+            stream TEXT PRIMARY KEY, head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS events (
+            stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+            json BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS idempotency (
+            stream TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, seq INTEGER NOT NULL,
+            event_json BLOB NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;
+        """
+
+    private func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            writeQueue.async { [writer] in continuation.resume(with: Result { try body(writer) }) }
+        }
+    }
+
+    private func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            readQueue.async { [reader] in continuation.resume(with: Result { try body(reader) }) }
+        }
+    }
+
+    public func create(_ resource: Resource) async throws {
+        try await onWriter { db in
+            try db.transaction {
+                try db.query("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                    .text(resource.id), .text(resource.kind.rawValue), .text(resource.tenant), .text(resource.env),
+                    .text(resource.createdBy), .integer(Int64(resource.createdAt.timeIntervalSince1970 * 1000)),
+                    resource.title.map(SQLValue.text) ?? .null, .text(resource.metadata.jsonText),
+                    .integer(resource.headRev),
+                ])
+                try db.query("INSERT INTO streams VALUES (?, 0, 1)", [.text(resource.stream.rawValue)])
+            }
+        }
+    }
+
+    public func resource(id: String) async throws -> Resource? {
+        try await onReader { db in
+            let rows = try db.query("""
+                SELECT id, kind, tenant, env, created_by, created_at_ms, title, metadata, head_rev
+                FROM resources WHERE id = ?
+                """, [.text(id)])
+            guard let row = rows.first, let kind = ResourceKind(rawValue: row[1].text ?? "") else { return nil }
+            return Resource(id: row[0].text ?? "", kind: kind, tenant: row[2].text ?? "", env: row[3].text ?? "",
+                            createdBy: row[4].text ?? "",
+                            createdAt: Date(timeIntervalSince1970: Double(row[5].integer ?? 0) / 1000),
+                            title: row[6].text, metadata: (try? JSONValue.parse(row[7].text ?? "{}")) ?? .object([:]),
+                            headRev: row[8].integer ?? 0)
+        }
+    }
+
+    public func append(_ draft: EventDraft, idempotencyKey: String?, fingerprint: String) async throws -> AppendOutcome {
+        let retain = retainPerStream
+        let onAppend = self.onAppend
+        return try await onWriter { db in
+            let outcome = try db.transaction { () throws -> AppendOutcome in
+                let stream = draft.stream.rawValue
+                if let key = idempotencyKey {
+                    let previous = try db.query("SELECT fingerprint, seq, event_json FROM idempotency WHERE stream = ? AND key = ?",
+                                                [.text(stream), .text(key)])
+                    if let row = previous.first {
+                        guard row[0].text == fingerprint else { return .keyReused }
+                        let json = Data(row[2].blob ?? [])
+                        let seq = UInt64(row[1].integer ?? 0)
+                        let id = (try? JSONValue.parse(json))?.objectValue?["id"]?.stringValue ?? ""
+                        return .replayed(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
+                    }
+                }
+                guard let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream)]).first,
+                      let headSeq = head[0].integer, let firstSeq = head[1].integer else {
+                    throw SQLiteError(code: 0, message: "no stream \(stream)")
+                }
+                let seq = UInt64(headSeq + 1)
+                let id = Identifier.make(prefix: "ev_")
+                let json = draft.encoded(seq: seq, id: id, timestamp: Date())
+                try db.query("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                             [.text(stream), .integer(Int64(seq)), .text(id), .text(draft.type), .blob(Array(json))])
+                var newFirst = firstSeq
+                if retain > 0, Int64(seq) - firstSeq + 1 > retain {
+                    newFirst = Int64(seq) - retain + 1
+                    try db.query("DELETE FROM events WHERE stream = ? AND seq < ?", [.text(stream), .integer(newFirst)])
+                }
+                try db.query("UPDATE streams SET head_seq = ?, first_seq = ? WHERE stream = ?",
+                             [.integer(Int64(seq)), .integer(newFirst), .text(stream)])
+                if let key = idempotencyKey {
+                    try db.query("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                                 [.text(stream), .text(key), .text(fingerprint), .integer(Int64(seq)), .blob(Array(json))])
+                }
+                return .appended(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
+            }
+            // Still on the writer queue: subscribers see commits in order.
+            if case .appended(let event) = outcome { onAppend(event) }
+            return outcome
+        }
+    }
+
+    public func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage {
+        try await onReader { db in
+            // One read transaction, so the page and the head agree.
+            try db.execute("BEGIN")
+            defer { try? db.execute("COMMIT") }
+            let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream.rawValue)]).first
+            let rows = try db.query("SELECT seq, id, type, json FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                    [.text(stream.rawValue), .integer(Int64(clamping: after)), .integer(Int64(limit))])
+            let events = rows.map { row in
+                StreamEvent(stream: stream, seq: UInt64(row[0].integer ?? 0), id: row[1].text ?? "",
+                            type: row[2].text ?? "", json: Data(row[3].blob ?? []))
+            }
+            return EventPage(events: events, headSeq: UInt64(head?[0].integer ?? 0), firstSeq: UInt64(head?[1].integer ?? 1))
+        }
+    }
+}

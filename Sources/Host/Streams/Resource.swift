@@ -1,0 +1,62 @@
+import Foundation
+
+/// What a resource is. Each kind has its own id prefix.
+public enum ResourceKind: String, Sendable, CaseIterable {
+    case thread, canvas
+
+    /// The id prefix (`th_`, `cv_`).
+    var prefix: String {
+        switch self {
+        case .thread: "th_"
+        case .canvas: "cv_"
+        }
+    }
+
+    /// The stream a resource of this kind owns.
+    func stream(_ id: String) -> StreamName {
+        switch self {
+        case .thread: .chat(id)
+        case .canvas: .canvas(id)
+        }
+    }
+
+    /// The scope area that governs it.
+    var area: RequestContext.Area {
+        switch self {
+        case .thread: .chat
+        case .canvas: .canvas
+        }
+    }
+}
+
+/// A thread or canvas, and the (tenant, env) it belongs to.
+public struct Resource: Sendable, Equatable {
+    public let id: String
+    public let kind: ResourceKind
+    public let tenant: String
+    public let env: String
+    public let createdBy: String
+    public let createdAt: Date
+    public let title: String?
+    public let metadata: JSONValue
+    /// The head revision of a canvas (0 when empty); 0 for threads.
+    public var headRev: Int64
+
+    public var stream: StreamName { kind.stream(id) }
+}
+
+/// Random ids: a kind prefix and 26 characters of base32 (130 bits).
+enum Identifier {
+    private static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+
+    static func make(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return prefix + String((0..<26).map { _ in alphabet[Int(generator.next() % 32)] })
+    }
+
+    /// Whether `id` has the shape of an id with this prefix.
+    static func isWellFormed(_ id: String, prefix: String) -> Bool {
+        id.hasPrefix(prefix) && id.count == prefix.count + 26
+            && id.dropFirst(prefix.count).allSatisfy { alphabet.contains($0) }
+    }
+}
