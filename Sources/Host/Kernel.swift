@@ -11,13 +11,13 @@ public struct Kernel: Sendable {
     public let canvases: Canvases
     public let streams: StreamReader
 
-    public init(store: any EventStore, hub: StreamHub, auth: AuthChain) {
+    public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits()) {
         self.store = store
         self.hub = hub
         self.auth = auth
         resolver = ResourceResolver(store: store)
         threads = Threads(store: store, resolver: resolver)
-        canvases = Canvases(store: store, resolver: resolver)
+        canvases = Canvases(store: store, resolver: resolver, limits: commandLimits)
         streams = StreamReader(store: store, resolver: resolver)
     }
 }

@@ -29,7 +29,7 @@ public final class Node: Sendable {
             : "\(config.dataDirectory)/\(config.store.sqlitePath)"
         let store = try SQLiteStore(path: path, retainPerStream: config.store.retainEventsPerStream) { hub.publish($0) }
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous)
-        kernel = Kernel(store: store, hub: hub, auth: auth)
+        kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands)
     }
 
     /// Starts the plugins, binds the port, serves until SIGTERM or SIGINT,

@@ -64,15 +64,22 @@ extension NorthstarConfig {
         _ = root.raw("node")
 
         var limitsReader = try root.object("limits") ?? ConfigReader(.object([:]), file: source, path: "limits", expand: expand)
-        let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20))
-        try limitsReader.finish()
-
         var storeReader = try root.object("store") ?? ConfigReader(.object([:]), file: source, path: "store", expand: expand)
         let store = StoreSettings(
             sqlitePath: try storeReader.string("sqlite_path") ?? "northstar.sqlite",
-            retainEventsPerStream: try storeReader.integer("retain_events_per_stream", range: 0...Int64.max) ?? 0
+            retainEventsPerStream: try storeReader.integer("retain_events_per_stream", range: 0...Int64.max) ?? 0,
+            snapshotEvery: try storeReader.integer("snapshot_every", range: 1...100_000) ?? 64
         )
         try storeReader.finish()
+
+        let commands = CommandLimits(
+            maxDocumentBytes: Int(try limitsReader.integer("max_document_bytes", range: 2...(1 << 30)) ?? 1 << 20),
+            maxOperations: Int(try limitsReader.integer("max_operations_per_command", range: 1...100_000) ?? 1000),
+            maxPathDepth: Int(try limitsReader.integer("max_path_depth", range: 1...1000) ?? 32),
+            snapshotEvery: store.snapshotEvery)
+        let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
+                            commands: commands)
+        try limitsReader.finish()
 
         let auth = try parseAuth(&root, env: env, source: source, expand: expand)
         let plugins = try parsePlugins(&root, source: source, expand: expand)

@@ -22,6 +22,8 @@ public struct NorthstarConfig: Sendable {
     /// Request limits that protect the node.
     public struct Limits: Sendable {
         public var maxBodyBytes: Int
+        /// Canvas commands: document size, operations per command, pointer depth.
+        public var commands: CommandLimits
     }
 
     /// The embedded event store.
@@ -31,6 +33,9 @@ public struct NorthstarConfig: Sendable {
         /// Events kept per stream (0: keep all). Older ones are pruned and a
         /// resume below the first kept `seq` gets an explicit gap answer.
         public var retainEventsPerStream: Int64
+        /// A canvas snapshot is stored every this many revisions, so reading
+        /// an old revision replays at most this many commands.
+        public var snapshotEvery: Int64
     }
 
     /// The auth chain and the optional anonymous identity.

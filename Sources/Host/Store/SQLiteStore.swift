@@ -13,8 +13,8 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     private let reader: SQLiteConnection
     private let writeQueue = DispatchQueue(label: "northstar.store.write")
     private let readQueue = DispatchQueue(label: "northstar.store.read")
-    private let retainPerStream: Int64
-    private let onAppend: @Sendable (StreamEvent) -> Void
+    let retainPerStream: Int64
+    let onAppend: @Sendable (StreamEvent) -> Void
 
     /// Opens or creates the database at `path`.
     /// - Parameters:
@@ -41,15 +41,26 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         CREATE TABLE IF NOT EXISTS idempotency (
             stream TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, seq INTEGER NOT NULL,
             event_json BLOB NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS canvas_heads (
+            canvas TEXT PRIMARY KEY, head_rev INTEGER NOT NULL, document BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS revisions (
+            canvas TEXT NOT NULL, rev INTEGER NOT NULL, base_rev INTEGER NOT NULL, command_id TEXT NOT NULL,
+            actor TEXT NOT NULL, ts TEXT NOT NULL, ops BLOB NOT NULL, event_seq INTEGER NOT NULL,
+            PRIMARY KEY (canvas, rev)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS snapshots (
+            canvas TEXT NOT NULL, rev INTEGER NOT NULL, document BLOB NOT NULL, PRIMARY KEY (canvas, rev)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS commands (
+            canvas TEXT NOT NULL, command_id TEXT NOT NULL, fingerprint TEXT NOT NULL, rev INTEGER NOT NULL,
+            PRIMARY KEY (canvas, command_id)) WITHOUT ROWID;
         """
 
-    private func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             writeQueue.async { [writer] in continuation.resume(with: Result { try body(writer) }) }
         }
     }
 
-    private func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             readQueue.async { [reader] in continuation.resume(with: Result { try body(reader) }) }
         }
@@ -65,6 +76,10 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
                     .integer(resource.headRev),
                 ])
                 try db.query("INSERT INTO streams VALUES (?, 0, 1)", [.text(resource.stream.rawValue)])
+                if resource.kind == .canvas {
+                    try db.query("INSERT INTO canvas_heads VALUES (?, 0, ?)", [.text(resource.id), .blob(Array("{}".utf8))])
+                    try db.query("INSERT INTO snapshots VALUES (?, 0, ?)", [.text(resource.id), .blob(Array("{}".utf8))])
+                }
             }
         }
     }
@@ -101,32 +116,40 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
                         return .replayed(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
                     }
                 }
-                guard let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream)]).first,
-                      let headSeq = head[0].integer, let firstSeq = head[1].integer else {
-                    throw SQLiteError(code: 0, message: "no stream \(stream)")
-                }
-                let seq = UInt64(headSeq + 1)
-                let id = Identifier.make(prefix: "ev_")
-                let json = draft.encoded(seq: seq, id: id, timestamp: Date())
-                try db.query("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-                             [.text(stream), .integer(Int64(seq)), .text(id), .text(draft.type), .blob(Array(json))])
-                var newFirst = firstSeq
-                if retain > 0, Int64(seq) - firstSeq + 1 > retain {
-                    newFirst = Int64(seq) - retain + 1
-                    try db.query("DELETE FROM events WHERE stream = ? AND seq < ?", [.text(stream), .integer(newFirst)])
-                }
-                try db.query("UPDATE streams SET head_seq = ?, first_seq = ? WHERE stream = ?",
-                             [.integer(Int64(seq)), .integer(newFirst), .text(stream)])
+                let event = try Self.insertEvent(draft, retain: retain, db: db)
                 if let key = idempotencyKey {
                     try db.query("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
-                                 [.text(stream), .text(key), .text(fingerprint), .integer(Int64(seq)), .blob(Array(json))])
+                                 [.text(stream), .text(key), .text(fingerprint), .integer(Int64(event.seq)), .blob(Array(event.json))])
                 }
-                return .appended(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
+                return .appended(event)
             }
             // Still on the writer queue: subscribers see commits in order.
             if case .appended(let event) = outcome { onAppend(event) }
             return outcome
         }
+    }
+
+    /// Places one event at the stream's head, inside the caller's transaction,
+    /// and prunes what retention no longer keeps.
+    static func insertEvent(_ draft: EventDraft, retain: Int64, db: SQLiteConnection) throws -> StreamEvent {
+        let stream = draft.stream.rawValue
+        guard let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream)]).first,
+              let headSeq = head[0].integer, let firstSeq = head[1].integer else {
+            throw SQLiteError(code: 0, message: "no stream \(stream)")
+        }
+        let seq = UInt64(headSeq + 1)
+        let id = Identifier.make(prefix: "ev_")
+        let json = draft.encoded(seq: seq, id: id, timestamp: Date())
+        try db.query("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                     [.text(stream), .integer(Int64(seq)), .text(id), .text(draft.type), .blob(Array(json))])
+        var newFirst = firstSeq
+        if retain > 0, Int64(seq) - firstSeq + 1 > retain {
+            newFirst = Int64(seq) - retain + 1
+            try db.query("DELETE FROM events WHERE stream = ? AND seq < ?", [.text(stream), .integer(newFirst)])
+        }
+        try db.query("UPDATE streams SET head_seq = ?, first_seq = ? WHERE stream = ?",
+                     [.integer(Int64(seq)), .integer(newFirst), .text(stream)])
+        return StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json)
     }
 
     public func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage {

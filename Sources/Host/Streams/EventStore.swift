@@ -20,6 +20,24 @@ public protocol EventStore: Sendable {
 
     /// Up to `limit` events of `stream` with `seq > after`, in order.
     func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage
+
+    /// Commits a command to a canvas in one durable step: the idempotency
+    /// check, the `base_rev` check, `apply` on the head document, the new
+    /// revision, the head, a snapshot every `snapshotEvery` revisions, and
+    /// the `canvas.committed` event. `apply` runs inside the step and may
+    /// throw to abandon it (nothing is written).
+    func commit(_ command: CanvasCommand, canvas: Resource, actor: String, traceparent: String, snapshotEvery: Int64,
+                apply: @escaping @Sendable (JSONValue) throws -> JSONValue) async throws -> CommitOutcome
+
+    /// The head revision and document of a canvas.
+    func head(canvas: String) async throws -> (rev: Int64, document: JSONValue)
+
+    /// What rebuilds revision `rev`: the newest snapshot at or below it, and
+    /// the operations of the revisions after the snapshot, in order.
+    func history(canvas: String, upTo rev: Int64) async throws -> (snapshotRev: Int64, snapshot: JSONValue, ops: [JSONValue])
+
+    /// Up to `limit` revisions after `after`, in order.
+    func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision]
 }
 
 /// What an append did.

@@ -1,0 +1,96 @@
+import Foundation
+
+extension SQLiteStore {
+    public func commit(_ command: CanvasCommand, canvas: Resource, actor: String, traceparent: String, snapshotEvery: Int64,
+                       apply: @escaping @Sendable (JSONValue) throws -> JSONValue) async throws -> CommitOutcome {
+        let retain = retainPerStream
+        let onAppend = self.onAppend
+        return try await onWriter { db in
+            let outcome = try db.transaction { () throws -> CommitOutcome in
+                let id = canvas.id
+                if let previous = try db.query("SELECT fingerprint, rev FROM commands WHERE canvas = ? AND command_id = ?",
+                                               [.text(id), .text(command.commandID)]).first {
+                    guard previous[0].text == command.fingerprint else { return .idReused }
+                    let rev = previous[1].integer ?? 0
+                    guard let revision = try Self.revisions(canvas: id, after: rev - 1, limit: 1, db: db).first else {
+                        throw SQLiteError(code: 0, message: "command \\(command.commandID) names a missing revision")
+                    }
+                    return .replayed(revision)
+                }
+                guard let head = try db.query("SELECT head_rev, document FROM canvas_heads WHERE canvas = ?", [.text(id)]).first,
+                      let headRev = head[0].integer else {
+                    throw SQLiteError(code: 0, message: "no canvas head for \\(id)")
+                }
+                if command.baseRev < headRev { return .conflict(headRev: headRev) }
+                if command.baseRev > headRev { return .ahead(headRev: headRev) }
+                let document = try apply(try JSONValue.parse(Data(head[1].blob ?? [])))
+                let rev = headRev + 1
+                let timestamp = EventDraft.format(Date())
+                let draft = EventDraft(stream: canvas.stream, type: "canvas.committed", actor: actor, traceparent: traceparent,
+                                       rev: rev, data: .object([
+                                           "rev": .number(Double(rev)), "base_rev": .number(Double(command.baseRev)),
+                                           "command_id": .string(command.commandID), "ops": command.ops,
+                                       ]))
+                let event = try Self.insertEvent(draft, retain: retain, db: db)
+                let encoded = Array(document.encoded())
+                try db.query("UPDATE canvas_heads SET head_rev = ?, document = ? WHERE canvas = ?",
+                             [.integer(rev), .blob(encoded), .text(id)])
+                try db.query("UPDATE resources SET head_rev = ? WHERE id = ?", [.integer(rev), .text(id)])
+                try db.query("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+                    .text(id), .integer(rev), .integer(command.baseRev), .text(command.commandID), .text(actor),
+                    .text(timestamp), .blob(Array(command.ops.encoded())), .integer(Int64(event.seq)),
+                ])
+                if snapshotEvery > 0, rev % snapshotEvery == 0 {
+                    try db.query("INSERT INTO snapshots VALUES (?, ?, ?)", [.text(id), .integer(rev), .blob(encoded)])
+                }
+                try db.query("INSERT INTO commands VALUES (?, ?, ?, ?)",
+                             [.text(id), .text(command.commandID), .text(command.fingerprint), .integer(rev)])
+                let revision = Revision(rev: rev, baseRev: command.baseRev, commandID: command.commandID, actor: actor,
+                                        timestamp: timestamp, ops: command.ops, eventSeq: event.seq)
+                return .committed(revision, event)
+            }
+            if case .committed(_, let event) = outcome { onAppend(event) }
+            return outcome
+        }
+    }
+
+    public func head(canvas: String) async throws -> (rev: Int64, document: JSONValue) {
+        try await onReader { db in
+            guard let row = try db.query("SELECT head_rev, document FROM canvas_heads WHERE canvas = ?", [.text(canvas)]).first else {
+                throw SQLiteError(code: 0, message: "no canvas head for \\(canvas)")
+            }
+            return (row[0].integer ?? 0, try JSONValue.parse(Data(row[1].blob ?? [])))
+        }
+    }
+
+    public func history(canvas: String, upTo rev: Int64) async throws -> (snapshotRev: Int64, snapshot: JSONValue, ops: [JSONValue]) {
+        try await onReader { db in
+            try db.execute("BEGIN")
+            defer { try? db.execute("COMMIT") }
+            guard let snapshot = try db.query("""
+                SELECT rev, document FROM snapshots WHERE canvas = ? AND rev <= ? ORDER BY rev DESC LIMIT 1
+                """, [.text(canvas), .integer(rev)]).first, let snapshotRev = snapshot[0].integer else {
+                throw SQLiteError(code: 0, message: "no snapshot for \\(canvas)")
+            }
+            let ops = try db.query("SELECT ops FROM revisions WHERE canvas = ? AND rev > ? AND rev <= ? ORDER BY rev",
+                                   [.text(canvas), .integer(snapshotRev), .integer(rev)])
+                .map { try JSONValue.parse(Data($0[0].blob ?? [])) }
+            return (snapshotRev, try JSONValue.parse(Data(snapshot[1].blob ?? [])), ops)
+        }
+    }
+
+    public func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision] {
+        try await onReader { db in try Self.revisions(canvas: canvas, after: after, limit: limit, db: db) }
+    }
+
+    static func revisions(canvas: String, after: Int64, limit: Int, db: SQLiteConnection) throws -> [Revision] {
+        try db.query("""
+            SELECT rev, base_rev, command_id, actor, ts, ops, event_seq FROM revisions
+            WHERE canvas = ? AND rev > ? ORDER BY rev LIMIT ?
+            """, [.text(canvas), .integer(after), .integer(Int64(limit))]).map { row in
+            Revision(rev: row[0].integer ?? 0, baseRev: row[1].integer ?? 0, commandID: row[2].text ?? "",
+                     actor: row[3].text ?? "", timestamp: row[4].text ?? "",
+                     ops: try JSONValue.parse(Data(row[5].blob ?? [])), eventSeq: UInt64(row[6].integer ?? 0))
+        }
+    }
+}
