@@ -11,7 +11,7 @@ public struct Threads: Sendable {
         try resolver.authorizeCreate(.thread, for: context)
         let thread = Resource(id: Identifier.make(prefix: ResourceKind.thread.prefix), kind: .thread,
                               tenant: context.tenant.rawValue, env: context.env, createdBy: context.userID,
-                              createdAt: Date(), title: request.title, metadata: request.metadata, headRev: 0)
+                              createdAt: .nowToTheMillisecond, title: request.title, metadata: request.metadata, headRev: 0)
         try await store.create(thread)
         return thread
     }

@@ -12,7 +12,7 @@ public struct Canvases: Sendable {
         try resolver.authorizeCreate(.canvas, for: context)
         let canvas = Resource(id: Identifier.make(prefix: ResourceKind.canvas.prefix), kind: .canvas,
                               tenant: context.tenant.rawValue, env: context.env, createdBy: context.userID,
-                              createdAt: Date(), title: request.title, metadata: request.metadata, headRev: 0)
+                              createdAt: .nowToTheMillisecond, title: request.title, metadata: request.metadata, headRev: 0)
         try await store.create(canvas)
         return canvas
     }

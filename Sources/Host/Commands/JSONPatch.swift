@@ -179,7 +179,8 @@ public struct JSONPatch: Sendable {
                 guard let index = JSONPointer.arrayIndex(token), index < elements.count else {
                     throw Failure(message: "\"\(pointer)\" does not exist")
                 }
-                return (.array(elements), elements.remove(at: index))
+                let removed = elements.remove(at: index)
+                return (.array(elements), removed)
             default: throw Failure(message: "\"\(pointer)\" does not exist")
             }
         }

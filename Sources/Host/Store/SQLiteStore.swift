@@ -71,7 +71,7 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
             try db.transaction {
                 try db.query("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                     .text(resource.id), .text(resource.kind.rawValue), .text(resource.tenant), .text(resource.env),
-                    .text(resource.createdBy), .integer(Int64(resource.createdAt.timeIntervalSince1970 * 1000)),
+                    .text(resource.createdBy), .integer(Int64((resource.createdAt.timeIntervalSince1970 * 1000).rounded())),
                     resource.title.map(SQLValue.text) ?? .null, .text(resource.metadata.jsonText),
                     .integer(resource.headRev),
                 ])

@@ -60,3 +60,11 @@ enum Identifier {
             && id.dropFirst(prefix.count).allSatisfy { alphabet.contains($0) }
     }
 }
+
+extension Date {
+    /// Now, cut to the millisecond the store keeps, so a resource read back
+    /// equals the one created.
+    static var nowToTheMillisecond: Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+}

@@ -5,111 +5,129 @@ public enum SubscriptionItem: Sendable, Equatable {
     /// The next event of the stream.
     case event(StreamEvent)
     /// The log no longer holds events after `requestedAfter`: the subscriber
-    /// continues from `firstSeq`, and should refetch state to fill the gap.
+    /// continues from `firstSeq`, and should re-read the resource to fill the gap.
     case gap(requestedAfter: UInt64, firstSeq: UInt64)
-    /// The subscriber fell `limit` events behind and was cut off; it should
-    /// reconnect from the last `seq` it processed. Always the last item.
+    /// The subscriber fell too far behind live events and was cut off; it
+    /// should reconnect from `lastDeliveredSeq`. Always the last item.
     case overflow(lastDeliveredSeq: UInt64)
 }
 
-/// One subscriber's bounded queue, consumed as an `AsyncSequence`.
+/// One subscriber's view of a stream: first a catch-up read from the log at
+/// the subscriber's own pace, then live events.
 ///
-/// The producer (the hub, on the store's writer queue) never blocks and the
-/// queue never grows past `limit`: a subscriber that stops reading is ended
-/// with `.overflow` instead of holding the server's memory.
+/// The catch-up reads pages only as the subscriber asks for them, so a
+/// subscriber far behind holds one page in memory, not the whole backlog.
+/// When a read comes back empty the subscription registers for live events,
+/// reads the log once more (events committed in between are in both), and
+/// from then on every event is delivered only if its `seq` is above the last
+/// one delivered: nothing is lost at the seam and nothing is doubled.
 public final class Subscription: AsyncSequence, Sendable {
     public typealias Element = SubscriptionItem
 
-    private struct State {
-        var queue: [SubscriptionItem] = []
-        var head = 0
-        var waiter: CheckedContinuation<SubscriptionItem?, Never>?
-        var finished = false
-        var lastQueuedSeq: UInt64
+    private enum Phase { case catchingUp, draining, live, ended }
+
+    private struct Cursor {
+        var lastDelivered: UInt64
+        var buffer: [SubscriptionItem] = []
+        var phase = Phase.catchingUp
     }
 
-    private let state: NIOLockedValueBox<State>
-    private let limit: Int
-    let onCancel: @Sendable () -> Void
+    public let stream: StreamName
+    private let store: any EventStore
+    private let register: @Sendable (Subscription) -> Void
+    private let unregister: @Sendable (Subscription) -> Void
+    let live: LiveQueue
+    private let cursor: NIOLockedValueBox<Cursor>
+    private let pageSize = 256
 
-    init(after: UInt64, limit: Int, onCancel: @escaping @Sendable () -> Void) {
-        state = NIOLockedValueBox(State(lastQueuedSeq: after))
-        self.limit = limit
-        self.onCancel = onCancel
+    init(stream: StreamName, after: UInt64, store: any EventStore, queueLimit: Int,
+         register: @escaping @Sendable (Subscription) -> Void, unregister: @escaping @Sendable (Subscription) -> Void) {
+        self.stream = stream
+        self.store = store
+        self.register = register
+        self.unregister = unregister
+        live = LiveQueue(limit: queueLimit)
+        cursor = NIOLockedValueBox(Cursor(lastDelivered: after))
     }
 
-    /// Queues an item; past the limit the queue is replaced by `.overflow`.
-    /// - Returns: false once the subscription has ended.
-    @discardableResult
-    func push(_ item: SubscriptionItem) -> Bool {
-        let (resume, value, ended): (CheckedContinuation<SubscriptionItem?, Never>?, SubscriptionItem?, Bool) = state.withLockedValue { state in
-            guard !state.finished else { return (nil, nil, true) }
-            if case .event(let event) = item { state.lastQueuedSeq = event.seq }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                if case .overflow = item { state.finished = true }
-                return (waiter, item, false)
-            }
-            if state.queue.count - state.head >= limit {
-                // Everything queued is dropped: the client resumes from what it processed.
-                let delivered = state.queue[state.head...].first.flatMap { item -> UInt64? in
-                    if case .event(let event) = item { return event.seq - 1 }
+    /// The `seq` of the last event handed to the subscriber.
+    public var lastDeliveredSeq: UInt64 { cursor.withLockedValue { $0.lastDelivered } }
+
+    /// The next item; nil once the subscription has ended. Call from one task.
+    /// - Throws: when the log cannot be read during the catch-up.
+    public func next() async throws -> SubscriptionItem? {
+        while true {
+            if let item = takeBuffered() { return item }
+            let (phase, after) = cursor.withLockedValue { ($0.phase, $0.lastDelivered) }
+            switch phase {
+            case .ended:
+                return nil
+            case .catchingUp, .draining:
+                let page = try await store.events(stream: stream, after: after, limit: pageSize)
+                if after + 1 < page.firstSeq {
+                    cursor.withLockedValue { $0.lastDelivered = page.firstSeq - 1 }
+                    return .gap(requestedAfter: after, firstSeq: page.firstSeq)
+                }
+                if !page.events.isEmpty {
+                    cursor.withLockedValue { $0.buffer = page.events.map(SubscriptionItem.event) }
+                } else if phase == .catchingUp {
+                    cursor.withLockedValue { $0.phase = .draining }
+                    register(self)
+                } else {
+                    cursor.withLockedValue { $0.phase = .live }
+                }
+            case .live:
+                switch await live.next() {
+                case .event(let event)?:
+                    let fresh = cursor.withLockedValue { cursor -> Bool in
+                        guard event.seq > cursor.lastDelivered else { return false }
+                        cursor.lastDelivered = event.seq
+                        return true
+                    }
+                    if fresh { return .event(event) }
+                case .overflow?:
+                    end()
+                    return .overflow(lastDeliveredSeq: lastDeliveredSeq)
+                case nil:
+                    end()
                     return nil
-                } ?? state.lastQueuedSeq
-                state.queue = [.overflow(lastDeliveredSeq: delivered)]
-                state.head = 0
-                state.finished = true
-                return (nil, nil, true)
+                }
             }
-            state.queue.append(item)
-            if case .overflow = item { state.finished = true }
-            return (nil, nil, false)
         }
-        resume?.resume(returning: value)
-        if ended { onCancel() }
-        return !ended
     }
-
-    /// The `seq` of the last event queued (or the starting point).
-    var lastQueuedSeq: UInt64 { state.withLockedValue { $0.lastQueuedSeq } }
 
     /// Ends the subscription: no more items, the hub forgets it. Idempotent.
     public func cancel() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<SubscriptionItem?, Never>? in
-            state.finished = true
-            state.queue = []
-            state.head = 0
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: nil)
-        onCancel()
+        end()
+        live.finish()
     }
 
-    /// Waits for the next item; nil once the subscription has ended.
-    public func next() async -> SubscriptionItem? {
-        await withCheckedContinuation { continuation in
-            let ready: SubscriptionItem?? = state.withLockedValue { state in
-                if state.head < state.queue.count {
-                    let item = state.queue[state.head]
-                    state.head += 1
-                    if state.head > 1024, state.head * 2 > state.queue.count {
-                        state.queue.removeFirst(state.head)
-                        state.head = 0
-                    }
-                    return .some(item)
+    private func end() {
+        let wasRegistered = cursor.withLockedValue { cursor -> Bool in
+            defer { cursor.phase = .ended; cursor.buffer = [] }
+            return cursor.phase == .draining || cursor.phase == .live
+        }
+        if wasRegistered { unregister(self) }
+    }
+
+    /// Pops a buffered catch-up item, skipping what was already delivered.
+    private func takeBuffered() -> SubscriptionItem? {
+        cursor.withLockedValue { cursor in
+            while !cursor.buffer.isEmpty {
+                let item = cursor.buffer.removeFirst()
+                guard case .event(let event) = item else { return item }
+                if event.seq > cursor.lastDelivered {
+                    cursor.lastDelivered = event.seq
+                    return item
                 }
-                if state.finished { return .some(nil) }
-                state.waiter = continuation
-                return .none
             }
-            if let ready { continuation.resume(returning: ready) }
+            return nil
         }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let subscription: Subscription
-        public mutating func next() async -> SubscriptionItem? { await subscription.next() }
+        public mutating func next() async throws -> SubscriptionItem? { try await subscription.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscription: self) }
