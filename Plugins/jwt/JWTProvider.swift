@@ -47,7 +47,7 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
                 try blocking { try await collection.add(jwks: jwks) }
                 for jwk in jwks.keys {
                     guard let kid = jwk.keyIdentifier?.string, Self.isSafeKid(kid) else { continue }
-                    let alg = jwk.algorithm.map { "\($0)" } ?? ""
+                    let alg = jwk.algorithm?.rawValue ?? ""
                     // A JWKS key is usable only with an allow-listed algorithm.
                     if settings.jwksAlgorithms.contains(alg) { algorithms[kid] = alg }
                 }

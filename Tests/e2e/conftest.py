@@ -102,3 +102,44 @@ def server(data_dir):
     instance = Server(data_dir).start()
     yield instance
     instance.kill()
+
+
+# --- tokens made by hand, to test what the server refuses ---------------------
+
+import base64
+import hashlib
+import hmac
+import json as _json
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_hs(secret: bytes, claims: dict, header=None, digest=hashlib.sha256) -> str:
+    """A JWT signed with HMAC, with full control over header and claims."""
+    header = header or {"alg": "HS256", "typ": "JWT", "kid": "dev"}
+    signing_input = b64url(_json.dumps(header).encode()) + "." + b64url(_json.dumps(claims).encode())
+    signature = hmac.new(secret, signing_input.encode(), digest).digest()
+    return signing_input + "." + b64url(signature)
+
+
+def dev_claims(tenant="t_alpha", user="alice", scope="read write", env="dev", ttl=3600, **extra):
+    """Claims the dev default config accepts (issuer, audience, claim names)."""
+    now = int(time.time())
+    claims = {"iss": "northstar-dev", "aud": "northstar", "tenant_id": tenant, "sub": user, "scope": scope,
+              "env": env, "iat": now, "exp": now + ttl}
+    claims.update(extra)
+    return claims
+
+
+def dev_secret(data_dir) -> bytes:
+    return (Path(data_dir) / "jwt-dev-secret").read_text().strip().encode()
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def load_schema(name):
+    return _json.loads((ROOT / "docs" / "schemas" / name).read_text())

@@ -43,9 +43,9 @@ public final class AuthChain: Sendable {
             switch verdict {
             case .passed:
                 continue
-            case .rejected:
+            case .rejected(let reason):
                 logger.info("credential rejected", metadata: ["plugin": "\(provider.name)", "scheme": "\(credential.scheme)",
-                                                               "request_id": "\(requestID)"])
+                                                               "reason": "\(reason ?? "none given")", "request_id": "\(requestID)"])
                 throw APIError.unauthorized("the credential is not valid")
             case .accepted(let claims):
                 return try context(from: claims, provider: provider.name, requestID: requestID, traceparent: traceparent)

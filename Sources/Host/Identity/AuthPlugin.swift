@@ -14,7 +14,8 @@ public struct AuthPluginError: Error, CustomStringConvertible, Sendable {
 enum AuthVerdict {
     case accepted([String: String])
     case passed
-    case rejected
+    /// The plugin's reason, for the log (plugins never put the credential in it).
+    case rejected(reason: String?)
 }
 
 extension PluginInstance {
@@ -45,7 +46,7 @@ extension PluginInstance {
         switch Int(decision) {
         case Int(NS_AUTH_ACCEPT): return .accepted(sink.claims)
         case Int(NS_AUTH_PASS): return .passed
-        default: return .rejected
+        default: return .rejected(reason: slot.message)
         }
     }
 
