@@ -41,10 +41,11 @@ class Server:
             args += ["--config", str(self.config)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a")
+        start_offset = self.log_path.stat().st_size  # a restart appends; read only its own lines
         self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = re.search(r"port=(\d+) .*listening", self.log_path.read_text())
+            match = re.search(r"port=(\d+) .*listening", self.log_path.read_text()[start_offset:])
             if match:
                 self.port = int(match.group(1))
                 return self
