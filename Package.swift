@@ -80,6 +80,9 @@ let package = Package(
 
         // Reports sizeof/offsetof of every ABI struct for the layout test.
         .target(name: "PluginAPILayout", dependencies: ["PluginAPI"], path: "Tests/PluginAPILayout"),
+        // Micro and store benchmarks (Benchmarks/README.md has the method).
+        .executableTarget(name: "northstar-bench", dependencies: ["NorthstarHost"], path: "Benchmarks/NorthstarBench"),
+
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "PluginAPILayout", "NorthstarHost"],
                     exclude: ["abi-layout.json"]),
         .testTarget(name: "HostTests", dependencies: ["NorthstarHost", "NorthstarPluginKit", "PluginAPI",

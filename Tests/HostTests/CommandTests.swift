@@ -88,6 +88,34 @@ import Testing
         #expect(throws: APIError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"x","base_rev":"1","ops":[]}"#), limits: tight) }
     }
 
+    @Test("in one group-committed batch, a failing command rolls back alone")
+    func failuresInABatchStayAlone() async throws {
+        let fixture = try StoreFixture()
+        let kernel = fixture.kernel
+        let context = StoreFixture.context()
+        var canvases: [Resource] = []
+        for _ in 0..<20 { canvases.append(try await kernel.canvases.create(try CreateResourceRequest(json: .object([:])), context: context)) }
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for (index, canvas) in canvases.enumerated() {
+                group.addTask {
+                    // Odd canvases get a command whose test op fails after an add.
+                    let ops = index % 2 == 0 ? #"[{"op":"add","path":"/ok","value":1}]"#
+                        : #"[{"op":"add","path":"/ok","value":1},{"op":"test","path":"/ok","value":2}]"#
+                    let committed = (try? await kernel.canvases.commit(try command("c", base: 0, ops), canvasID: canvas.id, context: context)) != nil
+                    return (index, committed)
+                }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for (index, canvas) in canvases.enumerated() {
+            #expect(outcomes[index] == (index % 2 == 0))
+            let head = try await fixture.store.head(canvas: canvas.id)
+            #expect(head.rev == (index % 2 == 0 ? 1 : 0))
+            #expect(head.document == (index % 2 == 0 ? .object(["ok": .number(1)]) : .object([:])))
+            #expect(try await fixture.store.events(stream: canvas.stream, after: 0, limit: 5).headSeq == (index % 2 == 0 ? 1 : 0))
+        }
+    }
+
     @Test("every revision of a long random command sequence reads back as the model had it")
     func historyMatchesModel() async throws {
         let fixture = try StoreFixture()  // snapshot every 4 revisions

@@ -52,6 +52,12 @@ public struct NorthstarConfig: Sendable {
         public var tenantID: String
         public var userID: String
         public var scopes: [String]
+
+        public init(tenantID: String, userID: String, scopes: [String]) {
+            self.tenantID = tenantID
+            self.userID = userID
+            self.scopes = scopes
+        }
     }
 
     /// One plugin to load.

@@ -11,7 +11,7 @@ public struct AuthPluginError: Error, CustomStringConvertible, Sendable {
 }
 
 /// What one auth plugin said of one credential.
-enum AuthVerdict {
+public enum AuthVerdict: Sendable {
     case accepted([String: String])
     case passed
     /// The plugin's reason, for the log (plugins never put the credential in it).
@@ -26,7 +26,7 @@ extension PluginInstance {
 
     /// Asks the plugin to verify `credential`.
     /// THREAD: blocks while the plugin works; never call it on an event loop.
-    func verify(_ credential: Credential) throws -> AuthVerdict {
+    public func verify(_ credential: Credential) throws -> AuthVerdict {
         guard let verify = authVTable?.verify else {
             throw AuthPluginError(plugin: name, status: Int32(NS_ERR_UNSUPPORTED), message: "not an auth plugin")
         }

@@ -28,8 +28,8 @@ struct SQLiteError: Error, CustomStringConvertible {
     var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
 }
 
-/// One SQLite connection. Not thread-safe: `SQLiteStore` confines it to
-/// one serial queue.
+/// One SQLite connection. Not thread-safe (hence `@unchecked Sendable`):
+/// `SQLiteStore` confines each connection to one serial queue.
 final class SQLiteConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
@@ -92,19 +92,6 @@ final class SQLiteConnection: @unchecked Sendable {
             rows.append((0..<sqlite3_column_count(statement)).map { column(statement, $0) })
         }
         return rows
-    }
-
-    /// Runs `body` in one transaction: all of it commits, or none of it.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
     }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {

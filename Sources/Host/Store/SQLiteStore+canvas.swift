@@ -4,9 +4,8 @@ extension SQLiteStore {
     public func commit(_ command: CanvasCommand, canvas: Resource, actor: String, traceparent: String, snapshotEvery: Int64,
                        apply: @escaping @Sendable (JSONValue) throws -> JSONValue) async throws -> CommitOutcome {
         let retain = retainPerStream
-        let onAppend = self.onAppend
-        return try await onWriter { db in
-            let outcome = try db.transaction { () throws -> CommitOutcome in
+        return try await onWriter { db, published in
+            do {
                 let id = canvas.id
                 if let previous = try db.query("SELECT fingerprint, rev FROM commands WHERE canvas = ? AND command_id = ?",
                                                [.text(id), .text(command.commandID)]).first {
@@ -47,10 +46,9 @@ extension SQLiteStore {
                              [.text(id), .text(command.commandID), .text(command.fingerprint), .integer(rev)])
                 let revision = Revision(rev: rev, baseRev: command.baseRev, commandID: command.commandID, actor: actor,
                                         timestamp: timestamp, ops: command.ops, eventSeq: event.seq)
+                published.append(event)
                 return .committed(revision, event)
             }
-            if case .committed(_, let event) = outcome { onAppend(event) }
-            return outcome
         }
     }
 

@@ -3,15 +3,16 @@ import Foundation
 
 /// The embedded store: one SQLite file in WAL mode, `synchronous = FULL`.
 ///
-/// All writes go through one connection on one serial queue, so per-stream
-/// `seq` is assigned without races; reads use a second connection on their
-/// own queue, which WAL lets run beside the writer. `onAppend` is called on
-/// the writer queue after each commit, in commit order: the live fan-out
-/// hangs off it and sees every stream's events in `seq` order.
+/// All writes go through one connection, in batches that commit together
+/// (`WriteBatcher`), so per-stream `seq` is assigned without races and one
+/// fsync covers every write that arrived while the previous one ran; reads
+/// use a second connection on their own queue, which WAL lets run beside
+/// the writer. `onAppend` is called after each commit, in commit order: the
+/// live fan-out hangs off it and sees every stream's events in `seq` order.
 public final class SQLiteStore: EventStore, @unchecked Sendable {
     private let writer: SQLiteConnection
     private let reader: SQLiteConnection
-    private let writeQueue = DispatchQueue(label: "northstar.store.write")
+    private let batcher: WriteBatcher
     private let readQueue = DispatchQueue(label: "northstar.store.read")
     let retainPerStream: Int64
     let onAppend: @Sendable (StreamEvent) -> Void
@@ -26,6 +27,7 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         reader = try SQLiteConnection(path: path)
         self.retainPerStream = retainPerStream
         self.onAppend = onAppend
+        batcher = WriteBatcher(connection: writer, publish: onAppend)
     }
 
     static let schema = """
@@ -54,10 +56,11 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
             PRIMARY KEY (canvas, command_id)) WITHOUT ROWID;
         """
 
-    func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            writeQueue.async { [writer] in continuation.resume(with: Result { try body(writer) }) }
-        }
+    /// Runs `body` in the writer's next batch (see `WriteBatcher`), and
+    /// returns once that batch has committed. Events `body` adds to its
+    /// second argument are published after the commit, in order.
+    func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection, inout [StreamEvent]) throws -> T) async throws -> T {
+        try await batcher.submit(body)
     }
 
     func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
@@ -67,8 +70,8 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     }
 
     public func create(_ resource: Resource) async throws {
-        try await onWriter { db in
-            try db.transaction {
+        try await onWriter { db, _ in
+            do {
                 try db.query("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                     .text(resource.id), .text(resource.kind.rawValue), .text(resource.tenant), .text(resource.env),
                     .text(resource.createdBy), .integer(Int64((resource.createdAt.timeIntervalSince1970 * 1000).rounded())),
@@ -101,31 +104,26 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
 
     public func append(_ draft: EventDraft, idempotencyKey: String?, fingerprint: String) async throws -> AppendOutcome {
         let retain = retainPerStream
-        let onAppend = self.onAppend
-        return try await onWriter { db in
-            let outcome = try db.transaction { () throws -> AppendOutcome in
-                let stream = draft.stream.rawValue
-                if let key = idempotencyKey {
-                    let previous = try db.query("SELECT fingerprint, seq, event_json FROM idempotency WHERE stream = ? AND key = ?",
-                                                [.text(stream), .text(key)])
-                    if let row = previous.first {
-                        guard row[0].text == fingerprint else { return .keyReused }
-                        let json = Data(row[2].blob ?? [])
-                        let seq = UInt64(row[1].integer ?? 0)
-                        let id = (try? JSONValue.parse(json))?.objectValue?["id"]?.stringValue ?? ""
-                        return .replayed(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
-                    }
+        return try await onWriter { db, published in
+            let stream = draft.stream.rawValue
+            if let key = idempotencyKey {
+                let previous = try db.query("SELECT fingerprint, seq, event_json FROM idempotency WHERE stream = ? AND key = ?",
+                                            [.text(stream), .text(key)])
+                if let row = previous.first {
+                    guard row[0].text == fingerprint else { return .keyReused }
+                    let json = Data(row[2].blob ?? [])
+                    let seq = UInt64(row[1].integer ?? 0)
+                    let id = (try? JSONValue.parse(json))?.objectValue?["id"]?.stringValue ?? ""
+                    return .replayed(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
                 }
-                let event = try Self.insertEvent(draft, retain: retain, db: db)
-                if let key = idempotencyKey {
-                    try db.query("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
-                                 [.text(stream), .text(key), .text(fingerprint), .integer(Int64(event.seq)), .blob(Array(event.json))])
-                }
-                return .appended(event)
             }
-            // Still on the writer queue: subscribers see commits in order.
-            if case .appended(let event) = outcome { onAppend(event) }
-            return outcome
+            let event = try Self.insertEvent(draft, retain: retain, db: db)
+            if let key = idempotencyKey {
+                try db.query("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                             [.text(stream), .text(key), .text(fingerprint), .integer(Int64(event.seq)), .blob(Array(event.json))])
+            }
+            published.append(event)
+            return .appended(event)
         }
     }
 

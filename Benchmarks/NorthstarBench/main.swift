@@ -1,0 +1,134 @@
+import Foundation
+import NorthstarHost
+
+// northstar-bench: micro and store benchmarks. Method and figures: Benchmarks/README.md.
+// Usage: northstar-bench plugin-call | append | commit   (build with -c release)
+
+/// Runs `body` `count` times and returns nanoseconds per iteration.
+func nanosPerCall(_ count: Int, _ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    for _ in 0..<count { try body() }
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) * 1e9 / Double(count) + Double(elapsed.components.attoseconds) / 1e9 / Double(count)
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// The cost of one host-to-plugin call, against a Swift closure call, side by side.
+func pluginCall() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let config = directory.appendingPathComponent("c.json")
+    let plugin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("libNorthstarAPIKey.so").path
+    // sha256("bench-key")
+    try #"{"plugins":[{"path":"\#(plugin)","config":{"keys":[{"sha256":"\#(sha256Hex("bench-key"))","tenant_id":"t_bench","user_id":"u","env":"dev","scopes":["read"]}]}}]}"#
+        .write(to: config, atomically: true, encoding: .utf8)
+    let set = try PluginSet(config: try NorthstarConfig.load(file: config.path, overrides: .init(dataDirectory: directory.path)))
+    let apikey = set.plugins[0]
+    let pass = Credential(source: .header, scheme: "Bearer", value: "x")
+    let key = Credential(source: .header, scheme: "ApiKey", value: "bench-key")
+    let baseline: (Credential) -> Bool = { $0.scheme.lowercased() == "apikey" }
+    let count = 1_000_000
+    for round in 1...3 {
+        let swiftCall = nanosPerCall(count) { _ = baseline(pass) }
+        let passCall = try nanosPerCall(count) { _ = try apikey.verify(pass) }
+        let acceptCall = try nanosPerCall(count / 10) { _ = try apikey.verify(key) }
+        print(String(format: "round %d: swift closure %.1f ns | plugin verify (pass, no work) %.1f ns | plugin verify (SHA-256 + claims) %.1f ns",
+                     round, swiftCall, passCall, acceptCall))
+    }
+}
+
+func sha256Hex(_ text: String) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    let input = Pipe(), output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    try? process.run()
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try? input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    return String(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64))
+}
+
+/// A kernel on a fresh SQLite file, with an anonymous identity to act as.
+func benchKernel() async throws -> (Kernel, RequestContext) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let hub = StreamHub()
+    let store = try SQLiteStore(path: directory.appendingPathComponent("bench.sqlite").path) { hub.publish($0) }
+    let auth = AuthChain(providers: [], env: "dev",
+                         anonymous: .init(tenantID: "t_bench", userID: "bench", scopes: ["read", "write"]))
+    let context = try await auth.authenticate(nil, requestID: "bench",
+                                              traceparent: "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01")
+    return (Kernel(store: store, hub: hub, auth: auth), context)
+}
+
+/// Durable appends per second: one writer, then 64 concurrent writers over 16 threads.
+func append() async throws {
+    let (kernel, context) = try await benchKernel()
+    let threads = try await (0..<16).asyncMap { _ in try await kernel.threads.create(try CreateResourceRequest(json: .object([:])), context: context) }
+    let message = try PostMessageRequest(json: .object(["text": .string("benchmark message of a typical length, about sixty bytes")]))
+    let sequential = 2000
+    var start = ContinuousClock.now
+    for _ in 0..<sequential { _ = try await kernel.threads.post(message, threadID: threads[0].id, context: context) }
+    print(String(format: "append, 1 writer: %.0f events/s (%d events)", Double(sequential) / seconds(ContinuousClock.now - start), sequential))
+    let concurrent = 8000
+    start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for worker in 0..<64 {
+            group.addTask {
+                for _ in 0..<(concurrent / 64) { _ = try await kernel.threads.post(message, threadID: threads[worker % 16].id, context: context) }
+            }
+        }
+        try await group.waitForAll()
+    }
+    print(String(format: "append, 64 writers on 16 streams: %.0f events/s (%d events)", Double(concurrent) / seconds(ContinuousClock.now - start), concurrent))
+}
+
+/// Durable commits per second on one canvas (sequential, each on the new head) and across 16 canvases.
+func commit() async throws {
+    let (kernel, context) = try await benchKernel()
+    let limits = CommandLimits()
+    let one = try await kernel.canvases.create(try CreateResourceRequest(json: .object([:])), context: context)
+    let count = 2000
+    var start = ContinuousClock.now
+    for rev in 0..<count {
+        let command = try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"c\#(rev)","base_rev":\#(rev),"ops":[{"op":"add","path":"/k\#(rev % 50)","value":\#(rev)}]}"#), limits: limits)
+        _ = try await kernel.canvases.commit(command, canvasID: one.id, context: context)
+    }
+    print(String(format: "commit, one canvas: %.0f commits/s (%d)", Double(count) / seconds(ContinuousClock.now - start), count))
+    let canvases = try await (0..<16).asyncMap { _ in try await kernel.canvases.create(try CreateResourceRequest(json: .object([:])), context: context) }
+    start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for canvas in canvases {
+            group.addTask {
+                for rev in 0..<(count / 4 / 16) {
+                    let command = try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"c\#(rev)","base_rev":\#(rev),"ops":[{"op":"add","path":"/k","value":\#(rev)}]}"#), limits: limits)
+                    _ = try await kernel.canvases.commit(command, canvasID: canvas.id, context: context)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    print(String(format: "commit, 16 canvases concurrently: %.0f commits/s (%d)", Double(count / 4 / 16 * 16) / seconds(ContinuousClock.now - start), count / 4 / 16 * 16))
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
+
+switch CommandLine.arguments.dropFirst().first {
+case "plugin-call": try pluginCall()
+case "append": try await append()
+case "commit": try await commit()
+default:
+    print("usage: northstar-bench plugin-call | append | commit")
+    exit(2)
+}

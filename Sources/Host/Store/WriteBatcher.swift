@@ -1,0 +1,98 @@
+import Dispatch
+import NIOConcurrencyHelpers
+
+/// Group commit for the one writer connection.
+///
+/// Writes queue up while the previous batch is committing; the next batch
+/// runs them all in one transaction, each inside its own SAVEPOINT (so one
+/// write that throws is rolled back alone and the others still commit),
+/// then commits once: one fsync for the whole batch. Nobody is answered
+/// before that commit, and events are published only after it, in order.
+final class WriteBatcher: Sendable {
+    /// One queued write: runs inside the batch, answered after the commit.
+    private final class Job: @unchecked Sendable {
+        let run: (SQLiteConnection, inout [StreamEvent]) -> Bool
+        let finish: ((any Error)?) -> Void
+        init(run: @escaping (SQLiteConnection, inout [StreamEvent]) -> Bool, finish: @escaping ((any Error)?) -> Void) {
+            self.run = run
+            self.finish = finish
+        }
+    }
+
+    /// Holds a job's result between its run and the commit.
+    private final class Outcome<T>: @unchecked Sendable {
+        var result: Result<T, any Error>?
+    }
+
+    private let connection: SQLiteConnection
+    private let publish: @Sendable (StreamEvent) -> Void
+    private let queue = DispatchQueue(label: "northstar.store.write")
+    private let pending = NIOLockedValueBox<(jobs: [Job], scheduled: Bool)>(([], false))
+    /// The most writes one transaction takes, to bound the latency of a batch.
+    private let maxBatch = 512
+
+    init(connection: SQLiteConnection, publish: @escaping @Sendable (StreamEvent) -> Void) {
+        self.connection = connection
+        self.publish = publish
+    }
+
+    /// Queues `body` and waits until its batch has committed.
+    func submit<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection, inout [StreamEvent]) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let outcome = Outcome<T>()
+            let job = Job(
+                run: { db, events in
+                    do {
+                        outcome.result = .success(try body(db, &events))
+                        return true
+                    } catch {
+                        outcome.result = .failure(error)
+                        return false
+                    }
+                },
+                finish: { commitError in
+                    if let commitError { continuation.resume(throwing: commitError) } else { continuation.resume(with: outcome.result!) }
+                })
+            let schedule = pending.withLockedValue { pending -> Bool in
+                pending.jobs.append(job)
+                defer { pending.scheduled = true }
+                return !pending.scheduled
+            }
+            if schedule { queue.async { self.drain() } }
+        }
+    }
+
+    /// Runs one batch. On the writer queue only.
+    private func drain() {
+        let jobs = pending.withLockedValue { pending -> [Job] in
+            let batch = Array(pending.jobs.prefix(maxBatch))
+            pending.jobs.removeFirst(batch.count)
+            pending.scheduled = !pending.jobs.isEmpty
+            return batch
+        }
+        if pending.withLockedValue({ $0.scheduled }) { queue.async { self.drain() } }
+        guard !jobs.isEmpty else { return }
+
+        var events: [StreamEvent] = []
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+            for job in jobs {
+                try connection.execute("SAVEPOINT write")
+                var written: [StreamEvent] = []
+                if job.run(connection, &written) {
+                    events += written
+                } else {
+                    try connection.execute("ROLLBACK TO write")
+                }
+                try connection.execute("RELEASE write")
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            jobs.forEach { $0.finish(error) }
+            return
+        }
+        events.forEach(publish)
+        jobs.forEach { $0.finish(nil) }
+    }
+}
