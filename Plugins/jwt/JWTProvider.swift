@@ -16,11 +16,15 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
 
     private let settings: JWTSettings
     private let keys: JWTKeyCollection
-    /// kid -> the one algorithm that key may verify.
-    private let algorithms: [String: String]
+    /// kid -> the one algorithm that key may verify: configured keys, the dev
+    /// key and the JWKS file's, which never change.
+    private let fixedAlgorithms: [String: String]
+    /// The same for keys from `jwks_url`, replaced by each refresh.
+    private let remote = NSLock()
+    private var remoteAlgorithms: [String: String] = [:]
+    private var lastFetchAttempt: Date?
+    private var lastFetchSuccess: Date?
     private let host: HostLink
-    /// The dev signing secret, when `dev_secret_file` is configured.
-    private let devKid = "dev"
 
     init(config: [UInt8], host: HostLink) throws {
         do {
@@ -58,7 +62,75 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
             throw PluginFailure.config("could not load keys: \(error)")
         }
         self.keys = collection
-        self.algorithms = algorithms
+        self.fixedAlgorithms = algorithms
+        if settings.jwksURL != nil {
+            guard host.canFetch else { throw PluginFailure.config("jwks_url: this host has no http_fetch (ABI 1.1 or later needed)") }
+            do {
+                try refreshRemoteKeys()
+            } catch {
+                // Start anyway: verify retries (bounded), and answers 503 while the key server is down.
+                host.log(ns_log_level(NS_LOG_WARNING), "jwks_url: first fetch failed, will retry on demand: \((error as? PluginFailure)?.message ?? "\(error)")")
+            }
+        }
+    }
+
+    /// The algorithm `kid` may verify, refreshing `jwks_url` keys when the
+    /// cache is stale or the kid is unknown, at most once per
+    /// `jwks_min_refresh_seconds`.
+    private func algorithm(for kid: String) throws -> String? {
+        if let fixed = fixedAlgorithms[kid] { return fixed }
+        guard settings.jwksURL != nil else { return nil }
+        remote.lock()
+        defer { remote.unlock() }
+        let now = Date()
+        let stale = lastFetchSuccess.map { now.timeIntervalSince($0) > settings.jwksCacheSeconds } ?? true
+        if remoteAlgorithms[kid] == nil || stale,
+           lastFetchAttempt.map({ now.timeIntervalSince($0) >= settings.jwksMinRefreshSeconds }) ?? true {
+            do {
+                try fetchRemoteKeys()
+            } catch where remoteAlgorithms[kid] == nil {
+                throw error
+            } catch {
+                // A stale cache still verifies the kids it knows while the key server is down.
+                host.log(ns_log_level(NS_LOG_WARNING), "jwks_url: refresh failed, using cached keys")
+            }
+        }
+        return remoteAlgorithms[kid]
+    }
+
+    private func refreshRemoteKeys() throws {
+        remote.lock()
+        defer { remote.unlock() }
+        try fetchRemoteKeys()
+    }
+
+    /// Fetches `jwks_url` and replaces the remote keys. Caller holds `remote`.
+    private func fetchRemoteKeys() throws {
+        guard let url = settings.jwksURL else { return }
+        lastFetchAttempt = Date()
+        let response = try host.fetch(url, timeoutMilliseconds: settings.jwksTimeoutMilliseconds, maxBytes: 1 << 20)
+        guard response.status == 200 else {
+            throw PluginFailure(status: Int32(NS_ERR_UNAVAILABLE), message: "jwks_url answered HTTP \(response.status)")
+        }
+        let jwks: JWKS
+        do {
+            jwks = try JSONDecoder().decode(JWKS.self, from: Data(response.body))
+        } catch {
+            throw PluginFailure(status: Int32(NS_ERR_UNAVAILABLE), message: "jwks_url did not return a JWKS document")
+        }
+        var fetched: [String: String] = [:]
+        var usable: [JWK] = []
+        for jwk in jwks.keys {
+            guard let kid = jwk.keyIdentifier?.string, Self.isSafeKid(kid), fixedAlgorithms[kid] == nil,
+                  let alg = jwk.algorithm?.rawValue, settings.jwksAlgorithms.contains(alg) else { continue }
+            fetched[kid] = alg
+            usable.append(jwk)
+        }
+        let collection = keys, published = JWKS(keys: usable)
+        try blocking { try await collection.add(jwks: published) }
+        remoteAlgorithms = fetched  // kids no longer published stop verifying
+        lastFetchSuccess = Date()
+        host.log(ns_log_level(NS_LOG_INFO), "jwks_url: \(fetched.count) keys loaded")
     }
 
     func verify(_ credential: AuthCredential) throws -> AuthResult {
@@ -77,12 +149,12 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
         if let given = header["kid"] {
             guard let text = given as? String, Self.isSafeKid(text) else { return .reject(reason: "kid is not a safe identifier") }
             kid = text
-        } else if algorithms.count == 1, let only = algorithms.keys.first {
+        } else if settings.jwksURL == nil, fixedAlgorithms.count == 1, let only = fixedAlgorithms.keys.first {
             kid = only
         } else {
             return .reject(reason: "no kid and several keys")
         }
-        guard let allowed = algorithms[kid] else { return .reject(reason: "unknown kid") }
+        guard let allowed = try algorithm(for: kid) else { return .reject(reason: "unknown kid") }
         guard allowed == alg else { return .reject(reason: "alg \(alg) is not allowed for this key") }
 
         let claims: DynamicClaims
@@ -118,7 +190,7 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
     }
 
     func mint(claims: [String: String], ttlSeconds: Int64) throws -> String {
-        guard algorithms["dev"] != nil else {
+        guard fixedAlgorithms["dev"] != nil else {
             throw PluginFailure(status: Int32(NS_ERR_UNSUPPORTED),
                                 message: "minting needs dev_secret_file; production tokens come from your identity provider")
         }

@@ -12,6 +12,12 @@ struct JWTSettings {
 
     var keys: [Key] = []
     var jwksFile: String?
+    /// Keys fetched over HTTP(S) through the host's client, cached and
+    /// refreshed on an unknown `kid`, at most once per `jwksMinRefreshSeconds`.
+    var jwksURL: String?
+    var jwksCacheSeconds: Double = 300
+    var jwksMinRefreshSeconds: Double = 30
+    var jwksTimeoutMilliseconds: UInt32 = 5000
     /// Algorithms accepted for keys from `jwks_file`.
     var jwksAlgorithms: Set<String> = []
     var devSecretFile: String?
@@ -32,8 +38,8 @@ struct JWTSettings {
         guard let root = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else {
             throw ConfigProblem("the config section is not a JSON object")
         }
-        let known: Set = ["keys", "jwks_file", "jwks_algorithms", "dev_secret_file", "issuer", "audience",
-                          "leeway_seconds", "require_exp", "claims"]
+        let known: Set = ["keys", "jwks_file", "jwks_url", "jwks_cache_seconds", "jwks_min_refresh_seconds", "jwks_timeout_ms",
+                          "jwks_algorithms", "dev_secret_file", "issuer", "audience", "leeway_seconds", "require_exp", "claims"]
         if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigProblem("\(unknown): unknown key (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -66,18 +72,20 @@ struct JWTSettings {
             }
             return alg
         })
-        if jwksFile != nil, jwksAlgorithms.isEmpty {
-            throw ConfigProblem("jwks_algorithms: required with jwks_file (an explicit allow-list, e.g. [\"RS256\"])")
+        jwksURL = try Self.string(root["jwks_url"], "jwks_url")
+        if let url = jwksURL, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+            throw ConfigProblem("jwks_url: must be an http:// or https:// URL")
+        }
+        jwksCacheSeconds = try Self.number(root["jwks_cache_seconds"], "jwks_cache_seconds", 1...86_400) ?? jwksCacheSeconds
+        jwksMinRefreshSeconds = try Self.number(root["jwks_min_refresh_seconds"], "jwks_min_refresh_seconds", 0...3600) ?? jwksMinRefreshSeconds
+        jwksTimeoutMilliseconds = UInt32(try Self.number(root["jwks_timeout_ms"], "jwks_timeout_ms", 100...60_000) ?? 5000)
+        if jwksFile != nil || jwksURL != nil, jwksAlgorithms.isEmpty {
+            throw ConfigProblem("jwks_algorithms: required with jwks_file or jwks_url (an explicit allow-list, e.g. [\"RS256\"])")
         }
         devSecretFile = try Self.string(root["dev_secret_file"], "dev_secret_file")
         issuer = try Self.string(root["issuer"], "issuer")
         audience = try Self.string(root["audience"], "audience")
-        if let leeway = root["leeway_seconds"] {
-            guard let value = leeway as? Int, (0...600).contains(value) else {
-                throw ConfigProblem("leeway_seconds: an integer from 0 to 600")
-            }
-            leewaySeconds = value
-        }
+        leewaySeconds = Int(try Self.number(root["leeway_seconds"], "leeway_seconds", 0...600) ?? Double(leewaySeconds))
         if let flag = root["require_exp"] {
             guard let value = flag as? Bool else { throw ConfigProblem("require_exp: true or false") }
             requireExp = value
@@ -92,8 +100,8 @@ struct JWTSettings {
             scopesClaim = try Self.string(claims["scopes"], "claims.scopes") ?? scopesClaim
             envClaim = try Self.string(claims["env"], "claims.env") ?? envClaim
         }
-        if keys.isEmpty, jwksFile == nil, devSecretFile == nil {
-            throw ConfigProblem("no keys: give keys, jwks_file or dev_secret_file")
+        if keys.isEmpty, jwksFile == nil, jwksURL == nil, devSecretFile == nil {
+            throw ConfigProblem("no keys: give keys, jwks_file, jwks_url or dev_secret_file")
         }
     }
 
@@ -101,6 +109,15 @@ struct JWTSettings {
         guard let value, !(value is NSNull) else { return nil }
         guard let text = value as? String else { throw ConfigProblem("\(path): expected a string") }
         return text
+    }
+
+    private static func number(_ value: Any?, _ path: String, _ range: ClosedRange<Double>) throws -> Double? {
+        guard let value, !(value is NSNull) else { return nil }
+        // JSON booleans arrive as NSNumber too; their objCType is "c".
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c", range.contains(number.doubleValue) else {
+            throw ConfigProblem("\(path): a number from \(Int(range.lowerBound)) to \(Int(range.upperBound))")
+        }
+        return number.doubleValue
     }
 
     private static func array(_ value: Any?, _ path: String) throws -> [Any] {

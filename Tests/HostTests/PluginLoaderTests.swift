@@ -1,5 +1,6 @@
 import Foundation
 import NorthstarHost
+import PluginAPI
 import Testing
 
 /// Each load rule, broken on purpose by a fixture plugin, gives its own refusal.
@@ -26,6 +27,12 @@ import Testing
         #expect(library.name == "good-one")
         #expect(library.kind == .auth)
         #expect(library.version == "0.0.1")
+        #expect(library.abiVersion == "1.\(NS_ABI_MINOR)")
+    }
+
+    @Test("a plugin built for an older minor (1.0) still loads")
+    func olderMinorLoads() throws {
+        let library = try PluginLoader.load(try FixturePlugins.build("CASE_MINOR_ZERO", name: "old-minor"))
         #expect(library.abiVersion == "1.0")
     }
 

@@ -133,3 +133,25 @@ def test_malformed_authorization_headers(keyed_server):
 def test_unknown_scheme_is_401(keyed_server):
     response = keyed_server.get("/v1/threads/th_" + "a" * 26, headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("section, mention", [
+    ({}, "no keys"),
+    ({"keys": [{"kid": "a", "alg": "HS256", "secret": "short"}]}, "keys[0].secret"),
+    ({"keys": [{"kid": "../x", "alg": "HS256", "secret": "s" * 40}]}, "keys[0].kid"),
+    ({"keys": [{"kid": "a", "alg": "none", "secret": "s" * 40}]}, "keys[0].alg"),
+    ({"keys": [{"kid": "a", "alg": "RS256"}]}, "keys[0].pem"),
+    ({"jwks_url": "ftp://example/jwks", "jwks_algorithms": ["RS256"]}, "jwks_url"),
+    ({"jwks_url": "http://127.0.0.1:9/jwks"}, "jwks_algorithms"),
+    ({"dev_secret_file": "/tmp/x", "leeway_seconds": 9999}, "leeway_seconds"),
+    ({"dev_secret_file": "/tmp/x", "jwks_min_refresh_seconds": True}, "jwks_min_refresh_seconds"),
+    ({"dev_secret_file": "/tmp/x", "claims": {"tenant": 5}}, "claims.tenant"),
+    ({"dev_secret_file": "/tmp/x", "colour": "red"}, "colour"),
+])
+def test_bad_jwt_config_is_refused_naming_the_key(data_dir, section, mention):
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({"plugins": [{"path": "libNorthstarJWT.so", "config": section}]}))
+    result = subprocess.run([str(__import__("conftest").NORTHSTAR), "config", "check", "--config", str(config),
+                             "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "config-rejected" in result.stderr and mention in result.stderr, result.stderr

@@ -59,6 +59,7 @@ enum HostServices {
         }
         TransportServices.install(into: &table)
         StorageServices.install(into: &table)
+        HTTPFetchService.install(into: &table)
         let pointer = UnsafeMutablePointer<ns_host_api>.allocate(capacity: 1)
         pointer.initialize(to: table)
         return UnsafePointer(pointer)

@@ -55,8 +55,9 @@ extern "C" {
 
 /** The ABI major this header describes. A change here renames the entry. */
 #define NS_ABI_MAJOR 1
-/** The newest ABI minor this header describes. Minors only append. */
-#define NS_ABI_MINOR 0
+/** The newest ABI minor this header describes. Minors only append.
+ *  1.0: the first ABI. 1.1: `ns_host_api.http_fetch` (outbound HTTP). */
+#define NS_ABI_MINOR 1
 /** The one symbol a plugin exports. */
 #define NS_ENTRY_SYMBOL "northstar_plugin_v1"
 
@@ -389,6 +390,33 @@ typedef struct ns_subscriber {
     void (*on_end)(void *context, ns_status status, ns_str message);
 } ns_subscriber;
 
+/**
+ * One outbound HTTP request, for `ns_host_api.http_fetch` (added in 1.1).
+ * OWNERSHIP: borrowed for the `http_fetch` call only; the host copies it.
+ */
+typedef struct ns_http_fetch {
+    uint32_t struct_size;
+    ns_str method;            /* "GET", "POST", ... */
+    ns_str url;               /* http:// or https:// */
+    const ns_header *headers;
+    uint32_t header_count;
+    ns_bytes body;            /* may be empty */
+    uint32_t timeout_ms;      /* the whole exchange; 0: the host's default (10 s) */
+    uint64_t max_response_bytes; /* a larger answer fails with NS_ERR_TOO_LARGE; 0: 16 MiB */
+} ns_http_fetch;
+
+/**
+ * Completion of `http_fetch`, called exactly once, from any thread (possibly
+ * before `http_fetch` returns). `status` is NS_OK when an HTTP answer came
+ * back, whatever its `http_status`; otherwise NS_ERR_UNAVAILABLE (connect or
+ * TLS failure), NS_ERR_TIMEOUT, NS_ERR_TOO_LARGE or NS_ERR_INVALID_ARGUMENT,
+ * with `error_message` saying why.
+ * OWNERSHIP: everything passed is borrowed for the duration of the call.
+ */
+typedef void (*ns_http_done)(void *context, ns_status status, int32_t http_status,
+                             const ns_header *headers, uint32_t header_count,
+                             ns_bytes body, ns_str error_message);
+
 /** Completion of a kernel call: an HTTP status and the JSON answer. */
 typedef void (*ns_kernel_done)(void *context, int32_t http_status, ns_bytes response_json);
 
@@ -551,6 +579,17 @@ typedef struct ns_host_api {
      */
     void (*kernel_call)(ns_host *host, const ns_principal *principal, ns_str operation,
                         ns_str target, ns_bytes body, ns_kernel_done done, void *context);
+
+    /* --- every plugin (1.1): check struct_size covers it before calling --- */
+
+    /**
+     * Send one HTTP(S) request with the host's client (pooled connections,
+     * one TLS stack, one event loop group), so a plugin needs no network
+     * code of its own. The answer's body is buffered (up to
+     * `max_response_bytes`). Returns NS_OK when the request was accepted;
+     * `done` then runs exactly once. THREAD: any; never blocks.
+     */
+    ns_status (*http_fetch)(ns_host *host, const ns_http_fetch *request, ns_http_done done, void *context);
 } ns_host_api;
 
 /**
@@ -633,7 +672,9 @@ enum {
     NS_TRANSPORT_VTABLE_MIN_SIZE = NS_SIZE_THROUGH(ns_transport_vtable, on_ws_closed),
     NS_HOST_API_MIN_SIZE = NS_SIZE_THROUGH(ns_host_api, kernel_call),
     NS_HOST_OFFER_MIN_SIZE = NS_SIZE_THROUGH(ns_host_offer, api),
-    NS_CREDENTIAL_MIN_SIZE = NS_SIZE_THROUGH(ns_credential, value)
+    NS_CREDENTIAL_MIN_SIZE = NS_SIZE_THROUGH(ns_credential, value),
+    /* Sizes through the last field of a minor, to test `struct_size` against. */
+    NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, http_fetch)
 };
 
 /* ------------------------------------------------------------------------ */

@@ -94,8 +94,10 @@ static const ns_plugin_info info = {
 #else
     .abi_major = NS_ABI_MAJOR,
 #endif
-#ifdef CASE_MINOR_TOO_NEW
+#if defined(CASE_MINOR_TOO_NEW)
     .abi_minor = 99,
+#elif defined(CASE_MINOR_ZERO)
+    .abi_minor = 0,
 #else
     .abi_minor = NS_ABI_MINOR,
 #endif

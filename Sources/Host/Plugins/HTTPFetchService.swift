@@ -1,0 +1,88 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NorthstarPluginKit
+import PluginAPI
+
+/// `ns_host_api.http_fetch` (ABI 1.1): the host's HTTP(S) client, lent to
+/// plugins so that none of them needs a network stack of its own.
+enum HTTPFetchService {
+    static let defaultTimeout: TimeAmount = .seconds(10)
+    static let defaultMaxResponse = 16 << 20
+
+    /// A plugin's completion and context, carried to the task that answers.
+    private struct Completion: @unchecked Sendable {
+        let done: ns_http_done
+        let context: UnsafeMutableRawPointer?
+
+        func callAsFunction(_ status: ns_status, _ httpStatus: Int32, _ headers: [(String, String)], _ body: [UInt8], _ message: String) {
+            var storage: [[UInt8]] = []
+            headers.forEach { storage.append(Array($0.0.utf8)); storage.append(Array($0.1.utf8)) }
+            var views: [ns_header] = []
+            let strings = storage.map { bytes -> UnsafeMutableBufferPointer<CChar> in
+                let copy = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(bytes.count, 1))
+                for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
+                return copy
+            }
+            defer { strings.forEach { $0.deallocate() } }
+            for index in stride(from: 0, to: strings.count, by: 2) {
+                views.append(ns_header(name: ns_str(ptr: UnsafePointer(strings[index].baseAddress), len: UInt64(storage[index].count)),
+                                       value: ns_str(ptr: UnsafePointer(strings[index + 1].baseAddress), len: UInt64(storage[index + 1].count))))
+            }
+            withNSBytes(body) { bodyView in
+                withNSStr(message) { messageView in
+                    views.withUnsafeBufferPointer { headerViews in
+                        done(context, status, httpStatus, headerViews.baseAddress, UInt32(headerViews.count), bodyView, messageView)
+                    }
+                }
+            }
+        }
+    }
+
+    static func install(into table: inout ns_host_api) {
+        table.http_fetch = { _, request, done, context in startFetch(request, done, context) }
+    }
+
+    /// Copies the request, starts it, and answers through `done` later.
+    fileprivate static func start(_ request: UnsafePointer<ns_http_fetch>?, _ done: ns_http_done?,
+                                  _ context: UnsafeMutableRawPointer?) -> ns_status {
+        guard let request, let done, request.pointee.struct_size >= UInt32(MemoryLayout<ns_http_fetch>.size) else {
+            return ns_status(NS_ERR_INVALID_ARGUMENT)
+        }
+        let fields = request.pointee
+        let url = fields.url.string
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+        var outbound = HTTPClientRequest(url: url)
+        outbound.method = .init(rawValue: fields.method.len == 0 ? "GET" : fields.method.string)
+        for index in 0..<Int(fields.header_count) {
+            guard let header = fields.headers?[index] else { continue }
+            outbound.headers.add(name: header.name.string, value: header.value.string)
+        }
+        if fields.body.len > 0 { outbound.body = .bytes(ByteBuffer(bytes: fields.body.array)) }
+        let timeout = fields.timeout_ms == 0 ? defaultTimeout : .milliseconds(Int64(fields.timeout_ms))
+        let limit = fields.max_response_bytes == 0 ? defaultMaxResponse : Int(min(fields.max_response_bytes, UInt64(Int.max)))
+        let completion = Completion(done: done, context: context)
+        let send = outbound
+        Task {
+            do {
+                let response = try await HTTPClient.shared.execute(send, timeout: timeout)
+                let body = try await response.body.collect(upTo: limit)
+                completion(ns_status(NS_OK), Int32(response.status.code), response.headers.map { ($0.name, $0.value) },
+                           Array(buffer: body), "")
+            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+                completion(ns_status(NS_ERR_TIMEOUT), 0, [], [], "timed out after \(timeout.nanoseconds / 1_000_000) ms")
+            } catch is NIOTooManyBytesError {
+                completion(ns_status(NS_ERR_TOO_LARGE), 0, [], [], "the answer is over \(limit) bytes")
+            } catch {
+                completion(ns_status(NS_ERR_UNAVAILABLE), 0, [], [], "\(error)")
+            }
+        }
+        return ns_status(NS_OK)
+    }
+}
+
+/// A C function pointer cannot capture context: the table entry calls this.
+private func startFetch(_ request: UnsafePointer<ns_http_fetch>?, _ done: ns_http_done?,
+                        _ context: UnsafeMutableRawPointer?) -> ns_status {
+    HTTPFetchService.start(request, done, context)
+}
