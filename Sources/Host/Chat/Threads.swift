@@ -8,12 +8,7 @@ public struct Threads: Sendable {
 
     /// Creates a thread owned by the context's tenant and env.
     public func create(_ request: CreateResourceRequest, context: RequestContext) async throws -> Resource {
-        try resolver.authorizeCreate(.thread, for: context)
-        let thread = Resource(id: Identifier.make(prefix: ResourceKind.thread.prefix), kind: .thread,
-                              tenant: context.tenant.rawValue, env: context.env, createdBy: context.userID,
-                              createdAt: .nowToTheMillisecond, title: request.title, metadata: request.metadata, headRev: 0)
-        try await store.create(thread)
-        return thread
+        try await resolver.create(.thread, request, for: context)
     }
 
     /// Posts a message; with a `client_message_id`, retries return the first

@@ -9,12 +9,7 @@ public struct Canvases: Sendable {
 
     /// Creates an empty canvas (`{}` at `head_rev` 0).
     public func create(_ request: CreateResourceRequest, context: RequestContext) async throws -> Resource {
-        try resolver.authorizeCreate(.canvas, for: context)
-        let canvas = Resource(id: Identifier.make(prefix: ResourceKind.canvas.prefix), kind: .canvas,
-                              tenant: context.tenant.rawValue, env: context.env, createdBy: context.userID,
-                              createdAt: .nowToTheMillisecond, title: request.title, metadata: request.metadata, headRev: 0)
-        try await store.create(canvas)
-        return canvas
+        try await resolver.create(.canvas, request, for: context)
     }
 
     /// Applies a command if its `base_rev` is the head; see `CommitOutcome`.

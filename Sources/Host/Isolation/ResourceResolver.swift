@@ -1,4 +1,5 @@
-/// The one place that decides whether a context may touch a resource.
+/// The one place that decides whether a context may touch a resource, and
+/// the one place resources are made (always in the context's tenant and env).
 ///
 /// Every REST route and every transport call resolves through here. The
 /// scope check comes first and does not depend on the resource, so a 403
@@ -30,10 +31,16 @@ public struct ResourceResolver: Sendable {
         return resource
     }
 
-    /// Checks `context` may create resources of `kind`.
-    public func authorizeCreate(_ kind: ResourceKind, for context: RequestContext) throws {
+    /// Creates a resource of `kind` owned by the context's tenant and env,
+    /// if the context holds the kind's write scope.
+    public func create(_ kind: ResourceKind, _ request: CreateResourceRequest, for context: RequestContext) async throws -> Resource {
         guard context.allows(.write, on: kind.area) else {
             throw APIError.forbidden("this credential lacks the \(kind.area.rawValue):write scope")
         }
+        let resource = Resource(id: Identifier.make(prefix: kind.prefix), kind: kind, tenant: context.tenant.rawValue,
+                                env: context.env, createdBy: context.userID, createdAt: .nowToTheMillisecond,
+                                title: request.title, metadata: request.metadata, headRev: 0)
+        try await store.create(resource)
+        return resource
     }
 }
