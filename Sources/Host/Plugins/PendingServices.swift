@@ -19,7 +19,9 @@ enum TransportServices {
         table.websocket_accept = { _, _, _, _ in ns_status(NS_ERR_UNSUPPORTED) }
         table.websocket_send = { _, _, _ in ns_status(NS_ERR_UNSUPPORTED) }
         table.websocket_close = { _, _, _ in }
-        table.authenticate = { _, _, _, error in unsupported(error) }
+        table.authenticate = { _, _, done, context in
+            withNSStr("this host does not run transport plugins yet") { done?(context, ns_status(NS_ERR_UNSUPPORTED), nil, $0) }
+        }
         table.principal_release = { _ in }
         table.subscribe = { _, _, _, _, _, _, error in unsupported(error) }
         table.subscription_cancel = { _ in }

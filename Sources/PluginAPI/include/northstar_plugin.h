@@ -417,6 +417,10 @@ typedef void (*ns_http_done)(void *context, ns_status status, int32_t http_statu
                              const ns_header *headers, uint32_t header_count,
                              ns_bytes body, ns_str error_message);
 
+/** Completion of `ns_host_api.authenticate`. OWNERSHIP: `message` is
+ *  borrowed for the call; `principal` (NULL unless NS_OK) is the callee's. */
+typedef void (*ns_auth_done)(void *context, ns_status status, ns_principal *principal, ns_str message);
+
 /** Completion of a kernel call: an HTTP status and the JSON answer. */
 typedef void (*ns_kernel_done)(void *context, int32_t http_status, ns_bytes response_json);
 
@@ -550,12 +554,14 @@ typedef struct ns_host_api {
     void (*websocket_close)(ns_websocket *ws, uint16_t code, ns_str reason);
 
     /**
-     * Authenticate a credential through the host's auth chain. NS_OK gives a
-     * principal; NS_ERR_DENIED means 401 (the message says why, without the
-     * credential). THREAD: any; blocks no event loop (completes inline).
+     * Authenticate a credential through the host's auth chain. `done` runs
+     * exactly once, from any thread (auth plugins may block, so never on the
+     * caller's stack when that is an event loop): with NS_OK and a principal
+     * the transport then owns (release it with `principal_release`), or with
+     * NS_ERR_DENIED (answer 401; the message says why, never the credential)
+     * or NS_ERR_UNAVAILABLE (503). THREAD: any; never blocks.
      */
-    ns_status (*authenticate)(ns_host *host, const ns_credential *credential,
-                              ns_principal **out_principal, ns_error *error);
+    void (*authenticate)(ns_host *host, const ns_credential *credential, ns_auth_done done, void *context);
     /** Release a principal. NULL is ignored. */
     void (*principal_release)(ns_principal *principal);
     /**
