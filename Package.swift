@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "northstar", targets: ["northstar"]),
         .library(name: "NorthstarAPIKey", type: .dynamic, targets: ["NorthstarAPIKey"]),
         .library(name: "NorthstarJWT", type: .dynamic, targets: ["NorthstarJWT"]),
+        .library(name: "NorthstarSSE", type: .dynamic, targets: ["NorthstarSSE"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -68,6 +69,13 @@ let package = Package(
             path: "Plugins/apikey",
             publicHeadersPath: ".",
             linkerSettings: [.linkedLibrary("crypto")] + pluginLinkerFlags("apikey")
+        ),
+        .target(
+            name: "NorthstarSSE",
+            dependencies: ["PluginAPI"],
+            path: "Plugins/sse",
+            publicHeadersPath: ".",
+            linkerSettings: [.linkedLibrary("pthread")] + pluginLinkerFlags("sse")
         ),
         .target(
             name: "NorthstarJWT",

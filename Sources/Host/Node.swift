@@ -30,6 +30,8 @@ public final class Node: Sendable {
         let store = try SQLiteStore(path: path, retainPerStream: config.store.retainEventsPerStream) { hub.publish($0) }
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous)
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands)
+        // Host services act on this kernel from now on (transports subscribe and post through it).
+        for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
     }
 
     /// Starts the plugins, binds the port, serves until SIGTERM or SIGINT,
@@ -43,6 +45,16 @@ public final class Node: Sendable {
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)
+        // Routes the transport plugins mounted while they started.
+        for plugin in plugins.plugins where plugin.kind == .transport {
+            for route in plugin.library.handle.routes {
+                let bridge = TransportBridge(plugin: plugin, route: route, queueLimit: 1 << 20)
+                router.on(RouterPath(route.routerPath), method: route.method) { request, context in
+                    try await bridge.respond(to: request, context: context)
+                }
+                logger.info("route mounted", metadata: ["plugin": "\(plugin.name)", "route": "\(route.method) \(route.pattern)"])
+            }
+        }
 
         let readiness = self.readiness
         let logger = self.logger

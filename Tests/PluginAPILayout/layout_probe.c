@@ -106,6 +106,8 @@ static const ns_layout_entry entries[] = {
     FIELD(ns_host_api, subscription_cancel),
     FIELD(ns_host_api, kernel_call),
     FIELD(ns_host_api, http_fetch),
+    FIELD(ns_host_api, timer_start),
+    FIELD(ns_host_api, timer_cancel),
     STRUCT(ns_http_fetch),
     FIELD(ns_http_fetch, struct_size),
     FIELD(ns_http_fetch, method),

@@ -30,6 +30,14 @@ enum DevDefaultConfig {
             "issuer": "northstar-dev",
             "audience": "northstar"
           }
+        },
+        {
+          "name": "sse",
+          "path": "libNorthstarSSE.so",
+          "config": {
+            "heartbeat_seconds": 30,
+            "allow_query_token": true
+          }
         }
       ]
     }

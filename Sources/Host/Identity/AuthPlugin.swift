@@ -60,21 +60,9 @@ extension PluginInstance {
         }
         let buffer = HostBuffer()
         let slot = ErrorSlot()
-        // Copies that stay put while the plugin reads the views.
-        var arena: [UnsafeMutableBufferPointer<CChar>] = []
-        defer { arena.forEach { $0.deallocate() } }
-        var views: [ns_claim] = []
-        for (key, value) in claims.sorted(by: { $0.key < $1.key }) {
-            let pair = [key, value].map { text -> ns_str in
-                let utf8 = Array(text.utf8)
-                let copy = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(utf8.count, 1))
-                for (index, byte) in utf8.enumerated() { copy[index] = CChar(bitPattern: byte) }
-                arena.append(copy)
-                return ns_str(ptr: UnsafePointer(copy.baseAddress), len: UInt64(utf8.count))
-            }
-            views.append(ns_claim(name: pair[0], value: pair[1]))
-        }
-        let status = mint(instance, views, UInt32(views.count), ttlSeconds, buffer.pointer, slot.pointer)
+        let arena = StringArena()
+        let views = claims.sorted { $0.key < $1.key }.map { ns_claim(name: arena.view($0.key), value: arena.view($0.value)) }
+        let status = withExtendedLifetime(arena) { mint(instance, views, UInt32(views.count), ttlSeconds, buffer.pointer, slot.pointer) }
         guard status == NS_OK else {
             throw AuthPluginError(plugin: name, status: status, message: slot.message ?? "mint failed")
         }

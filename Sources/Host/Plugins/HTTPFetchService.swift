@@ -16,23 +16,14 @@ enum HTTPFetchService {
         let context: UnsafeMutableRawPointer?
 
         func callAsFunction(_ status: ns_status, _ httpStatus: Int32, _ headers: [(String, String)], _ body: [UInt8], _ message: String) {
-            var storage: [[UInt8]] = []
-            headers.forEach { storage.append(Array($0.0.utf8)); storage.append(Array($0.1.utf8)) }
-            var views: [ns_header] = []
-            let strings = storage.map { bytes -> UnsafeMutableBufferPointer<CChar> in
-                let copy = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(bytes.count, 1))
-                for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
-                return copy
-            }
-            defer { strings.forEach { $0.deallocate() } }
-            for index in stride(from: 0, to: strings.count, by: 2) {
-                views.append(ns_header(name: ns_str(ptr: UnsafePointer(strings[index].baseAddress), len: UInt64(storage[index].count)),
-                                       value: ns_str(ptr: UnsafePointer(strings[index + 1].baseAddress), len: UInt64(storage[index + 1].count))))
-            }
+            let arena = StringArena()
+            let views = headers.map { ns_header(name: arena.view($0.0), value: arena.view($0.1)) }
             withNSBytes(body) { bodyView in
                 withNSStr(message) { messageView in
                     views.withUnsafeBufferPointer { headerViews in
-                        done(context, status, httpStatus, headerViews.baseAddress, UInt32(headerViews.count), bodyView, messageView)
+                        withExtendedLifetime(arena) {
+                            done(context, status, httpStatus, headerViews.baseAddress, UInt32(headerViews.count), bodyView, messageView)
+                        }
                     }
                 }
             }

@@ -14,6 +14,10 @@ final class PluginHandle: @unchecked Sendable {
 
     private struct State {
         var name = ""
+        /// Routes a transport mounted during `start`.
+        var routes: [TransportRoute] = []
+        /// The kernel, once the node has one: what host services act on.
+        var kernel: Kernel?
         var config: JSONValue = .object([:])
         /// Strings handed out by `config_get`; freed when `init` returns.
         var arena: [UnsafeMutablePointer<CChar>] = []
@@ -30,6 +34,15 @@ final class PluginHandle: @unchecked Sendable {
     }
 
     var logger: Logger { Logger(label: "northstar.plugin.\(name)") }
+
+    var routes: [TransportRoute] { state.withLockedValue { $0.routes } }
+
+    func addRoute(_ route: TransportRoute) { state.withLockedValue { $0.routes.append(route) } }
+
+    var kernel: Kernel? {
+        get { state.withLockedValue { $0.kernel } }
+        set { state.withLockedValue { $0.kernel = newValue } }
+    }
 
     /// The opaque pointer plugins see.
     var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }

@@ -66,3 +66,20 @@ public final class PluginInstance: @unchecked Sendable {
         library.info.pointee.destroy?(instance)
     }
 }
+
+extension PluginInstance {
+    private var transportVTable: ns_transport_vtable? {
+        guard kind == .transport, let vtable = library.info.pointee.vtable else { return nil }
+        return vtable.assumingMemoryBound(to: ns_transport_vtable.self).pointee
+    }
+
+    /// Hands a request on one of the plugin's routes to it.
+    func onRequest(_ request: UnsafePointer<ns_http_request>, exchange: OpaquePointer) {
+        transportVTable?.on_request?(instance, request, exchange)
+    }
+
+    /// Tells the plugin the client of an unfinished exchange went away.
+    func exchangeClosed(_ exchange: OpaquePointer) {
+        transportVTable?.on_exchange_closed?(instance, exchange)
+    }
+}

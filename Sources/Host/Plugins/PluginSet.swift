@@ -13,7 +13,7 @@ public final class PluginSet: @unchecked Sendable {
     /// whole set at the first problem. Nothing is started yet.
     /// - Parameter runnableKinds: the kinds this command can run; others are
     ///   refused with `kind-not-runnable`.
-    public init(config: NorthstarConfig, runnableKinds: Set<PluginKind> = [.auth]) throws {
+    public init(config: NorthstarConfig, runnableKinds: Set<PluginKind> = [.auth, .transport]) throws {
         let directory = config.pluginDirectory ?? PluginSet.defaultPluginDirectory()
         var libraries: [PluginLibrary] = []
         for entry in config.plugins {

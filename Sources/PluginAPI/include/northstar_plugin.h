@@ -56,7 +56,8 @@ extern "C" {
 /** The ABI major this header describes. A change here renames the entry. */
 #define NS_ABI_MAJOR 1
 /** The newest ABI minor this header describes. Minors only append.
- *  1.0: the first ABI. 1.1: `ns_host_api.http_fetch` (outbound HTTP). */
+ *  1.0: the first ABI. 1.1: `ns_host_api.http_fetch` (outbound HTTP),
+ *  `timer_start` and `timer_cancel`. */
 #define NS_ABI_MINOR 1
 /** The one symbol a plugin exports. */
 #define NS_ENTRY_SYMBOL "northstar_plugin_v1"
@@ -174,8 +175,8 @@ typedef struct ns_claims ns_claims;
 typedef struct ns_buffer ns_buffer;
 /** A pending storage call; complete it exactly once. Host-owned until then. */
 typedef struct ns_storage_call ns_storage_call;
-/** One HTTP exchange routed to a transport. Host-owned until `response_end`
- *  or until the transport's `on_exchange_closed` returns. */
+/** One HTTP exchange routed to a transport. Host-owned; valid until the
+ *  transport calls `response_end`, which it always does, exactly once. */
 typedef struct ns_exchange ns_exchange;
 /** One upgraded WebSocket connection. Host-owned until `on_ws_closed` returns. */
 typedef struct ns_websocket ns_websocket;
@@ -375,9 +376,10 @@ typedef struct ns_http_request {
 
 /**
  * What the host tells a subscriber. All callbacks are called in stream order,
- * one at a time per subscription, on a host event loop thread; they must not
- * block. OWNERSHIP: data passed to a callback is borrowed for that call. The
- * same `event_json` bytes are handed to every subscriber of an event.
+ * one at a time per subscription, on a host thread; they must not block.
+ * None runs after `subscription_cancel` returns. OWNERSHIP: data passed to a
+ * callback is borrowed for that call. The same `event_json` bytes are handed
+ * to every subscriber of an event.
  */
 typedef struct ns_subscriber {
     uint32_t struct_size;
@@ -386,9 +388,28 @@ typedef struct ns_subscriber {
     void (*on_event)(void *context, uint64_t seq, ns_str type, ns_bytes event_json);
     /** The log no longer holds what was asked for: resume from `first_seq`. */
     void (*on_gap)(void *context, uint64_t requested_after, uint64_t first_seq);
-    /** The subscription ended (shutdown, resource deleted). Last call. */
+    /**
+     * The subscription ended by itself. Last call. NS_ERR_TOO_LARGE: the
+     * subscriber fell too far behind (a slow consumer) and should resume
+     * after the last `seq` it processed; NS_ERR_UNAVAILABLE: the log could
+     * not be read; NS_ERR_CANCELLED: the host is shutting down.
+     */
     void (*on_end)(void *context, ns_status status, ns_str message);
 } ns_subscriber;
+
+/**
+ * Completion of `ns_host_api.subscribe`, called once with the subscriber's
+ * `context`: NS_OK and the subscription (its callbacks start only after this
+ * returns), or NS_ERR_NOT_FOUND (missing or another tenant's: answer 404),
+ * NS_ERR_DENIED (no read scope: 403), NS_ERR_INVALID_ARGUMENT (a malformed
+ * stream name: 400) or NS_ERR_UNAVAILABLE, with a message. THREAD: any.
+ */
+typedef void (*ns_subscribe_done)(void *context, ns_status status, ns_subscription *subscription, ns_str message);
+
+/** A repeating timer's callback (`ns_host_api.timer_start`, 1.1). */
+typedef void (*ns_timer_fn)(void *context);
+/** A repeating timer. OWNERSHIP: host-owned until `timer_cancel`. */
+typedef struct ns_timer ns_timer;
 
 /**
  * One outbound HTTP request, for `ns_host_api.http_fetch` (added in 1.1).
@@ -437,9 +458,10 @@ typedef struct ns_transport_vtable {
      */
     void (*on_request)(void *instance, const ns_http_request *request, ns_exchange *exchange);
     /**
-     * MANDATORY (1.0). The client of an unfinished exchange went away. No host
-     * service may be called with `exchange` after this returns.
-     * THREAD: a host event loop thread; must not block.
+     * MANDATORY (1.0). The client of an unfinished exchange went away: writes
+     * now fail with NS_ERR_CANCELLED. Stop what feeds it and call
+     * `response_end`, as for every exchange. Called at most once.
+     * THREAD: any host thread; must not block.
      */
     void (*on_exchange_closed)(void *instance, ns_exchange *exchange);
     /**
@@ -567,13 +589,12 @@ typedef struct ns_host_api {
     /**
      * Subscribe to a stream ("chat:<id>", "canvas:<id>", "gesture:<id>") for
      * the principal, from the event after `after_seq` (0: from the start).
-     * The host resolves the stream with isolation first: NS_ERR_NOT_FOUND for
-     * another tenant's stream and a missing one alike, NS_ERR_DENIED for a
-     * missing read scope. `subscriber` is copied.
+     * The host resolves the stream with isolation first, then answers through
+     * `done` (see `ns_subscribe_done`). `subscriber` is copied; its context is
+     * passed to `done`. THREAD: any; never blocks.
      */
-    ns_status (*subscribe)(ns_host *host, const ns_principal *principal, ns_str stream,
-                           uint64_t after_seq, const ns_subscriber *subscriber,
-                           ns_subscription **out_subscription, ns_error *error);
+    void (*subscribe)(ns_host *host, const ns_principal *principal, ns_str stream, uint64_t after_seq,
+                      const ns_subscriber *subscriber, ns_subscribe_done done);
     /** End a subscription. Idempotent; no callback runs after it returns. */
     void (*subscription_cancel)(ns_subscription *subscription);
     /**
@@ -596,6 +617,14 @@ typedef struct ns_host_api {
      * `done` then runs exactly once. THREAD: any; never blocks.
      */
     ns_status (*http_fetch)(ns_host *host, const ns_http_fetch *request, ns_http_done done, void *context);
+    /**
+     * Call `fire(context)` every `interval_ms` (at least 10) until cancelled,
+     * on a host thread; `fire` must not block (heartbeats, pings, timeouts).
+     * Returns NULL when `interval_ms` is too small. THREAD: any. (1.1)
+     */
+    ns_timer *(*timer_start)(ns_host *host, uint32_t interval_ms, ns_timer_fn fire, void *context);
+    /** Stop a timer. After it returns `fire` does not run again. Call once. (1.1) */
+    void (*timer_cancel)(ns_timer *timer);
 } ns_host_api;
 
 /**
@@ -680,7 +709,7 @@ enum {
     NS_HOST_OFFER_MIN_SIZE = NS_SIZE_THROUGH(ns_host_offer, api),
     NS_CREDENTIAL_MIN_SIZE = NS_SIZE_THROUGH(ns_credential, value),
     /* Sizes through the last field of a minor, to test `struct_size` against. */
-    NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, http_fetch)
+    NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, timer_cancel)
 };
 
 /* ------------------------------------------------------------------------ */

@@ -1,0 +1,452 @@
+/*
+ * sse: the Server-Sent Events transport, in C, on the host's services only.
+ *
+ *   GET /sse/chat/{thread_id}     GET /sse/canvas/{canvas_id}
+ *
+ * Each event is one frame: `id:` its seq, `event:` its type, `data:` the
+ * StreamEvent v1 JSON, byte for byte as the host encoded it. A client
+ * resumes with `Last-Event-ID` (or `?last_event_id=`). A gap the log can no
+ * longer fill is an explicit `stream.gap` event; a client too slow to keep
+ * up gets a `stream.end` event naming where to resume, then the end of the
+ * response. A comment line every `heartbeat_seconds` keeps proxies open.
+ *
+ * Config: {"heartbeat_seconds": 30, "retry_ms": 3000, "allow_query_token": false}.
+ * With allow_query_token, browsers' EventSource (which cannot set headers)
+ * may send `?access_token=<jwt>`.
+ *
+ * Every connection moves through: authenticate -> subscribe -> stream. The
+ * host answers each step on its own thread, so a connection is shared by
+ * several threads: `lock` guards it, `refs` counts who may still touch it,
+ * and `finish` tears it down exactly once.
+ */
+#include "northstar_plugin.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LITERAL(text) {text, sizeof(text) - 1}
+enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2 };
+
+typedef struct sse_conn sse_conn;
+
+typedef struct sse_plugin {
+    const ns_host_api *api;
+    ns_host *host;
+    uint32_t heartbeat_ms;
+    uint32_t retry_ms;
+    int allow_query_token;
+    /* Open connections, so on_exchange_closed can find its own. Lock order:
+     * `connections_lock` before a connection's `lock`. */
+    pthread_mutex_t connections_lock;
+    sse_conn *connections;
+} sse_plugin;
+
+struct sse_conn {
+    sse_plugin *plugin;
+    sse_conn *prev, *next;      /* in plugin->connections */
+    pthread_mutex_t lock;
+    int refs;                   /* the exchange's, plus one per host call in flight */
+    int finished;               /* finish() ran: write nothing more */
+    ns_exchange *exchange;
+    ns_principal *principal;
+    ns_subscription *subscription;
+    ns_timer *timer;
+    char stream[160];
+    uint64_t after;
+};
+
+static ns_str str(const char *text) {
+    ns_str s = {text, strlen(text)};
+    return s;
+}
+
+/* ---- small helpers: headers, query parameters, JSON strings ------------ */
+
+static int equal_nocase(ns_str a, const char *b) {
+    size_t n = strlen(b);
+    if (a.len != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = a.ptr[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+static ns_str header(const ns_http_request *request, const char *name) {
+    for (uint32_t i = 0; i < request->header_count; i++)
+        if (equal_nocase(request->headers[i].name, name)) return request->headers[i].value;
+    ns_str none = {NULL, 0};
+    return none;
+}
+
+/* The raw value of `name` in a query string; not decoded (our values need none). */
+static ns_str query_param(ns_str query, const char *name) {
+    size_t n = strlen(name);
+    const char *p = query.ptr, *end = query.ptr + query.len;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > n && memcmp(p, name, n) == 0 && p[n] == '=') {
+            ns_str value = {p + n + 1, (uint64_t)(stop - p - n - 1)};
+            return value;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    ns_str none = {NULL, 0};
+    return none;
+}
+
+/* Parses a decimal seq; -1 when it is not one (empty, a sign, too long). */
+static int parse_seq(ns_str text, uint64_t *out) {
+    if (text.len == 0 || text.len > 19) return -1;
+    uint64_t value = 0;
+    for (uint64_t i = 0; i < text.len; i++) {
+        if (text.ptr[i] < '0' || text.ptr[i] > '9') return -1;
+        value = value * 10 + (uint64_t)(text.ptr[i] - '0');
+    }
+    *out = value;
+    return 0;
+}
+
+/* Appends `text` to `out` as JSON string content (escaped), bounded by `cap`. */
+static void json_escape(char *out, size_t cap, ns_str text) {
+    size_t o = strlen(out);
+    for (uint64_t i = 0; i < text.len && o + 7 < cap; i++) {
+        unsigned char c = (unsigned char)text.ptr[i];
+        if (c == '"' || c == '\\') { out[o++] = '\\'; out[o++] = (char)c; }
+        else if (c < 0x20) o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
+/* ---- the connection's life -------------------------------------------- */
+
+static void unref(sse_conn *conn) {
+    sse_plugin *plugin = conn->plugin;
+    pthread_mutex_lock(&plugin->connections_lock);
+    pthread_mutex_lock(&conn->lock);
+    int last = --conn->refs == 0;
+    pthread_mutex_unlock(&conn->lock);
+    if (last) {
+        if (conn->prev) conn->prev->next = conn->next; else plugin->connections = conn->next;
+        if (conn->next) conn->next->prev = conn->prev;
+    }
+    pthread_mutex_unlock(&plugin->connections_lock);
+    if (last) {
+        pthread_mutex_destroy(&conn->lock);
+        free(conn);
+    }
+}
+
+/*
+ * Tears the connection down once: stops the heartbeat and the subscription
+ * (the host guarantees neither calls back after its cancel returns), releases
+ * the principal, and ends the response. Safe from any callback, since the
+ * lock is not held while calling the host.
+ */
+static void finish(sse_conn *conn) {
+    pthread_mutex_lock(&conn->lock);
+    if (conn->finished) { pthread_mutex_unlock(&conn->lock); return; }
+    conn->finished = 1;
+    ns_timer *timer = conn->timer;
+    ns_subscription *subscription = conn->subscription;
+    ns_principal *principal = conn->principal;
+    ns_exchange *exchange = conn->exchange;
+    conn->timer = NULL; conn->subscription = NULL; conn->principal = NULL;
+    pthread_mutex_unlock(&conn->lock);
+
+    const ns_host_api *api = conn->plugin->api;
+    if (timer) api->timer_cancel(timer);
+    if (subscription) api->subscription_cancel(subscription);
+    if (principal) api->principal_release(principal);
+    api->response_end(exchange);
+    unref(conn); /* the exchange's reference */
+}
+
+/* Answers with a JSON error, before any stream started, and finishes. */
+static void fail(sse_conn *conn, int32_t status, const char *code, ns_str message) {
+    char body[1024];
+    snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
+    json_escape(body, sizeof body - 4, message);
+    strcat(body, "\"}}");
+    ns_header headers[] = {{LITERAL("content-type"), LITERAL("application/json")}};
+    const ns_host_api *api = conn->plugin->api;
+    if (api->response_start(conn->exchange, status, headers, 1) == NS_OK) {
+        ns_bytes bytes = {(const uint8_t *)body, strlen(body)};
+        api->response_write(conn->exchange, bytes);
+    }
+    finish(conn);
+}
+
+/* Writes one frame unless finished; a full queue (a client that does not
+ * read) or a gone client ends the connection. */
+static void send_frame(sse_conn *conn, const char *frame, size_t length) {
+    pthread_mutex_lock(&conn->lock);
+    if (conn->finished) { pthread_mutex_unlock(&conn->lock); return; }
+    ns_bytes bytes = {(const uint8_t *)frame, length};
+    ns_status status = conn->plugin->api->response_write(conn->exchange, bytes);
+    pthread_mutex_unlock(&conn->lock);
+    if (status != NS_OK) finish(conn);
+}
+
+/* ---- subscriber callbacks: in order, one at a time, never blocking ------ */
+
+static void on_event(void *context, uint64_t seq, ns_str type, ns_bytes event_json) {
+    sse_conn *conn = context;
+    size_t cap = (size_t)event_json.len + (size_t)type.len + 64;
+    char *frame = malloc(cap);
+    if (!frame) { finish(conn); return; }
+    int head = snprintf(frame, cap, "id: %llu\nevent: %.*s\ndata: ", (unsigned long long)seq, (int)type.len, type.ptr);
+    memcpy(frame + head, event_json.ptr, (size_t)event_json.len);
+    memcpy(frame + head + event_json.len, "\n\n", 2);
+    send_frame(conn, frame, (size_t)head + (size_t)event_json.len + 2);
+    free(frame);
+}
+
+static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) {
+    char frame[256];
+    int n = snprintf(frame, sizeof frame,
+                     "event: stream.gap\ndata: {\"v\":1,\"type\":\"stream.gap\",\"requested_after\":%llu,\"first_seq\":%llu}\n\n",
+                     (unsigned long long)requested_after, (unsigned long long)first_seq);
+    send_frame(context, frame, (size_t)n);
+}
+
+static void on_end(void *context, ns_status status, ns_str message) {
+    sse_conn *conn = context;
+    char frame[768] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
+    strcat(frame, status == NS_ERR_TOO_LARGE ? "slow_consumer" : "ended");
+    strcat(frame, "\",\"message\":\"");
+    json_escape(frame, sizeof frame - 8, message);
+    strcat(frame, "\"}\n\n");
+    send_frame(conn, frame, strlen(frame));
+    finish(conn);
+}
+
+static void heartbeat(void *context) {
+    send_frame(context, ": keepalive\n\n", 13);
+}
+
+/* ---- the handshake: authenticate, then subscribe ------------------------ */
+
+static void on_subscribed(void *context, ns_status status, ns_subscription *subscription, ns_str message) {
+    sse_conn *conn = context;
+    sse_plugin *plugin = conn->plugin;
+    pthread_mutex_lock(&conn->lock);
+    int finished = conn->finished;
+    if (!finished) conn->subscription = subscription;
+    pthread_mutex_unlock(&conn->lock);
+    if (finished) {
+        if (subscription) plugin->api->subscription_cancel(subscription);
+    } else if (status == NS_ERR_NOT_FOUND) {
+        fail(conn, 404, "not_found", message);
+    } else if (status == NS_ERR_DENIED) {
+        fail(conn, 403, "forbidden", message);
+    } else if (status == NS_ERR_INVALID_ARGUMENT) {
+        fail(conn, 400, "invalid_last_event_id", message);
+    } else if (status != NS_OK) {
+        fail(conn, 503, "unavailable", message);
+    } else {
+        ns_header headers[] = {
+            {LITERAL("content-type"), LITERAL("text/event-stream")},
+            {LITERAL("cache-control"), LITERAL("no-cache")},
+            {LITERAL("x-accel-buffering"), LITERAL("no")},
+        };
+        plugin->api->response_start(conn->exchange, 200, headers, 3);
+        char retry[48];
+        int n = snprintf(retry, sizeof retry, "retry: %u\n\n", plugin->retry_ms);
+        send_frame(conn, retry, (size_t)n);
+        ns_timer *timer = plugin->api->timer_start(plugin->host, plugin->heartbeat_ms, heartbeat, conn);
+        pthread_mutex_lock(&conn->lock);
+        int late = conn->finished;
+        if (!late) conn->timer = timer;
+        pthread_mutex_unlock(&conn->lock);
+        if (late && timer) plugin->api->timer_cancel(timer);
+    }
+    unref(conn); /* the subscribe call's reference */
+}
+
+static void on_authenticated(void *context, ns_status status, ns_principal *principal, ns_str message) {
+    sse_conn *conn = context;
+    sse_plugin *plugin = conn->plugin;
+    pthread_mutex_lock(&conn->lock);
+    int finished = conn->finished;
+    if (!finished) conn->principal = principal;
+    pthread_mutex_unlock(&conn->lock);
+    if (finished) {
+        if (principal) plugin->api->principal_release(principal);
+        unref(conn);
+        return;
+    }
+    if (status != NS_OK) {
+        fail(conn, status == NS_ERR_UNAVAILABLE ? 503 : 401, status == NS_ERR_UNAVAILABLE ? "auth_unavailable" : "unauthorized", message);
+        unref(conn);
+        return;
+    }
+    ns_subscriber subscriber = {sizeof(ns_subscriber), conn, on_event, on_gap, on_end};
+    /* The authenticate call's reference now covers the subscribe call. */
+    plugin->api->subscribe(plugin->host, principal, str(conn->stream), conn->after, &subscriber, on_subscribed);
+}
+
+static void sse_on_request(void *instance, const ns_http_request *request, ns_exchange *exchange) {
+    sse_plugin *plugin = instance;
+    sse_conn *conn = calloc(1, sizeof *conn);
+    if (!conn) { plugin->api->response_end(exchange); return; }
+    pthread_mutex_init(&conn->lock, NULL);
+    conn->plugin = plugin;
+    conn->exchange = exchange;
+    conn->refs = 1;
+    pthread_mutex_lock(&plugin->connections_lock);
+    conn->next = plugin->connections;
+    if (conn->next) conn->next->prev = conn;
+    plugin->connections = conn;
+    pthread_mutex_unlock(&plugin->connections_lock);
+
+    ns_str id = request->param_count > 0 ? request->params[0] : str("");
+    if (id.len == 0 || id.len > 100) { fail(conn, 404, "not_found", str("no such stream")); return; }
+    snprintf(conn->stream, sizeof conn->stream, "%s:%.*s", request->route_id == ROUTE_CHAT ? "chat" : "canvas",
+             (int)id.len, id.ptr);
+
+    ns_str last = header(request, "last-event-id");
+    if (!last.ptr) last = query_param(request->query, "last_event_id");
+    if (last.ptr && parse_seq(last, &conn->after) != 0) {
+        fail(conn, 400, "invalid_last_event_id", str("Last-Event-ID must be the decimal seq of the last event seen"));
+        return;
+    }
+
+    ns_credential credential = {sizeof(ns_credential), NS_CREDENTIAL_HEADER, {NULL, 0}, {NULL, 0}};
+    ns_str authorization = header(request, "authorization");
+    const char *space = authorization.ptr ? memchr(authorization.ptr, ' ', (size_t)authorization.len) : NULL;
+    if (space) {
+        credential.scheme.ptr = authorization.ptr;
+        credential.scheme.len = (uint64_t)(space - authorization.ptr);
+        credential.value.ptr = space + 1;
+        credential.value.len = authorization.len - credential.scheme.len - 1;
+    } else if (plugin->allow_query_token && (credential.value = query_param(request->query, "access_token")).len > 0) {
+        credential.source = NS_CREDENTIAL_QUERY;
+        credential.scheme = str("Bearer");
+    } else {
+        fail(conn, 401, "unauthorized", str("a credential is required (Authorization: Bearer <token>)"));
+        return;
+    }
+    pthread_mutex_lock(&conn->lock);
+    conn->refs++; /* held until the handshake's callbacks are done */
+    pthread_mutex_unlock(&conn->lock);
+    plugin->api->authenticate(plugin->host, &credential, on_authenticated, conn);
+}
+
+/* The client went away: stop feeding it and end the exchange. */
+static void sse_on_exchange_closed(void *instance, ns_exchange *exchange) {
+    sse_plugin *plugin = instance;
+    sse_conn *found = NULL;
+    pthread_mutex_lock(&plugin->connections_lock);
+    for (sse_conn *conn = plugin->connections; conn; conn = conn->next) {
+        if (conn->exchange != exchange) continue;
+        pthread_mutex_lock(&conn->lock);
+        if (conn->refs > 0) { conn->refs++; found = conn; }
+        pthread_mutex_unlock(&conn->lock);
+        break;
+    }
+    pthread_mutex_unlock(&plugin->connections_lock);
+    if (!found) return;
+    finish(found);
+    unref(found);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static int read_number(const ns_host_api *api, ns_host *host, const char *pointer, uint32_t low, uint32_t high,
+                       uint32_t *out) {
+    int32_t type;
+    ns_str value;
+    if (api->config_get(host, str(pointer), &type, &value) != NS_OK) return 0;
+    char digits[24] = {0};
+    if (type != NS_JSON_NUMBER || value.len >= sizeof digits) return -1;
+    memcpy(digits, value.ptr, (size_t)value.len);
+    char *end = NULL;
+    unsigned long parsed = strtoul(digits, &end, 10);
+    if (*end || parsed < low || parsed > high) return -1;
+    *out = (uint32_t)parsed;
+    return 0;
+}
+
+static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, void **out, ns_error *error) {
+    (void)config;
+    static const char *known[] = {"heartbeat_seconds", "retry_ms", "allow_query_token"};
+    ns_str name;
+    for (uint64_t i = 0; api->config_key(host, str(""), i, &name) == NS_OK; i++) {
+        int ok = 0;
+        for (size_t k = 0; k < 3; k++) ok |= name.len == strlen(known[k]) && memcmp(name.ptr, known[k], name.len) == 0;
+        if (!ok) { api->error_set(error, str("unknown key (known: heartbeat_seconds, retry_ms, allow_query_token)")); return NS_ERR_CONFIG; }
+    }
+    sse_plugin *plugin = calloc(1, sizeof *plugin);
+    if (!plugin) return NS_ERR_INTERNAL;
+    plugin->api = api;
+    plugin->host = host;
+    pthread_mutex_init(&plugin->connections_lock, NULL);
+    uint32_t heartbeat_seconds = 30;
+    plugin->retry_ms = 3000;
+    if (read_number(api, host, "/heartbeat_seconds", 1, 3600, &heartbeat_seconds) < 0 ||
+        read_number(api, host, "/retry_ms", 0, 600000, &plugin->retry_ms) < 0) {
+        free(plugin);
+        api->error_set(error, str("heartbeat_seconds: 1 to 3600; retry_ms: 0 to 600000"));
+        return NS_ERR_CONFIG;
+    }
+    plugin->heartbeat_ms = heartbeat_seconds * 1000;
+    int32_t type;
+    ns_str value;
+    if (api->config_get(host, str("/allow_query_token"), &type, &value) == NS_OK) {
+        if (type != NS_JSON_BOOL) { free(plugin); api->error_set(error, str("allow_query_token: true or false")); return NS_ERR_CONFIG; }
+        plugin->allow_query_token = value.len == 4;
+    }
+    *out = plugin;
+    return NS_OK;
+}
+
+static ns_status sse_start(void *instance, ns_error *error) {
+    sse_plugin *plugin = instance;
+    if (plugin->api->struct_size < NS_HOST_API_SIZE_1_1) {
+        plugin->api->error_set(error, str("sse needs a host with ABI 1.1 (timers)"));
+        return NS_ERR_UNSUPPORTED;
+    }
+    ns_status status = plugin->api->route_add(plugin->host, str("GET"), str("/sse/chat/{thread_id}"), ROUTE_CHAT, error);
+    if (status != NS_OK) return status;
+    return plugin->api->route_add(plugin->host, str("GET"), str("/sse/canvas/{canvas_id}"), ROUTE_CANVAS, error);
+}
+
+static void sse_destroy(void *instance) { free(instance); }
+
+static const ns_transport_vtable sse_vtable = {
+    .struct_size = sizeof(ns_transport_vtable),
+    .minor = NS_TRANSPORT_VTABLE_MINOR,
+    .on_request = sse_on_request,
+    .on_exchange_closed = sse_on_exchange_closed,
+    .on_ws_message = NULL, /* no WebSockets here */
+    .on_ws_closed = NULL,
+};
+
+static const ns_plugin_info sse_info = {
+    .struct_size = sizeof(ns_plugin_info),
+    .abi_major = NS_ABI_MAJOR,
+    .abi_minor = NS_ABI_MINOR,
+    .kind = NS_KIND_TRANSPORT,
+    .name = LITERAL("sse"),
+    .version = LITERAL("1.0.0"),
+    .description = LITERAL("Server-Sent Events: /sse/chat/{thread_id} and /sse/canvas/{canvas_id}, resumable"),
+    .init = sse_init,
+    .start = sse_start,
+    .stop = NULL,
+    .destroy = sse_destroy,
+    .vtable = &sse_vtable,
+};
+
+ns_status northstar_plugin_v1(const ns_host_offer *offer, const ns_plugin_info **out_info, ns_error *error) {
+    (void)offer;
+    (void)error;
+    *out_info = &sse_info;
+    return NS_OK;
+}

@@ -1,0 +1,147 @@
+import Hummingbird
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One HTTP exchange routed to a transport plugin: the host's side of an
+/// `ns_exchange *`.
+///
+/// The plugin answers when it is ready (after authenticating, after
+/// subscribing) with `response_start`, then streams body bytes into a
+/// bounded queue that the connection drains; a client that does not read
+/// fills the queue, and the plugin is told (NS_ERR_TOO_LARGE) to end the
+/// exchange instead of the server holding more memory.
+///
+/// OWNERSHIP: the plugin holds one reference from `on_request` until it
+/// calls `response_end`, which it always does, also after
+/// `on_exchange_closed`.
+final class Exchange: @unchecked Sendable {
+    struct Head: Sendable {
+        let status: Int
+        let headers: [(String, String)]
+    }
+
+    private struct State {
+        var head: Head?
+        var headWaiter: CheckedContinuation<Head?, Never>?
+        var chunks: [ByteBuffer] = []
+        var queuedBytes = 0
+        var bodyWaiter: CheckedContinuation<ByteBuffer?, Never>?
+        var ended = false          // the plugin called response_end
+        var gone = false           // the client went away, or the host gave up
+        var pluginHolds = true     // the plugin's reference is still out
+        var told = false           // on_exchange_closed was called
+    }
+
+    let plugin: PluginInstance
+    let queueLimit: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(plugin: PluginInstance, queueLimit: Int) {
+        self.plugin = plugin
+        self.queueLimit = queueLimit
+    }
+
+    /// The pointer the plugin gets; it keeps this object alive.
+    func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+
+    static func from(_ pointer: OpaquePointer?) -> Exchange? {
+        guard let pointer else { return nil }
+        return Unmanaged<Exchange>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+
+    // MARK: The plugin's side (host services)
+
+    func start(status: Int, headers: [(String, String)]) -> Bool {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Head?, Never>?? in
+            guard state.head == nil, !state.gone else { return .none }
+            state.head = Head(status: status, headers: headers)
+            defer { state.headWaiter = nil }
+            return .some(state.headWaiter)
+        }
+        guard let waiter else { return false }
+        waiter?.resume(returning: Head(status: status, headers: headers))
+        return true
+    }
+
+    enum WriteResult { case queued, full, closed }
+
+    func write(_ bytes: ByteBuffer) -> WriteResult {
+        let (result, waiter) = state.withLockedValue { state -> (WriteResult, CheckedContinuation<ByteBuffer?, Never>?) in
+            guard state.head != nil, !state.ended, !state.gone else { return (.closed, nil) }
+            if let waiter = state.bodyWaiter {
+                state.bodyWaiter = nil
+                return (.queued, waiter)
+            }
+            guard state.queuedBytes + bytes.readableBytes <= queueLimit else { return (.full, nil) }
+            state.chunks.append(bytes)
+            state.queuedBytes += bytes.readableBytes
+            return (.queued, nil)
+        }
+        waiter?.resume(returning: bytes)
+        return result
+    }
+
+    /// `response_end`: no more bytes; the plugin's reference is returned.
+    func end() {
+        let (headWaiter, bodyWaiter, release) = state.withLockedValue { state in
+            state.ended = true
+            defer { state.headWaiter = nil; state.bodyWaiter = nil }
+            let release = state.pluginHolds
+            state.pluginHolds = false
+            // Ending before starting answers 500: the plugin gave no response.
+            return (state.head == nil ? state.headWaiter : nil, state.chunks.isEmpty ? state.bodyWaiter : nil, release)
+        }
+        headWaiter?.resume(returning: nil)
+        bodyWaiter?.resume(returning: nil)
+        if release { Unmanaged.passUnretained(self).release() }
+    }
+
+    // MARK: The connection's side
+
+    /// Waits for `response_start`; nil if the plugin ended without one or
+    /// the wait was abandoned.
+    func waitForHead() async -> Head? {
+        await withCheckedContinuation { continuation in
+            let ready: Head?? = state.withLockedValue { state in
+                if let head = state.head { return .some(head) }
+                if state.ended || state.gone { return .some(nil) }
+                state.headWaiter = continuation
+                return .none
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The next body chunk; nil once the plugin has ended the response.
+    func nextChunk() async -> ByteBuffer? {
+        await withCheckedContinuation { continuation in
+            let ready: ByteBuffer?? = state.withLockedValue { state in
+                if !state.chunks.isEmpty {
+                    let chunk = state.chunks.removeFirst()
+                    state.queuedBytes -= chunk.readableBytes
+                    return .some(chunk)
+                }
+                if state.ended || state.gone { return .some(nil) }
+                state.bodyWaiter = continuation
+                return .none
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The client went away (or the host gave up waiting): tell the plugin,
+    /// once, if it has not ended the exchange. Its reference stays out until
+    /// it calls `response_end`.
+    func clientGone() {
+        let (notify, headWaiter, bodyWaiter) = state.withLockedValue { state in
+            state.gone = true
+            defer { state.headWaiter = nil; state.bodyWaiter = nil }
+            let notify = state.pluginHolds && !state.ended && !state.told
+            state.told = true
+            return (notify, state.headWaiter, state.bodyWaiter)
+        }
+        headWaiter?.resume(returning: nil)
+        bodyWaiter?.resume(returning: nil)
+        if notify { plugin.exchangeClosed(OpaquePointer(Unmanaged.passUnretained(self).toOpaque())) }
+    }
+}

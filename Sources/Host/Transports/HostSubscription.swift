@@ -1,0 +1,68 @@
+import Foundation
+import NorthstarPluginKit
+import PluginAPI
+
+/// The host's side of an `ns_subscription *`: a kernel `Subscription`
+/// delivered to a transport's C callbacks, in order, from one task.
+///
+/// OWNERSHIP: retained for the plugin until `subscription_cancel`.
+final class HostSubscription: @unchecked Sendable {
+    private let subscription: Subscription
+    private let subscriber: ns_subscriber
+    private let gate = PluginCallbackGate()
+    private var task: Task<Void, Never>?
+
+    init(_ subscription: Subscription, subscriber: ns_subscriber) {
+        self.subscription = subscription
+        self.subscriber = subscriber
+    }
+
+    func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+
+    static func from(_ pointer: OpaquePointer?) -> HostSubscription? {
+        guard let pointer else { return nil }
+        return Unmanaged<HostSubscription>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+
+    /// Starts delivering. Call after the plugin's subscribe completion returned.
+    func start() {
+        task = Task { [self] in
+            do {
+                while let item = try await subscription.next() {
+                    switch item {
+                    case .event(let event):
+                        let delivered = gate.run {
+                            withNSStr(event.type) { type in
+                                event.json.withUnsafeBytes { raw in
+                                    subscriber.on_event?(subscriber.context, event.seq, type,
+                                                         ns_bytes(ptr: raw.bindMemory(to: UInt8.self).baseAddress, len: UInt64(raw.count)))
+                                }
+                            }
+                        }
+                        if !delivered { return }
+                    case .gap(let requestedAfter, let firstSeq):
+                        gate.run { subscriber.on_gap?(subscriber.context, requestedAfter, firstSeq) }
+                    case .overflow(let last):
+                        end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(last)")
+                        return
+                    }
+                }
+                end(ns_status(NS_ERR_CANCELLED), "the subscription ended")
+            } catch {
+                end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
+            }
+        }
+    }
+
+    private func end(_ status: ns_status, _ message: String) {
+        gate.run { withNSStr(message) { subscriber.on_end?(subscriber.context, status, $0) } }
+        gate.close()
+    }
+
+    /// `subscription_cancel`: stops delivery; no callback runs after this returns.
+    func cancel() {
+        gate.close()
+        subscription.cancel()
+        task?.cancel()
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import NorthstarPluginKit
+import PluginAPI
+
+/// Host services for transport plugins: routes and responses, identity,
+/// subscriptions, kernel calls and timers. Transports reach streams only
+/// through these: they never read the log or check ownership themselves.
+enum TransportServices {
+    static func install(into table: inout ns_host_api) {
+        table.route_add = { host, method, pattern, routeID, error in addRoute(host, method, pattern, routeID, error) }
+        table.response_start = { exchange, status, headers, count in startResponse(exchange, status, headers, count) }
+        table.response_write = { exchange, bytes in
+            guard let exchange = Exchange.from(exchange) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+            switch exchange.write(ByteBuffer(bytes: bytes.array)) {
+            case .queued: return ns_status(NS_OK)
+            case .full: return ns_status(NS_ERR_TOO_LARGE)
+            case .closed: return ns_status(NS_ERR_CANCELLED)
+            }
+        }
+        table.response_end = { exchange in Exchange.from(exchange)?.end() }
+        // WebSockets come with the ws plugin; until then the host says so.
+        table.websocket_accept = { _, _, _, _ in ns_status(NS_ERR_UNSUPPORTED) }
+        table.websocket_send = { _, _, _ in ns_status(NS_ERR_UNSUPPORTED) }
+        table.websocket_close = { _, _, _ in }
+        table.authenticate = { host, credential, done, context in authenticate(host, credential, done, context) }
+        table.principal_release = { principal in
+            guard let principal else { return }
+            Unmanaged<Principal>.fromOpaque(UnsafeRawPointer(principal)).release()
+        }
+        table.subscribe = { host, principal, stream, after, subscriber, done in
+            subscribe(host, principal, stream, after, subscriber, done)
+        }
+        table.subscription_cancel = { subscription in
+            guard let subscription else { return }
+            let hosted = Unmanaged<HostSubscription>.fromOpaque(UnsafeRawPointer(subscription))
+            hosted.takeUnretainedValue().cancel()
+            hosted.release()
+        }
+        table.kernel_call = { host, principal, operation, target, body, done, context in
+            kernelCall(host, principal, operation, target, body, done, context)
+        }
+        table.timer_start = { _, interval, fire, context in
+            guard interval >= 10, let fire else { return nil }
+            return HostTimer(interval: .milliseconds(Int64(interval)), fire: fire, context: context).retainForPlugin()
+        }
+        table.timer_cancel = { timer in HostTimer.cancel(timer) }
+    }
+}
+
+/// A plugin's completion and context, carried across a task.
+private struct Callback<Function>: @unchecked Sendable {
+    let function: Function
+    let context: UnsafeMutableRawPointer?
+}
+
+private func addRoute(_ host: OpaquePointer?, _ method: ns_str, _ pattern: ns_str, _ routeID: UInt32,
+                      _ error: OpaquePointer?) -> ns_status {
+    guard let handle = PluginHandle.from(host), let parsed = HTTPRequest.Method(method.string),
+          TransportRoute.isValid(pattern.string) else {
+        ErrorSlot.from(error)?.message = "route_add needs a method and a pattern like /sse/chat/{thread_id}"
+        return ns_status(NS_ERR_INVALID_ARGUMENT)
+    }
+    handle.addRoute(TransportRoute(method: parsed, pattern: pattern.string, routeID: routeID))
+    return ns_status(NS_OK)
+}
+
+private func startResponse(_ exchange: OpaquePointer?, _ status: Int32, _ headers: UnsafePointer<ns_header>?,
+                           _ count: UInt32) -> ns_status {
+    guard let exchange = Exchange.from(exchange), (100...599).contains(status) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+    let pairs = (0..<Int(count)).compactMap { index in headers.map { ($0[index].name.string, $0[index].value.string) } }
+    return exchange.start(status: Int(status), headers: pairs) ? ns_status(NS_OK) : ns_status(NS_ERR_CANCELLED)
+}
+
+private func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credential>?, _ done: ns_auth_done?,
+                          _ context: UnsafeMutableRawPointer?) {
+    guard let done else { return }
+    let callback = Callback(function: done, context: context)
+    guard let kernel = PluginHandle.from(host)?.kernel, let credential,
+          credential.pointee.struct_size >= UInt32(NS_CREDENTIAL_MIN_SIZE) else {
+        withNSStr("authenticate needs a credential") { done(context, ns_status(NS_ERR_INVALID_ARGUMENT), nil, $0) }
+        return
+    }
+    let presented = Credential(source: Credential.Source(rawValue: credential.pointee.source) ?? .header,
+                               scheme: credential.pointee.scheme.string, value: credential.pointee.value.string)
+    Task {
+        do {
+            let context = try await kernel.auth.authenticate(presented, requestID: TraceContext.requestID(from: nil),
+                                                             traceparent: TraceContext.traceparent(from: nil))
+            let principal = Principal(context).retainForPlugin()
+            withNSStr("") { callback.function(callback.context, ns_status(NS_OK), principal, $0) }
+        } catch let error as APIError {
+            let status = error.status == .serviceUnavailable ? NS_ERR_UNAVAILABLE : NS_ERR_DENIED
+            withNSStr(error.message) { callback.function(callback.context, ns_status(status), nil, $0) }
+        } catch {
+            withNSStr("authentication failed") { callback.function(callback.context, ns_status(NS_ERR_UNAVAILABLE), nil, $0) }
+        }
+    }
+}
+
+private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ stream: ns_str, _ after: UInt64,
+                       _ subscriber: UnsafePointer<ns_subscriber>?, _ done: ns_subscribe_done?) {
+    guard let done, let subscriber else { return }
+    let copy = Callback(function: subscriber.pointee, context: subscriber.pointee.context)
+    let callback = Callback(function: done, context: copy.context)
+    let fail: @Sendable (Int, String) -> Void = { status, message in
+        withNSStr(message) { callback.function(callback.context, ns_status(status), nil, $0) }
+    }
+    guard let kernel = PluginHandle.from(host)?.kernel, let principal = Principal.from(principal) else {
+        return fail(NS_ERR_INVALID_ARGUMENT, "subscribe needs a principal from authenticate")
+    }
+    let name = stream.string
+    let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
+    guard parts.count == 2, let kind = ["chat": ResourceKind.thread, "canvas": .canvas][parts[0]] else {
+        return fail(NS_ERR_INVALID_ARGUMENT, "\"\(name.prefix(80))\" is not a stream name (chat:<thread_id> or canvas:<canvas_id>)")
+    }
+    let context = principal.context
+    Task {
+        do {
+            let resource = try await kernel.resolver.resolve(kind, id: parts[1], for: context, access: .read)
+            let page = try await kernel.store.events(stream: resource.stream, after: 0, limit: 0)
+            guard after <= page.headSeq else {
+                return fail(NS_ERR_INVALID_ARGUMENT, "after=\(after) is past the stream's head (\(page.headSeq))")
+            }
+            let hosted = HostSubscription(kernel.hub.subscribe(resource.stream, after: after, store: kernel.store), subscriber: copy.function)
+            let pointer = hosted.retainForPlugin()
+            withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
+            hosted.start()
+        } catch let error as APIError {
+            let status = switch error.status {
+            case .notFound: NS_ERR_NOT_FOUND
+            case .forbidden: NS_ERR_DENIED
+            case .badRequest: NS_ERR_INVALID_ARGUMENT
+            default: NS_ERR_UNAVAILABLE
+            }
+            fail(status, error.message)
+        } catch {
+            fail(NS_ERR_UNAVAILABLE, "the event log could not be read")
+        }
+    }
+}
+
+private func kernelCall(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ operation: ns_str, _ target: ns_str,
+                        _ body: ns_bytes, _ done: ns_kernel_done?, _ context: UnsafeMutableRawPointer?) {
+    guard let done else { return }
+    let callback = Callback(function: done, context: context)
+    let kernel = PluginHandle.from(host)?.kernel
+    let requester = Principal.from(principal)?.context
+    let (operation, target, bytes) = (operation.string, target.string, body.array)
+    Task {
+        let (status, answer) = await KernelOperations.perform(operation, target: target, body: bytes, kernel: kernel, context: requester)
+        withNSBytes(Array(answer)) { callback.function(callback.context, Int32(status), $0) }
+    }
+}
