@@ -1,0 +1,206 @@
+"""The sse transport plugin: one event shape, resume without loss, isolation
+at the handshake, heartbeats, gaps, slow and vanishing clients."""
+import json
+import socket
+import subprocess
+import threading
+import time
+
+import jsonschema
+import pytest
+
+from conftest import Server, bearer, dev_claims, dev_secret, load_schema, sign_hs
+from sse_client import SSEStream
+
+EVENT_SCHEMA = load_schema("stream-event.v1.json")
+
+
+def thread_with_messages(server, headers, count):
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    for index in range(count):
+        server.post(f"/v1/threads/{thread}/messages", json={"text": f"m{index}"}, headers=headers)
+    return thread
+
+
+def test_curl_gets_replay_then_live_in_the_one_event_shape(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 2)
+    curl = subprocess.Popen(["curl", "-sN", "--max-time", "4", "-H", f"Authorization: {headers['Authorization']}",
+                             f"{server.url}/sse/chat/{thread}"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    posted = server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=headers).json()["event"]
+    output, _ = curl.communicate(timeout=10)
+    frames = [block for block in output.split("\n\n") if block.startswith("id:")]
+    assert len(frames) == 3
+    assert output.startswith("retry: ")
+    events = []
+    for frame in frames:
+        fields = dict(line.split(": ", 1) for line in frame.split("\n"))
+        event = json.loads(fields["data"])
+        jsonschema.validate(event, EVENT_SCHEMA)
+        assert fields["id"] == str(event["seq"]) and fields["event"] == event["type"]
+        events.append(event)
+    assert [e["seq"] for e in events] == [1, 2, 3]
+    assert events[2] == posted  # the same StreamEvent as the REST answer
+    rest = server.get(f"/v1/threads/{thread}/events?after=0", headers=headers).json()["events"]
+    assert rest == events
+
+
+def test_canvas_commits_stream_too(server):
+    headers = bearer(server.token())
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    stream = SSEStream(server.port, f"/sse/canvas/{canvas}", headers)
+    server.post(f"/v1/canvases/{canvas}/commands", headers=headers,
+                json={"command_id": "c1", "base_rev": 0, "ops": [{"op": "add", "path": "/a", "value": 1}]})
+    [event] = stream.events(1)
+    assert event["event"] == "canvas.committed" and event["json"]["rev"] == 1
+    stream.close()
+
+
+def test_resume_after_a_drop_with_a_burst_in_flight(server):
+    """Drop mid-burst, resume from the last seq seen: every event once, in order."""
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 5)
+    burst_done = threading.Event()
+
+    def burst():
+        for index in range(200):
+            server.post(f"/v1/threads/{thread}/messages", json={"text": f"b{index}"}, headers=headers)
+        burst_done.set()
+
+    first = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+    writer = threading.Thread(target=burst)
+    writer.start()
+    seen = [e["json"]["seq"] for e in first.events(40)]
+    first.close()  # drop while the burst is still being written
+    second = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": str(seen[-1])})
+    writer.join()
+    seen += [e["json"]["seq"] for e in second.events(205 - len(seen))]
+    second.close()
+    assert burst_done.is_set()
+    assert seen == list(range(1, 206))
+
+
+def test_last_event_id_query_parameter_and_query_token(server):
+    token = server.token()
+    thread = thread_with_messages(server, bearer(token), 3)
+    stream = SSEStream(server.port, f"/sse/chat/{thread}?access_token={token}&last_event_id=2")
+    [event] = stream.events(1)
+    assert event["json"]["seq"] == 3
+    stream.close()
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", "", "99999999999999999999999"])
+def test_bad_last_event_id_is_400(server, value):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 1)
+    stream = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": value} if value else headers)
+    if value == "":
+        assert stream.status == 200  # no header at all is fine
+    else:
+        assert stream.status == 400 and stream.error_body()["error"]["code"] == "invalid_last_event_id"
+    stream.close()
+
+
+def test_last_event_id_past_the_head_is_400(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 1)
+    stream = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": "9"})
+    assert stream.status == 400
+    stream.close()
+
+
+def test_isolation_at_the_handshake(server):
+    owner = bearer(server.token(tenant="t_alpha"))
+    thread = thread_with_messages(server, owner, 1)
+    canvas = server.post("/v1/canvases", json={}, headers=owner).json()["canvas_id"]
+    secret = dev_secret(server.data_dir)
+    cases = {
+        "other_tenant": (bearer(server.token(tenant="t_beta")), 404),
+        "other_env": (bearer(server.token(tenant="t_alpha", env="staging")), 401),
+        "none": ({}, 401),
+        "expired": (bearer(sign_hs(secret, dev_claims(exp=1_600_000_000, iat=1_599_990_000))), 401),
+        "forged": (bearer(sign_hs(b"x" * 40, dev_claims())), 401),
+        "no_chat_read_scope": (bearer(server.token(tenant="t_alpha", scopes="canvas:read")), 403),
+    }
+    missing = SSEStream(server.port, "/sse/chat/th_" + "a" * 26, cases["other_tenant"][0])
+    missing_body = missing.error_body()
+    for name, (headers, status) in cases.items():
+        for path in (f"/sse/chat/{thread}", f"/sse/canvas/{canvas}"):
+            if name == "no_chat_read_scope" and "canvas" in path:
+                continue
+            stream = SSEStream(server.port, path, headers)
+            assert stream.status == status, (name, path)
+            body = stream.error_body()
+            if name == "other_tenant" and "chat" in path:
+                assert body == missing_body  # not yours == not found
+            stream.close()
+
+
+def test_a_client_that_vanishes_mid_event_leaves_others_unaffected(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 1)
+    for _ in range(20):
+        stream = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+        stream.sock.shutdown(socket.SHUT_RDWR)
+        stream.close()
+    keeper = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+    server.post(f"/v1/threads/{thread}/messages", json={"text": "after"}, headers=headers)
+    assert [e["json"]["seq"] for e in keeper.events(2)] == [1, 2]
+    keeper.close()
+    assert server.get("/healthz").status_code == 200
+
+
+def test_heartbeat_and_gap(data_dir):
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({
+        "store": {"retain_events_per_stream": 3},
+        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {"heartbeat_seconds": 1}}]}))
+    server = Server(data_dir, config=config).start()
+    try:
+        headers = bearer(server.token())
+        thread = thread_with_messages(server, headers, 10)
+        stream = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": "2"})
+        frames = [stream.frame() for _ in range(2)]  # retry, then the gap
+        gap = json.loads(frames[1]["data"])
+        assert frames[1]["event"] == "stream.gap" and gap == {"v": 1, "type": "stream.gap", "requested_after": 2, "first_seq": 8}
+        assert [e["json"]["seq"] for e in stream.events(3)] == [8, 9, 10]
+        assert stream.frame().get("comment") == "keepalive"  # within a second or so
+        stream.close()
+        # Query tokens are off unless configured.
+        refused = SSEStream(server.port, f"/sse/chat/{thread}?access_token={server.token()}")
+        assert refused.status == 401
+        refused.close()
+    finally:
+        server.kill()
+
+
+def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 0)
+    stalled = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+    big = "x" * 8000
+    for index in range(800):  # ~6.4 MB of events while the client reads nothing
+        server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
+    # Now read: what was queued arrives, then the response ends (the server cut
+    # the stream rather than queue without bound); the client resumes from its last id.
+    stalled.sock.settimeout(10)
+    seqs, ended = [], False
+    try:
+        while True:
+            frame = stalled.frame()
+            if frame.get("event") == "chat.message":
+                seqs.append(int(frame["id"]))
+    except EOFError:
+        ended = True
+    assert ended, "the stalled stream was not ended"
+    assert 0 < len(seqs) < 800 and seqs == list(range(1, len(seqs) + 1))
+    rss = subprocess.run(["ps", "-o", "rss=", "-p", str(server.process.pid)], capture_output=True, text=True)
+    assert int(rss.stdout.strip()) < 400_000  # KiB
+    assert server.get("/healthz").status_code == 200
+    # Resuming from the last id delivered misses nothing.
+    resumed = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": str(seqs[-1])})
+    assert resumed.events(1)[0]["json"]["seq"] == seqs[-1] + 1
+    resumed.close()
