@@ -365,7 +365,7 @@ typedef struct ns_http_request {
     uint32_t struct_size;
     uint32_t route_id;       /* the id the plugin gave `route_add` */
     ns_str method;           /* "GET", "POST", ... */
-    ns_str path;             /* percent-decoded path, without the query */
+    ns_str path;             /* the path as sent (not decoded), without the query */
     ns_str query;            /* raw query string, without '?' */
     const ns_header *headers;
     uint32_t header_count;
@@ -454,7 +454,7 @@ typedef struct ns_transport_vtable {
      * MANDATORY (1.0). A request reached one of the plugin's routes. Answer
      * with `response_start`/`response_write`/`response_end`, or upgrade it with
      * `websocket_accept`, now or later from any thread.
-     * THREAD: a host event loop thread; must not block.
+     * THREAD: a host thread (a request's task); must not block.
      */
     void (*on_request)(void *instance, const ns_http_request *request, ns_exchange *exchange);
     /**
