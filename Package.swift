@@ -92,6 +92,17 @@ let package = Package(
         .target(name: "PluginAPILayout", dependencies: ["PluginAPI"], path: "Tests/PluginAPILayout"),
         // Micro and store benchmarks (Benchmarks/README.md has the method).
         .executableTarget(name: "northstar-bench", dependencies: ["NorthstarHost"], path: "Benchmarks/NorthstarBench"),
+        // The fan-out load tool: N SSE subscribers against any server.
+        .executableTarget(
+            name: "northstar-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/LoadTool"
+        ),
 
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "PluginAPILayout", "NorthstarHost"],
                     exclude: ["abi-layout.json"]),

@@ -1,0 +1,195 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+// northstar-load: N Server-Sent-Events subscribers on any URL, a publisher at
+// a fixed rate on any URL, and what arrived: delivered events per second and
+// publish-to-deliver latency percentiles. Method: Benchmarks/README.md.
+//
+// The publish body carries the send time: `{{ts}}` in --body becomes
+// `lt_<monotonic ns>`, and each subscriber looks for `lt_<digits>` in the
+// data it receives, so any server that relays the body can be measured.
+
+struct Options {
+    var subscribeURL = ""
+    var publishURL = ""
+    var subscribers = 100
+    var rate = 100.0
+    var seconds = 10.0
+    var headers: [(String, String)] = []
+    var body = #"{"text":"{{ts}}"}"#
+
+    static func parse(_ arguments: [String]) -> Options? {
+        var options = Options()
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            guard let value = iterator.next() else { return nil }
+            switch flag {
+            case "--subscribe": options.subscribeURL = value
+            case "--publish": options.publishURL = value
+            case "--subscribers": options.subscribers = Int(value) ?? 0
+            case "--rate": options.rate = Double(value) ?? 0
+            case "--seconds": options.seconds = Double(value) ?? 0
+            case "--body": options.body = value
+            case "--header":
+                let parts = value.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2 else { return nil }
+                options.headers.append((parts[0], parts[1]))
+            default: return nil
+            }
+        }
+        guard !options.subscribeURL.isEmpty, !options.publishURL.isEmpty, options.subscribers > 0,
+              options.rate > 0, options.seconds > 0 else { return nil }
+        return options
+    }
+}
+
+/// host, port and path of an http:// URL.
+func split(_ url: String) -> (String, Int, String)? {
+    guard let parsed = URLComponents(string: url), parsed.scheme == "http", let host = parsed.host else { return nil }
+    var path = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
+    if let query = parsed.percentEncodedQuery { path += "?" + query }
+    return (host, parsed.port ?? 80, path)
+}
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// Everything the subscribers saw.
+final class Tally: Sendable {
+    private let state = NIOLockedValueBox((latencies: [UInt64](), connected: 0, failed: 0))
+
+    func connected() { state.withLockedValue { $0.connected += 1 } }
+    func failed() { state.withLockedValue { $0.failed += 1 } }
+    func delivered(latency: UInt64) { state.withLockedValue { $0.latencies.append(latency) } }
+    var snapshot: (latencies: [UInt64], connected: Int, failed: Int) { state.withLockedValue { $0 } }
+}
+
+/// Reads an SSE response and records the latency of every `lt_<ns>` it finds.
+final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let tally: Tally
+    private var pending = ""
+    init(tally: Tally) { self.tally = tally }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if head.status == .ok { tally.connected() } else { tally.failed(); context.close(promise: nil) }
+        case .body(let buffer):
+            let arrived = now()
+            pending += String(buffer: buffer)
+            while let range = pending.range(of: "\n\n") {
+                let frame = pending[..<range.lowerBound]
+                if let marker = frame.range(of: "lt_") {
+                    let digits = frame[marker.upperBound...].prefix { $0.isNumber }
+                    if let sent = UInt64(digits), sent <= arrived { tally.delivered(latency: arrived - sent) }
+                }
+                pending.removeSubrange(..<range.upperBound)
+            }
+        case .end:
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        tally.failed()
+        context.close(promise: nil)
+    }
+}
+
+/// Discards the publisher's responses, counting the failures.
+final class PublisherHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let failures = NIOLockedValueBox(0)
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data), head.status.code >= 300 { failures.withLockedValue { $0 += 1 } }
+    }
+}
+
+func connect(_ group: any EventLoopGroup, host: String, port: Int, handler: any ChannelHandler & Sendable) async throws -> any Channel {
+    try await ClientBootstrap(group: group)
+        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                try channel.pipeline.syncOperations.addHandler(handler)
+            }
+        }
+        .connect(host: host, port: port).get()
+}
+
+func request(_ method: HTTPMethod, host: String, port: Int, path: String, headers: [(String, String)]) -> HTTPRequestHead {
+    var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+    head.headers.add(name: "Host", value: "\(host):\(port)")
+    for (name, value) in headers { head.headers.add(name: name, value: value) }
+    return head
+}
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6
+}
+
+guard let options = Options.parse(CommandLine.arguments),
+      let (subHost, subPort, subPath) = split(options.subscribeURL),
+      let (pubHost, pubPort, pubPath) = split(options.publishURL) else {
+    print("""
+    usage: northstar-load --subscribe http://HOST:PORT/sse/... --publish http://HOST:PORT/... \\
+           [--subscribers N] [--rate PER_SECOND] [--seconds S] [--header 'Name: value']... [--body '{"text":"{{ts}}"}']
+    """)
+    exit(2)
+}
+
+let group = MultiThreadedEventLoopGroup.singleton
+let tally = Tally()
+var subscribers: [any Channel] = []
+for _ in 0..<options.subscribers {
+    let channel = try await connect(group, host: subHost, port: subPort, handler: SubscriberHandler(tally: tally))
+    var head = request(.GET, host: subHost, port: subPort, path: subPath, headers: options.headers)
+    head.headers.add(name: "Accept", value: "text/event-stream")
+    channel.write(HTTPClientRequestPart.head(head), promise: nil)
+    try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+    subscribers.append(channel)
+}
+// Let every subscription finish its handshake before publishing.
+let settleDeadline = now() + 10_000_000_000
+while tally.snapshot.connected + tally.snapshot.failed < options.subscribers, now() < settleDeadline {
+    try await Task.sleep(for: .milliseconds(20))
+}
+let connected = tally.snapshot.connected
+
+let publisher = PublisherHandler()
+let publishChannel = try await connect(group, host: pubHost, port: pubPort, handler: publisher)
+let interval = 1.0 / options.rate
+let total = Int(options.rate * options.seconds)
+let started = now()
+for index in 0..<total {
+    let due = started + UInt64(Double(index) * interval * 1e9)
+    if due > now() { try await Task.sleep(for: .nanoseconds(Int64(due - now()))) }
+    let body = options.body.replacingOccurrences(of: "{{ts}}", with: "lt_\(now())")
+    var head = request(.POST, host: pubHost, port: pubPort, path: pubPath, headers: options.headers)
+    head.headers.add(name: "Content-Type", value: "application/json")
+    head.headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+    publishChannel.write(HTTPClientRequestPart.head(head), promise: nil)
+    publishChannel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+    publishChannel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+}
+let publishSeconds = Double(now() - started) / 1e9
+let expected = total * connected
+let drainDeadline = now() + 10_000_000_000
+while tally.snapshot.latencies.count < expected, now() < drainDeadline { try await Task.sleep(for: .milliseconds(50)) }
+let elapsed = Double(now() - started) / 1e9
+
+let latencies = tally.snapshot.latencies.sorted()
+print(String(format: "subscribers: %d connected, %d failed", connected, tally.snapshot.failed))
+print(String(format: "published: %d in %.2f s (%.0f/s), %d refused", total, publishSeconds, Double(total) / publishSeconds,
+             publisher.failures.withLockedValue { $0 }))
+print(String(format: "delivered: %d of %d (%.2f%%), %.0f events/s", latencies.count, expected,
+             expected == 0 ? 0 : 100 * Double(latencies.count) / Double(expected), Double(latencies.count) / elapsed))
+print(String(format: "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f",
+             percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99),
+             percentile(latencies, 0.999), latencies.last.map { Double($0) / 1e6 } ?? .nan))
+for channel in subscribers { channel.close(promise: nil) }
+publishChannel.close(promise: nil)
