@@ -219,7 +219,7 @@ static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) 
 static void on_end(void *context, ns_status status, ns_str message) {
     sse_conn *conn = context;
     char frame[768] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
-    strcat(frame, status == NS_ERR_TOO_LARGE ? "slow_consumer" : "ended");
+    strcat(frame, status == NS_ERR_TOO_LARGE ? "slow_consumer" : status == NS_ERR_CANCELLED ? "server_closed" : "error");
     strcat(frame, "\",\"message\":\"");
     json_escape(frame, sizeof frame - 8, message);
     strcat(frame, "\"}\n\n");

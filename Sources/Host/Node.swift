@@ -71,16 +71,18 @@ public final class Node: Sendable {
             },
             logger: logger
         )
-        let group = ServiceGroup(configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
                 .init(service: app),
-                .init(service: DrainSignalService(readiness: readiness)),
+                .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
-        ))
-        try await group.run()
+        )
+        // A safety net: whatever still runs after this is cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(30)
+        try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("stopped")
     }
 }
@@ -100,12 +102,16 @@ struct PluginService: Service {
 }
 
 /// Listed last, so the shutdown signal reaches it first: `/readyz` turns 503
-/// while the listener is still draining, and load balancers stop sending.
+/// while the listener is still draining, so load balancers stop sending, and
+/// live streams end, so their long-lived responses let the listener drain
+/// (clients reconnect elsewhere with their last seq).
 struct DrainSignalService: Service {
     let readiness: Readiness
+    let hub: StreamHub
 
     func run() async throws {
         try? await gracefulShutdown()
         readiness.set(.draining)
+        hub.shutdown()
     }
 }

@@ -204,3 +204,20 @@ def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
     resumed = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": str(seqs[-1])})
     assert resumed.events(1)[0]["json"]["seq"] == seqs[-1] + 1
     resumed.close()
+
+
+def test_sigterm_ends_open_streams_and_the_server_exits(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 2)
+    streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(3)]
+    for stream in streams:
+        assert [e["json"]["seq"] for e in stream.events(2)] == [1, 2]
+    started = time.monotonic()
+    assert server.stop(timeout=20) == 0
+    assert time.monotonic() - started < 10
+    for stream in streams:
+        frame = stream.frame()
+        assert frame["event"] == "stream.end"
+        end = json.loads(frame["data"])
+        assert end["reason"] == "server_closed" and "resume after seq 2" in end["message"]
+        stream.close()

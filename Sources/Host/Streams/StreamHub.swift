@@ -8,6 +8,8 @@ import NIOConcurrencyHelpers
 /// `Subscription`); until then the log is their source, not memory.
 public final class StreamHub: Sendable {
     private let subscribers = NIOLockedValueBox<[StreamName: [ObjectIdentifier: Subscription]]>([:])
+    /// Set once the node shuts down: live subscriptions end, new ones end at once.
+    private let closed = NIOLockedValueBox(false)
     /// How many live events a subscriber may fall behind before it is cut off.
     public let queueLimit: Int
 
@@ -27,8 +29,13 @@ public final class StreamHub: Sendable {
     /// start). Nothing is read until the subscriber asks for the first item.
     public func subscribe(_ stream: StreamName, after: UInt64, store: any EventStore) -> Subscription {
         Subscription(stream: stream, after: after, store: store, queueLimit: queueLimit,
-                     register: { [subscribers] subscription in
-                         subscribers.withLockedValue { $0[stream, default: [:]][ObjectIdentifier(subscription)] = subscription }
+                     register: { [subscribers, closed] subscription in
+                         let open = closed.withLockedValue { isClosed in
+                             guard !isClosed else { return false }
+                             subscribers.withLockedValue { $0[stream, default: [:]][ObjectIdentifier(subscription)] = subscription }
+                             return true
+                         }
+                         if !open { subscription.live.finish() }
                      },
                      unregister: { [subscribers] subscription in
                          subscribers.withLockedValue { all in
@@ -36,6 +43,20 @@ public final class StreamHub: Sendable {
                              if all[stream]?.isEmpty == true { all[stream] = nil }
                          }
                      })
+    }
+
+    /// Ends every live subscription (their subscribers see the end of the
+    /// sequence) and every one that would go live later: at shutdown, so
+    /// long-lived streams let the listener drain.
+    public func shutdown() {
+        let all = closed.withLockedValue { isClosed in
+            isClosed = true
+            return subscribers.withLockedValue { subscribers in
+                defer { subscribers = [:] }
+                return subscribers.values.flatMap(\.values)
+            }
+        }
+        all.forEach { $0.live.finish() }
     }
 
     /// How many live subscribers a stream has (for metrics and tests).

@@ -47,7 +47,7 @@ final class HostSubscription: @unchecked Sendable {
                         return
                     }
                 }
-                end(ns_status(NS_ERR_CANCELLED), "the subscription ended")
+                end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(subscription.lastDeliveredSeq)")
             } catch {
                 end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
             }
