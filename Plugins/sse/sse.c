@@ -14,6 +14,9 @@
  * With allow_query_token, browsers' EventSource (which cannot set headers)
  * may send `?access_token=<jwt>`.
  *
+ * Each event is framed once (a cached frame, shared by reference count)
+ * and the same bytes go to every subscriber.
+ *
  * Every connection moves through: authenticate -> subscribe -> stream. The
  * host answers each step on its own thread, so a connection is shared by
  * several threads: `lock` guards it, `refs` counts who may still touch it,
@@ -31,6 +34,15 @@ enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2 };
 
 typedef struct sse_conn sse_conn;
 
+/* One event framed once and shared by every connection that sends it. */
+typedef struct sse_frame {
+    int refs;                   /* guarded by the plugin's frame_lock */
+    char stream[160];
+    uint64_t seq;
+    size_t length;
+    char bytes[];
+} sse_frame;
+
 typedef struct sse_plugin {
     const ns_host_api *api;
     ns_host *host;
@@ -41,6 +53,10 @@ typedef struct sse_plugin {
      * `connections_lock` before a connection's `lock`. */
     pthread_mutex_t connections_lock;
     sse_conn *connections;
+    /* The last event framed: the host hands every subscriber of an event the
+     * same bytes in turn, so one cached frame serves them all. */
+    pthread_mutex_t frame_lock;
+    sse_frame *last_frame;
 } sse_plugin;
 
 struct sse_conn {
@@ -126,6 +142,15 @@ static void json_escape(char *out, size_t cap, ns_str text) {
 
 /* ---- the connection's life -------------------------------------------- */
 
+/* Callbacks hold a reference while they run: a write that fails inside one
+ * finishes the connection, which must not free it under the callback's feet.
+ * (A callback in flight is alive by the host's promise: cancel waits for it.) */
+static void ref(sse_conn *conn) {
+    pthread_mutex_lock(&conn->lock);
+    conn->refs++;
+    pthread_mutex_unlock(&conn->lock);
+}
+
 static void unref(sse_conn *conn) {
     sse_plugin *plugin = conn->plugin;
     pthread_mutex_lock(&plugin->connections_lock);
@@ -196,16 +221,56 @@ static void send_frame(sse_conn *conn, const char *frame, size_t length) {
 
 /* ---- subscriber callbacks: in order, one at a time, never blocking ------ */
 
+static void frame_release(sse_plugin *plugin, sse_frame *frame) {
+    pthread_mutex_lock(&plugin->frame_lock);
+    int last = --frame->refs == 0;
+    pthread_mutex_unlock(&plugin->frame_lock);
+    if (last) free(frame);
+}
+
+/* The frame of (stream, seq): the cached one, or a new one that replaces it. */
+static sse_frame *frame_for(sse_conn *conn, uint64_t seq, ns_str type, ns_bytes event_json) {
+    sse_plugin *plugin = conn->plugin;
+    pthread_mutex_lock(&plugin->frame_lock);
+    sse_frame *cached = plugin->last_frame;
+    if (cached && cached->seq == seq && strcmp(cached->stream, conn->stream) == 0) {
+        cached->refs++;
+        pthread_mutex_unlock(&plugin->frame_lock);
+        return cached;
+    }
+    pthread_mutex_unlock(&plugin->frame_lock);
+
+    size_t cap = (size_t)event_json.len + (size_t)type.len + 64;
+    sse_frame *frame = malloc(sizeof *frame + cap);
+    if (!frame) return NULL;
+    int head = snprintf(frame->bytes, cap, "id: %llu\nevent: %.*s\ndata: ", (unsigned long long)seq, (int)type.len, type.ptr);
+    memcpy(frame->bytes + head, event_json.ptr, (size_t)event_json.len);
+    memcpy(frame->bytes + head + event_json.len, "\n\n", 2);
+    frame->length = (size_t)head + (size_t)event_json.len + 2;
+    frame->seq = seq;
+    snprintf(frame->stream, sizeof frame->stream, "%s", conn->stream);
+    frame->refs = 2; /* the caller's, and the cache's */
+
+    pthread_mutex_lock(&plugin->frame_lock);
+    sse_frame *replaced = plugin->last_frame;
+    plugin->last_frame = frame;
+    int free_replaced = replaced && --replaced->refs == 0;
+    pthread_mutex_unlock(&plugin->frame_lock);
+    if (free_replaced) free(replaced);
+    return frame;
+}
+
 static void on_event(void *context, uint64_t seq, ns_str type, ns_bytes event_json) {
     sse_conn *conn = context;
-    size_t cap = (size_t)event_json.len + (size_t)type.len + 64;
-    char *frame = malloc(cap);
-    if (!frame) { finish(conn); return; }
-    int head = snprintf(frame, cap, "id: %llu\nevent: %.*s\ndata: ", (unsigned long long)seq, (int)type.len, type.ptr);
-    memcpy(frame + head, event_json.ptr, (size_t)event_json.len);
-    memcpy(frame + head + event_json.len, "\n\n", 2);
-    send_frame(conn, frame, (size_t)head + (size_t)event_json.len + 2);
-    free(frame);
+    ref(conn);
+    sse_frame *frame = frame_for(conn, seq, type, event_json);
+    if (frame) {
+        send_frame(conn, frame->bytes, frame->length);
+        frame_release(conn->plugin, frame);
+    } else {
+        finish(conn);
+    }
+    unref(conn);
 }
 
 static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) {
@@ -213,7 +278,9 @@ static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) 
     int n = snprintf(frame, sizeof frame,
                      "event: stream.gap\ndata: {\"v\":1,\"type\":\"stream.gap\",\"requested_after\":%llu,\"first_seq\":%llu}\n\n",
                      (unsigned long long)requested_after, (unsigned long long)first_seq);
+    ref(context);
     send_frame(context, frame, (size_t)n);
+    unref(context);
 }
 
 static void on_end(void *context, ns_status status, ns_str message) {
@@ -223,12 +290,16 @@ static void on_end(void *context, ns_status status, ns_str message) {
     strcat(frame, "\",\"message\":\"");
     json_escape(frame, sizeof frame - 8, message);
     strcat(frame, "\"}\n\n");
+    ref(conn);
     send_frame(conn, frame, strlen(frame));
     finish(conn);
+    unref(conn);
 }
 
 static void heartbeat(void *context) {
+    ref(context);
     send_frame(context, ": keepalive\n\n", 13);
+    unref(context);
 }
 
 /* ---- the handshake: authenticate, then subscribe ------------------------ */
@@ -388,6 +459,7 @@ static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, 
     plugin->api = api;
     plugin->host = host;
     pthread_mutex_init(&plugin->connections_lock, NULL);
+    pthread_mutex_init(&plugin->frame_lock, NULL);
     uint32_t heartbeat_seconds = 30;
     plugin->retry_ms = 3000;
     if (read_number(api, host, "/heartbeat_seconds", 1, 3600, &heartbeat_seconds) < 0 ||
@@ -418,7 +490,11 @@ static ns_status sse_start(void *instance, ns_error *error) {
     return plugin->api->route_add(plugin->host, str("GET"), str("/sse/canvas/{canvas_id}"), ROUTE_CANVAS, error);
 }
 
-static void sse_destroy(void *instance) { free(instance); }
+static void sse_destroy(void *instance) {
+    sse_plugin *plugin = instance;
+    free(plugin->last_frame);
+    free(plugin);
+}
 
 static const ns_transport_vtable sse_vtable = {
     .struct_size = sizeof(ns_transport_vtable),

@@ -29,6 +29,7 @@ public final class Subscription: AsyncSequence, Sendable {
     private struct Cursor {
         var lastDelivered: UInt64
         var buffer: [SubscriptionItem] = []
+        var bufferHead = 0
         var phase = Phase.catchingUp
     }
 
@@ -69,7 +70,10 @@ public final class Subscription: AsyncSequence, Sendable {
                     return .gap(requestedAfter: after, firstSeq: page.firstSeq)
                 }
                 if !page.events.isEmpty {
-                    cursor.withLockedValue { $0.buffer = page.events.map(SubscriptionItem.event) }
+                    cursor.withLockedValue {
+                        $0.buffer = page.events.map(SubscriptionItem.event)
+                        $0.bufferHead = 0
+                    }
                 } else if phase == .catchingUp {
                     cursor.withLockedValue { $0.phase = .draining }
                     register(self)
@@ -104,7 +108,7 @@ public final class Subscription: AsyncSequence, Sendable {
 
     private func end() {
         let wasRegistered = cursor.withLockedValue { cursor -> Bool in
-            defer { cursor.phase = .ended; cursor.buffer = [] }
+            defer { cursor.phase = .ended; cursor.buffer = []; cursor.bufferHead = 0 }
             return cursor.phase == .draining || cursor.phase == .live
         }
         if wasRegistered { unregister(self) }
@@ -113,8 +117,9 @@ public final class Subscription: AsyncSequence, Sendable {
     /// Pops a buffered catch-up item, skipping what was already delivered.
     private func takeBuffered() -> SubscriptionItem? {
         cursor.withLockedValue { cursor in
-            while !cursor.buffer.isEmpty {
-                let item = cursor.buffer.removeFirst()
+            while cursor.bufferHead < cursor.buffer.count {
+                let item = cursor.buffer[cursor.bufferHead]
+                cursor.bufferHead += 1
                 guard case .event(let event) = item else { return item }
                 if event.seq > cursor.lastDelivered {
                     cursor.lastDelivered = event.seq

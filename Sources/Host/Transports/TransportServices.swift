@@ -13,7 +13,9 @@ enum TransportServices {
         table.response_start = { exchange, status, headers, count in startResponse(exchange, status, headers, count) }
         table.response_write = { exchange, bytes in
             guard let exchange = Exchange.from(exchange) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-            switch exchange.write(ByteBuffer(bytes: bytes.array)) {
+            // One copy, straight from the plugin's view into the connection's buffer.
+            let buffer = bytes.ptr.map { ByteBuffer(bytes: UnsafeRawBufferPointer(start: $0, count: Int(bytes.len))) } ?? ByteBuffer()
+            switch exchange.write(buffer) {
             case .queued: return ns_status(NS_OK)
             case .full: return ns_status(NS_ERR_TOO_LARGE)
             case .closed: return ns_status(NS_ERR_CANCELLED)
