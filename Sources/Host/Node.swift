@@ -15,6 +15,7 @@ public final class Node: Sendable {
     public let config: NorthstarConfig
     public let plugins: PluginSet
     public let kernel: Kernel
+    public let metrics: Metrics
     public let readiness = Readiness()
     private let logger = Logger(label: "northstar")
 
@@ -25,9 +26,16 @@ public final class Node: Sendable {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         self.plugins = try PluginSet(config: config)
         let hub = StreamHub()
+        let metrics = Metrics(gauges: [
+            ("northstar_live_subscribers", "Subscribers receiving live events now.", { Double(hub.totalSubscribers) }),
+        ])
+        self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
             : "\(config.dataDirectory)/\(config.store.sqlitePath)"
-        let store = try SQLiteStore(path: path, retainPerStream: config.store.retainEventsPerStream) { hub.publish($0) }
+        let store = try SQLiteStore(path: path, retainPerStream: config.store.retainEventsPerStream) { event in
+            metrics.increment("northstar_events_appended_total", [("type", event.type)])
+            hub.publish(event)
+        }
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous)
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands)
         // Host services act on this kernel from now on (transports subscribe and post through it).
@@ -40,8 +48,8 @@ public final class Node: Sendable {
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         try plugins.start()
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
-        HealthRoutes(readiness: readiness).register(on: router)
+        router.add(middleware: ErrorMiddleware(metrics: metrics))
+        HealthRoutes(readiness: readiness, metrics: metrics).register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)

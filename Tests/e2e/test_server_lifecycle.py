@@ -104,3 +104,21 @@ def test_second_server_keeps_the_dev_secret(data_dir):
         assert (data_dir / "jwt-dev-secret").read_text() == secret
     finally:
         second.kill()
+
+
+def test_metrics_count_requests_events_and_live_subscribers(server):
+    from conftest import bearer
+    from sse_client import SSEStream
+    headers = bearer(server.token())
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    server.post(f"/v1/threads/{thread}/messages", json={"text": "one"}, headers=headers)
+    server.get("/v1/threads/th_" + "a" * 26)  # a 401
+    stream = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+    stream.events(1)
+    response = server.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'northstar_events_appended_total{type="chat.message"} 1' in text
+    assert 'northstar_http_requests_total{status="401"} 1' in text
+    assert "# TYPE northstar_live_subscribers gauge\nnorthstar_live_subscribers 1" in text
+    stream.close()

@@ -6,6 +6,7 @@ import Logging
 /// where credentials travel.
 struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let logger = Logger(label: "northstar.http")
+    let metrics: Metrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -34,6 +35,7 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     }
 
     private func log(_ request: Request, status: HTTPResponse.Status, started: ContinuousClock.Instant) {
+        metrics.increment("northstar_http_requests_total", [("status", String(status.code))])
         let elapsed = ContinuousClock.now - started
         logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",

@@ -1,9 +1,11 @@
 import Hummingbird
 
-/// `GET /healthz` (the process answers) and `GET /readyz` (every plugin has
-/// started, the port is bound, and no shutdown is under way).
+/// `GET /healthz` (the process answers), `GET /readyz` (every plugin has
+/// started, the port is bound, and no shutdown is under way), and
+/// `GET /metrics` (Prometheus text).
 struct HealthRoutes {
     let readiness: Readiness
+    let metrics: Metrics
 
     func register(on router: Router<some Hummingbird.RequestContext>) {
         router.get("/healthz") { _, _ in
@@ -12,6 +14,10 @@ struct HealthRoutes {
         router.get("/readyz") { _, _ in
             let state = readiness.current
             return jsonResponse(state == .ready ? .ok : .serviceUnavailable, #"{"status":"\#(state.rawValue)"}"#)
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
     }
 }

@@ -59,6 +59,11 @@ public final class StreamHub: Sendable {
         all.forEach { $0.live.finish() }
     }
 
+    /// How many live subscribers there are, over all streams (for metrics).
+    public var totalSubscribers: Int {
+        subscribers.withLockedValue { $0.values.reduce(0) { $0 + $1.count } }
+    }
+
     /// How many live subscribers a stream has (for metrics and tests).
     public func subscriberCount(_ stream: StreamName) -> Int {
         subscribers.withLockedValue { $0[stream]?.count ?? 0 }
