@@ -10,9 +10,11 @@
  * up gets a `stream.end` event naming where to resume, then the end of the
  * response. A comment line every `heartbeat_seconds` keeps proxies open.
  *
- * Config: {"heartbeat_seconds": 30, "retry_ms": 3000, "allow_query_token": false}.
+ * Config: {"heartbeat_seconds": 30, "retry_ms": 3000, "allow_query_token": false,
+ *          "allowed_origins": ["https://app.example.com"]}.
  * With allow_query_token, browsers' EventSource (which cannot set headers)
- * may send `?access_token=<jwt>`.
+ * may send `?access_token=<jwt>`. A request from a page of a listed origin
+ * gets CORS headers; one from an unlisted origin is refused (403).
  *
  * Each event is framed once (a cached frame, shared by reference count)
  * and the same bytes go to every subscriber.
@@ -30,7 +32,7 @@
 #include <string.h>
 
 #define LITERAL(text) {text, sizeof(text) - 1}
-enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2 };
+enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2, MAX_ORIGINS = 16, MAX_ORIGIN = 200 };
 
 typedef struct sse_conn sse_conn;
 
@@ -49,6 +51,8 @@ typedef struct sse_plugin {
     uint32_t heartbeat_ms;
     uint32_t retry_ms;
     int allow_query_token;
+    char origins[MAX_ORIGINS][MAX_ORIGIN + 1];
+    int origin_count;
     /* Open connections, so on_exchange_closed can find its own. Lock order:
      * `connections_lock` before a connection's `lock`. */
     pthread_mutex_t connections_lock;
@@ -71,6 +75,7 @@ struct sse_conn {
     ns_timer *timer;
     char stream[160];
     uint64_t after;
+    char origin[MAX_ORIGIN + 1]; /* an allowed Origin to answer with CORS, or "" */
 };
 
 static ns_str str(const char *text) {
@@ -114,6 +119,11 @@ static ns_str query_param(ns_str query, const char *name) {
     }
     ns_str none = {NULL, 0};
     return none;
+}
+
+static int starts_with(ns_str text, const char *prefix) {
+    size_t n = strlen(prefix);
+    return text.len >= n && memcmp(text.ptr, prefix, n) == 0;
 }
 
 /* Parses a decimal seq; -1 when it is not one (empty, a sign, too long). */
@@ -199,9 +209,10 @@ static void fail(sse_conn *conn, int32_t status, const char *code, ns_str messag
     snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
     json_escape(body, sizeof body - 4, message);
     strcat(body, "\"}}");
-    ns_header headers[] = {{LITERAL("content-type"), LITERAL("application/json")}};
+    ns_header headers[] = {{LITERAL("content-type"), LITERAL("application/json")},
+                           {LITERAL("access-control-allow-origin"), str(conn->origin)}};
     const ns_host_api *api = conn->plugin->api;
-    if (api->response_start(conn->exchange, status, headers, 1) == NS_OK) {
+    if (api->response_start(conn->exchange, status, headers, conn->origin[0] ? 2 : 1) == NS_OK) {
         ns_bytes bytes = {(const uint8_t *)body, strlen(body)};
         api->response_write(conn->exchange, bytes);
     }
@@ -326,8 +337,9 @@ static void on_subscribed(void *context, ns_status status, ns_subscription *subs
             {LITERAL("content-type"), LITERAL("text/event-stream")},
             {LITERAL("cache-control"), LITERAL("no-cache")},
             {LITERAL("x-accel-buffering"), LITERAL("no")},
+            {LITERAL("access-control-allow-origin"), str(conn->origin)},
         };
-        plugin->api->response_start(conn->exchange, 200, headers, 3);
+        plugin->api->response_start(conn->exchange, 200, headers, conn->origin[0] ? 4 : 3);
         char retry[48];
         int n = snprintf(retry, sizeof retry, "retry: %u\n\n", plugin->retry_ms);
         send_frame(conn, retry, (size_t)n);
@@ -381,6 +393,15 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
     if (id.len == 0 || id.len > 100) { fail(conn, 404, "not_found", str("no such stream")); return; }
     snprintf(conn->stream, sizeof conn->stream, "%s:%.*s", request->route_id == ROUTE_CHAT ? "chat" : "canvas",
              (int)id.len, id.ptr);
+
+    ns_str origin = header(request, "origin");
+    if (origin.ptr && plugin->origin_count > 0) {
+        int allowed = 0;
+        for (int i = 0; i < plugin->origin_count; i++)
+            allowed |= strlen(plugin->origins[i]) == origin.len && memcmp(plugin->origins[i], origin.ptr, origin.len) == 0;
+        if (!allowed) { fail(conn, 403, "origin_not_allowed", str("this page's origin is not in allowed_origins")); return; }
+        memcpy(conn->origin, origin.ptr, (size_t)origin.len);
+    }
 
     ns_str last = header(request, "last-event-id");
     if (!last.ptr) last = query_param(request->query, "last_event_id");
@@ -447,12 +468,15 @@ static int read_number(const ns_host_api *api, ns_host *host, const char *pointe
 
 static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, void **out, ns_error *error) {
     (void)config;
-    static const char *known[] = {"heartbeat_seconds", "retry_ms", "allow_query_token"};
+    static const char *known[] = {"heartbeat_seconds", "retry_ms", "allow_query_token", "allowed_origins"};
     ns_str name;
     for (uint64_t i = 0; api->config_key(host, str(""), i, &name) == NS_OK; i++) {
         int ok = 0;
-        for (size_t k = 0; k < 3; k++) ok |= name.len == strlen(known[k]) && memcmp(name.ptr, known[k], name.len) == 0;
-        if (!ok) { api->error_set(error, str("unknown key (known: heartbeat_seconds, retry_ms, allow_query_token)")); return NS_ERR_CONFIG; }
+        for (size_t k = 0; k < 4; k++) ok |= name.len == strlen(known[k]) && memcmp(name.ptr, known[k], name.len) == 0;
+        if (!ok) {
+            api->error_set(error, str("unknown key (known: heartbeat_seconds, retry_ms, allow_query_token, allowed_origins)"));
+            return NS_ERR_CONFIG;
+        }
     }
     sse_plugin *plugin = calloc(1, sizeof *plugin);
     if (!plugin) return NS_ERR_INTERNAL;
@@ -474,6 +498,30 @@ static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, 
     if (api->config_get(host, str("/allow_query_token"), &type, &value) == NS_OK) {
         if (type != NS_JSON_BOOL) { free(plugin); api->error_set(error, str("allow_query_token: true or false")); return NS_ERR_CONFIG; }
         plugin->allow_query_token = value.len == 4;
+    }
+    if (api->config_get(host, str("/allowed_origins"), &type, &value) == NS_OK) {
+        uint32_t count = 0;
+        char digits[24] = {0};
+        memcpy(digits, value.ptr, value.len < 23 ? (size_t)value.len : 23);
+        count = (uint32_t)strtoul(digits, NULL, 10);
+        if (type != NS_JSON_ARRAY || count > MAX_ORIGINS) {
+            free(plugin);
+            api->error_set(error, str("allowed_origins: an array of at most 16 origins like \"https://app.example.com\""));
+            return NS_ERR_CONFIG;
+        }
+        for (uint32_t i = 0; i < count; i++) {
+            char pointer[48];
+            snprintf(pointer, sizeof pointer, "/allowed_origins/%u", i);
+            ns_str entry;
+            if (api->config_get(host, str(pointer), &type, &entry) != NS_OK || type != NS_JSON_STRING || entry.len == 0 ||
+                entry.len > MAX_ORIGIN || (!starts_with(entry, "http://") && !starts_with(entry, "https://"))) {
+                free(plugin);
+                api->error_set(error, str("allowed_origins[]: each an origin like \"https://app.example.com\""));
+                return NS_ERR_CONFIG;
+            }
+            memcpy(plugin->origins[i], entry.ptr, (size_t)entry.len);
+        }
+        plugin->origin_count = (int)count;
     }
     *out = plugin;
     return NS_OK;

@@ -1,0 +1,132 @@
+"""A real browser's EventSource against the sse plugin: headless Chromium
+loads a page from another origin, subscribes, and reports what it saw."""
+import json
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import Server, bearer
+
+PAGE = """<!doctype html><meta charset="utf-8"><title>northstar sse</title><script>
+const report = body => fetch('/report', {method: 'POST', body: JSON.stringify(body)});
+const seen = [];
+const source = new EventSource(%s);
+source.onopen = () => report({open: true});
+source.onerror = () => report({error: true, state: source.readyState});
+source.addEventListener('chat.message', e => {
+  const event = JSON.parse(e.data);
+  seen.push({seq: event.seq, text: event.data.text, id: e.lastEventId, type: event.type});
+  if (seen.length === 3) { report({events: seen}); source.close(); }
+});
+</script>"""
+
+
+class PageServer:
+    """Serves the test page on 127.0.0.1 and collects what the page reports."""
+
+    def __init__(self):
+        self.page = ""
+        self.reports = queue.Queue()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = outer.page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                outer.reports.put(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def next_report(self, timeout=30):
+        return self.reports.get(timeout=timeout)
+
+
+def chromium(url):
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "chromium is required (scripts/bootstrap installs Debian's chromium)"
+    profile = tempfile.mkdtemp(prefix="northstar-chromium-")
+    return subprocess.Popen([binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             f"--user-data-dir={profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def setup(data_dir):
+    page = PageServer()
+    config = {"plugins": [
+        {"name": "jwt", "path": "libNorthstarJWT.so",
+         "config": {"dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+        {"name": "sse", "path": "libNorthstarSSE.so",
+         "config": {"allow_query_token": True, "allowed_origins": [page.origin]}}]}
+    (data_dir / "config.json").write_text(json.dumps(config))
+    server = Server(data_dir, config=data_dir / "config.json").start()
+    yield server, page
+    server.kill()
+    page.httpd.shutdown()
+
+
+def test_event_source_gets_replay_and_live_events(setup):
+    server, page = setup
+    token = server.token()
+    thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
+    server.post(f"/v1/threads/{thread}/messages", json={"text": "before"}, headers=bearer(token))
+    page.page = PAGE % json.dumps(f"{server.url}/sse/chat/{thread}?access_token={token}")
+    browser = chromium(page.origin + "/")
+    try:
+        assert page.next_report() == {"open": True}
+        for text in ("live-1", "live-2"):
+            server.post(f"/v1/threads/{thread}/messages", json={"text": text}, headers=bearer(token))
+        report = page.next_report()
+        assert report == {"events": [
+            {"seq": 1, "text": "before", "id": "1", "type": "chat.message"},
+            {"seq": 2, "text": "live-1", "id": "2", "type": "chat.message"},
+            {"seq": 3, "text": "live-2", "id": "3", "type": "chat.message"},
+        ]}
+    finally:
+        browser.kill()
+
+
+def test_a_page_from_another_origin_is_refused(setup):
+    server, page = setup
+    token = server.token()
+    thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
+    other = PageServer()  # a different port: a different origin, not in allowed_origins
+    other.page = PAGE % json.dumps(f"{server.url}/sse/chat/{thread}?access_token={token}")
+    browser = chromium(other.origin + "/")
+    try:
+        report = other.next_report()
+        assert report.get("error") is True
+    finally:
+        browser.kill()
+        other.httpd.shutdown()
+
+
+def test_origin_allow_list_without_a_browser(setup):
+    from sse_client import SSEStream
+    server, page = setup
+    token = server.token()
+    thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
+    allowed = SSEStream(server.port, f"/sse/chat/{thread}", {**bearer(token), "Origin": page.origin})
+    assert allowed.status == 200 and allowed.headers["access-control-allow-origin"] == page.origin
+    allowed.close()
+    refused = SSEStream(server.port, f"/sse/chat/{thread}", {**bearer(token), "Origin": "http://evil.example"})
+    assert refused.status == 403 and refused.error_body()["error"]["code"] == "origin_not_allowed"
+    refused.close()
