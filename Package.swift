@@ -56,6 +56,7 @@ let package = Package(
             dependencies: [
                 "NorthstarHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/northstar"
         ),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// One running Northstar node: the composition root that owns the config,
@@ -46,7 +47,10 @@ public final class Node: Sendable {
     /// then drains connections and stops the plugins in reverse order.
     /// - Parameter onListening: called with the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        try plugins.start()
+        // Plugins may block in start and stop: never on the async executor,
+        // whose few threads the host's own completions need.
+        let plugins = self.plugins
+        try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware(metrics: metrics))
         HealthRoutes(readiness: readiness, metrics: metrics).register(on: router)
@@ -105,7 +109,8 @@ struct PluginService: Service {
         // Graceful shutdown reaches services in reverse order: the listener
         // drains first, then this returns and the plugins stop.
         try? await gracefulShutdown()
-        plugins.stop()
+        let plugins = self.plugins
+        try? await NIOThreadPool.singleton.runIfActive { plugins.stop() }
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOPosix
 import NorthstarHost
 
 /// `northstar serve`: run a node until SIGTERM or SIGINT.
@@ -22,7 +23,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load(listen: listen)
-        let node = try fail(on: { try Node(config: config) })
+        // Plugins may block in init (a key fetch): keep that off the async executor.
+        let node = try await NIOThreadPool.singleton.runIfActive { try fail(on: { try Node(config: config) }) }
         try await node.run()
     }
 }

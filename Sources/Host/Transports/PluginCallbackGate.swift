@@ -26,10 +26,4 @@ final class PluginCallbackGate: @unchecked Sendable {
         closed = true
         lock.unlock()
     }
-
-    var isClosed: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return closed
-    }
 }

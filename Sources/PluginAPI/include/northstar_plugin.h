@@ -239,7 +239,7 @@ typedef struct ns_auth_vtable {
     /**
      * OPTIONAL (1.0). Mint a credential that `verify` accepts, for development
      * tooling (`northstar token`). Append the credential's text to `out`.
-     * THREAD: the main thread; may block.
+     * THREAD: a host thread that may block (never an event loop).
      * OWNERSHIP: `claims` is borrowed; `out` is host-owned.
      */
     ns_status (*mint)(void *instance, const ns_claim *claims, uint32_t claim_count,
@@ -656,19 +656,20 @@ typedef struct ns_plugin_info {
      * MANDATORY (1.0). Create an instance from the plugin's config section
      * (a JSON object, "{}" when none). Reject bad config with NS_ERR_CONFIG and
      * a message naming the key. `host` identifies the plugin in host calls.
-     * THREAD: the main thread, before the port is bound; may block.
+     * THREAD: a host thread that may block (never an event loop), before the
+     * port is bound; lifecycle calls are never concurrent with each other.
      */
     ns_status (*init)(const ns_host_api *api, ns_host *host, ns_str config_json,
                       void **out_instance, ns_error *error);
     /**
      * OPTIONAL (1.0). Start: transports mount routes here. Plugins start in
-     * config order. THREAD: the main thread; may block.
+     * config order. THREAD: as `init`; may block.
      */
     ns_status (*start)(void *instance, ns_error *error);
     /**
      * OPTIONAL (1.0). Stop: finish or cancel pending work. Plugins stop in
      * reverse order; the host makes no further calls but `destroy`.
-     * THREAD: the main thread; may block briefly.
+     * THREAD: as `init`; may block briefly.
      */
     void (*stop)(void *instance);
     /** OPTIONAL (1.0). Free the instance. The library itself stays loaded. */
@@ -688,7 +689,7 @@ typedef struct ns_plugin_info {
  * Return NS_OK and the plugin's info, or refuse with NS_ERR_UNSUPPORTED and
  * a message (through `offer->api->error_set`) when the offered minors do not
  * include what the plugin needs.
- * THREAD: the main thread, once per process.
+ * THREAD: as `init`, once per process.
  */
 typedef ns_status (*ns_plugin_entry_fn)(const ns_host_offer *offer,
                                         const ns_plugin_info **out_info,
