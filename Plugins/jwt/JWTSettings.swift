@@ -87,7 +87,11 @@ struct JWTSettings {
         audience = try Self.string(root["audience"], "audience")
         leewaySeconds = Int(try Self.number(root["leeway_seconds"], "leeway_seconds", 0...600) ?? Double(leewaySeconds))
         if let flag = root["require_exp"] {
-            guard let value = flag as? Bool else { throw ConfigProblem("require_exp: true or false") }
+            // JSON numbers bridge to Bool too; only a real boolean (objCType "c") counts.
+            guard let number = flag as? NSNumber, String(cString: number.objCType) == "c" else {
+                throw ConfigProblem("require_exp: true or false")
+            }
+            let value = number.boolValue
             requireExp = value
         }
         if let claims = root["claims"] {

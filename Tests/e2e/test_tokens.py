@@ -147,6 +147,7 @@ def test_unknown_scheme_is_401(keyed_server):
     ({"dev_secret_file": "/tmp/x", "jwks_min_refresh_seconds": True}, "jwks_min_refresh_seconds"),
     ({"dev_secret_file": "/tmp/x", "claims": {"tenant": 5}}, "claims.tenant"),
     ({"dev_secret_file": "/tmp/x", "colour": "red"}, "colour"),
+    ({"dev_secret_file": "/tmp/x", "require_exp": 1}, "require_exp"),
 ])
 def test_bad_jwt_config_is_refused_naming_the_key(data_dir, section, mention):
     config = data_dir / "config.json"
