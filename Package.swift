@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "NorthstarAPIKey", type: .dynamic, targets: ["NorthstarAPIKey"]),
         .library(name: "NorthstarJWT", type: .dynamic, targets: ["NorthstarJWT"]),
         .library(name: "NorthstarSSE", type: .dynamic, targets: ["NorthstarSSE"]),
+        .library(name: "NorthstarWS", type: .dynamic, targets: ["NorthstarWS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // The C ABI: one header, the whole contract between host and plugins.
@@ -40,10 +43,15 @@ let package = Package(
             dependencies: [
                 "PluginAPI", "CSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "WSCore", package: "swift-websocket"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "NorthstarPluginKit",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -87,6 +95,12 @@ let package = Package(
             ],
             path: "Plugins/jwt",
             linkerSettings: pluginLinkerFlags("jwt")
+        ),
+        .target(
+            name: "NorthstarWS",
+            dependencies: ["NorthstarPluginKit", "PluginAPI"],
+            path: "Plugins/ws",
+            linkerSettings: pluginLinkerFlags("ws")
         ),
 
         // Reports sizeof/offsetof of every ABI struct for the layout test.

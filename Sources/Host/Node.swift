@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -58,20 +59,26 @@ public final class Node: Sendable {
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)
         // Routes the transport plugins mounted while they started.
+        var bridges: [TransportBridge] = []
         for plugin in plugins.plugins where plugin.kind == .transport {
             for route in plugin.library.handle.routes {
-                let bridge = TransportBridge(plugin: plugin, route: route, queueLimit: 1 << 20)
+                let bridge = TransportBridge(plugin: plugin, route: route, limits: config.limits.transports)
+                bridges.append(bridge)
                 router.on(RouterPath(route.routerPath), method: route.method) { request, context in
                     try await bridge.respond(to: request, context: context)
                 }
                 logger.info("route mounted", metadata: ["plugin": "\(plugin.name)", "route": "\(route.method) \(route.pattern)"])
             }
         }
+        let liveSockets = LiveWebSockets()
+        let upgrade = WebSocketUpgrade(bridges: bridges, live: liveSockets)
+        let server = NorthstarServerChannel.builder(upgrade: upgrade, limits: config.limits.transports)
 
         let readiness = self.readiness
         let logger = self.logger
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port),
                                  serverName: "northstar"),
             onServerRunning: { channel in
@@ -87,7 +94,7 @@ public final class Node: Sendable {
             services: [
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
                 .init(service: app),
-                .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub)),
+                .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub, sockets: liveSockets)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
@@ -121,10 +128,12 @@ struct PluginService: Service {
 struct DrainSignalService: Service {
     let readiness: Readiness
     let hub: StreamHub
+    let sockets: LiveWebSockets
 
     func run() async throws {
         try? await gracefulShutdown()
         readiness.set(.draining)
         hub.shutdown()
+        sockets.closeAll(reason: "the server is restarting; reconnect and resume from your last seq")
     }
 }

@@ -18,11 +18,7 @@ public enum AuthPluginExport {
     public static func entry(_ type: any AuthProvider.Type, _ offer: UnsafePointer<ns_host_offer>?,
                              _ outInfo: UnsafeMutablePointer<UnsafePointer<ns_plugin_info>?>?,
                              _ error: OpaquePointer?) -> ns_status {
-        guard let offer, let outInfo, offer.pointee.struct_size >= UInt32(NS_HOST_OFFER_MIN_SIZE),
-              offer.pointee.abi_major == UInt32(NS_ABI_MAJOR),
-              (offer.pointee.abi_minor_min...offer.pointee.abi_minor_max).contains(UInt32(NS_ABI_MINOR)) else {
-            return ns_status(NS_ERR_UNSUPPORTED)
-        }
+        guard let offer, let outInfo, PluginOffer.accepts(offer) else { return ns_status(NS_ERR_UNSUPPORTED) }
         api = offer.pointee.api
         providerType = type
         if info == nil { info = makeInfo(type) }
@@ -80,9 +76,9 @@ public enum AuthPluginExport {
         info.abi_major = UInt32(NS_ABI_MAJOR)
         info.abi_minor = UInt32(NS_ABI_MINOR)
         info.kind = ns_plugin_kind(NS_KIND_AUTH)
-        info.name = permanent(type.name)
-        info.version = permanent(type.version)
-        info.description = permanent(type.summary)
+        info.name = PluginOffer.permanent(type.name)
+        info.version = PluginOffer.permanent(type.version)
+        info.description = PluginOffer.permanent(type.summary)
         info.`init` = { hostAPI, host, config, outInstance, slot in
             guard let hostAPI, let outInstance, let type = providerType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
             let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
@@ -102,14 +98,6 @@ public enum AuthPluginExport {
         let pointer = UnsafeMutablePointer<ns_plugin_info>.allocate(capacity: 1)
         pointer.initialize(to: info)
         return UnsafePointer(pointer)
-    }
-
-    /// A copy of `text` that lives for the process, as `ns_plugin_info` requires.
-    static func permanent(_ text: String) -> ns_str {
-        let utf8 = Array(text.utf8)
-        let memory = UnsafeMutablePointer<CChar>.allocate(capacity: max(utf8.count, 1))
-        for (index, byte) in utf8.enumerated() { memory[index] = CChar(bitPattern: byte) }
-        return ns_str(ptr: UnsafePointer(memory), len: UInt64(utf8.count))
     }
 }
 

@@ -38,6 +38,13 @@ enum DevDefaultConfig {
             "heartbeat_seconds": 30,
             "allow_query_token": true
           }
+        },
+        {
+          "name": "ws",
+          "path": "libNorthstarWS.so",
+          "config": {
+            "allow_query_token": true
+          }
         }
       ]
     }

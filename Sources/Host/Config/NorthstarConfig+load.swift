@@ -77,8 +77,12 @@ extension NorthstarConfig {
             maxOperations: Int(try limitsReader.integer("max_operations_per_command", range: 1...100_000) ?? 1000),
             maxPathDepth: Int(try limitsReader.integer("max_path_depth", range: 1...1000) ?? 32),
             snapshotEvery: store.snapshotEvery)
+        let transports = WebSocketLimits(
+            sendQueueBytes: Int(try limitsReader.integer("send_queue_bytes", range: 4096...(1 << 30)) ?? 1 << 20),
+            maxMessageBytes: Int(try limitsReader.integer("ws_max_message_bytes", range: 128...(1 << 24)) ?? 1 << 16),
+            pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30))
         let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
-                            commands: commands)
+                            commands: commands, transports: transports)
         try limitsReader.finish()
 
         let auth = try parseAuth(&root, env: env, source: source, expand: expand)

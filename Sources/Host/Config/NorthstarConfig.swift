@@ -24,6 +24,8 @@ public struct NorthstarConfig: Sendable {
         public var maxBodyBytes: Int
         /// Canvas commands: document size, operations per command, pointer depth.
         public var commands: CommandLimits
+        /// Per-connection send queues and WebSocket messages.
+        public var transports: WebSocketLimits
     }
 
     /// The embedded event store.

@@ -83,3 +83,18 @@ extension PluginInstance {
         transportVTable?.on_exchange_closed?(instance, exchange)
     }
 }
+
+extension PluginInstance {
+    /// Hands one WebSocket message to the plugin.
+    func webSocketMessage(conn: UnsafeMutableRawPointer?, socket: OpaquePointer, opcode: ns_ws_opcode, payload: ns_bytes) {
+        transportVTable?.on_ws_message?(instance, conn, socket, opcode, payload)
+    }
+
+    /// Tells the plugin a WebSocket closed: its last call for `socket`.
+    func webSocketClosed(conn: UnsafeMutableRawPointer?, socket: OpaquePointer, code: UInt16, reason: ns_str) {
+        transportVTable?.on_ws_closed?(instance, conn, socket, code, reason)
+    }
+
+    /// Whether the plugin can take WebSockets at all.
+    var handlesWebSockets: Bool { transportVTable?.on_ws_message != nil && transportVTable?.on_ws_closed != nil }
+}

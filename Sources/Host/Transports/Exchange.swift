@@ -20,9 +20,16 @@ final class Exchange: @unchecked Sendable {
         let headers: [(String, String)]
     }
 
+    /// What the plugin made of the request: an HTTP answer or a WebSocket.
+    enum Decision: Sendable {
+        case respond(Head)
+        case upgrade(HostWebSocket)
+    }
+
     private struct State {
         var head: Head?
-        var headWaiter: CheckedContinuation<Head?, Never>?
+        var socket: HostWebSocket?
+        var headWaiter: CheckedContinuation<Decision?, Never>?
         var chunks: [ByteBuffer] = []
         var queuedBytes = 0
         var bodyWaiter: CheckedContinuation<ByteBuffer?, Never>?
@@ -34,11 +41,14 @@ final class Exchange: @unchecked Sendable {
 
     let plugin: PluginInstance
     let queueLimit: Int
+    /// Set for a WebSocket handshake: only then may the plugin accept one.
+    let webSocketLimits: WebSocketLimits?
     private let state = NIOLockedValueBox(State())
 
-    init(plugin: PluginInstance, queueLimit: Int) {
+    init(plugin: PluginInstance, queueLimit: Int, webSocketLimits: WebSocketLimits? = nil) {
         self.plugin = plugin
         self.queueLimit = queueLimit
+        self.webSocketLimits = webSocketLimits
     }
 
     /// The pointer the plugin gets; it keeps this object alive.
@@ -52,15 +62,38 @@ final class Exchange: @unchecked Sendable {
     // MARK: The plugin's side (host services)
 
     func start(status: Int, headers: [(String, String)]) -> Bool {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Head?, Never>?? in
-            guard state.head == nil, !state.gone else { return .none }
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Decision?, Never>?? in
+            guard state.head == nil, state.socket == nil, !state.gone else { return .none }
             state.head = Head(status: status, headers: headers)
             defer { state.headWaiter = nil }
             return .some(state.headWaiter)
         }
         guard let waiter else { return false }
-        waiter?.resume(returning: Head(status: status, headers: headers))
+        waiter?.resume(returning: .respond(Head(status: status, headers: headers)))
         return true
+    }
+
+    enum AcceptResult { case accepted(HostWebSocket), notHandshake, gone }
+
+    /// `websocket_accept`: the exchange becomes a WebSocket and is consumed
+    /// (the plugin's reference is returned; it holds the socket instead).
+    func accept(subprotocol: String, conn: UnsafeMutableRawPointer?) -> AcceptResult {
+        guard let limits = webSocketLimits else { return .notHandshake }
+        let socket = HostWebSocket(plugin: plugin, conn: conn, subprotocol: subprotocol,
+                                   queueLimit: limits.sendQueueBytes, maxMessageBytes: limits.maxMessageBytes)
+        let outcome = state.withLockedValue { state -> (CheckedContinuation<Decision?, Never>?, Bool)? in
+            guard state.head == nil, state.socket == nil, !state.ended, !state.gone, state.pluginHolds else { return nil }
+            state.socket = socket
+            state.ended = true
+            state.pluginHolds = false
+            defer { state.headWaiter = nil }
+            return (state.headWaiter, true)
+        }
+        guard let (waiter, _) = outcome else { return .gone }
+        _ = socket.retainForPlugin()
+        waiter?.resume(returning: .upgrade(socket))
+        Unmanaged.passUnretained(self).release()
+        return .accepted(socket)
     }
 
     enum WriteResult { case queued, full, closed }
@@ -98,12 +131,13 @@ final class Exchange: @unchecked Sendable {
 
     // MARK: The connection's side
 
-    /// Waits for `response_start`; nil if the plugin ended without one or
-    /// the wait was abandoned.
-    func waitForHead() async -> Head? {
+    /// Waits for `response_start` (or `websocket_accept`); nil if the
+    /// plugin ended without one or the wait was abandoned.
+    func waitForDecision() async -> Decision? {
         await withCheckedContinuation { continuation in
-            let ready: Head?? = state.withLockedValue { state in
-                if let head = state.head { return .some(head) }
+            let ready: Decision?? = state.withLockedValue { state in
+                if let head = state.head { return .some(.respond(head)) }
+                if let socket = state.socket { return .some(.upgrade(socket)) }
                 if state.ended || state.gone { return .some(nil) }
                 state.headWaiter = continuation
                 return .none

@@ -5,21 +5,55 @@ import NIOCore
 import PluginAPI
 
 /// Serves a transport plugin's route: hands the request to the plugin,
-/// waits for its answer, and streams what it writes to the client.
+/// waits for its answer, and streams what it writes to the client, or, for
+/// a WebSocket handshake the plugin accepts, hands over the socket.
 struct TransportBridge: Sendable {
     let plugin: PluginInstance
     let route: TransportRoute
-    /// Bytes a connection may have queued before writes are refused.
-    let queueLimit: Int
+    let limits: WebSocketLimits
     /// How long a plugin may take to start its answer.
     let answerTimeout: Duration = .seconds(30)
 
+    /// The HTTP route.
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        let exchange = Exchange(plugin: plugin, queueLimit: queueLimit)
-        hand(request, parameters: route.parameterNames.map { context.parameters.get($0) ?? "" }, to: exchange)
+        let exchange = Exchange(plugin: plugin, queueLimit: limits.sendQueueBytes)
+        hand(request.head, parameters: route.parameterNames.map { context.parameters.get($0) ?? "" }, to: exchange)
+        guard case .respond(let head) = await decision(of: exchange) else {
+            throw APIError(.gatewayTimeout, code: "transport_no_answer", message: "the \(plugin.name) transport did not answer")
+        }
+        return response(head, streaming: exchange)
+    }
 
-        let head = await withTaskGroup(of: Exchange.Head?.self) { group in
-            group.addTask { await exchange.waitForHead() }
+    /// What the plugin made of a WebSocket handshake on this route.
+    enum HandshakeAnswer {
+        case accepted(HostWebSocket)
+        /// Refused with an HTTP answer: its head and whole (small) body.
+        case refused(status: Int, headers: [(String, String)], body: ByteBuffer)
+    }
+
+    func handshake(_ head: HTTPRequest, parameters: [String]) async -> HandshakeAnswer {
+        let exchange = Exchange(plugin: plugin, queueLimit: limits.sendQueueBytes, webSocketLimits: limits)
+        hand(head, parameters: parameters, to: exchange)
+        switch await decision(of: exchange) {
+        case .upgrade(let socket)?:
+            return .accepted(socket)
+        case .respond(let answer)?:
+            // A refusal is a short JSON error: read it whole, within bounds.
+            var body = ByteBuffer()
+            while body.readableBytes < 65536, var chunk = await exchange.nextChunk() { body.writeBuffer(&chunk) }
+            exchange.clientGone()
+            return .refused(status: answer.status, headers: answer.headers, body: body)
+        case nil:
+            let body = ByteBuffer(string: #"{"error":{"code":"transport_no_answer","message":"the transport did not answer"}}"#)
+            return .refused(status: 504, headers: [("content-type", "application/json")], body: body)
+        }
+    }
+
+    /// The plugin's answer, or nil when it gave none in time (it is then
+    /// told the client is gone).
+    private func decision(of exchange: Exchange) async -> Exchange.Decision? {
+        let decision = await withTaskGroup(of: Exchange.Decision?.self) { group in
+            group.addTask { await exchange.waitForDecision() }
             group.addTask { [answerTimeout] in
                 try? await Task.sleep(for: answerTimeout)
                 return nil
@@ -28,10 +62,11 @@ struct TransportBridge: Sendable {
             group.cancelAll()
             return first
         }
-        guard let head else {
-            exchange.clientGone()
-            throw APIError(.gatewayTimeout, code: "transport_no_answer", message: "the \(plugin.name) transport did not answer")
-        }
+        if decision == nil { exchange.clientGone() }
+        return decision
+    }
+
+    private func response(_ head: Exchange.Head, streaming exchange: Exchange) -> Response {
         var fields = HTTPFields()
         for (name, value) in head.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
@@ -51,15 +86,23 @@ struct TransportBridge: Sendable {
         })
     }
 
+    /// Path and query of a request target.
+    static func split(_ target: String?) -> (path: String, query: String) {
+        let target = target ?? "/"
+        guard let mark = target.firstIndex(of: "?") else { return (target, "") }
+        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
+    }
+
     /// Calls the plugin's `on_request` with views of the request.
-    private func hand(_ request: Request, parameters: [String], to exchange: Exchange) {
+    private func hand(_ request: HTTPRequest, parameters: [String], to exchange: Exchange) {
         let arena = StringArena()
-        let headers = request.headers.map { ns_header(name: arena.view($0.name.rawName), value: arena.view($0.value)) }
+        let (pathText, queryText) = Self.split(request.path)
+        let headers = request.headerFields.map { ns_header(name: arena.view($0.name.rawName), value: arena.view($0.value)) }
         let params = parameters.map(arena.view)
-        let path = arena.view(request.uri.path)
-        let query = arena.view(request.uri.query ?? "")
+        let path = arena.view(pathText)
+        let query = arena.view(queryText)
         let method = arena.view(request.method.rawValue)
-        let requestID = arena.view(TraceContext.requestID(from: request.headers[.init("x-request-id")!]))
+        let requestID = arena.view(TraceContext.requestID(from: request.headerFields[.init("x-request-id")!]))
         let pointer = exchange.retainForPlugin()
         headers.withUnsafeBufferPointer { headerViews in
             params.withUnsafeBufferPointer { paramViews in

@@ -21,6 +21,23 @@ struct TransportRoute: Sendable {
         }.joined(separator: "/")
     }
 
+    /// The placeholders' values when `path` (no query) matches the pattern.
+    func match(_ path: String) -> [String]? {
+        let want = pattern.split(separator: "/", omittingEmptySubsequences: false)
+        let have = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard want.count == have.count else { return nil }
+        var values: [String] = []
+        for (segment, value) in zip(want, have) {
+            if segment.hasPrefix("{") && segment.hasSuffix("}") {
+                guard !value.isEmpty else { return nil }
+                values.append(String(value))
+            } else if segment != value {
+                return nil
+            }
+        }
+        return values
+    }
+
     /// Checks a pattern: absolute, plain segments or `{name}` placeholders.
     static func isValid(_ pattern: String) -> Bool {
         guard pattern.hasPrefix("/"), pattern.count <= 256 else { return false }

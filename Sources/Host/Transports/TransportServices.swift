@@ -22,10 +22,26 @@ enum TransportServices {
             }
         }
         table.response_end = { exchange in Exchange.from(exchange)?.end() }
-        // WebSockets come with the ws plugin; until then the host says so.
-        table.websocket_accept = { _, _, _, _ in ns_status(NS_ERR_UNSUPPORTED) }
-        table.websocket_send = { _, _, _ in ns_status(NS_ERR_UNSUPPORTED) }
-        table.websocket_close = { _, _, _ in }
+        table.websocket_accept = { exchange, subprotocol, conn, out in
+            guard let exchange = Exchange.from(exchange), let out else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+            switch exchange.accept(subprotocol: subprotocol.string, conn: conn) {
+            case .accepted(let socket):
+                out.pointee = OpaquePointer(Unmanaged.passUnretained(socket).toOpaque())
+                return ns_status(NS_OK)
+            case .notHandshake: return ns_status(NS_ERR_INVALID_ARGUMENT)
+            case .gone: return ns_status(NS_ERR_CANCELLED)
+            }
+        }
+        table.websocket_send = { socket, opcode, payload in
+            guard let socket = HostWebSocket.from(socket) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+            let buffer = payload.ptr.map { ByteBuffer(bytes: UnsafeRawBufferPointer(start: $0, count: Int(payload.len))) } ?? ByteBuffer()
+            switch socket.send(opcode, buffer) {
+            case .queued: return ns_status(NS_OK)
+            case .full: return ns_status(NS_ERR_TOO_LARGE)
+            case .closed: return ns_status(NS_ERR_CANCELLED)
+            }
+        }
+        table.websocket_close = { socket, code, reason in HostWebSocket.from(socket)?.close(code: code, reason: reason.string) }
         table.authenticate = { host, credential, done, context in authenticate(host, credential, done, context) }
         table.principal_release = { principal in
             guard let principal else { return }

@@ -176,7 +176,8 @@ typedef struct ns_buffer ns_buffer;
 /** A pending storage call; complete it exactly once. Host-owned until then. */
 typedef struct ns_storage_call ns_storage_call;
 /** One HTTP exchange routed to a transport. Host-owned; valid until the
- *  transport calls `response_end`, which it always does, exactly once. */
+ *  transport calls `response_end`, which it always does, exactly once, unless
+ *  a `websocket_accept` on it succeeded (that consumes the exchange). */
 typedef struct ns_exchange ns_exchange;
 /** One upgraded WebSocket connection. Host-owned until `on_ws_closed` returns. */
 typedef struct ns_websocket ns_websocket;
@@ -566,13 +567,20 @@ typedef struct ns_host_api {
     void (*response_end)(ns_exchange *exchange);
     /**
      * Upgrade the exchange to a WebSocket, answering with `subprotocol` (may be
-     * empty). `conn` is passed back to `on_ws_message`/`on_ws_closed`.
+     * empty; else one the client offered). `conn` is passed back to
+     * `on_ws_message`/`on_ws_closed`. On NS_OK the exchange is consumed (no
+     * `response_end` for it) and `*out_ws` is valid until `on_ws_closed`
+     * returns, which the host calls exactly once; messages may be sent at
+     * once (they wait for the handshake). NS_ERR_INVALID_ARGUMENT when the
+     * request is not a WebSocket handshake (answer 426 instead),
+     * NS_ERR_CANCELLED when the client already left.
      */
     ns_status (*websocket_accept)(ns_exchange *exchange, ns_str subprotocol, void *conn,
                                   ns_websocket **out_ws);
     /** Queue one message (copied); NS_ERR_TOO_LARGE when the queue is full. */
     ns_status (*websocket_send)(ns_websocket *ws, ns_ws_opcode opcode, ns_bytes payload);
-    /** Close with a code and a reason. Idempotent. */
+    /** Close with a code and a reason (sent after what is queued). Idempotent.
+     *  `on_ws_closed` follows once the close handshake ends. */
     void (*websocket_close)(ns_websocket *ws, uint16_t code, ns_str reason);
 
     /**

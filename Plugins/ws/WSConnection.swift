@@ -1,0 +1,344 @@
+import Foundation
+import NorthstarPluginKit
+import PluginAPI
+
+/// One client: the handshake, then the socket and its subscriptions.
+///
+/// Host callbacks arrive on several threads (authentication, subscription
+/// deliveries, kernel answers, the socket's reader), so `lock` guards the
+/// state, and every call that hands the socket to the host (send, close)
+/// is made under it: `on_ws_closed` takes the same lock, so the socket is
+/// never used after it is gone. Host calls that may wait for a callback
+/// (`subscription_cancel`) are made without the lock.
+///
+/// OWNERSHIP: one reference is held from the handshake until the exchange
+/// is answered, or, once accepted, until `on_ws_closed`.
+final class WSConnection: @unchecked Sendable {
+    let plugin: WSPlugin
+    /// The stream of a one-stream route, subscribed during the handshake.
+    let routeStream: String?
+    let after: UInt64
+    let subprotocol: String
+
+    private let lock = NSLock()
+    private var exchange: OpaquePointer?
+    private var socket: OpaquePointer?
+    private var principal: OpaquePointer?
+    private var subscriptions: [String: StreamSubscriber] = [:]
+    private var closed = false
+
+    init(plugin: WSPlugin, exchange: OpaquePointer?, stream: String?, after: UInt64, subprotocol: String) {
+        self.plugin = plugin
+        self.exchange = exchange
+        self.routeStream = stream
+        self.after = after
+        self.subprotocol = subprotocol
+    }
+
+    var pointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+
+    static func from(_ pointer: UnsafeRawPointer?) -> WSConnection {
+        Unmanaged<WSConnection>.fromOpaque(pointer!).takeUnretainedValue()
+    }
+
+    // MARK: Handshake
+
+    func authenticate(_ credential: (scheme: String, value: String, source: Int32)) {
+        let retained = Unmanaged.passRetained(self).toOpaque()  // the handshake's reference
+        withNSStr(credential.scheme) { scheme in
+            withNSStr(credential.value) { value in
+                var presented = ns_credential(struct_size: UInt32(MemoryLayout<ns_credential>.size),
+                                              source: credential.source, scheme: scheme, value: value)
+                api.authenticate(plugin.host, &presented, onAuthenticated, retained)
+            }
+        }
+    }
+
+    func authenticated(_ status: ns_status, _ principal: OpaquePointer?, _ message: String) {
+        guard status == ns_status(NS_OK), let principal else {
+            let unavailable = status == ns_status(NS_ERR_UNAVAILABLE)
+            refuse(unavailable ? 503 : 401, unavailable ? "auth_unavailable" : "unauthorized", message)
+            return
+        }
+        lock.withLock { self.principal = principal }
+        if let stream = routeStream {
+            subscribe(stream, after: after, requestID: nil)
+        } else {
+            accept()
+        }
+    }
+
+    /// Answers the handshake with HTTP and drops the handshake's reference.
+    private func refuse(_ status: Int32, _ code: String, _ message: String) {
+        if let exchange = takeExchange() { answer(exchange, status, code, message) }
+        teardown()
+        Unmanaged.passUnretained(self).release()
+    }
+
+    /// Upgrades; the handshake's reference now belongs to the socket.
+    private func accept() {
+        let accepted: Bool = lock.withLock {
+            guard let exchange, !closed else { return false }
+            self.exchange = nil
+            var socket: OpaquePointer?
+            let status = withNSStr(subprotocol) { api.websocket_accept(exchange, $0, pointer, &socket) }
+            plugin.handshakeDone(exchange)
+            guard status == ns_status(NS_OK) else {
+                api.response_end(exchange)  // not consumed: the client left
+                return false
+            }
+            self.socket = socket
+            return true
+        }
+        if !accepted {
+            teardown()
+            Unmanaged.passUnretained(self).release()
+        }
+    }
+
+    /// `on_exchange_closed` during the handshake.
+    func clientLeft() {
+        if let exchange = takeExchange() { api.response_end(exchange) }
+    }
+
+    private func takeExchange() -> OpaquePointer? {
+        let taken: OpaquePointer? = lock.withLock {
+            defer { exchange = nil }
+            return exchange
+        }
+        if let taken { plugin.handshakeDone(taken) }
+        return taken
+    }
+
+    // MARK: Messages from the client
+
+    func received(_ opcode: ns_ws_opcode, _ payload: Data) {
+        guard opcode == ns_ws_opcode(NS_WS_TEXT) else {
+            return send(error: "null", code: "binary_not_supported", message: "messages are JSON text")
+        }
+        let (id, parsed) = WSMessage.parse(payload)
+        switch parsed {
+        case .failure(let refusal):
+            send(error: id, code: refusal.code, message: refusal.message)
+        case .success(.subscribe(let stream, let after)):
+            subscribe(stream, after: after, requestID: id)
+        case .success(.unsubscribe(let stream)):
+            unsubscribe(stream, requestID: id)
+        case .success(.kernel(let operation, let target, let body)):
+            let call = Unmanaged.passRetained(KernelCall(connection: self, requestID: id, operation: operation)).toOpaque()
+            let principal = lock.withLock { self.principal }
+            withNSStr(operation) { name in
+                withNSStr(target) { target in
+                    withNSBytes(Array(body)) { api.kernel_call(plugin.host, principal, name, target, $0, onKernelDone, call) }
+                }
+            }
+        case .success(.ping):
+            sendText(#"{"type":"pong","id":\#(id)}"#)
+        }
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(_ stream: String, after: UInt64, requestID: String?) {
+        let subscriber = StreamSubscriber(connection: self, stream: stream, requestID: requestID)
+        let refusal: (String, String)? = lock.withLock {
+            if closed { return ("closed", "the socket is closing") }
+            if subscriptions[stream] != nil { return ("already_subscribed", "already subscribed to \(stream)") }
+            if subscriptions.count >= plugin.maxSubscriptions {
+                return ("too_many_subscriptions", "at most \(plugin.maxSubscriptions) streams per socket")
+            }
+            subscriptions[stream] = subscriber
+            return nil
+        }
+        if let (code, message) = refusal {
+            return send(error: requestID ?? "null", code: code, message: message)
+        }
+        let principal = lock.withLock { self.principal }
+        var callbacks = ns_subscriber(struct_size: UInt32(MemoryLayout<ns_subscriber>.size),
+                                      context: Unmanaged.passRetained(subscriber).toOpaque(),
+                                      on_event: onEvent, on_gap: onGap, on_end: onEnd)
+        withNSStr(stream) { api.subscribe(plugin.host, principal, $0, after, &callbacks, onSubscribed) }
+    }
+
+    func subscribed(_ subscriber: StreamSubscriber, _ status: ns_status, _ subscription: OpaquePointer?, _ message: String) {
+        let stillWanted: Bool = lock.withLock {
+            guard status == ns_status(NS_OK), !closed, subscriptions[subscriber.stream] === subscriber else {
+                if subscriptions[subscriber.stream] === subscriber { subscriptions[subscriber.stream] = nil }
+                return false
+            }
+            subscriber.subscription = subscription
+            return true
+        }
+        guard stillWanted else {
+            if let subscription { api.subscription_cancel(subscription) }
+            if status != ns_status(NS_OK) { subscribeFailed(subscriber, status, message) }
+            Unmanaged.passUnretained(subscriber).release()
+            return
+        }
+        if routeStream == subscriber.stream && subscriber.requestID == nil {
+            accept()
+        } else {
+            sendText(#"{"type":"subscribed","id":\#(subscriber.requestID ?? "null"),"stream":\#(quoted(subscriber.stream))}"#)
+        }
+    }
+
+    private func subscribeFailed(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
+        let (httpStatus, code): (Int32, String) = switch Int(status) {
+        case Int(NS_ERR_NOT_FOUND): (404, "not_found")
+        case Int(NS_ERR_DENIED): (403, "forbidden")
+        case Int(NS_ERR_INVALID_ARGUMENT): (400, "invalid_stream")
+        default: (503, "unavailable")
+        }
+        if routeStream == subscriber.stream && subscriber.requestID == nil {
+            refuse(httpStatus, code, message)
+        } else {
+            send(error: subscriber.requestID ?? "null", code: code, message: message)
+        }
+    }
+
+    private func unsubscribe(_ stream: String, requestID: String) {
+        let subscriber: StreamSubscriber? = lock.withLock {
+            defer { subscriptions[stream] = nil }
+            return subscriptions[stream]
+        }
+        guard let subscriber else {
+            return send(error: requestID, code: "not_subscribed", message: "not subscribed to \(stream)")
+        }
+        // A subscription still being made is cancelled by its completion.
+        if let subscription = subscriber.subscription {
+            api.subscription_cancel(subscription)
+            Unmanaged.passUnretained(subscriber).release()
+        }
+        sendText(#"{"type":"unsubscribed","id":\#(requestID),"stream":\#(quoted(stream))}"#)
+    }
+
+    func deliver(_ frame: [UInt8], seq: UInt64, from subscriber: StreamSubscriber) {
+        lock.withLock {
+            guard let socket, !closed else { return }
+            let status = withNSBytes(frame) { api.websocket_send(socket, ns_ws_opcode(NS_WS_TEXT), $0) }
+            if status == ns_status(NS_ERR_TOO_LARGE) {
+                closeLocked(4008, "slow consumer: the send queue is full; reconnect and resume each stream after its last seq")
+            } else {
+                subscriber.lastSeq = seq
+            }
+        }
+    }
+
+    func gap(_ subscriber: StreamSubscriber, requestedAfter: UInt64, firstSeq: UInt64) {
+        sendText(#"{"type":"gap","stream":\#(quoted(subscriber.stream)),"requested_after":\#(requestedAfter),"first_seq":\#(firstSeq)}"#)
+    }
+
+    /// The host ended a subscription by itself (slow consumer, shutdown, log error).
+    func ended(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
+        let code = switch Int(status) {
+        case Int(NS_ERR_TOO_LARGE): "slow_consumer"
+        case Int(NS_ERR_CANCELLED): "server_closing"
+        default: "unavailable"
+        }
+        let owned: Bool = lock.withLock {
+            guard subscriptions[subscriber.stream] === subscriber else { return false }
+            subscriptions[subscriber.stream] = nil
+            return true
+        }
+        sendText(#"{"type":"end","stream":\#(quoted(subscriber.stream)),"code":\#(quoted(code)),"last_seq":\#(subscriber.lastSeq),"message":\#(quoted(message))}"#)
+        if routeStream == subscriber.stream {
+            lock.withLock { closeLocked(code == "server_closing" ? 1001 : code == "slow_consumer" ? 4008 : 1011, message) }
+        }
+        if owned, let subscription = subscriber.subscription {
+            api.subscription_cancel(subscription)  // allowed from inside its own callback
+            Unmanaged.passUnretained(subscriber).release()
+        }
+    }
+
+    // MARK: Sending
+
+    func sendText(_ text: String) {
+        lock.withLock {
+            guard let socket, !closed else { return }
+            let status = withNSBytes(Array(text.utf8)) { api.websocket_send(socket, ns_ws_opcode(NS_WS_TEXT), $0) }
+            if status == ns_status(NS_ERR_TOO_LARGE) {
+                closeLocked(4008, "slow consumer: the send queue is full; reconnect and resume each stream after its last seq")
+            }
+        }
+    }
+
+    func send(error id: String, code: String, message: String) {
+        sendText(#"{"type":"error","id":\#(id),"error":{"code":\#(quoted(code)),"message":\#(quoted(message))}}"#)
+    }
+
+    /// Sends a kernel answer: `ack` with the REST answer, or `error` with the REST error.
+    func kernelAnswered(_ call: KernelCall, status: Int32, json: String) {
+        let op = call.operation == "chat.post" ? "post" : "command"
+        if (200..<300).contains(status) {
+            sendText(#"{"type":"ack","id":\#(call.requestID),"op":"\#(op)","status":\#(status),"result":\#(json)}"#)
+        } else {
+            // The REST error body is {"error": {...}}: its object is passed on as is.
+            let inner = json.hasPrefix(#"{"error":"#) && json.hasSuffix("}") ? String(json.dropFirst(9).dropLast()) : json
+            sendText(#"{"type":"error","id":\#(call.requestID),"op":"\#(op)","status":\#(status),"error":\#(inner)}"#)
+        }
+    }
+
+    private func closeLocked(_ code: UInt16, _ reason: String) {
+        guard let socket, !closed else { return }
+        withNSStr(reason) { api.websocket_close(socket, code, $0) }
+    }
+
+    // MARK: The end
+
+    /// `on_ws_closed`: the socket is gone; drops the socket's reference.
+    func socketClosed() {
+        lock.withLock {
+            closed = true
+            socket = nil
+        }
+        teardown()
+        Unmanaged.passUnretained(self).release()
+    }
+
+    /// Cancels every subscription and releases the principal.
+    private func teardown() {
+        let (active, principal): ([StreamSubscriber], OpaquePointer?) = lock.withLock {
+            closed = true
+            defer { subscriptions.removeAll(); self.principal = nil }
+            return (Array(subscriptions.values), self.principal)
+        }
+        for subscriber in active {
+            // One still being made is cancelled by its completion (it sees `closed`).
+            guard let subscription = subscriber.subscription else { continue }
+            api.subscription_cancel(subscription)
+            Unmanaged.passUnretained(subscriber).release()
+        }
+        api.principal_release(principal)
+    }
+}
+
+/// One stream a socket follows; the context of its host callbacks.
+final class StreamSubscriber: @unchecked Sendable {
+    let connection: WSConnection
+    let stream: String
+    /// The subscribe message's id; nil for a one-stream route's own stream.
+    let requestID: String?
+    /// Set once the host answered (under the connection's lock).
+    var subscription: OpaquePointer?
+    /// The last seq queued to the socket, named when the stream ends.
+    var lastSeq: UInt64 = 0
+
+    init(connection: WSConnection, stream: String, requestID: String?) {
+        self.connection = connection
+        self.stream = stream
+        self.requestID = requestID
+    }
+}
+
+/// One kernel call in flight: the context of its completion.
+final class KernelCall {
+    let connection: WSConnection
+    let requestID: String
+    let operation: String
+
+    init(connection: WSConnection, requestID: String, operation: String) {
+        self.connection = connection
+        self.requestID = requestID
+        self.operation = operation
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// One message a client sends on a socket (docs/protocol.md, "WebSocket").
+///
+///     {"type": "subscribe",   "id": "1", "stream": "chat:<thread_id>", "after": 41}
+///     {"type": "unsubscribe", "id": "2", "stream": "chat:<thread_id>"}
+///     {"type": "post",        "id": "3", "thread_id": "...", "message": {"text": "hi"}}
+///     {"type": "command",     "id": "4", "canvas_id": "...", "command": {"command_id": "...", "base_rev": 3, "ops": [...]}}
+///     {"type": "ping",        "id": "5"}
+///
+/// `id` (a string of up to 128 characters, or an integer) is echoed in the
+/// answer so a client can match it to its request.
+enum WSMessage {
+    case subscribe(stream: String, after: UInt64)
+    case unsubscribe(stream: String)
+    /// A kernel operation: its name, the resource id, the REST body.
+    case kernel(operation: String, target: String, body: Data)
+    case ping
+
+    /// A request that cannot be served: the stable code and why.
+    struct Refusal: Error {
+        let code: String
+        let message: String
+    }
+
+    /// Parses a text message; the request id comes back even when the rest is refused.
+    static func parse(_ payload: Data) -> (id: String, result: Result<WSMessage, Refusal>) {
+        guard let object = (try? JSONSerialization.jsonObject(with: payload)) as? [String: Any] else {
+            return ("null", .failure(Refusal(code: "invalid_json", message: "a message is one JSON object")))
+        }
+        guard let id = requestID(object["id"]) else {
+            return ("null", .failure(Refusal(code: "invalid_id", message: "id: a string of 1 to 128 characters or an integer")))
+        }
+        do {
+            return (id, .success(try message(object)))
+        } catch let refusal as Refusal {
+            return (id, .failure(refusal))
+        } catch {
+            return (id, .failure(Refusal(code: "invalid_message", message: "the message could not be read")))
+        }
+    }
+
+    private static func message(_ object: [String: Any]) throws -> WSMessage {
+        guard let type = object["type"] as? String else {
+            throw Refusal(code: "missing_field", message: "type: required (subscribe, unsubscribe, post, command, ping)")
+        }
+        switch type {
+        case "subscribe":
+            return .subscribe(stream: try streamName(object), after: try sequence(object["after"]))
+        case "unsubscribe":
+            return .unsubscribe(stream: try streamName(object))
+        case "post":
+            return .kernel(operation: "chat.post", target: try identifier(object, "thread_id"), body: try body(object, "message"))
+        case "command":
+            return .kernel(operation: "canvas.command", target: try identifier(object, "canvas_id"), body: try body(object, "command"))
+        case "ping":
+            return .ping
+        default:
+            throw Refusal(code: "unknown_type", message: "type \(quoted(type.prefix(40))) is not one of subscribe, unsubscribe, post, command, ping")
+        }
+    }
+
+    /// The id as JSON text to echo: `null` when absent, nil when invalid.
+    private static func requestID(_ value: Any?) -> String? {
+        switch value {
+        case nil: return "null"
+        case let text as String where (1...128).contains(text.count): return quoted(text)
+        case let number as NSNumber where !isBool(number) && number.doubleValue == number.doubleValue.rounded()
+            && abs(number.doubleValue) < 1e15:
+            return String(number.int64Value)
+        default: return nil
+        }
+    }
+
+    private static func streamName(_ object: [String: Any]) throws -> String {
+        guard let stream = object["stream"] as? String, (1...200).contains(stream.utf8.count) else {
+            throw Refusal(code: "invalid_stream", message: "stream: required, \"chat:<thread_id>\" or \"canvas:<canvas_id>\"")
+        }
+        return stream
+    }
+
+    private static func sequence(_ value: Any?) throws -> UInt64 {
+        guard let value else { return 0 }
+        guard let number = value as? NSNumber, !isBool(number), number.doubleValue >= 0,
+              number.doubleValue == number.doubleValue.rounded(), number.doubleValue < 9e15 else {
+            throw Refusal(code: "invalid_after", message: "after: the seq of the last event seen, an integer >= 0")
+        }
+        return number.uint64Value
+    }
+
+    private static func identifier(_ object: [String: Any], _ name: String) throws -> String {
+        guard let id = object[name] as? String, (1...128).contains(id.utf8.count) else {
+            throw Refusal(code: "missing_field", message: "\(name): required, a string")
+        }
+        return id
+    }
+
+    private static func body(_ object: [String: Any], _ name: String) throws -> Data {
+        guard let body = object[name] as? [String: Any], let data = try? JSONSerialization.data(withJSONObject: body) else {
+            throw Refusal(code: "missing_field", message: "\(name): required, an object (the same body as the REST call)")
+        }
+        return data
+    }
+}
+
+/// `text` as a JSON string literal.
+func quoted<Text: StringProtocol>(_ text: Text) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

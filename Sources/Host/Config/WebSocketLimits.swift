@@ -1,0 +1,18 @@
+/// What one streaming connection may cost the node (`limits` in config).
+public struct WebSocketLimits: Sendable {
+    /// Bytes a connection (SSE response or WebSocket) may have queued and
+    /// unsent before the transport is told to close it as a slow consumer.
+    public var sendQueueBytes: Int
+    /// The largest WebSocket message a client may send; a larger one closes
+    /// the socket with 1009 (message too big).
+    public var maxMessageBytes: Int
+    /// The host pings every WebSocket this often and closes one whose peer
+    /// did not answer the previous ping.
+    public var pingIntervalSeconds: Int
+
+    public init(sendQueueBytes: Int = 1 << 20, maxMessageBytes: Int = 1 << 16, pingIntervalSeconds: Int = 30) {
+        self.sendQueueBytes = sendQueueBytes
+        self.maxMessageBytes = maxMessageBytes
+        self.pingIntervalSeconds = pingIntervalSeconds
+    }
+}

@@ -1,0 +1,123 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+@_spi(WSInternal) import WSCore
+
+/// Each connection of the listener: HTTP/1.1, or a WebSocket when a
+/// transport accepts the handshake.
+///
+/// The server library's own upgrade channel answers every declined handshake
+/// with a bare 400; a client refused at the handshake must see why (401, 403,
+/// 404 with the JSON error), so this channel carries the transport's answer
+/// from the handshake decision to the connection and writes it.
+struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
+    enum Outcome: Sendable {
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, WebSocketUpgrade.Refusal)
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, HostWebSocket)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let outcome: EventLoopFuture<Outcome>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let upgrade: WebSocketUpgrade
+    let limits: WebSocketLimits
+
+    static func builder(upgrade: WebSocketUpgrade, limits: WebSocketLimits) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in NorthstarServerChannel(responder: responder, upgrade: upgrade, limits: limits) }
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // What the handshake decided, carried to the pipeline step that follows it.
+            let decided = NIOLockedValueBox<WebSocketUpgrade.Decision?>(nil)
+            let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
+                maxFrameSize: limits.maxMessageBytes,
+                shouldUpgrade: { channel, head in
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    promise.completeWithTask {
+                        let decision = await upgrade.decide(head)
+                        decided.withLockedValue { $0 = decision }
+                        guard case .accept(let socket) = decision else { return nil }
+                        var headers = HTTPHeaders()
+                        if !socket.subprotocol.isEmpty { headers.add(name: "Sec-WebSocket-Protocol", value: socket.subprotocol) }
+                        return headers
+                    }
+                    return promise.futureResult
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accept(let socket)? = decided.withLockedValue({ $0 }) else {
+                            throw ChannelError.inappropriateOperationForState
+                        }
+                        let frames = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        return .websocket(frames, socket)
+                    }
+                }
+            )
+            let upgrading = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        if case .refuse(let refusal)? = decided.withLockedValue({ $0 }) { return .refused(http, refusal) }
+                        return .http(http)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Outcome>(upgradeConfiguration: upgrading)
+            configuration.enablePipelining = false      // requests are taken one at a time below
+            configuration.enableErrorHandling = false   // answered by the HTTP handling
+            configuration.enableResponseHeaderValidation = false
+            let outcome = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(outcome: outcome, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        guard let outcome = try? await value.outcome.get() else { return }
+        switch outcome {
+        case .http(let http):
+            await handleHTTP(asyncChannel: http, logger: logger)
+        case .refused(let http, let refusal):
+            try? await http.executeThenClose { _, outbound in
+                var fields = HTTPFields()
+                for (name, text) in refusal.headers {
+                    if let name = HTTPField.Name(name), ![.contentLength, .connection, .transferEncoding].contains(name) {
+                        fields.append(HTTPField(name: name, value: text))
+                    }
+                }
+                fields[.contentLength] = String(refusal.body.readableBytes)
+                fields[.connection] = "close"
+                try await outbound.write(contentsOf: [.head(HTTPResponse(status: .init(code: refusal.status), headerFields: fields)),
+                                                      .body(refusal.body), .end(nil)])
+            }
+        case .websocket(let frames, let socket):
+            let configuration = WebSocketHandler.Configuration(
+                extensions: [], autoPing: .enabled(timePeriod: .seconds(limits.pingIntervalSeconds)),
+                closeTimeout: .seconds(10), validateUTF8: true, maxFrameSize: limits.maxMessageBytes)
+            _ = try? await WebSocketHandler.handle(
+                type: .server, configuration: configuration, asyncChannel: frames, context: SocketContext(logger: logger),
+                handler: { inbound, outbound, _ in await socket.run(inbound: inbound, outbound: outbound) })
+            socket.abandon()  // a no-op when `run` finished it
+        }
+    }
+}
+
+/// The context WSCore hands a WebSocket handler.
+private struct SocketContext: WebSocketContext {
+    let logger: Logger
+}
