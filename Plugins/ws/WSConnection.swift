@@ -232,7 +232,7 @@ final class WSConnection: @unchecked Sendable {
     func ended(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
         let code = switch Int(status) {
         case Int(NS_ERR_TOO_LARGE): "slow_consumer"
-        case Int(NS_ERR_CANCELLED): "server_closing"
+        case Int(NS_ERR_CANCELLED): "server_closed"
         default: "unavailable"
         }
         let owned: Bool = lock.withLock {
@@ -242,7 +242,7 @@ final class WSConnection: @unchecked Sendable {
         }
         sendText(#"{"type":"end","stream":\#(quoted(subscriber.stream)),"code":\#(quoted(code)),"last_seq":\#(subscriber.lastSeq),"message":\#(quoted(message))}"#)
         if routeStream == subscriber.stream {
-            lock.withLock { closeLocked(code == "server_closing" ? 1001 : code == "slow_consumer" ? 4008 : 1011, message) }
+            lock.withLock { closeLocked(code == "server_closed" ? 1001 : code == "slow_consumer" ? 4008 : 1011, message) }
         }
         if owned, let subscription = subscriber.subscription {
             api.subscription_cancel(subscription)  // allowed from inside its own callback

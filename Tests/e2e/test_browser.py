@@ -1,5 +1,6 @@
-"""A real browser's EventSource against the sse plugin: headless Chromium
-loads a page from another origin, subscribes, and reports what it saw."""
+"""A real browser's EventSource and WebSocket against the sse and ws plugins:
+headless Chromium loads a page from another origin, subscribes, and reports
+what it saw."""
 import json
 import queue
 import shutil
@@ -23,6 +24,30 @@ source.addEventListener('chat.message', e => {
   seen.push({seq: event.seq, text: event.data.text, id: e.lastEventId, type: event.type});
   if (seen.length === 3) { report({events: seen}); source.close(); }
 });
+</script>"""
+
+WS_PAGE = """<!doctype html><meta charset="utf-8"><title>northstar ws</title><script>
+const report = body => fetch('/report', {method: 'POST', body: JSON.stringify(body)});
+const [url, token, thread] = %s;
+const seen = [];
+// The browser cannot set headers on a WebSocket: the token rides in a subprotocol.
+const socket = new WebSocket(url, ['northstar.v1', 'northstar.bearer.' + token]);
+socket.onopen = () => {
+  report({open: true, protocol: socket.protocol});
+  socket.send(JSON.stringify({type: 'subscribe', id: 'sub', stream: 'chat:' + thread, after: 0}));
+};
+socket.onerror = () => report({error: true});
+socket.onmessage = e => {
+  const message = JSON.parse(e.data);
+  if (message.type === 'subscribed') {
+    socket.send(JSON.stringify({type: 'post', id: 'p1', thread_id: thread, message: {text: 'from the browser'}}));
+  } else if (message.type === 'ack') {
+    seen.push({ack: message.id, status: message.status});
+  } else if (message.type === 'event') {
+    seen.push({seq: message.event.seq, text: message.event.data.text});
+  }
+  if (seen.length === 4) { report({seen}); socket.close(); }
+};
 </script>"""
 
 
@@ -75,7 +100,8 @@ def setup(data_dir):
         {"name": "jwt", "path": "libNorthstarJWT.so",
          "config": {"dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
         {"name": "sse", "path": "libNorthstarSSE.so",
-         "config": {"allow_query_token": True, "allowed_origins": [page.origin]}}]}
+         "config": {"allow_query_token": True, "allowed_origins": [page.origin]}},
+        {"name": "ws", "path": "libNorthstarWS.so", "config": {"allowed_origins": [page.origin]}}]}
     (data_dir / "config.json").write_text(json.dumps(config))
     server = Server(data_dir, config=data_dir / "config.json").start()
     yield server, page
@@ -130,3 +156,37 @@ def test_origin_allow_list_without_a_browser(setup):
     refused = SSEStream(server.port, f"/sse/chat/{thread}", {**bearer(token), "Origin": "http://evil.example"})
     assert refused.status == 403 and refused.error_body()["error"]["code"] == "origin_not_allowed"
     refused.close()
+
+
+def test_browser_websocket_subscribes_posts_and_gets_live_events(setup):
+    server, page = setup
+    token = server.token()
+    thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
+    server.post(f"/v1/threads/{thread}/messages", json={"text": "before"}, headers=bearer(token))
+    page.page = WS_PAGE % json.dumps([f"ws://127.0.0.1:{server.port}/ws", token, thread])
+    browser = chromium(page.origin + "/")
+    try:
+        assert page.next_report() == {"open": True, "protocol": "northstar.v1"}
+        server.post(f"/v1/threads/{thread}/messages", json={"text": "from rest"}, headers=bearer(token))
+        seen = page.next_report()["seen"]
+        events = [item for item in seen if "seq" in item]
+        assert {"ack": "p1", "status": 201} in seen
+        assert [e["seq"] for e in events] == [1, 2, 3]
+        assert events[0]["text"] == "before"
+        assert sorted(e["text"] for e in events[1:]) == ["from rest", "from the browser"]
+    finally:
+        browser.kill()
+
+
+def test_browser_websocket_from_another_origin_is_refused(setup):
+    server, _ = setup
+    token = server.token()
+    thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
+    other = PageServer()  # not in the ws plugin's allowed_origins
+    other.page = WS_PAGE % json.dumps([f"ws://127.0.0.1:{server.port}/ws", token, thread])
+    browser = chromium(other.origin + "/")
+    try:
+        assert other.next_report() == {"error": True}
+    finally:
+        browser.kill()
+        other.httpd.shutdown()
