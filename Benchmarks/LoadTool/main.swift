@@ -3,8 +3,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 
-// northstar-load: N Server-Sent-Events subscribers on any URL, a publisher at
+// northstar-load: N Server-Sent-Events or WebSocket subscribers on any URL, a publisher at
 // a fixed rate on any URL, and what arrived: delivered events per second and
 // publish-to-deliver latency percentiles. Method: Benchmarks/README.md.
 //
@@ -46,9 +47,9 @@ struct Options {
     }
 }
 
-/// host, port and path of an http:// URL.
+/// host, port and path of an http:// (or ws://) URL.
 func split(_ url: String) -> (String, Int, String)? {
-    guard let parsed = URLComponents(string: url), parsed.scheme == "http", let host = parsed.host else { return nil }
+    guard let parsed = URLComponents(string: url), ["http", "ws"].contains(parsed.scheme), let host = parsed.host else { return nil }
     var path = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
     if let query = parsed.percentEncodedQuery { path += "?" + query }
     return (host, parsed.port ?? 80, path)
@@ -66,6 +67,63 @@ final class Tally: Sendable {
     var snapshot: (latencies: [UInt64], connected: Int, failed: Int) { state.withLockedValue { $0 } }
 }
 
+/// The latency marker `lt_<ns>` in a frame, if any.
+func sentTime<Text: StringProtocol>(in frame: Text) -> UInt64? {
+    guard let marker = frame.range(of: "lt_") else { return nil }
+    return UInt64(frame[marker.upperBound...].prefix { $0.isNumber })
+}
+
+/// Reads WebSocket frames and records the latency of every `lt_<ns>` in them.
+final class WebSocketSubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WebSocketFrame
+    let tally: Tally
+    init(tally: Tally) { self.tally = tally }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let arrived = now()
+        switch frame.opcode {
+        case .text:
+            if let sent = sentTime(in: String(buffer: frame.unmaskedData)), sent <= arrived { tally.delivered(latency: arrived - sent) }
+        case .connectionClose:
+            context.close(promise: nil)
+        case .ping:
+            // Answer the server's keepalive, masked as a client must.
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
+            context.writeAndFlush(NIOAny(pong), promise: nil)
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        tally.failed()
+        context.close(promise: nil)
+    }
+}
+
+/// Opens one WebSocket subscriber: the handshake, then frames to the handler.
+func connectWebSocket(_ group: any EventLoopGroup, host: String, port: Int, path: String, headers: [(String, String)],
+                      tally: Tally) async throws -> any Channel {
+    let channel = try await ClientBootstrap(group: group)
+        .channelInitializer { channel in
+            let upgrader = NIOWebSocketClientUpgrader(
+                maxFrameSize: 1 << 20,
+                upgradePipelineHandler: { channel, _ in
+                    tally.connected()
+                    return channel.pipeline.addHandler(WebSocketSubscriberHandler(tally: tally))
+                })
+            return channel.pipeline.addHTTPClientHandlers(
+                withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+        }
+        .connect(host: host, port: port).get()
+    var head = request(.GET, host: host, port: port, path: path, headers: headers)
+    head.headers.add(name: "Content-Length", value: "0")
+    channel.write(HTTPClientRequestPart.head(head), promise: nil)
+    try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+    return channel
+}
+
 /// Reads an SSE response and records the latency of every `lt_<ns>` it finds.
 final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
@@ -81,11 +139,7 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
             let arrived = now()
             pending += String(buffer: buffer)
             while let range = pending.range(of: "\n\n") {
-                let frame = pending[..<range.lowerBound]
-                if let marker = frame.range(of: "lt_") {
-                    let digits = frame[marker.upperBound...].prefix { $0.isNumber }
-                    if let sent = UInt64(digits), sent <= arrived { tally.delivered(latency: arrived - sent) }
-                }
+                if let sent = sentTime(in: pending[..<range.lowerBound]), sent <= arrived { tally.delivered(latency: arrived - sent) }
                 pending.removeSubrange(..<range.upperBound)
             }
         case .end:
@@ -136,7 +190,7 @@ guard let options = Options.parse(CommandLine.arguments),
       let (subHost, subPort, subPath) = split(options.subscribeURL),
       let (pubHost, pubPort, pubPath) = split(options.publishURL) else {
     print("""
-    usage: northstar-load --subscribe http://HOST:PORT/sse/... --publish http://HOST:PORT/... \\
+    usage: northstar-load --subscribe http://HOST:PORT/sse/... (or ws://HOST:PORT/ws/...) --publish http://HOST:PORT/... \\
            [--subscribers N] [--rate PER_SECOND] [--seconds S] [--header 'Name: value']... [--body '{"text":"{{ts}}"}']
     """)
     exit(2)
@@ -145,7 +199,13 @@ guard let options = Options.parse(CommandLine.arguments),
 let group = MultiThreadedEventLoopGroup.singleton
 let tally = Tally()
 var subscribers: [any Channel] = []
+let webSocket = options.subscribeURL.hasPrefix("ws://")
 for _ in 0..<options.subscribers {
+    if webSocket {
+        subscribers.append(try await connectWebSocket(group, host: subHost, port: subPort, path: subPath,
+                                                      headers: options.headers, tally: tally))
+        continue
+    }
     let channel = try await connect(group, host: subHost, port: subPort, handler: SubscriberHandler(tally: tally))
     var head = request(.GET, host: subHost, port: subPort, path: subPath, headers: options.headers)
     head.headers.add(name: "Accept", value: "text/event-stream")
