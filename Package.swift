@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "NorthstarJWT", type: .dynamic, targets: ["NorthstarJWT"]),
         .library(name: "NorthstarSSE", type: .dynamic, targets: ["NorthstarSSE"]),
         .library(name: "NorthstarWS", type: .dynamic, targets: ["NorthstarWS"]),
+        .library(name: "NorthstarFS", type: .dynamic, targets: ["NorthstarFS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -101,6 +102,12 @@ let package = Package(
             dependencies: ["NorthstarPluginKit", "PluginAPI"],
             path: "Plugins/ws",
             linkerSettings: pluginLinkerFlags("ws")
+        ),
+        .target(
+            name: "NorthstarFS",
+            dependencies: ["NorthstarPluginKit", "PluginAPI", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Plugins/fs",
+            linkerSettings: pluginLinkerFlags("fs")
         ),
 
         // Reports sizeof/offsetof of every ABI struct for the layout test.

@@ -10,8 +10,10 @@ public struct Kernel: Sendable {
     public let threads: Threads
     public let canvases: Canvases
     public let streams: StreamReader
+    public let artifacts: Artifacts
 
-    public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits()) {
+    public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
+                artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0)) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -19,5 +21,6 @@ public struct Kernel: Sendable {
         threads = Threads(store: store, resolver: resolver)
         canvases = Canvases(store: store, resolver: resolver, limits: commandLimits)
         streams = StreamReader(store: store, resolver: resolver)
+        self.artifacts = artifacts
     }
 }

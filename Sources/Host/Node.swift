@@ -39,7 +39,11 @@ public final class Node: Sendable {
             hub.publish(event)
         }
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous)
-        kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands)
+        let storage = try plugins.storagePlugin(named: config.storage.backend, source: config.source).map {
+            StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds))
+        }
+        kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands,
+                        artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes))
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
     }
@@ -58,6 +62,7 @@ public final class Node: Sendable {
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)
+        ArtifactRoutes(api: api, artifacts: kernel.artifacts).register(on: router)
         // Routes the transport plugins mounted while they started.
         var bridges: [TransportBridge] = []
         for plugin in plugins.plugins where plugin.kind == .transport {

@@ -23,7 +23,7 @@ import Testing
         #expect(file == DevDefaultConfig.text)
         let config = try NorthstarConfig.load(file: nil, environment: [:])
         #expect(config.env == "dev")
-        #expect(config.plugins.map(\.expectedName) == ["jwt", "sse", "ws"])
+        #expect(config.plugins.map(\.expectedName) == ["jwt", "sse", "ws", "fs"])
     }
 
     @Test("the production example parses once its secrets are in the environment")

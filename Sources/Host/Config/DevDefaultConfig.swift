@@ -45,6 +45,14 @@ enum DevDefaultConfig {
           "config": {
             "allow_query_token": true
           }
+        },
+        {
+          "name": "fs",
+          "path": "libNorthstarFS.so",
+          "config": {
+            "root": "${data_dir}/objects",
+            "bucket": "northstar"
+          }
         }
       ]
     }

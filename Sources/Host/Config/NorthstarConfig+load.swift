@@ -82,15 +82,21 @@ extension NorthstarConfig {
             maxMessageBytes: Int(try limitsReader.integer("ws_max_message_bytes", range: 128...(1 << 24)) ?? 1 << 16),
             pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30))
         let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
-                            commands: commands, transports: transports)
+                            commands: commands, transports: transports,
+                            maxObjectBytes: UInt64(try limitsReader.integer("max_object_bytes", range: 1...(1 << 42)) ?? 100 << 20))
         try limitsReader.finish()
+
+        var storageReader = try root.object("storage") ?? ConfigReader(.object([:]), file: source, path: "storage", expand: expand)
+        let storage = StorageSettings(backend: try storageReader.string("backend"),
+                                      timeoutMilliseconds: Int(try storageReader.integer("timeout_ms", range: 100...600_000) ?? 30_000))
+        try storageReader.finish()
 
         let auth = try parseAuth(&root, env: env, source: source, expand: expand)
         let plugins = try parsePlugins(&root, source: source, expand: expand)
         try root.finish()
 
         return NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory,
-                               limits: limits, store: store, auth: auth, plugins: plugins, source: source)
+                               limits: limits, store: store, storage: storage, auth: auth, plugins: plugins, source: source)
     }
 
     private static func parseAuth(_ root: inout ConfigReader, env: String, source: String,

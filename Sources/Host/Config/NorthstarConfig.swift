@@ -13,6 +13,7 @@ public struct NorthstarConfig: Sendable {
     public var pluginDirectory: String?
     public var limits: Limits
     public var store: StoreSettings
+    public var storage: StorageSettings
     public var auth: AuthSettings
     /// Plugins in start order.
     public var plugins: [PluginSettings]
@@ -26,6 +27,16 @@ public struct NorthstarConfig: Sendable {
         public var commands: CommandLimits
         /// Per-connection send queues and WebSocket messages.
         public var transports: WebSocketLimits
+        /// The largest artifact or media object; refused while it streams.
+        public var maxObjectBytes: UInt64
+    }
+
+    /// Artifacts and media: which storage plugin holds them.
+    public struct StorageSettings: Sendable {
+        /// The storage plugin's name; unset: the only storage plugin loaded.
+        public var backend: String?
+        /// A storage call that takes longer fails with 504 `storage_timeout`.
+        public var timeoutMilliseconds: Int
     }
 
     /// The embedded event store.

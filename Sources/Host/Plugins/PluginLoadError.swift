@@ -24,6 +24,7 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
         case startFailed = "start-failed"
         case notRunnable = "kind-not-runnable"
         case authChain = "auth-chain"
+        case storageBackend = "storage-backend"
     }
 
     public let file: String

@@ -13,7 +13,7 @@ public final class PluginSet: @unchecked Sendable {
     /// whole set at the first problem. Nothing is started yet.
     /// - Parameter runnableKinds: the kinds this command can run; others are
     ///   refused with `kind-not-runnable`.
-    public init(config: NorthstarConfig, runnableKinds: Set<PluginKind> = [.auth, .transport]) throws {
+    public init(config: NorthstarConfig, runnableKinds: Set<PluginKind> = [.auth, .transport, .storage]) throws {
         let directory = config.pluginDirectory ?? PluginSet.defaultPluginDirectory()
         var libraries: [PluginLibrary] = []
         for entry in config.plugins {
@@ -124,5 +124,27 @@ extension PluginSet {
             throw AuthPluginError(plugin: "-", status: 3, message: "no auth plugin in the chain can mint tokens (the jwt plugin can)")
         }
         return try minter.mint(claims: claims, ttlSeconds: ttlSeconds)
+    }
+}
+
+extension PluginSet {
+    /// The storage plugin named `name`, or the only one loaded when `name`
+    /// is nil; nil when none is loaded.
+    public func storagePlugin(named name: String?, source: String) throws -> PluginInstance? {
+        let storage = plugins.filter { $0.kind == .storage }
+        if let name {
+            guard let plugin = storage.first(where: { $0.name == name }) else {
+                throw PluginLoadError(file: source, rule: .storageBackend,
+                                      message: "storage.backend names \"\(name)\", which no loaded storage plugin is",
+                                      remedy: "add the storage plugin under \"plugins\", or name one that is (\(storage.map(\.name).joined(separator: ", ")))")
+            }
+            return plugin
+        }
+        guard storage.count <= 1 else {
+            throw PluginLoadError(file: source, rule: .storageBackend,
+                                  message: "\(storage.count) storage plugins are loaded (\(storage.map(\.name).joined(separator: ", "))) and storage.backend names none",
+                                  remedy: "set storage.backend to the one that holds artifacts")
+        }
+        return storage.first
     }
 }

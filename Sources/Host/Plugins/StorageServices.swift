@@ -1,19 +1,22 @@
-import Logging
+import NorthstarPluginKit
 import PluginAPI
 
-/// Host services for storage plugins.
-///
-/// The host does not run storage plugins yet (`serve` refuses them before it
-/// binds the port, `kind-not-runnable`), so these entries can only be reached
-/// by a plugin that calls them out of turn: they log instead of crashing.
+/// Host services for storage plugins: what they report gathers on the
+/// pending `StorageCall` until they complete it.
 enum StorageServices {
     static func install(into table: inout ns_host_api) {
-        table.storage_set_handle = { _, _ in }
-        table.storage_deliver = { _, _ in }
-        table.storage_list_entry = { _, _, _ in }
-        table.storage_list_next = { _, _ in }
-        table.storage_complete = { _, _, _, _ in
-            Logger(label: "northstar.plugins").error("storage_complete called, but this host does not run storage plugins yet")
+        table.storage_set_handle = { call, handle in StorageCall.from(call)?.setHandle(handle) }
+        table.storage_deliver = { call, bytes in
+            guard let ptr = bytes.ptr else { return }
+            StorageCall.from(call)?.deliver(UnsafeRawBufferPointer(start: ptr, count: Int(bytes.len)))
+        }
+        table.storage_list_entry = { call, key, info in
+            guard let info else { return }
+            StorageCall.from(call)?.listEntry(key.string, ObjectInfo(info))
+        }
+        table.storage_list_next = { call, token in StorageCall.from(call)?.listNext(token.string) }
+        table.storage_complete = { call, status, message, info in
+            StorageCall.from(call)?.complete(status, message.string, info.map(ObjectInfo.init))
         }
     }
 }

@@ -1,0 +1,247 @@
+import Crypto
+import Foundation
+import NorthstarPluginKit
+import PluginAPI
+
+/// The `fs` storage backend: objects on the local filesystem laid out as an
+/// S3 bucket would be, so the folder syncs to a real bucket unchanged.
+///
+///     <root>/<bucket>/<key>                          the object's bytes, nothing else
+///     <root>/.northstar/meta/<bucket>/<key>.json     content type, size, SHA-256
+///     <root>/.northstar/tmp/                          uploads in progress
+///
+/// The metadata lives in its own tree rather than next to each file so that
+/// `<root>/<bucket>` holds exactly the bucket's objects. An upload is written
+/// to a temporary file, fsynced, and renamed into place (metadata first), so
+/// a crash never leaves a torn or partial object visible; temporaries left
+/// by a crash are removed at start.
+///
+/// Entries run on the host's event loop and must not block: file work runs
+/// on a concurrent queue and completes from there.
+final class FSBackend: @unchecked Sendable {
+    let objects: URL
+    let meta: URL
+    let temporary: URL
+    private let queue = DispatchQueue(label: "northstar.fs", attributes: .concurrent)
+    /// Publishing (metadata, then bytes) and reading both under this lock,
+    /// so a reader never pairs one version's bytes with another's metadata.
+    private let publishing = NSLock()
+
+    init(config: Data) throws {
+        let object = try (config.isEmpty ? [:] : JSONSerialization.jsonObject(with: config)) as? [String: Any] ?? [:]
+        let known: Set = ["root", "bucket"]
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "unknown key \"\(unknown)\" (known: bucket, root)")
+        }
+        guard let root = object["root"] as? String, root.hasPrefix("/") else {
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "root: required, an absolute directory path")
+        }
+        let bucket = object["bucket"] as? String ?? "northstar"
+        guard (3...63).contains(bucket.count), bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "-.".contains($0)) }) else {
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "bucket: 3 to 63 of a-z 0-9 - . (an S3 bucket name)")
+        }
+        let rootURL = URL(fileURLWithPath: root)
+        objects = rootURL.appendingPathComponent(bucket)
+        meta = rootURL.appendingPathComponent(".northstar/meta/\(bucket)")
+        temporary = rootURL.appendingPathComponent(".northstar/tmp")
+        do {
+            for directory in [objects, meta, temporary] {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            }
+            // Uploads a crash interrupted: never visible, now gone.
+            for leftover in try FileManager.default.contentsOfDirectory(atPath: temporary.path) {
+                try? FileManager.default.removeItem(at: temporary.appendingPathComponent(leftover))
+            }
+        } catch {
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "root: cannot use \(root): \(error.localizedDescription)")
+        }
+    }
+
+    /// Defence in depth: the host builds keys, but a key that could leave
+    /// the bucket directory is refused here too.
+    static func isSafe(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= 1024 && !key.hasPrefix("/") && !key.contains("\0") && !key.contains("\\")
+            && key.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
+    func objectURL(_ key: String) -> URL { objects.appendingPathComponent(key) }
+    func metaURL(_ key: String) -> URL { meta.appendingPathComponent(key + ".json") }
+
+    func run(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+
+    // MARK: Uploads
+
+    func putOpen(key: String, contentType: String) throws -> FSUpload {
+        guard Self.isSafe(key) else { throw FSError(NS_ERR_INVALID_ARGUMENT, "the key is not a safe relative path") }
+        let url = temporary.appendingPathComponent(UUID().uuidString)
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw FSError(NS_ERR_IO, "cannot create a temporary file in \(temporary.path)")
+        }
+        return FSUpload(key: key, contentType: contentType, temporary: url, handle: handle)
+    }
+
+    func putFinish(_ upload: FSUpload) throws -> FSObjectMeta {
+        try upload.handle.synchronize()
+        try upload.handle.close()
+        let record = FSObjectMeta(size: upload.size, contentType: upload.contentType, sha256: upload.hasher.finalize().hex,
+                                  modifiedUnixMs: Int64(Date().timeIntervalSince1970 * 1000))
+        let target = objectURL(upload.key), metaTarget = metaURL(upload.key)
+        let metaTemporary = temporary.appendingPathComponent(UUID().uuidString + ".json")
+        try durableWrite(try JSONEncoder().encode(record), to: metaTemporary)
+        try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: metaTarget.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            try? FileManager.default.removeItem(at: metaTemporary)
+            throw FSError(NS_ERR_CONFLICT, "a folder of objects already uses this name")
+        }
+        try publishing.withLock {
+            try rename(metaTemporary, metaTarget)
+            try rename(upload.temporary, target)
+        }
+        syncDirectory(target.deletingLastPathComponent())
+        syncDirectory(metaTarget.deletingLastPathComponent())
+        return record
+    }
+
+    private func durableWrite(_ data: Data, to url: URL) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: data), let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw FSError(NS_ERR_IO, "cannot write \(url.lastPathComponent)")
+        }
+        try handle.synchronize()
+        try handle.close()
+    }
+
+    private func rename(_ from: URL, _ to: URL) throws {
+        guard Foundation.rename(from.path, to.path) == 0 else {
+            throw FSError(NS_ERR_IO, "rename failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// fsync a directory so a rename in it survives a power cut.
+    private func syncDirectory(_ url: URL) {
+        let descriptor = open(url.path, O_RDONLY)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        close(descriptor)
+    }
+
+    // MARK: Reads
+
+    /// The object's metadata and an open handle, read as one version.
+    func openObject(_ key: String) throws -> (FSObjectMeta, FileHandle) {
+        guard Self.isSafe(key) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
+        return try publishing.withLock {
+            guard let handle = FileHandle(forReadingAtPath: objectURL(key).path) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
+            let size = (try? handle.seekToEnd()) ?? 0
+            return (readMeta(key, size: size), handle)
+        }
+    }
+
+    /// The recorded metadata; for a file put there by hand, what can be known.
+    func readMeta(_ key: String, size: UInt64) -> FSObjectMeta {
+        if let data = try? Data(contentsOf: metaURL(key)), let record = try? JSONDecoder().decode(FSObjectMeta.self, from: data),
+           record.size == size {
+            return record
+        }
+        let modified = (try? FileManager.default.attributesOfItem(atPath: objectURL(key).path)[.modificationDate] as? Date) ?? Date()
+        return FSObjectMeta(size: size, contentType: "application/octet-stream", sha256: "",
+                            modifiedUnixMs: Int64(modified.timeIntervalSince1970 * 1000))
+    }
+
+    func remove(_ key: String) throws {
+        guard Self.isSafe(key) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
+        try publishing.withLock {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: objectURL(key).path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw FSError(NS_ERR_NOT_FOUND, "no such object")
+            }
+            try FileManager.default.removeItem(at: objectURL(key))
+            try? FileManager.default.removeItem(at: metaURL(key))
+        }
+        // S3 has no folders: drop the ones this delete emptied.
+        for base in [objects, meta] {
+            var folder = base.appendingPathComponent(key).deletingLastPathComponent()
+            while folder.path.count > base.path.count, (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
+                try? FileManager.default.removeItem(at: folder)
+                folder.deleteLastPathComponent()
+            }
+        }
+    }
+
+    /// Keys starting with `prefix`, in order, after `token`, at most `limit`,
+    /// and whether more follow.
+    func list(prefix: String, after token: String, limit: Int) -> ([(String, FSObjectMeta)], Bool) {
+        // Walk only the deepest folder the prefix names.
+        let folderPart = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
+        let start = folderPart.isEmpty ? objects : objects.appendingPathComponent(folderPart)
+        guard folderPart.isEmpty || Self.isSafe(folderPart),
+              let walker = FileManager.default.enumerator(at: start, includingPropertiesForKeys: [.isRegularFileKey]) else { return ([], false) }
+        var keys: [String] = []
+        let base = objects.standardizedFileURL.path + "/"
+        for case let url as URL in walker {
+            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+            let key = String(url.standardizedFileURL.path.dropFirst(base.count))
+            if key.hasPrefix(prefix) && key > token { keys.append(key) }
+        }
+        keys.sort()
+        let page = keys.prefix(limit).map { key -> (String, FSObjectMeta) in
+            let size = ((try? FileManager.default.attributesOfItem(atPath: objectURL(key).path)[.size]) as? NSNumber)?.uint64Value ?? 0
+            return (key, readMeta(key, size: size))
+        }
+        return (page, keys.count > limit)
+    }
+}
+
+/// What the plugin records of each object.
+struct FSObjectMeta: Codable {
+    var size: UInt64
+    var contentType: String
+    var sha256: String
+    var modifiedUnixMs: Int64
+}
+
+/// An upload in progress: a temporary file and the running SHA-256.
+final class FSUpload {
+    let key: String
+    let contentType: String
+    let temporary: URL
+    let handle: FileHandle
+    var hasher = SHA256()
+    var size: UInt64 = 0
+
+    init(key: String, contentType: String, temporary: URL, handle: FileHandle) {
+        self.key = key
+        self.contentType = contentType
+        self.temporary = temporary
+        self.handle = handle
+    }
+
+    func abort() {
+        try? handle.close()
+        try? FileManager.default.removeItem(at: temporary)
+    }
+}
+
+/// An open read: the handle and how many bytes are left to give.
+final class FSReader {
+    let handle: FileHandle
+    var remaining: UInt64
+    init(handle: FileHandle, remaining: UInt64) {
+        self.handle = handle
+        self.remaining = remaining
+    }
+}
+
+struct FSError: Error {
+    let status: ns_status
+    let message: String
+    init(_ status: Int, _ message: String) {
+        self.status = ns_status(status)
+        self.message = message
+    }
+}
+
+extension SHA256.Digest {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}

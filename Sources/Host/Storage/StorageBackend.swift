@@ -1,0 +1,132 @@
+import Foundation
+import NIOCore
+import NorthstarPluginKit
+import PluginAPI
+
+/// A storage plugin, called the Swift way: each entry of its vtable as an
+/// async function that completes once, or fails with an `APIError` that
+/// names a stable code (404, 416, 502, 503, 504), never hanging past the
+/// configured timeout.
+public final class StorageBackend: Sendable {
+    let plugin: PluginInstance
+    let timeout: Duration
+
+    init(plugin: PluginInstance, timeout: Duration) {
+        self.plugin = plugin
+        self.timeout = timeout
+    }
+
+    public var name: String { plugin.name }
+
+    private var vtable: ns_storage_vtable {
+        plugin.library.info.pointee.vtable!.assumingMemoryBound(to: ns_storage_vtable.self).pointee
+    }
+
+    /// Runs one entry and waits for its completion.
+    private func call(_ what: String, lent: [UInt8] = [],
+                      releaseLateHandle: @escaping @Sendable (UnsafeMutableRawPointer) -> Void = { _ in },
+                      _ start: (OpaquePointer) -> Void) async throws -> StorageCall.Result {
+        let call = StorageCall(lent: lent, releaseLateHandle: releaseLateHandle)
+        start(call.retainForPlugin())
+        guard let result = await call.result(timeout: timeout) else {
+            if let cancel = vtable.cancel { cancel(plugin.instance, OpaquePointer(Unmanaged.passUnretained(call).toOpaque())) }
+            throw APIError(.gatewayTimeout, code: "storage_timeout",
+                           message: "the \(name) storage backend did not answer \(what) within \(timeout)")
+        }
+        guard result.status == ns_status(NS_OK) else { throw Self.error(result.status, result.message, backend: name, what: what) }
+        return result
+    }
+
+    static func error(_ status: ns_status, _ message: String, backend: String, what: String) -> APIError {
+        switch Int(status) {
+        case Int(NS_ERR_NOT_FOUND): APIError(.notFound, code: "not_found", message: "no such object")
+        case Int(NS_ERR_RANGE_NOT_SATISFIABLE): APIError(.rangeNotSatisfiable, code: "range_not_satisfiable",
+                                                          message: "the range starts past the object's end")
+        case Int(NS_ERR_CONFLICT), Int(NS_ERR_ALREADY_EXISTS): APIError(.conflict, code: "path_conflict",
+                                                                         message: "the path collides with another object's: \(message.prefix(200))")
+        case Int(NS_ERR_UNAVAILABLE): APIError(.serviceUnavailable, code: "storage_unavailable",
+                                                message: "the \(backend) storage backend is unavailable (\(what)): \(message.prefix(200))")
+        case Int(NS_ERR_TIMEOUT): APIError(.gatewayTimeout, code: "storage_timeout",
+                                           message: "the \(backend) storage backend timed out (\(what)): \(message.prefix(200))")
+        default: APIError(.badGateway, code: "storage_error",
+                          message: "the \(backend) storage backend failed (\(what)): \(message.prefix(200))")
+        }
+    }
+
+    // MARK: Uploads
+
+    /// An open upload; abort it unless it finished.
+    struct Upload: @unchecked Sendable { let handle: UnsafeMutableRawPointer? }
+
+    func putOpen(key: String, info: ObjectInfo) async throws -> Upload {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        let plugin = self.plugin
+        let result = try await call("put_open", releaseLateHandle: { [vtable] in vtable.put_abort(plugin.instance, $0) }) { call in
+            withNSStr(key) { key in info.withC { vtable.put_open(instance, key, $0, call) } }
+        }
+        return Upload(handle: result.handle)
+    }
+
+    func putWrite(_ upload: Upload, _ chunk: [UInt8]) async throws {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        _ = try await call("put_write", lent: chunk) { call in
+            chunk.withUnsafeBufferPointer { vtable.put_write(instance, upload.handle, ns_bytes(ptr: $0.baseAddress, len: UInt64($0.count)), call) }
+        }
+    }
+
+    func putFinish(_ upload: Upload) async throws -> ObjectInfo {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        let result = try await call("put_finish") { vtable.put_finish(instance, upload.handle, $0) }
+        guard let info = result.info else { throw Self.error(ns_status(NS_ERR_INTERNAL), "put_finish gave no object info", backend: name, what: "put_finish") }
+        return info
+    }
+
+    func putAbort(_ upload: Upload) { vtable.put_abort(plugin.instance, upload.handle) }
+
+    // MARK: Reads
+
+    struct Reader: @unchecked Sendable { let handle: UnsafeMutableRawPointer? }
+
+    func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (ObjectInfo, Reader) {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        let plugin = self.plugin
+        let result = try await call("get_open", releaseLateHandle: { [vtable] in vtable.get_close(plugin.instance, $0) }) { call in
+            withNSStr(key) { vtable.get_open(instance, $0, offset, length, call) }
+        }
+        guard let info = result.info else {
+            if let handle = result.handle { vtable.get_close(instance, handle) }
+            throw Self.error(ns_status(NS_ERR_INTERNAL), "get_open gave no object info", backend: name, what: "get_open")
+        }
+        return (info, Reader(handle: result.handle))
+    }
+
+    /// The next bytes; empty at the end.
+    func getRead(_ reader: Reader, maxBytes: UInt64) async throws -> ByteBuffer {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        return try await call("get_read") { vtable.get_read(instance, reader.handle, maxBytes, $0) }.bytes
+    }
+
+    func getClose(_ reader: Reader) { vtable.get_close(plugin.instance, reader.handle) }
+
+    // MARK: Metadata
+
+    func head(key: String) async throws -> ObjectInfo {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        let result = try await call("head") { call in withNSStr(key) { vtable.head(instance, $0, call) } }
+        guard let info = result.info else { throw Self.error(ns_status(NS_ERR_NOT_FOUND), "", backend: name, what: "head") }
+        return info
+    }
+
+    func list(prefix: String, pageToken: String, limit: UInt32) async throws -> (entries: [(key: String, info: ObjectInfo)], next: String?) {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        let result = try await call("list") { call in
+            withNSStr(prefix) { prefix in withNSStr(pageToken) { vtable.list(instance, prefix, $0, limit, call) } }
+        }
+        return (result.entries, result.nextPageToken.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    func remove(key: String) async throws {
+        let (instance, vtable) = (plugin.instance, self.vtable)
+        _ = try await call("remove") { call in withNSStr(key) { vtable.remove(instance, $0, call) } }
+    }
+}
