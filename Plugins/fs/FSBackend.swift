@@ -16,9 +16,12 @@ import PluginAPI
 /// a crash never leaves a torn or partial object visible; temporaries left
 /// by a crash are removed at start.
 ///
-/// Entries run on the host's event loop and must not block: file work runs
-/// on a concurrent queue and completes from there.
-final class FSBackend: @unchecked Sendable {
+/// File work runs on a queue of its own, never on the host's threads.
+final class FSBackend: StorageProvider, @unchecked Sendable {
+    static let name = "fs"
+    static let version = "1.0.0"
+    static let summary = "local filesystem, laid out as an S3 bucket (<root>/<bucket>/<key>)"
+
     let objects: URL
     let meta: URL
     let temporary: URL
@@ -27,8 +30,8 @@ final class FSBackend: @unchecked Sendable {
     /// so a reader never pairs one version's bytes with another's metadata.
     private let publishing = NSLock()
 
-    init(config: Data) throws {
-        let object = try (config.isEmpty ? [:] : JSONSerialization.jsonObject(with: config)) as? [String: Any] ?? [:]
+    init(config: [UInt8], host: HostLink) throws {
+        let object = try (config.isEmpty ? [:] : JSONSerialization.jsonObject(with: Data(config))) as? [String: Any] ?? [:]
         let known: Set = ["root", "bucket"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "unknown key \"\(unknown)\" (known: bucket, root)")
@@ -67,11 +70,90 @@ final class FSBackend: @unchecked Sendable {
     func objectURL(_ key: String) -> URL { objects.appendingPathComponent(key) }
     func metaURL(_ key: String) -> URL { meta.appendingPathComponent(key + ".json") }
 
-    func run(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+    /// Runs file work on the backend's queue and awaits it.
+    private func onQueue<T>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
 
-    // MARK: Uploads
+    // MARK: StorageProvider
 
-    func putOpen(key: String, contentType: String) throws -> FSUpload {
+    func putOpen(key: String, contentType: String, size: UInt64?) async throws -> StorageUpload {
+        try await onQueue { try self.createUpload(key: key, contentType: contentType) }
+    }
+
+    func putWrite(_ upload: StorageUpload, _ chunk: [UInt8]) async throws {
+        let upload = upload as! FSUpload
+        try await onQueue {
+            do {
+                try upload.handle.write(contentsOf: chunk)
+            } catch {
+                throw FSError(NS_ERR_IO, "write failed: \(error.localizedDescription)")
+            }
+            upload.hasher.update(data: chunk)
+            upload.size += UInt64(chunk.count)
+        }
+    }
+
+    func putFinish(_ upload: StorageUpload) async throws -> StoredObject {
+        let upload = upload as! FSUpload
+        return try await onQueue { try self.publish(upload).stored }
+    }
+
+    func putAbort(_ upload: StorageUpload) { (upload as! FSUpload).abort() }
+
+    func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (StoredObject, StorageReader) {
+        try await onQueue {
+            let (record, handle) = try self.openObject(key)
+            guard offset < record.size || (offset == 0 && record.size == 0) else {
+                try? handle.close()
+                throw FSError(NS_ERR_RANGE_NOT_SATISFIABLE, "offset \(offset) is past the end (\(record.size) bytes)")
+            }
+            try handle.seek(toOffset: offset)
+            return (record.stored, FSReader(handle: handle, remaining: min(length, record.size - offset)))
+        }
+    }
+
+    func getRead(_ reader: StorageReader, maxBytes: Int) async throws -> [UInt8] {
+        let reader = reader as! FSReader
+        return try await onQueue {
+            let count = Int(min(UInt64(maxBytes), reader.remaining))
+            guard count > 0 else { return [] }
+            do {
+                let data = try reader.handle.read(upToCount: count) ?? Data()
+                reader.remaining -= UInt64(data.count)
+                return [UInt8](data)
+            } catch {
+                throw FSError(NS_ERR_IO, "read failed: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    func getClose(_ reader: StorageReader) { try? (reader as! FSReader).handle.close() }
+
+    func head(key: String) async throws -> StoredObject {
+        try await onQueue {
+            let (record, handle) = try self.openObject(key)
+            try? handle.close()
+            return record.stored
+        }
+    }
+
+    func list(prefix: String, pageToken: String, limit: Int) async throws -> (objects: [(key: String, object: StoredObject)], next: String?) {
+        try await onQueue {
+            let (page, more) = self.keys(prefix: prefix, after: pageToken, limit: limit)
+            return (page.map { ($0.0, $0.1.stored) }, more ? page.last?.0 : nil)
+        }
+    }
+
+    func remove(key: String) async throws {
+        try await onQueue { try self.delete(key) }
+    }
+
+    // MARK: Files
+
+    func createUpload(key: String, contentType: String) throws -> FSUpload {
         guard Self.isSafe(key) else { throw FSError(NS_ERR_INVALID_ARGUMENT, "the key is not a safe relative path") }
         let url = temporary.appendingPathComponent(UUID().uuidString)
         guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
@@ -80,7 +162,7 @@ final class FSBackend: @unchecked Sendable {
         return FSUpload(key: key, contentType: contentType, temporary: url, handle: handle)
     }
 
-    func putFinish(_ upload: FSUpload) throws -> FSObjectMeta {
+    func publish(_ upload: FSUpload) throws -> FSObjectMeta {
         try upload.handle.synchronize()
         try upload.handle.close()
         let record = FSObjectMeta(size: upload.size, contentType: upload.contentType, sha256: upload.hasher.finalize().hex,
@@ -149,7 +231,7 @@ final class FSBackend: @unchecked Sendable {
                             modifiedUnixMs: Int64(modified.timeIntervalSince1970 * 1000))
     }
 
-    func remove(_ key: String) throws {
+    func delete(_ key: String) throws {
         guard Self.isSafe(key) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
         try publishing.withLock {
             var isDirectory: ObjCBool = false
@@ -171,7 +253,7 @@ final class FSBackend: @unchecked Sendable {
 
     /// Keys starting with `prefix`, in order, after `token`, at most `limit`,
     /// and whether more follow.
-    func list(prefix: String, after token: String, limit: Int) -> ([(String, FSObjectMeta)], Bool) {
+    func keys(prefix: String, after token: String, limit: Int) -> ([(String, FSObjectMeta)], Bool) {
         // Walk only the deepest folder the prefix names.
         let folderPart = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
         let start = folderPart.isEmpty ? objects : objects.appendingPathComponent(folderPart)
@@ -199,10 +281,14 @@ struct FSObjectMeta: Codable {
     var contentType: String
     var sha256: String
     var modifiedUnixMs: Int64
+
+    var stored: StoredObject {
+        StoredObject(size: size, modifiedUnixMs: modifiedUnixMs, contentType: contentType, etag: sha256, sha256: sha256)
+    }
 }
 
 /// An upload in progress: a temporary file and the running SHA-256.
-final class FSUpload {
+final class FSUpload: @unchecked Sendable {
     let key: String
     let contentType: String
     let temporary: URL
@@ -224,7 +310,7 @@ final class FSUpload {
 }
 
 /// An open read: the handle and how many bytes are left to give.
-final class FSReader {
+final class FSReader: @unchecked Sendable {
     let handle: FileHandle
     var remaining: UInt64
     init(handle: FileHandle, remaining: UInt64) {
@@ -233,13 +319,9 @@ final class FSReader {
     }
 }
 
-struct FSError: Error {
-    let status: ns_status
-    let message: String
-    init(_ status: Int, _ message: String) {
-        self.status = ns_status(status)
-        self.message = message
-    }
+/// A failure with the status the host maps to an HTTP answer.
+func FSError(_ status: Int, _ message: String) -> PluginFailure {
+    PluginFailure(status: Int32(status), message: message)
 }
 
 extension SHA256.Digest {
