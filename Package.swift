@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "NorthstarSSE", type: .dynamic, targets: ["NorthstarSSE"]),
         .library(name: "NorthstarWS", type: .dynamic, targets: ["NorthstarWS"]),
         .library(name: "NorthstarFS", type: .dynamic, targets: ["NorthstarFS"]),
+        .library(name: "NorthstarS3", type: .dynamic, targets: ["NorthstarS3"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -109,6 +110,18 @@ let package = Package(
             path: "Plugins/fs",
             linkerSettings: pluginLinkerFlags("fs")
         ),
+        // What the cloud storage plugins share: Signature V4, XML, dates, error mapping.
+        .target(
+            name: "NorthstarCloud",
+            dependencies: ["NorthstarPluginKit", "PluginAPI", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Plugins/cloud"
+        ),
+        .target(
+            name: "NorthstarS3",
+            dependencies: ["NorthstarCloud", "NorthstarPluginKit", "PluginAPI", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Plugins/s3",
+            linkerSettings: pluginLinkerFlags("s3")
+        ),
 
         // Reports sizeof/offsetof of every ABI struct for the layout test.
         .target(name: "PluginAPILayout", dependencies: ["PluginAPI"], path: "Tests/PluginAPILayout"),
@@ -129,7 +142,7 @@ let package = Package(
 
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "PluginAPILayout", "NorthstarHost"],
                     exclude: ["abi-layout.json"]),
-        .testTarget(name: "HostTests", dependencies: ["NorthstarHost", "NorthstarPluginKit", "PluginAPI",
+        .testTarget(name: "HostTests", dependencies: ["NorthstarHost", "NorthstarPluginKit", "PluginAPI", "NorthstarCloud",
                                                       .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
     ]

@@ -1,0 +1,194 @@
+import Crypto
+import Foundation
+import NorthstarCloud
+import NorthstarPluginKit
+import PluginAPI
+
+/// The `s3` storage backend: the S3 REST API with Signature V4, through the
+/// host's HTTP client. Small objects go up in one PUT; larger ones as a
+/// multipart upload, part by part as the host streams them (so at most one
+/// part is in memory). The kernel's SHA-256 is stored as `x-amz-meta-sha256`.
+final class S3Backend: StorageProvider, @unchecked Sendable {
+    static let name = "s3"
+    static let version = "1.0.0"
+    static let summary = "Amazon S3 and S3-compatible servers (Signature V4, path or virtual-hosted addressing)"
+
+    let settings: S3Settings
+    let signer: SigV4Signer
+    let host: HostLink
+
+    init(config: [UInt8], host: HostLink) throws {
+        settings = try S3Settings(config)
+        signer = SigV4Signer(accessKeyID: settings.accessKeyID, secretAccessKey: settings.secretAccessKey, region: settings.region)
+        self.host = host
+        guard host.canFetch else { throw CloudFailure.config("this host has no http_fetch (ABI 1.1 needed)") }
+    }
+
+    /// One signed request; an answer outside `expect` becomes a failure.
+    func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+              body: [UInt8] = [], expect: Set<Int> = [200], what: String, maxResponse: Int = 1 << 20) async throws -> FetchedResponse {
+        let (base, hostHeader, path) = settings.location(key)
+        let signed = signer.sign(method: method, path: path, query: query, headers: headers + [("host", hostHeader)],
+                                 payloadHash: SigV4Signer.sha256Hex(body), date: Date())
+        let queryString = SigV4Signer.canonicalQuery(query)
+        let url = base + path + (queryString.isEmpty ? "" : "?" + queryString)
+        let response = try await host.fetch(FetchRequest(method: method, url: url, headers: headers + signed, body: body,
+                                                         timeoutMilliseconds: settings.timeoutMilliseconds,
+                                                         maxResponseBytes: UInt64(maxResponse)))
+        guard expect.contains(response.status) else {
+            let text = String(decoding: response.body, as: UTF8.self)
+            let detail = XMLText.value("Code", in: text).map { "\($0): \(XMLText.value("Message", in: text) ?? "")" } ?? text
+            throw CloudFailure.from(httpStatus: response.status, service: "S3", what: what, detail: detail)
+        }
+        return response
+    }
+
+    // MARK: Uploads
+
+    final class Upload: @unchecked Sendable {
+        let key: String
+        let contentType: String
+        var pending: [UInt8] = []
+        var hasher = SHA256()
+        var size: UInt64 = 0
+        var uploadID: String?
+        var parts: [(number: Int, etag: String)] = []
+        init(key: String, contentType: String) {
+            self.key = key
+            self.contentType = contentType
+        }
+    }
+
+    func putOpen(key: String, contentType: String, size: UInt64?) async throws -> StorageUpload {
+        Upload(key: key, contentType: contentType.isEmpty ? "application/octet-stream" : contentType)
+    }
+
+    func putWrite(_ handle: StorageUpload, _ chunk: [UInt8]) async throws {
+        let upload = handle as! Upload
+        upload.hasher.update(data: chunk)
+        upload.size += UInt64(chunk.count)
+        upload.pending += chunk
+        while upload.pending.count >= settings.partSize {
+            try await uploadPart(upload, Array(upload.pending.prefix(settings.partSize)))
+            upload.pending.removeFirst(settings.partSize)
+        }
+    }
+
+    private func uploadPart(_ upload: Upload, _ bytes: [UInt8]) async throws {
+        if upload.uploadID == nil {
+            let created = try await send("POST", key: upload.key, query: [("uploads", "")],
+                                         headers: [("content-type", upload.contentType)], what: "create multipart upload")
+            guard let id = XMLText.value("UploadId", in: String(decoding: created.body, as: UTF8.self)) else {
+                throw PluginFailure(status: Int32(NS_ERR_IO), message: "S3 gave no UploadId")
+            }
+            upload.uploadID = id
+        }
+        let number = upload.parts.count + 1
+        let answer = try await send("PUT", key: upload.key, query: [("partNumber", String(number)), ("uploadId", upload.uploadID!)],
+                                    body: bytes, what: "upload part \(number)")
+        upload.parts.append((number, answer.header("etag") ?? ""))
+    }
+
+    func putFinish(_ handle: StorageUpload) async throws -> StoredObject {
+        let upload = handle as! Upload
+        let sha = upload.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let metadata = [("content-type", upload.contentType), ("x-amz-meta-sha256", sha)]
+        if let uploadID = upload.uploadID {
+            if !upload.pending.isEmpty || upload.parts.isEmpty { try await uploadPart(upload, upload.pending) }
+            let parts = upload.parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag></Part>" }
+            _ = try await send("POST", key: upload.key, query: [("uploadId", uploadID)],
+                               body: Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8),
+                               what: "complete multipart upload")
+            upload.uploadID = nil
+            // A multipart upload's metadata is fixed before its bytes are
+            // known: copy the object onto itself to record the SHA-256.
+            let source = "/\(settings.bucket)/\(SigV4Signer.uriEncode(upload.key, keepSlash: true))"
+            _ = try await send("PUT", key: upload.key, headers: metadata + [("x-amz-copy-source", source),
+                                                                           ("x-amz-metadata-directive", "REPLACE")],
+                               what: "record metadata")
+        } else {
+            _ = try await send("PUT", key: upload.key, headers: metadata, body: upload.pending, what: "put object")
+        }
+        return try await head(key: upload.key)
+    }
+
+    func putAbort(_ handle: StorageUpload) {
+        let upload = handle as! Upload
+        guard let uploadID = upload.uploadID else { return }
+        upload.uploadID = nil
+        Task { _ = try? await send("DELETE", key: upload.key, query: [("uploadId", uploadID)], expect: [200, 204, 404], what: "abort") }
+    }
+
+    // MARK: Reads
+
+    final class Reader: @unchecked Sendable {
+        let key: String
+        let etag: String
+        var position: UInt64
+        let end: UInt64
+        var buffered: [UInt8] = []
+        init(key: String, etag: String, position: UInt64, end: UInt64) {
+            self.key = key
+            self.etag = etag
+            self.position = position
+            self.end = end
+        }
+    }
+
+    func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (StoredObject, StorageReader) {
+        let object = try await head(key: key)
+        guard offset < object.size || (offset == 0 && object.size == 0) else {
+            throw PluginFailure(status: Int32(NS_ERR_RANGE_NOT_SATISFIABLE), message: "offset \(offset) is past the end (\(object.size) bytes)")
+        }
+        let end = length == UInt64.max ? object.size : min(object.size, offset + length)
+        return (object, Reader(key: key, etag: object.etag, position: offset, end: end))
+    }
+
+    func getRead(_ handle: StorageReader, maxBytes: Int) async throws -> [UInt8] {
+        let reader = handle as! Reader
+        if reader.buffered.isEmpty && reader.position < reader.end {
+            let last = min(reader.end, reader.position + UInt64(settings.readAhead)) - 1
+            // If-Match: a ranged read never mixes two versions of the object.
+            let answer = try await send("GET", key: reader.key, headers: [("range", "bytes=\(reader.position)-\(last)"), ("if-match", reader.etag)],
+                                        expect: [200, 206], what: "read", maxResponse: settings.readAhead + 1024)
+            reader.buffered = answer.body
+            reader.position += UInt64(answer.body.count)
+            if answer.body.isEmpty { reader.position = reader.end }
+        }
+        let count = min(maxBytes, reader.buffered.count)
+        defer { reader.buffered.removeFirst(count) }
+        return Array(reader.buffered.prefix(count))
+    }
+
+    func getClose(_ reader: StorageReader) {}
+
+    // MARK: Metadata
+
+    func head(key: String) async throws -> StoredObject {
+        let answer = try await send("HEAD", key: key, what: "head")
+        return StoredObject(size: UInt64(answer.header("content-length") ?? "") ?? 0,
+                            modifiedUnixMs: HTTPDate.imfFixdate(answer.header("last-modified") ?? ""),
+                            contentType: answer.header("content-type") ?? "", etag: answer.header("etag") ?? "",
+                            sha256: answer.header("x-amz-meta-sha256") ?? "")
+    }
+
+    func list(prefix: String, pageToken: String, limit: Int) async throws -> (objects: [(key: String, object: StoredObject)], next: String?) {
+        var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(limit))]
+        if !pageToken.isEmpty { query.append(("start-after", pageToken)) }
+        let answer = try await send("GET", key: nil, query: query, what: "list", maxResponse: 16 << 20)
+        let xml = String(decoding: answer.body, as: UTF8.self)
+        let objects = XMLText.elements("Contents", in: xml).compactMap { entry -> (key: String, object: StoredObject)? in
+            guard let key = XMLText.value("Key", in: entry) else { return nil }
+            return (key, StoredObject(size: UInt64(XMLText.value("Size", in: entry) ?? "") ?? 0,
+                                      modifiedUnixMs: HTTPDate.iso8601(XMLText.value("LastModified", in: entry) ?? ""),
+                                      etag: XMLText.value("ETag", in: entry) ?? ""))
+        }
+        let truncated = XMLText.value("IsTruncated", in: xml) == "true"
+        return (objects, truncated ? objects.last?.key : nil)
+    }
+
+    func remove(key: String) async throws {
+        _ = try await head(key: key)  // S3 deletes a missing key without a word; the host wants 404
+        _ = try await send("DELETE", key: key, expect: [200, 204], what: "delete")
+    }
+}
