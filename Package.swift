@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "NorthstarWS", type: .dynamic, targets: ["NorthstarWS"]),
         .library(name: "NorthstarFS", type: .dynamic, targets: ["NorthstarFS"]),
         .library(name: "NorthstarS3", type: .dynamic, targets: ["NorthstarS3"]),
+        .library(name: "NorthstarGCS", type: .dynamic, targets: ["NorthstarGCS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -121,6 +122,14 @@ let package = Package(
             dependencies: ["NorthstarCloud", "NorthstarPluginKit", "PluginAPI", .product(name: "Crypto", package: "swift-crypto")],
             path: "Plugins/s3",
             linkerSettings: pluginLinkerFlags("s3")
+        ),
+        .target(
+            name: "NorthstarGCS",
+            dependencies: ["NorthstarCloud", "NorthstarPluginKit", "PluginAPI",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto")],
+            path: "Plugins/gcs",
+            linkerSettings: pluginLinkerFlags("gcs")
         ),
 
         // Reports sizeof/offsetof of every ABI struct for the layout test.

@@ -4,8 +4,12 @@ import PluginAPI
 /// What a cloud answer means for the host: the status it maps to a stable
 /// HTTP error (404, 416, 409, 503, 502), with the service's own words.
 public enum CloudFailure {
-    public static func from(httpStatus: Int, service: String, what: String, detail: String) -> PluginFailure {
+    /// - Parameter aboutObject: whether a 404 means "no such object" (a read,
+    ///   head or delete); for an upload or a list it means the bucket is
+    ///   missing, which is the backend's failure, not the client's.
+    public static func from(httpStatus: Int, service: String, what: String, detail: String, aboutObject: Bool = true) -> PluginFailure {
         let status: Int32 = switch httpStatus {
+        case 404 where !aboutObject: Int32(NS_ERR_IO)
         case 404: Int32(NS_ERR_NOT_FOUND)
         case 412: Int32(NS_ERR_CONFLICT)
         case 416: Int32(NS_ERR_RANGE_NOT_SATISFIABLE)

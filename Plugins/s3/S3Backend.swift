@@ -26,7 +26,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
 
     /// One signed request; an answer outside `expect` becomes a failure.
     func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
-              body: [UInt8] = [], expect: Set<Int> = [200], what: String, maxResponse: Int = 1 << 20) async throws -> FetchedResponse {
+              body: [UInt8] = [], expect: Set<Int> = [200], what: String, maxResponse: Int = 1 << 20, aboutObject: Bool = true) async throws -> FetchedResponse {
         let (base, hostHeader, path) = settings.location(key)
         let signed = signer.sign(method: method, path: path, query: query, headers: headers + [("host", hostHeader)],
                                  payloadHash: SigV4Signer.sha256Hex(body), date: Date())
@@ -38,7 +38,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
         guard expect.contains(response.status) else {
             let text = String(decoding: response.body, as: UTF8.self)
             let detail = XMLText.value("Code", in: text).map { "\($0): \(XMLText.value("Message", in: text) ?? "")" } ?? text
-            throw CloudFailure.from(httpStatus: response.status, service: "S3", what: what, detail: detail)
+            throw CloudFailure.from(httpStatus: response.status, service: "S3", what: what, detail: detail, aboutObject: aboutObject)
         }
         return response
     }
@@ -77,7 +77,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
     private func uploadPart(_ upload: Upload, _ bytes: [UInt8]) async throws {
         if upload.uploadID == nil {
             let created = try await send("POST", key: upload.key, query: [("uploads", "")],
-                                         headers: [("content-type", upload.contentType)], what: "create multipart upload")
+                                         headers: [("content-type", upload.contentType)], what: "create multipart upload", aboutObject: false)
             guard let id = XMLText.value("UploadId", in: String(decoding: created.body, as: UTF8.self)) else {
                 throw PluginFailure(status: Int32(NS_ERR_IO), message: "S3 gave no UploadId")
             }
@@ -85,7 +85,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
         }
         let number = upload.parts.count + 1
         let answer = try await send("PUT", key: upload.key, query: [("partNumber", String(number)), ("uploadId", upload.uploadID!)],
-                                    body: bytes, what: "upload part \(number)")
+                                    body: bytes, what: "upload part \(number)", aboutObject: false)
         upload.parts.append((number, answer.header("etag") ?? ""))
     }
 
@@ -98,16 +98,16 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
             let parts = upload.parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag></Part>" }
             _ = try await send("POST", key: upload.key, query: [("uploadId", uploadID)],
                                body: Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8),
-                               what: "complete multipart upload")
+                               what: "complete multipart upload", aboutObject: false)
             upload.uploadID = nil
             // A multipart upload's metadata is fixed before its bytes are
             // known: copy the object onto itself to record the SHA-256.
             let source = "/\(settings.bucket)/\(SigV4Signer.uriEncode(upload.key, keepSlash: true))"
             _ = try await send("PUT", key: upload.key, headers: metadata + [("x-amz-copy-source", source),
                                                                            ("x-amz-metadata-directive", "REPLACE")],
-                               what: "record metadata")
+                               what: "record metadata", aboutObject: false)
         } else {
-            _ = try await send("PUT", key: upload.key, headers: metadata, body: upload.pending, what: "put object")
+            _ = try await send("PUT", key: upload.key, headers: metadata, body: upload.pending, what: "put object", aboutObject: false)
         }
         return try await head(key: upload.key)
     }
@@ -175,7 +175,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
     func list(prefix: String, pageToken: String, limit: Int) async throws -> (objects: [(key: String, object: StoredObject)], next: String?) {
         var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(limit))]
         if !pageToken.isEmpty { query.append(("start-after", pageToken)) }
-        let answer = try await send("GET", key: nil, query: query, what: "list", maxResponse: 16 << 20)
+        let answer = try await send("GET", key: nil, query: query, what: "list", maxResponse: 16 << 20, aboutObject: false)
         let xml = String(decoding: answer.body, as: UTF8.self)
         let objects = XMLText.elements("Contents", in: xml).compactMap { entry -> (key: String, object: StoredObject)? in
             guard let key = XMLText.value("Key", in: entry) else { return nil }

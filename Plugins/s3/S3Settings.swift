@@ -59,7 +59,7 @@ struct S3Settings {
         }
         partSize = try integer("part_size_bytes", 8 << 20, (5 << 20)...(512 << 20))
         readAhead = try integer("read_ahead_bytes", 4 << 20, (64 << 10)...(64 << 20))
-        timeoutMilliseconds = UInt32(try integer("timeout_ms", 30_000, 100...600_000))
+        timeoutMilliseconds = UInt32(try integer("timeout_ms", 20_000, 100...600_000))
     }
 
     /// The URL, `host` header and canonical path of `key` (nil: the bucket).

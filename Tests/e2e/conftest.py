@@ -27,11 +27,12 @@ def northstar(*args, **kwargs):
 class Server:
     """A running `northstar serve`, stopped by `stop()` (SIGTERM) or `kill()` (SIGKILL)."""
 
-    def __init__(self, data_dir, config=None, extra_args=()):
+    def __init__(self, data_dir, config=None, extra_args=(), env=None):
         self.data_dir = Path(data_dir)
         self.config = config
         self.log_path = self.data_dir / "server.log"
         self.extra_args = list(extra_args)
+        self.env = {**os.environ, **(env or {})}
         self.process = None
         self.port = None
 
@@ -42,7 +43,7 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a")
         start_offset = self.log_path.stat().st_size  # a restart appends; read only its own lines
-        self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=self.log, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             match = re.search(r"port=(\d+) .*listening", self.log_path.read_text()[start_offset:])
@@ -72,7 +73,7 @@ class Server:
             args += ["--config", self.config]
         if env:
             args += ["--env", env]
-        result = northstar(*args)
+        result = northstar(*args, env=self.env)
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 

@@ -1,27 +1,47 @@
-"""Artifacts and media on the `fs` storage plugin: streamed upload, ranged
-download, ETag, head, delete, list; the one key scheme on disk; names and
-sizes refused before anything is written; isolation; a SIGKILL mid-upload
-leaves nothing visible."""
+"""Artifacts and media on every storage plugin (`fs`, `s3` against moto's
+server, `gcs` against an emulator), by changing only the config: streamed
+upload, ranged download, ETag, head, delete, list; the one key scheme in
+each backend; names and sizes refused before anything is written;
+isolation; a SIGKILL mid-upload leaves nothing visible; backends that are
+down, slow or failing get clear 5xx answers."""
 import hashlib
 import http.client
 import json
 import os
+import socket
+import threading
 import time
 
 import pytest
 import requests
 
 from conftest import Server, bearer, dev_claims, dev_secret, sign_hs
+from storage_backends import BACKENDS, FSBackend, S3Backend, write_config
 
 
-def config_with(data_dir, limits=None, fs=True):
-    plugins = [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
-        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}}]
-    if fs:
-        plugins.append({"name": "fs", "path": "libNorthstarFS.so", "config": {"root": "${data_dir}/objects", "bucket": "northstar"}})
-    config = data_dir / "config.json"
-    config.write_text(json.dumps({"limits": limits or {}, "plugins": plugins}))
-    return config
+class Store:
+    """A server on one backend; `restart` keeps the same backend."""
+
+    def __init__(self, data_dir, name, limits=None, **plugin_extra):
+        self.data_dir = data_dir
+        self.backend = BACKENDS[name](data_dir)
+        self.config = write_config(data_dir, [self.backend.plugin(**plugin_extra)], limits=limits)
+        self.server = Server(data_dir, config=self.config, env=self.backend.env).start()
+
+    def restart(self):
+        self.server = Server(self.data_dir, config=self.config, env=self.backend.env).start()
+        return self.server
+
+    def close(self):
+        self.server.kill()
+        self.backend.stop()
+
+
+@pytest.fixture(params=["fs", "s3", "gcs"])
+def store(request, data_dir):
+    instance = Store(data_dir, request.param)
+    yield instance
+    instance.close()
 
 
 def upload(server, headers, data, filename="blob.bin", content_type="application/octet-stream"):
@@ -29,16 +49,13 @@ def upload(server, headers, data, filename="blob.bin", content_type="application
                        headers={**headers, "Content-Type": content_type})
 
 
-def bucket_files(data_dir):
-    root = data_dir / "objects" / "northstar"
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
-
-
 def temporaries(data_dir):
-    return list((data_dir / "objects" / ".northstar" / "tmp").iterdir())
+    folder = data_dir / "objects" / ".northstar" / "tmp"
+    return list(folder.iterdir()) if folder.exists() else []
 
 
-def test_upload_and_download_whole_with_the_one_key_scheme(server):
+def test_upload_and_download_whole_with_the_one_key_scheme(store):
+    server, backend = store.server, store.backend
     headers = bearer(server.token())
     data = os.urandom(700_000)
     answer = upload(server, headers, data, "photo.png", "image/png")
@@ -46,15 +63,15 @@ def test_upload_and_download_whole_with_the_one_key_scheme(server):
     body = answer.json()
     assert body["sha256"] == hashlib.sha256(data).hexdigest() and body["size"] == len(data)
     assert body["key"] == f"tenants/t_alpha/dev/raw/{body['asset_id']}/photo.png"
-    assert bucket_files(server.data_dir) == [body["key"]]
-    assert (server.data_dir / "objects" / "northstar" / body["key"]).read_bytes() == data
+    assert backend.keys() == [body["key"]]
     got = server.get(f"/v1/artifacts/{body['asset_id']}/photo.png", headers=headers)
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "image/png" and got.headers["etag"] == f'"{body["sha256"]}"'
     assert got.headers["x-checksum-sha256"] == body["sha256"] and got.headers["accept-ranges"] == "bytes"
 
 
-def test_ranges_etag_head_and_delete(server):
+def test_ranges_etag_head_and_delete(store):
+    server, backend = store.server, store.backend
     headers = bearer(server.token())
     data = bytes(range(256)) * 40  # 10,240 bytes
     asset = upload(server, headers, data).json()
@@ -79,20 +96,30 @@ def test_ranges_etag_head_and_delete(server):
     assert requests.delete(server.url + path, headers=headers).status_code == 204
     assert server.get(path, headers=headers).status_code == 404
     assert requests.delete(server.url + path, headers=headers).status_code == 404
-    assert bucket_files(server.data_dir) == []
+    assert backend.keys() == []
 
 
-def test_empty_object_and_streamed_upload_without_a_length(server):
+def test_empty_object_and_streamed_upload_without_a_length(store):
+    server, backend = store.server, store.backend
     headers = bearer(server.token())
     empty = upload(server, headers, b"", "empty.txt", "text/plain").json()
     assert empty["size"] == 0 and empty["sha256"] == hashlib.sha256(b"").hexdigest()
     assert server.get(f"/v1/artifacts/{empty['asset_id']}/empty.txt", headers=headers).content == b""
-    chunks = [os.urandom(100_000) for _ in range(7)]
-    streamed = server.post("/v1/artifacts?filename=s.bin", data=iter(chunks), headers=headers).json()  # chunked
-    assert streamed["size"] == 700_000 and streamed["sha256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
+    # Chunked, and over the s3 part size and the gcs chunk size: a multipart
+    # (S3) or resumable (GCS) upload, with the SHA-256 recorded after.
+    chunks = [os.urandom(1_000_000) for _ in range(12)]
+    streamed = server.post("/v1/artifacts?filename=s.bin", data=iter(chunks), headers=headers).json()
+    whole = b"".join(chunks)
+    assert streamed["size"] == len(whole) and streamed["sha256"] == hashlib.sha256(whole).hexdigest()
+    path = f"/v1/artifacts/{streamed['asset_id']}/s.bin"
+    assert server.get(path, headers=headers).content == whole
+    tail = server.get(path, headers={**headers, "Range": "bytes=11999990-"})
+    assert tail.status_code == 206 and tail.content == whole[11999990:]
+    assert requests.head(server.url + path, headers=headers).headers["x-checksum-sha256"] == streamed["sha256"]
 
 
-def test_list_pages_through_a_tenants_objects_only(server):
+def test_list_pages_through_a_tenants_objects_only(store):
+    server, backend = store.server, store.backend
     alpha, beta = bearer(server.token()), bearer(server.token(tenant="t_beta"))
     ids = sorted(upload(server, alpha, b"x" * index, f"f{index}.txt").json()["asset_id"] for index in range(5))
     upload(server, beta, b"theirs", "b.txt")
@@ -113,32 +140,35 @@ def test_list_pages_through_a_tenants_objects_only(server):
 
 @pytest.mark.parametrize("filename", ["..", ".", "a/b", "%2e%2e", "%252e%252e", "a%2Fb", "a%5Cb", "a%00b", "a%0Ab",
                                       "x" * 256, ""])
-def test_bad_filenames_are_refused_and_nothing_is_written(server, filename):
+def test_bad_filenames_are_refused_and_nothing_is_written(store, filename):
+    server, backend = store.server, store.backend
     headers = bearer(server.token())
     answer = server.post(f"/v1/artifacts?filename={filename}", data=b"data", headers=headers)
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_filename", filename
-    assert bucket_files(server.data_dir) == [] and temporaries(server.data_dir) == []
+    assert backend.keys() == [] and temporaries(server.data_dir) == []
 
 
-def test_missing_filename_and_bad_content_type(server):
+def test_missing_filename_and_bad_content_type(store):
+    server, backend = store.server, store.backend
     headers = bearer(server.token())
     assert server.post("/v1/artifacts", data=b"d", headers=headers).json()["error"]["code"] == "invalid_filename"
     bad = server.post("/v1/artifacts?filename=a", data=b"d", headers={**headers, "Content-Type": "nonsense"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_content_type"
 
 
-def test_size_limit_refused_while_streaming_and_nothing_left(data_dir):
-    server = Server(data_dir, config=config_with(data_dir, limits={"max_object_bytes": 100_000})).start()
+@pytest.mark.parametrize("name", ["fs", "s3", "gcs"])
+def test_size_limit_refused_while_streaming_and_nothing_left(data_dir, name):
+    store = Store(data_dir, name, limits={"max_object_bytes": 100_000})
     try:
-        headers = bearer(server.token())
+        server, headers = store.server, bearer(store.server.token())
         declared = upload(server, headers, b"x" * 200_000)
         assert declared.status_code == 413 and declared.json()["error"]["code"] == "body_too_large"
         streamed = server.post("/v1/artifacts?filename=big", data=iter([b"y" * 60_000] * 4), headers=headers)
         assert streamed.status_code == 413
-        assert bucket_files(data_dir) == [] and temporaries(data_dir) == []
+        assert store.backend.keys() == [] and temporaries(data_dir) == []
         assert upload(server, headers, b"z" * 100_000).status_code == 201  # exactly the limit is fine
     finally:
-        server.kill()
+        store.close()
 
 
 def raw_request(server, method, path, headers, body=b""):
@@ -152,7 +182,8 @@ def raw_request(server, method, path, headers, body=b""):
     return response.status, response.read()
 
 
-def test_media_at_paths_with_traversal_refused(server):
+def test_media_at_paths_with_traversal_refused(store):
+    server, backend = store.server, store.backend
     headers = bearer(server.token())
     put = requests.put(f"{server.url}/v1/media/posters/2026/a b.png", data=b"img", headers={**headers, "Content-Type": "image/png"})
     assert put.status_code == 201 and put.json()["key"] == "tenants/t_alpha/dev/media/posters/2026/a b.png"
@@ -166,12 +197,11 @@ def test_media_at_paths_with_traversal_refused(server):
         assert status in (400, 404), path
         if status == 400:
             assert json.loads(body)["error"]["code"] == "invalid_path", path
-    assert bucket_files(server.data_dir) == ["tenants/t_alpha/dev/media/posters/2026/a b.png"]
-    conflict = requests.put(f"{server.url}/v1/media/posters/2026", data=b"x", headers=headers)
-    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "path_conflict"
+    assert backend.keys() == ["tenants/t_alpha/dev/media/posters/2026/a b.png"]
 
 
-def test_isolation_on_every_artifact_route(server):
+def test_isolation_on_every_artifact_route(store):
+    server, backend = store.server, store.backend
     owner = bearer(server.token())
     asset = upload(server, owner, b"secret", "s.txt").json()
     requests.put(f"{server.url}/v1/media/private.txt", data=b"secret", headers=owner)
@@ -204,32 +234,35 @@ def test_isolation_on_every_artifact_route(server):
     assert server.get(f"/v1/artifacts/not-an-id/s.txt", headers=owner).status_code == 400
 
 
-def test_sigkill_during_uploads_leaves_no_partial_object(data_dir):
-    server = Server(data_dir, config=config_with(data_dir)).start()
-    headers = bearer(server.token())
-    done = upload(server, headers, b"kept" * 1000, "kept.bin").json()
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    connection.putrequest("POST", "/v1/artifacts?filename=torn.bin")
-    for name, value in {**headers, "Content-Length": str(10_000_000)}.items():
-        connection.putheader(name, value)
-    connection.endheaders()
-    for _ in range(20):
-        connection.send(os.urandom(100_000))  # 2 MB of a declared 10 MB
-    time.sleep(0.5)
-    assert temporaries(data_dir)  # the upload is in progress, not visible
-    assert bucket_files(data_dir) == [done["key"]]
-    server.kill()
-    restarted = Server(data_dir, config=config_with(data_dir)).start()
+@pytest.mark.parametrize("name", ["fs", "s3", "gcs"])
+def test_sigkill_during_uploads_leaves_no_partial_object(data_dir, name):
+    store = Store(data_dir, name)
     try:
-        assert bucket_files(data_dir) == [done["key"]] and temporaries(data_dir) == []
+        server = store.server
+        headers = bearer(server.token())
+        done = upload(server, headers, b"kept" * 1000, "kept.bin").json()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", "/v1/artifacts?filename=torn.bin")
+        for header, value in {**headers, "Content-Length": str(20_000_000)}.items():
+            connection.putheader(header, value)
+        connection.endheaders()
+        for _ in range(70):
+            connection.send(os.urandom(100_000))  # 7 MB of a declared 20 MB: parts or chunks already sent
+        time.sleep(1)
+        assert store.backend.keys() == [done["key"]]  # in progress, not visible
+        server.kill()
+        restarted = store.restart()
+        assert store.backend.keys() == [done["key"]] and temporaries(data_dir) == []
         assert restarted.get(f"/v1/artifacts/{done['asset_id']}/kept.bin", headers=headers).content == b"kept" * 1000
         names = [item["name"] for item in restarted.get("/v1/artifacts", headers=headers).json()["objects"]]
         assert names == [f"{done['asset_id']}/kept.bin"]
     finally:
-        restarted.kill()
+        store.close()
 
 
-def test_a_damaged_object_is_never_served_as_whole(server):
+def test_a_damaged_object_is_never_served_as_whole(data_dir):
+    store = Store(data_dir, "fs")
+    server = store.server
     headers = bearer(server.token())
     asset = upload(server, headers, b"A" * 50_000, "d.bin").json()
     stored = server.data_dir / "objects" / "northstar" / asset["key"]
@@ -240,12 +273,64 @@ def test_a_damaged_object_is_never_served_as_whole(server):
         assert len(response.content) < 50_000  # never a complete, clean answer
         raise requests.exceptions.ChunkedEncodingError("cut short")
     assert "checksum mismatch" in server.log_text()
+    store.close()
+
+
+def test_fs_path_conflicts_are_409(data_dir):
+    store = Store(data_dir, "fs")
+    try:
+        server, headers = store.server, bearer(store.server.token())
+        assert requests.put(f"{server.url}/v1/media/posters/2026/a.png", data=b"x", headers=headers).status_code == 201
+        conflict = requests.put(f"{server.url}/v1/media/posters/2026", data=b"x", headers=headers)
+        assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "path_conflict"
+    finally:
+        store.close()
 
 
 def test_no_storage_plugin_answers_503(data_dir):
-    server = Server(data_dir, config=config_with(data_dir, fs=False)).start()
+    server = Server(data_dir, config=write_config(data_dir, [])).start()
     try:
         answer = upload(server, bearer(server.token()), b"x")
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "storage_not_configured"
     finally:
         server.kill()
+
+
+def test_a_backend_that_is_down_slow_or_failing_gets_clear_5xx(data_dir):
+    s3 = S3Backend(data_dir)
+    # A server that accepts connections and never answers: "slow".
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    config = write_config(data_dir, [s3.plugin(timeout_ms=1000)], storage={"timeout_ms": 5000})
+    server = Server(data_dir, config=config).start()
+    try:
+        headers = bearer(server.token())
+        kept = upload(server, headers, b"payload", "p.bin").json()
+        s3.stop()  # down
+        down = server.get(f"/v1/artifacts/{kept['asset_id']}/p.bin", headers=headers)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "storage_unavailable", down.text
+        assert upload(server, headers, b"x").status_code == 503
+    finally:
+        server.kill()
+    slow = {"name": "s3", "path": "libNorthstarS3.so",
+            "config": {**s3.plugin()["config"], "endpoint": f"http://127.0.0.1:{silent.getsockname()[1]}"}}
+    server = Server(data_dir, config=write_config(data_dir, [slow], storage={"timeout_ms": 1500})).start()
+    try:
+        started = time.monotonic()
+        answer = upload(server, bearer(server.token()), b"x")
+        assert answer.status_code == 504 and answer.json()["error"]["code"] == "storage_timeout"
+        assert time.monotonic() - started < 10
+    finally:
+        server.kill()
+        silent.close()
+    failing = S3Backend(data_dir)
+    try:
+        wrong = {"name": "s3", "path": "libNorthstarS3.so", "config": {**failing.plugin()["config"], "bucket": "no-such-bucket"}}
+        server = Server(data_dir, config=write_config(data_dir, [wrong])).start()
+        answer = upload(server, bearer(server.token()), b"x")
+        assert answer.status_code == 502 and answer.json()["error"]["code"] == "storage_error"
+        assert "NoSuchBucket" in answer.json()["error"]["message"]
+        server.kill()
+    finally:
+        failing.stop()

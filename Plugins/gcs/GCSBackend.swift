@@ -1,0 +1,240 @@
+import Crypto
+import Foundation
+import NorthstarCloud
+import NorthstarPluginKit
+import PluginAPI
+
+/// The `gcs` storage backend: the Google Cloud Storage JSON API through the
+/// host's HTTP client. Objects up to one chunk go up in one multipart upload
+/// with their metadata; larger ones as a resumable upload, chunk by chunk as
+/// the host streams them, with the SHA-256 recorded once the bytes are in.
+final class GCSBackend: StorageProvider, @unchecked Sendable {
+    static let name = "gcs"
+    static let version = "1.0.0"
+    static let summary = "Google Cloud Storage JSON API (service-account key, or an emulator via STORAGE_EMULATOR_HOST)"
+    static let scope = "https://www.googleapis.com/auth/devstorage.read_write"
+
+    let settings: GCSSettings
+    let host: HostLink
+    private let tokenLock = NSLock()
+    private var token: (value: String, expires: Date)?
+
+    init(config: [UInt8], host: HostLink) throws {
+        settings = try GCSSettings(config)
+        self.host = host
+        guard host.canFetch else { throw CloudFailure.config("this host has no http_fetch (ABI 1.1 needed)") }
+    }
+
+    // MARK: Requests
+
+    /// An access token, fetched again a minute before it expires.
+    private func bearer() async throws -> [(String, String)] {
+        guard let account = settings.serviceAccount else { return [] }
+        if let cached = tokenLock.withLock({ token }), cached.expires > Date().addingTimeInterval(60) {
+            return [("authorization", "Bearer \(cached.value)")]
+        }
+        let assertion = try account.assertion(now: Date(), scope: Self.scope)
+        let form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=\(assertion)"
+        let answer = try await host.fetch(FetchRequest(method: "POST", url: account.tokenURI,
+                                                       headers: [("content-type", "application/x-www-form-urlencoded")],
+                                                       body: Array(form.utf8), timeoutMilliseconds: settings.timeoutMilliseconds))
+        guard answer.status == 200, let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any],
+              let value = object["access_token"] as? String else {
+            throw CloudFailure.from(httpStatus: answer.status == 200 ? 502 : answer.status, service: "the token endpoint",
+                                    what: "a token exchange", detail: String(decoding: answer.body.prefix(300), as: UTF8.self))
+        }
+        let lifetime = (object["expires_in"] as? NSNumber)?.doubleValue ?? 3600
+        tokenLock.withLock { token = (value, Date().addingTimeInterval(lifetime)) }
+        return [("authorization", "Bearer \(value)")]
+    }
+
+    func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8] = [], expect: Set<Int> = [200],
+              what: String, maxResponse: Int = 1 << 20, aboutObject: Bool = true) async throws -> FetchedResponse {
+        let answer = try await host.fetch(FetchRequest(method: method, url: url, headers: headers + (try await bearer()), body: body,
+                                                       timeoutMilliseconds: settings.timeoutMilliseconds,
+                                                       maxResponseBytes: UInt64(maxResponse)))
+        guard expect.contains(answer.status) else {
+            throw CloudFailure.from(httpStatus: answer.status, service: "GCS", what: what,
+                                    detail: String(decoding: answer.body.prefix(300), as: UTF8.self), aboutObject: aboutObject)
+        }
+        return answer
+    }
+
+    private func objectURL(_ key: String, _ query: String = "") -> String {
+        "\(settings.endpoint)/storage/v1/b/\(settings.bucket)/o/\(SigV4Signer.uriEncode(key))" + (query.isEmpty ? "" : "?" + query)
+    }
+
+    private var uploadBase: String { "\(settings.endpoint)/upload/storage/v1/b/\(settings.bucket)/o" }
+
+    private func object(_ body: [UInt8]) throws -> StoredObject {
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw PluginFailure(status: Int32(NS_ERR_IO), message: "GCS answered with something other than an object resource")
+        }
+        return Self.stored(json)
+    }
+
+    static func stored(_ json: [String: Any]) -> StoredObject {
+        let size = (json["size"] as? String).flatMap(UInt64.init) ?? (json["size"] as? NSNumber)?.uint64Value ?? 0
+        let metadata = json["metadata"] as? [String: Any] ?? [:]
+        return StoredObject(size: size, modifiedUnixMs: HTTPDate.iso8601(json["updated"] as? String ?? ""),
+                            contentType: json["contentType"] as? String ?? "",
+                            etag: (json["generation"] as? String) ?? (json["generation"] as? NSNumber)?.stringValue ?? "",
+                            sha256: metadata["sha256"] as? String ?? "")
+    }
+
+    // MARK: Uploads
+
+    final class Upload: @unchecked Sendable {
+        let key: String
+        let contentType: String
+        var pending: [UInt8] = []
+        var sent: UInt64 = 0
+        var hasher = SHA256()
+        var session: String?
+        init(key: String, contentType: String) {
+            self.key = key
+            self.contentType = contentType
+        }
+    }
+
+    func putOpen(key: String, contentType: String, size: UInt64?) async throws -> StorageUpload {
+        Upload(key: key, contentType: contentType.isEmpty ? "application/octet-stream" : contentType)
+    }
+
+    func putWrite(_ handle: StorageUpload, _ chunk: [UInt8]) async throws {
+        let upload = handle as! Upload
+        upload.hasher.update(data: chunk)
+        upload.pending += chunk
+        // Keep one byte back: the last chunk must carry the total, so the
+        // final bytes always wait for `putFinish`.
+        while upload.pending.count > settings.chunkSize {
+            try await sendChunk(upload, Array(upload.pending.prefix(settings.chunkSize)), total: nil)
+            upload.pending.removeFirst(settings.chunkSize)
+        }
+    }
+
+    private func sendChunk(_ upload: Upload, _ bytes: [UInt8], total: UInt64?) async throws -> FetchedResponse {
+        if upload.session == nil {
+            let metadata = try JSONSerialization.data(withJSONObject: ["name": upload.key, "contentType": upload.contentType])
+            let created = try await send("POST", "\(uploadBase)?uploadType=resumable&name=\(SigV4Signer.uriEncode(upload.key))",
+                                         headers: [("content-type", "application/json; charset=UTF-8"),
+                                                   ("x-upload-content-type", upload.contentType)],
+                                         body: [UInt8](metadata), what: "start a resumable upload", aboutObject: false)
+            guard let location = created.header("location") else {
+                throw PluginFailure(status: Int32(NS_ERR_IO), message: "GCS gave no upload session")
+            }
+            upload.session = location
+        }
+        let last = upload.sent + UInt64(bytes.count)
+        let range = bytes.isEmpty ? "bytes */\(total ?? 0)" : "bytes \(upload.sent)-\(last - 1)/\(total.map(String.init) ?? "*")"
+        let answer = try await send("PUT", upload.session!, headers: [("content-range", range)], body: bytes,
+                                    expect: total == nil ? [308] : [200, 201], what: "upload a chunk", aboutObject: false)
+        upload.sent = last
+        return answer
+    }
+
+    func putFinish(_ handle: StorageUpload) async throws -> StoredObject {
+        let upload = handle as! Upload
+        let sha = upload.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        if upload.session == nil {
+            // One request: metadata and bytes as multipart/related.
+            let boundary = "northstar-" + UUID().uuidString
+            let metadata = try JSONSerialization.data(withJSONObject: [
+                "name": upload.key, "contentType": upload.contentType, "metadata": ["sha256": sha],
+            ])
+            var body = Array("--\(boundary)\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n".utf8) + [UInt8](metadata)
+            body += Array("\r\n--\(boundary)\r\ncontent-type: \(upload.contentType)\r\n\r\n".utf8) + upload.pending
+            body += Array("\r\n--\(boundary)--\r\n".utf8)
+            let answer = try await send("POST", "\(uploadBase)?uploadType=multipart",
+                                        headers: [("content-type", "multipart/related; boundary=\(boundary)")], body: body,
+                                        what: "upload", aboutObject: false)
+            return try object(answer.body)
+        }
+        let total = upload.sent + UInt64(upload.pending.count)
+        _ = try await sendChunk(upload, upload.pending, total: total)
+        upload.session = nil
+        let patched = try await send("PATCH", objectURL(upload.key), headers: [("content-type", "application/json")],
+                                     body: [UInt8](try JSONSerialization.data(withJSONObject: ["metadata": ["sha256": sha]])),
+                                     what: "record metadata", aboutObject: false)
+        return try object(patched.body)
+    }
+
+    func putAbort(_ handle: StorageUpload) {
+        let upload = handle as! Upload
+        guard let session = upload.session else { return }
+        upload.session = nil
+        // Cancelling a resumable upload: DELETE on its session (499 is GCS's answer).
+        Task { _ = try? await send("DELETE", session, expect: [204, 499, 404, 410], what: "cancel an upload") }
+    }
+
+    // MARK: Reads
+
+    final class Reader: @unchecked Sendable {
+        let key: String
+        let generation: String
+        var position: UInt64
+        let end: UInt64
+        var buffered: [UInt8] = []
+        init(key: String, generation: String, position: UInt64, end: UInt64) {
+            self.key = key
+            self.generation = generation
+            self.position = position
+            self.end = end
+        }
+    }
+
+    func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (StoredObject, StorageReader) {
+        let object = try await head(key: key)
+        guard offset < object.size || (offset == 0 && object.size == 0) else {
+            throw PluginFailure(status: Int32(NS_ERR_RANGE_NOT_SATISFIABLE), message: "offset \(offset) is past the end (\(object.size) bytes)")
+        }
+        let end = length == UInt64.max ? object.size : min(object.size, offset + length)
+        return (object, Reader(key: key, generation: object.etag, position: offset, end: end))
+    }
+
+    func getRead(_ handle: StorageReader, maxBytes: Int) async throws -> [UInt8] {
+        let reader = handle as! Reader
+        if reader.buffered.isEmpty && reader.position < reader.end {
+            let last = min(reader.end, reader.position + UInt64(settings.readAhead)) - 1
+            // ifGenerationMatch: ranged reads never mix two versions of the object.
+            let query = "alt=media" + (reader.generation.isEmpty ? "" : "&ifGenerationMatch=\(reader.generation)")
+            let answer = try await send("GET", objectURL(reader.key, query), headers: [("range", "bytes=\(reader.position)-\(last)")],
+                                        expect: [200, 206], what: "read", maxResponse: settings.readAhead + 1024)
+            reader.buffered = answer.body
+            reader.position += UInt64(answer.body.count)
+            if answer.body.isEmpty { reader.position = reader.end }
+        }
+        let count = min(maxBytes, reader.buffered.count)
+        defer { reader.buffered.removeFirst(count) }
+        return Array(reader.buffered.prefix(count))
+    }
+
+    func getClose(_ reader: StorageReader) {}
+
+    // MARK: Metadata
+
+    func head(key: String) async throws -> StoredObject {
+        try object(try await send("GET", objectURL(key), what: "metadata").body)
+    }
+
+    /// Pages by key: the token is the last key of the previous page, sent as
+    /// `startOffset` (and filtered here too, so a server that ignores it, as
+    /// some emulators do, still pages correctly).
+    func list(prefix: String, pageToken: String, limit: Int) async throws -> (objects: [(key: String, object: StoredObject)], next: String?) {
+        var query = "prefix=\(SigV4Signer.uriEncode(prefix))&maxResults=\(limit + 1)"
+        if !pageToken.isEmpty { query += "&startOffset=\(SigV4Signer.uriEncode(pageToken))" }
+        let answer = try await send("GET", "\(settings.endpoint)/storage/v1/b/\(settings.bucket)/o?\(query)", what: "list",
+                                    maxResponse: 16 << 20, aboutObject: false)
+        let json = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any] ?? [:]
+        let items = (json["items"] as? [[String: Any]] ?? []).compactMap { item -> (key: String, object: StoredObject)? in
+            guard let name = item["name"] as? String, name.hasPrefix(prefix), name > pageToken else { return nil }
+            return (name, Self.stored(item))
+        }.sorted { $0.key < $1.key }
+        let page = Array(items.prefix(limit))
+        return (page, items.count > limit ? page.last?.key : nil)
+    }
+
+    func remove(key: String) async throws {
+        _ = try await send("DELETE", objectURL(key), expect: [200, 204], what: "delete")
+    }
+}
