@@ -130,12 +130,13 @@ extension PluginSet {
 extension PluginSet {
     /// The storage plugin named `name`, or the only one loaded when `name`
     /// is nil; nil when none is loaded.
-    public func storagePlugin(named name: String?, source: String) throws -> PluginInstance? {
+    /// - Parameter role: how the name was given, for the message (`storage.backend`, `--from`).
+    public func storagePlugin(named name: String?, source: String, role: String = "storage.backend") throws -> PluginInstance? {
         let storage = plugins.filter { $0.kind == .storage }
         if let name {
             guard let plugin = storage.first(where: { $0.name == name }) else {
                 throw PluginLoadError(file: source, rule: .storageBackend,
-                                      message: "storage.backend names \"\(name)\", which no loaded storage plugin is",
+                                      message: "\(role) names \"\(name)\", which no loaded storage plugin is",
                                       remedy: "add the storage plugin under \"plugins\", or name one that is (\(storage.map(\.name).joined(separator: ", ")))")
             }
             return plugin
