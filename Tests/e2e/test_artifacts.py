@@ -334,3 +334,25 @@ def test_a_backend_that_is_down_slow_or_failing_gets_clear_5xx(data_dir):
         server.kill()
     finally:
         failing.stop()
+
+
+def test_expect_100_continue_is_answered_before_the_body(data_dir):
+    store = Store(data_dir, "fs")
+    try:
+        server = store.server
+        token = server.token()
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        body = b"q" * 2_000_000
+        connection.sendall((f"POST /v1/artifacts?filename=big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n"
+                            f"Expect: 100-continue\r\n\r\n").encode())
+        interim = connection.recv(1024)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")  # before any byte of the body was sent
+        connection.sendall(body)
+        final = b""
+        while b"\r\n\r\n" not in final:
+            final += connection.recv(4096)
+        assert final.startswith(b"HTTP/1.1 201")
+        connection.close()
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ public final class Artifacts: Sendable {
     let backend: StorageBackend?
     let maxBytes: UInt64
     /// Upload chunks handed to the backend are gathered to this size.
-    let chunkBytes = 256 * 1024
+    let chunkBytes = 1024 * 1024
     private let logger = Logger(label: "northstar.artifacts")
 
     public init(backend: StorageBackend?, maxBytes: UInt64) {
@@ -42,8 +42,11 @@ public final class Artifacts: Sendable {
             for try await buffer in body {
                 total += UInt64(buffer.readableBytes)
                 guard total <= maxBytes else { throw tooLarge() }
-                buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                pending.append(contentsOf: buffer.readableBytesView)
+                // One memcpy: appending the buffer's view would go byte by byte.
+                buffer.withUnsafeReadableBytes { raw in
+                    hasher.update(bufferPointer: raw)
+                    pending.append(contentsOf: raw)
+                }
                 if pending.count >= chunkBytes {
                     try await backend.putWrite(upload, pending)
                     pending.removeAll(keepingCapacity: true)

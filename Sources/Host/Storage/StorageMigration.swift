@@ -79,7 +79,7 @@ public struct StorageMigration: Sendable {
                 if chunk.readableBytes == 0 { break }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 size += UInt64(chunk.readableBytes)
-                try await destination.putWrite(upload, Array(chunk.readableBytesView))
+                try await destination.putWrite(upload, chunk.withUnsafeReadableBytes { Array($0) })
             }
         } catch {
             destination.putAbort(upload)
