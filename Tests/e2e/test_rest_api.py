@@ -33,11 +33,14 @@ def test_every_documented_route_exists(server):
     """Each path and method in the document is routed (never route_not_found)."""
     headers = bearer(server.token())
     for path, methods in SPEC["paths"].items():
-        concrete = path.replace("{thread_id}", "th_" + "a" * 26).replace("{canvas_id}", "cv_" + "a" * 26)
+        concrete = (path.replace("{thread_id}", "th_" + "a" * 26).replace("{canvas_id}", "cv_" + "a" * 26)
+                    .replace("{asset_id}", "as_" + "a" * 26).replace("{filename}", "f.bin").replace("{path}", "a/b.png"))
         for method in methods:
+            if method == "parameters":
+                continue
             response = getattr(__import__("requests"), method)(server.url + concrete, headers=headers, json={}, timeout=10)
             assert response.status_code != 405, (method, path)
-            if response.status_code == 404:
+            if response.status_code == 404 and method != "head":
                 assert response.json()["error"]["code"] != "route_not_found", (method, path)
 
 
