@@ -64,6 +64,8 @@ def test_upload_and_download_whole_with_the_one_key_scheme(store):
     assert body["sha256"] == hashlib.sha256(data).hexdigest() and body["size"] == len(data)
     assert body["key"] == f"tenants/t_alpha/dev/raw/{body['asset_id']}/photo.png"
     assert backend.keys() == [body["key"]]
+    by_id = server.get(f"/v1/artifacts/{body['asset_id']}", headers=headers)
+    assert by_id.status_code == 200 and by_id.content == data  # by asset id alone, as well
     got = server.get(f"/v1/artifacts/{body['asset_id']}/photo.png", headers=headers)
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "image/png" and got.headers["etag"] == f'"{body["sha256"]}"'
@@ -210,9 +212,10 @@ def test_isolation_on_every_artifact_route(store):
     mine = f"/v1/artifacts/{asset['asset_id']}/s.txt"
     missing = f"/v1/artifacts/as_{'a' * 26}/s.txt"
     for method in ("GET", "DELETE"):
-        theirs = requests.request(method, server.url + mine, headers=other)
-        nothing = requests.request(method, server.url + missing, headers=other)
-        assert theirs.status_code == 404 and theirs.json() == nothing.json()
+        for own, absent in ((mine, missing), (mine.rsplit("/", 1)[0], missing.rsplit("/", 1)[0])):
+            theirs = requests.request(method, server.url + own, headers=other)
+            nothing = requests.request(method, server.url + absent, headers=other)
+            assert theirs.status_code == 404 and theirs.json() == nothing.json()
     assert requests.head(server.url + mine, headers=other).status_code == 404
     assert server.get("/v1/media/private.txt", headers=other).status_code == 404
     assert server.get("/v1/media", headers=other).json()["objects"] == []

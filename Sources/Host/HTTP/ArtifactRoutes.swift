@@ -37,6 +37,21 @@ struct ArtifactRoutes {
                 return try await routes.serve(request, key: ObjectKey(context).raw(assetID: assetID, filename: filename))
             }
         }
+        // By asset id alone: the asset's one object, whatever its filename.
+        for method in [HTTPRequest.Method.get, .head, .delete] {
+            router.on("/v1/artifacts/:asset_id", method: method) { request, routeContext in
+                let context = try await routes.authorize(request, method == .delete ? .write : .read)
+                let assetID = try routeContext.parameters.require("asset_id")
+                guard Identifier.isWellFormed(assetID, prefix: "as_") else {
+                    throw APIError.badRequest("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")
+                }
+                let prefix = ObjectKey(context).raw(assetID: assetID, filename: "")
+                guard let key = try await routes.artifacts.list(prefix: prefix, pageToken: "", limit: 1).entries.first?.key else {
+                    throw APIError.notFound("artifact")
+                }
+                return try await routes.serve(request, key: key)
+            }
+        }
         router.get("/v1/media") { request, _ in
             let context = try await routes.authorize(request, .read)
             let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
