@@ -2,6 +2,7 @@
  * sse: the Server-Sent Events transport, in C, on the host's services only.
  *
  *   GET /sse/chat/{thread_id}     GET /sse/canvas/{canvas_id}
+ *   GET /sse/gestures/{gesture_id}?speed=1.0&from_ms=0   (a paced replay)
  *
  * Each event is one frame: `id:` its seq, `event:` its type, `data:` the
  * StreamEvent v1 JSON, byte for byte as the host encoded it. A client
@@ -32,14 +33,14 @@
 #include <string.h>
 
 #define LITERAL(text) {text, sizeof(text) - 1}
-enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2, MAX_ORIGINS = 16, MAX_ORIGIN = 200 };
+enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2, ROUTE_GESTURE = 3, MAX_ORIGINS = 16, MAX_ORIGIN = 200, MAX_STREAM = 320 };
 
 typedef struct sse_conn sse_conn;
 
 /* One event framed once and shared by every connection that sends it. */
 typedef struct sse_frame {
     int refs;                   /* guarded by the plugin's frame_lock */
-    char stream[160];
+    char stream[MAX_STREAM];
     uint64_t seq;
     size_t length;
     char bytes[];
@@ -73,7 +74,7 @@ struct sse_conn {
     ns_principal *principal;
     ns_subscription *subscription;
     ns_timer *timer;
-    char stream[160];
+    char stream[MAX_STREAM];
     uint64_t after;
     char origin[MAX_ORIGIN + 1]; /* an allowed Origin to answer with CORS, or "" */
 };
@@ -148,6 +149,24 @@ static void json_escape(char *out, size_t cap, ns_str text) {
         else out[o++] = (char)c;
     }
     out[o] = '\0';
+}
+
+/* Appends the query's parameters but `access_token` and `last_event_id` to
+ * `out` (a replay's options: speed, from_ms, pace), bounded by `cap`. */
+static void replay_options(char *out, size_t cap, ns_str query) {
+    const char *p = query.ptr, *end = query.ptr + query.len;
+    int first = 1;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        ns_str pair = {p, (uint64_t)(stop - p)};
+        if (pair.len > 0 && !starts_with(pair, "access_token=") && !starts_with(pair, "last_event_id=")) {
+            size_t used = strlen(out);
+            snprintf(out + used, cap - used, "%s%.*s", first ? "" : "&", (int)pair.len, pair.ptr);
+            first = 0;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
 }
 
 /* ---- the connection's life -------------------------------------------- */
@@ -297,7 +316,8 @@ static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) 
 static void on_end(void *context, ns_status status, ns_str message) {
     sse_conn *conn = context;
     char frame[768] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
-    strcat(frame, status == NS_ERR_TOO_LARGE ? "slow_consumer" : status == NS_ERR_CANCELLED ? "server_closed" : "error");
+    strcat(frame, status == NS_OK ? "complete" : status == NS_ERR_TOO_LARGE ? "slow_consumer"
+                  : status == NS_ERR_CANCELLED ? "server_closed" : "error");
     strcat(frame, "\",\"message\":\"");
     json_escape(frame, sizeof frame - 8, message);
     strcat(frame, "\"}\n\n");
@@ -391,8 +411,15 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
 
     ns_str id = request->param_count > 0 ? request->params[0] : str("");
     if (id.len == 0 || id.len > 100) { fail(conn, 404, "not_found", str("no such stream")); return; }
-    snprintf(conn->stream, sizeof conn->stream, "%s:%.*s", request->route_id == ROUTE_CHAT ? "chat" : "canvas",
-             (int)id.len, id.ptr);
+    if (request->route_id == ROUTE_GESTURE) {
+        /* A replay: the host reads its options from the stream name; the
+         * credential and resume parameters stay out of it (names get logged). */
+        snprintf(conn->stream, sizeof conn->stream, "replay:%.*s?", (int)id.len, id.ptr);
+        replay_options(conn->stream, sizeof conn->stream, request->query);
+    } else {
+        snprintf(conn->stream, sizeof conn->stream, "%s:%.*s", request->route_id == ROUTE_CHAT ? "chat" : "canvas",
+                 (int)id.len, id.ptr);
+    }
 
     ns_str origin = header(request, "origin");
     if (origin.ptr && plugin->origin_count > 0) {
@@ -535,7 +562,9 @@ static ns_status sse_start(void *instance, ns_error *error) {
     }
     ns_status status = plugin->api->route_add(plugin->host, str("GET"), str("/sse/chat/{thread_id}"), ROUTE_CHAT, error);
     if (status != NS_OK) return status;
-    return plugin->api->route_add(plugin->host, str("GET"), str("/sse/canvas/{canvas_id}"), ROUTE_CANVAS, error);
+    status = plugin->api->route_add(plugin->host, str("GET"), str("/sse/canvas/{canvas_id}"), ROUTE_CANVAS, error);
+    if (status != NS_OK) return status;
+    return plugin->api->route_add(plugin->host, str("GET"), str("/sse/gestures/{gesture_id}"), ROUTE_GESTURE, error);
 }
 
 static void sse_destroy(void *instance) {

@@ -11,9 +11,10 @@ public struct Kernel: Sendable {
     public let canvases: Canvases
     public let streams: StreamReader
     public let artifacts: Artifacts
+    public let gestures: Gestures
 
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
-                artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0)) {
+                artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits()) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -22,5 +23,6 @@ public struct Kernel: Sendable {
         canvases = Canvases(store: store, resolver: resolver, limits: commandLimits)
         streams = StreamReader(store: store, resolver: resolver)
         self.artifacts = artifacts
+        gestures = Gestures(store: store, resolver: resolver, limits: gestureLimits)
     }
 }

@@ -43,7 +43,8 @@ public final class Node: Sendable {
             StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds))
         }
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands,
-                        artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes))
+                        artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),
+                        gestureLimits: config.limits.gestures)
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
     }
@@ -63,6 +64,7 @@ public final class Node: Sendable {
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)
         ArtifactRoutes(api: api, artifacts: kernel.artifacts).register(on: router)
+        GestureRoutes(api: api).register(on: router)
         // Routes the transport plugins mounted while they started.
         var bridges: [TransportBridge] = []
         for plugin in plugins.plugins where plugin.kind == .transport {

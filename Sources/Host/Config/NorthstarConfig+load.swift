@@ -83,7 +83,11 @@ extension NorthstarConfig {
             pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30))
         let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
                             commands: commands, transports: transports,
-                            maxObjectBytes: UInt64(try limitsReader.integer("max_object_bytes", range: 1...(1 << 42)) ?? 100 << 20))
+                            maxObjectBytes: UInt64(try limitsReader.integer("max_object_bytes", range: 1...(1 << 42)) ?? 100 << 20),
+                            gestures: GestureLimits(
+                                maxBatchSamples: Int(try limitsReader.integer("max_gesture_batch_samples", range: 1...100_000) ?? 1000),
+                                maxSamples: Int(try limitsReader.integer("max_gesture_samples", range: 1...100_000_000) ?? 1_000_000),
+                                maxDurationMs: Double(try limitsReader.integer("max_gesture_duration_ms", range: 1...86_400_000) ?? 3_600_000)))
         try limitsReader.finish()
 
         var storageReader = try root.object("storage") ?? ConfigReader(.object([:]), file: source, path: "storage", expand: expand)

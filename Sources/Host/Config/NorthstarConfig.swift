@@ -29,6 +29,8 @@ public struct NorthstarConfig: Sendable {
         public var transports: WebSocketLimits
         /// The largest artifact or media object; refused while it streams.
         public var maxObjectBytes: UInt64
+        /// Graft: batch size, samples per gesture, time span.
+        public var gestures: GestureLimits
     }
 
     /// Artifacts and media: which storage plugin holds them.

@@ -51,6 +51,9 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
             PRIMARY KEY (canvas, rev)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS snapshots (
             canvas TEXT NOT NULL, rev INTEGER NOT NULL, document BLOB NOT NULL, PRIMARY KEY (canvas, rev)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS gestures (
+            id TEXT PRIMARY KEY, canvas TEXT NOT NULL, created_ms INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS gestures_by_canvas ON gestures (canvas, created_ms);
         CREATE TABLE IF NOT EXISTS commands (
             canvas TEXT NOT NULL, command_id TEXT NOT NULL, fingerprint TEXT NOT NULL, rev INTEGER NOT NULL,
             PRIMARY KEY (canvas, command_id)) WITHOUT ROWID;

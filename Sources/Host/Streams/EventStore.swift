@@ -38,6 +38,21 @@ public protocol EventStore: Sendable {
 
     /// Up to `limit` revisions after `after`, in order.
     func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision]
+
+    /// Records a new gesture and its stream, and appends `announce` (on the
+    /// canvas stream), in one durable step.
+    func createGesture(_ gesture: Gesture, announce: EventDraft) async throws -> StreamEvent
+
+    /// The gesture with this id, whoever owns it (isolation is the caller's).
+    func gesture(id: String) async throws -> Gesture?
+
+    /// A canvas's gestures, oldest first.
+    func gestures(canvas: String) async throws -> [Gesture]
+
+    /// Reads the gesture inside the write step, lets `change` check and
+    /// update it and name the events to append, and writes all of it in one
+    /// durable step; `change` may throw to abandon it (nothing is written).
+    func updateGesture(id: String, _ change: @escaping @Sendable (inout Gesture) throws -> [EventDraft]) async throws -> (Gesture, [StreamEvent])
 }
 
 /// What an append did.

@@ -2,17 +2,18 @@ import Foundation
 import NorthstarPluginKit
 import PluginAPI
 
-/// The host's side of an `ns_subscription *`: a kernel `Subscription`
-/// delivered to a transport's C callbacks, in order, from one task.
+/// The host's side of an `ns_subscription *`: a kernel stream source (a
+/// live `Subscription` or a `GestureReplay`) delivered to a transport's C
+/// callbacks, in order, from one task.
 ///
 /// OWNERSHIP: retained for the plugin until `subscription_cancel`.
 final class HostSubscription: @unchecked Sendable {
-    private let subscription: Subscription
+    private let subscription: any StreamSource
     private let subscriber: ns_subscriber
     private let gate = PluginCallbackGate()
     private var task: Task<Void, Never>?
 
-    init(_ subscription: Subscription, subscriber: ns_subscriber) {
+    init(_ subscription: any StreamSource, subscriber: ns_subscriber) {
         self.subscription = subscription
         self.subscriber = subscriber
     }
@@ -47,7 +48,11 @@ final class HostSubscription: @unchecked Sendable {
                         return
                     }
                 }
-                end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(subscription.lastDeliveredSeq)")
+                if subscription.completes {
+                    end(ns_status(NS_OK), "complete: the last seq was \(subscription.lastDeliveredSeq)")
+                } else {
+                    end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(subscription.lastDeliveredSeq)")
+                }
             } catch {
                 end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
             }

@@ -26,8 +26,17 @@ enum KernelOperations {
                 let result = try await kernel.canvases.commit(try CanvasCommand(json: json, limits: kernel.canvases.limits),
                                                               canvasID: target, context: context)
                 return (result.replayed ? 200 : 201, result.json.encoded())
+            case "gesture.start":
+                let gesture = try await kernel.gestures.start(canvasID: target, body: json, context: context)
+                return (201, gesture.json.encoded())
+            case "gesture.append":
+                let (gesture, event) = try await kernel.gestures.append(gestureID: target, canvasID: nil, body: json, context: context)
+                return (200, GestureRoutes.appended(gesture, event).encoded())
+            case "gesture.end":
+                return (200, try await kernel.gestures.end(gestureID: target, canvasID: nil, context: context).json.encoded())
             default:
-                throw APIError.badRequest("unknown_operation", "no kernel operation \"\(operation.prefix(60))\" (chat.post, canvas.command)")
+                throw APIError.badRequest("unknown_operation",
+                                          "no kernel operation \"\(operation.prefix(60))\" (chat.post, canvas.command, gesture.start, gesture.append, gesture.end)")
             }
         } catch let error as APIError {
             var members = error.details

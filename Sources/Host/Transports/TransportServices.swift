@@ -129,19 +129,11 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
         return fail(NS_ERR_INVALID_ARGUMENT, "subscribe needs a principal from authenticate")
     }
     let name = stream.string
-    let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
-    guard parts.count == 2, let kind = ["chat": ResourceKind.thread, "canvas": .canvas][parts[0]] else {
-        return fail(NS_ERR_INVALID_ARGUMENT, "\"\(name.prefix(80))\" is not a stream name (chat:<thread_id> or canvas:<canvas_id>)")
-    }
     let context = principal.context
     Task {
         do {
-            let resource = try await kernel.resolver.resolve(kind, id: parts[1], for: context, access: .read)
-            let page = try await kernel.store.events(stream: resource.stream, after: 0, limit: 0)
-            guard after <= page.headSeq else {
-                return fail(NS_ERR_INVALID_ARGUMENT, "after=\(after) is past the stream's head (\(page.headSeq))")
-            }
-            let hosted = HostSubscription(kernel.hub.subscribe(resource.stream, after: after, store: kernel.store), subscriber: copy.function)
+            let source = try await streamSource(name, after: after, kernel: kernel, context: context)
+            let hosted = HostSubscription(source, subscriber: copy.function)
             let pointer = hosted.retainForPlugin()
             withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
             hosted.start()
@@ -157,6 +149,44 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
             fail(NS_ERR_UNAVAILABLE, "the event log could not be read")
         }
     }
+}
+
+/// What a stream name names, resolved with isolation: `chat:<thread_id>`,
+/// `canvas:<canvas_id>`, `gesture:<gesture_id>` (live), or
+/// `replay:<gesture_id>[?speed=&from_ms=&pace=]` (a paced replay).
+private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context: RequestContext) async throws -> any StreamSource {
+    let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
+    let usage = "\"\(name.prefix(80))\" is not a stream name (chat:<thread_id>, canvas:<canvas_id>, gesture:<gesture_id>, replay:<gesture_id>)"
+    guard parts.count == 2 else { throw APIError.badRequest("invalid_stream", usage) }
+    switch parts[0] {
+    case "chat", "canvas":
+        let resource = try await kernel.resolver.resolve(parts[0] == "chat" ? .thread : .canvas, id: parts[1], for: context, access: .read)
+        return try await liveSource(resource.stream, after: after, kernel: kernel)
+    case "gesture":
+        let gesture = try await kernel.gestures.resolve(parts[1], canvasID: nil, context: context, access: .read)
+        return try await liveSource(gesture.stream, after: after, kernel: kernel)
+    case "replay":
+        let id = parts[1].split(separator: "?", maxSplits: 1).map(String.init)
+        let gesture = try await kernel.gestures.resolve(id[0], canvasID: nil, context: context, access: .read)
+        let options = try ReplayOptions(query: id.count > 1 ? id[1] : "")
+        if let from = options.fromMs, from > gesture.durationMs {
+            throw APIError.badRequest("invalid_from_ms", "from_ms \(from) is past the gesture's end (\(gesture.durationMs) ms)")
+        }
+        guard after <= UInt64(gesture.sampleCount) else {
+            throw APIError.badRequest("invalid_after", "after=\(after) is past the gesture's last sample (\(gesture.sampleCount))")
+        }
+        return GestureReplay(gesture: gesture, store: kernel.store, options: options, after: after, clock: ContinuousClock())
+    default:
+        throw APIError.badRequest("invalid_stream", usage)
+    }
+}
+
+private func liveSource(_ stream: StreamName, after: UInt64, kernel: Kernel) async throws -> any StreamSource {
+    let page = try await kernel.store.events(stream: stream, after: 0, limit: 0)
+    guard after <= page.headSeq else {
+        throw APIError.badRequest("invalid_after", "after=\(after) is past the stream's head (\(page.headSeq))")
+    }
+    return kernel.hub.subscribe(stream, after: after, store: kernel.store)
 }
 
 private func kernelCall(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ operation: ns_str, _ target: ns_str,

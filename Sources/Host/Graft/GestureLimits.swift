@@ -1,0 +1,15 @@
+/// Bounds on what one gesture may hold (`limits` in config).
+public struct GestureLimits: Sendable {
+    /// Samples in one append (REST or WS).
+    public var maxBatchSamples: Int
+    /// Samples in one gesture, all batches together.
+    public var maxSamples: Int
+    /// The largest time offset, in milliseconds from the gesture's start.
+    public var maxDurationMs: Double
+
+    public init(maxBatchSamples: Int = 1000, maxSamples: Int = 1_000_000, maxDurationMs: Double = 3_600_000) {
+        self.maxBatchSamples = maxBatchSamples
+        self.maxSamples = maxSamples
+        self.maxDurationMs = maxDurationMs
+    }
+}

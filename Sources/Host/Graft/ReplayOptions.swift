@@ -1,0 +1,44 @@
+import Foundation
+
+/// How to replay a gesture: `speed` (0.1 to 16; 0 or `pace=none` delivers
+/// everything at once, for export) and where to start (`from_ms`, a time
+/// offset, and/or after sample `after_seq`, to resume).
+public struct ReplayOptions: Sendable, Equatable {
+    public var speed: Double = 1
+    public var fromMs: Double?
+    public var paced: Bool { speed > 0 }
+
+    public init(speed: Double = 1, fromMs: Double? = nil) {
+        self.speed = speed
+        self.fromMs = fromMs
+    }
+
+    /// Reads `speed=1.5&from_ms=200&pace=none` (a query string).
+    public init(query: String) throws {
+        for pair in query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            let value = parts.count > 1 ? (parts[1].removingPercentEncoding ?? parts[1]) : ""
+            switch parts[0] {
+            case "speed":
+                guard let number = Double(value), number.isFinite, number == 0 || (0.1...16).contains(number) else {
+                    throw APIError.badRequest("invalid_speed", "speed: a number from 0.1 to 16 (0, or pace=none: all at once)")
+                }
+                speed = number
+            case "from_ms":
+                guard let number = Double(value), number.isFinite, number >= 0 else {
+                    throw APIError.badRequest("invalid_from_ms", "from_ms: a time offset in milliseconds, >= 0")
+                }
+                fromMs = number
+            case "pace":
+                guard ["none", "original"].contains(value) else {
+                    throw APIError.badRequest("invalid_pace", "pace: none (everything at once) or original")
+                }
+                if value == "none" { speed = 0 }
+            case "access_token", "token", "last_event_id":
+                continue  // the transport's own parameters
+            default:
+                throw APIError.badRequest("invalid_replay_option", "\(parts[0].prefix(40)): not a replay option (speed, from_ms, pace)")
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+extension SQLiteStore {
+    public func createGesture(_ gesture: Gesture, announce: EventDraft) async throws -> StreamEvent {
+        let retain = retainPerStream
+        return try await onWriter { db, published in
+            try db.query("INSERT INTO gestures VALUES (?, ?, ?, ?)",
+                         [.text(gesture.id), .text(gesture.canvasID), .integer(gesture.createdAtMs), .blob(try Self.encode(gesture))])
+            // A gesture's samples are never pruned by retention: a replay needs them all.
+            try db.query("INSERT INTO streams VALUES (?, 0, 1)", [.text(gesture.stream.rawValue)])
+            let event = try Self.insertEvent(announce, retain: retain, db: db)
+            published.append(event)
+            return event
+        }
+    }
+
+    public func gesture(id: String) async throws -> Gesture? {
+        try await onReader { db in
+            try db.query("SELECT state FROM gestures WHERE id = ?", [.text(id)]).first.map { try Self.decode($0[0].blob ?? []) }
+        }
+    }
+
+    public func gestures(canvas: String) async throws -> [Gesture] {
+        try await onReader { db in
+            try db.query("SELECT state FROM gestures WHERE canvas = ? ORDER BY created_ms, id", [.text(canvas)])
+                .map { try Self.decode($0[0].blob ?? []) }
+        }
+    }
+
+    public func updateGesture(id: String, _ change: @escaping @Sendable (inout Gesture) throws -> [EventDraft]) async throws -> (Gesture, [StreamEvent]) {
+        let retain = retainPerStream
+        return try await onWriter { db, published in
+            guard let row = try db.query("SELECT state FROM gestures WHERE id = ?", [.text(id)]).first else {
+                throw APIError.notFound("gesture")
+            }
+            var gesture = try Self.decode(row[0].blob ?? [])
+            let drafts = try change(&gesture)
+            try db.query("UPDATE gestures SET state = ? WHERE id = ?", [.blob(try Self.encode(gesture)), .text(id)])
+            // The gesture's own stream keeps everything; the canvas stream follows retention.
+            let events = try drafts.map { draft in
+                try Self.insertEvent(draft, retain: draft.stream == gesture.stream ? 0 : retain, db: db)
+            }
+            published.append(contentsOf: events)
+            return (gesture, events)
+        }
+    }
+
+    private static func encode(_ gesture: Gesture) throws -> [UInt8] { Array(try JSONEncoder().encode(gesture)) }
+    private static func decode(_ bytes: [UInt8]) throws -> Gesture { try JSONDecoder().decode(Gesture.self, from: Data(bytes)) }
+}
