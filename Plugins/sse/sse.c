@@ -349,7 +349,19 @@ static void on_subscribed(void *context, ns_status status, ns_subscription *subs
     } else if (status == NS_ERR_DENIED) {
         fail(conn, 403, "forbidden", message);
     } else if (status == NS_ERR_INVALID_ARGUMENT) {
-        fail(conn, 400, "invalid_last_event_id", message);
+        /* The host's message is "<code>: <why>" (see ns_subscribe_done). */
+        char code[48] = "invalid_request";
+        const char *colon = message.ptr ? memchr(message.ptr, ':', (size_t)message.len) : NULL;
+        size_t n = colon ? (size_t)(colon - message.ptr) : 0;
+        int plain = n > 0 && n < sizeof code && n + 2 <= message.len && colon[1] == ' ';
+        for (size_t i = 0; plain && i < n; i++) plain = (message.ptr[i] >= 'a' && message.ptr[i] <= 'z') || message.ptr[i] == '_';
+        if (plain) {
+            memcpy(code, message.ptr, n);
+            code[n] = '\0';
+            message.ptr += n + 2;
+            message.len -= n + 2;
+        }
+        fail(conn, 400, code, message);
     } else if (status != NS_OK) {
         fail(conn, 503, "unavailable", message);
     } else {

@@ -25,6 +25,8 @@ final class WSConnection: @unchecked Sendable {
     private var socket: OpaquePointer?
     private var principal: OpaquePointer?
     private var subscriptions: [String: StreamSubscriber] = [:]
+    /// Replays paused by the client: where each stopped, and its options.
+    private var paused: [String: (after: UInt64, options: String)] = [:]
     private var closed = false
 
     init(plugin: WSPlugin, exchange: OpaquePointer?, stream: String?, after: UInt64, subprotocol: String) {
@@ -134,13 +136,44 @@ final class WSConnection: @unchecked Sendable {
             }
         case .success(.ping):
             sendText(#"{"type":"pong","id":\#(id)}"#)
+        case .success(.replay(let gestureID, let options, let after)):
+            lock.withLock { _ = paused.removeValue(forKey: gestureID) }
+            subscribe("replay:\(gestureID)", after: after, requestID: id, options: options)
+        case .success(.pauseReplay(let gestureID)):
+            pauseReplay(gestureID, requestID: id)
+        case .success(.resumeReplay(let gestureID)):
+            guard let state = lock.withLock({ paused.removeValue(forKey: gestureID) }) else {
+                return send(error: id, code: "not_paused", message: "no paused replay of \(gestureID)")
+            }
+            subscribe("replay:\(gestureID)", after: state.after, requestID: id, options: state.options)
         }
+    }
+
+    /// Stops a replay where it is; `replay.resume` goes on from the next sample.
+    private func pauseReplay(_ gestureID: String, requestID: String) {
+        let key = "replay:\(gestureID)"
+        let subscriber: StreamSubscriber? = lock.withLock {
+            guard let subscriber = subscriptions[key], subscriber.subscription != nil else { return nil }
+            subscriptions[key] = nil
+            return subscriber
+        }
+        guard let subscriber, let subscription = subscriber.subscription else {
+            return send(error: requestID, code: "not_replaying", message: "no replay of \(gestureID) is playing")
+        }
+        api.subscription_cancel(subscription)
+        // Read after the cancel: no delivery can move it any more.
+        let last = lock.withLock { subscriber.lastSeq }
+        // Keep the pace, drop `from_ms`: the position is now the last seq.
+        let options = subscriber.options.split(separator: "&").filter { $0.hasPrefix("speed=") }.joined(separator: "&")
+        lock.withLock { paused[gestureID] = (last, options) }
+        Unmanaged.passUnretained(subscriber).release()
+        sendText(#"{"type":"paused","id":\#(requestID),"gesture_id":\#(quoted(gestureID)),"last_seq":\#(last)}"#)
     }
 
     // MARK: Subscriptions
 
-    private func subscribe(_ stream: String, after: UInt64, requestID: String?) {
-        let subscriber = StreamSubscriber(connection: self, stream: stream, requestID: requestID)
+    private func subscribe(_ stream: String, after: UInt64, requestID: String?, options: String = "") {
+        let subscriber = StreamSubscriber(connection: self, stream: stream, requestID: requestID, options: options)
         let refusal: (String, String)? = lock.withLock {
             if closed { return ("closed", "the socket is closing") }
             if subscriptions[stream] != nil { return ("already_subscribed", "already subscribed to \(stream)") }
@@ -157,7 +190,7 @@ final class WSConnection: @unchecked Sendable {
         var callbacks = ns_subscriber(struct_size: UInt32(MemoryLayout<ns_subscriber>.size),
                                       context: Unmanaged.passRetained(subscriber).toOpaque(),
                                       on_event: onEvent, on_gap: onGap, on_end: onEnd)
-        withNSStr(stream) { api.subscribe(plugin.host, principal, $0, after, &callbacks, onSubscribed) }
+        withNSStr(options.isEmpty ? stream : "\(stream)?\(options)") { api.subscribe(plugin.host, principal, $0, after, &callbacks, onSubscribed) }
     }
 
     func subscribed(_ subscriber: StreamSubscriber, _ status: ns_status, _ subscription: OpaquePointer?, _ message: String) {
@@ -183,11 +216,18 @@ final class WSConnection: @unchecked Sendable {
     }
 
     private func subscribeFailed(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
-        let (httpStatus, code): (Int32, String) = switch Int(status) {
+        var message = message
+        var (httpStatus, code): (Int32, String) = switch Int(status) {
         case Int(NS_ERR_NOT_FOUND): (404, "not_found")
         case Int(NS_ERR_DENIED): (403, "forbidden")
         case Int(NS_ERR_INVALID_ARGUMENT): (400, "invalid_stream")
         default: (503, "unavailable")
+        }
+        // A 400's message is "<code>: <why>" (see ns_subscribe_done).
+        if status == ns_status(NS_ERR_INVALID_ARGUMENT), let colon = message.range(of: ": "),
+           message[..<colon.lowerBound].allSatisfy({ $0 == "_" || ("a"..."z").contains($0) }) {
+            code = String(message[..<colon.lowerBound])
+            message = String(message[colon.upperBound...])
         }
         if routeStream == subscriber.stream && subscriber.requestID == nil {
             refuse(httpStatus, code, message)
@@ -231,6 +271,7 @@ final class WSConnection: @unchecked Sendable {
     /// The host ended a subscription by itself (slow consumer, shutdown, log error).
     func ended(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
         let code = switch Int(status) {
+        case Int(NS_OK): "complete"
         case Int(NS_ERR_TOO_LARGE): "slow_consumer"
         case Int(NS_ERR_CANCELLED): "server_closed"
         default: "unavailable"
@@ -322,11 +363,14 @@ final class StreamSubscriber: @unchecked Sendable {
     var subscription: OpaquePointer?
     /// The last seq queued to the socket, named when the stream ends.
     var lastSeq: UInt64 = 0
+    /// A replay's options (`speed=2&from_ms=100`); empty for a live stream.
+    let options: String
 
-    init(connection: WSConnection, stream: String, requestID: String?) {
+    init(connection: WSConnection, stream: String, requestID: String?, options: String = "") {
         self.connection = connection
         self.stream = stream
         self.requestID = requestID
+        self.options = options
     }
 }
 

@@ -7,6 +7,12 @@ import Foundation
 ///     {"type": "post",        "id": "3", "thread_id": "...", "message": {"text": "hi"}}
 ///     {"type": "command",     "id": "4", "canvas_id": "...", "command": {"command_id": "...", "base_rev": 3, "ops": [...]}}
 ///     {"type": "ping",        "id": "5"}
+///     {"type": "gesture.start",   "id": "6", "canvas_id": "...", "base_rev": 3}
+///     {"type": "gesture.samples", "id": "7", "gesture_id": "...", "samples": [...]}
+///     {"type": "gesture.end",     "id": "8", "gesture_id": "..."}
+///     {"type": "replay",        "id": "9", "gesture_id": "...", "speed": 1.5, "from_ms": 0, "after": 0}
+///     {"type": "replay.pause",  "id": "10", "gesture_id": "..."}
+///     {"type": "replay.resume", "id": "11", "gesture_id": "..."}
 ///
 /// `id` (a string of up to 128 characters, or an integer) is echoed in the
 /// answer so a client can match it to its request.
@@ -16,6 +22,10 @@ enum WSMessage {
     /// A kernel operation: its name, the resource id, the REST body.
     case kernel(operation: String, target: String, body: Data)
     case ping
+    /// A paced replay of a gesture: the stream name carries its options.
+    case replay(gestureID: String, options: String, after: UInt64)
+    case pauseReplay(gestureID: String)
+    case resumeReplay(gestureID: String)
 
     /// A request that cannot be served: the stable code and why.
     struct Refusal: Error {
@@ -42,7 +52,7 @@ enum WSMessage {
 
     private static func message(_ object: [String: Any]) throws -> WSMessage {
         guard let type = object["type"] as? String else {
-            throw Refusal(code: "missing_field", message: "type: required (subscribe, unsubscribe, post, command, ping)")
+            throw Refusal(code: "missing_field", message: "type: required (subscribe, unsubscribe, post, command, ping, gesture.*, replay*)")
         }
         switch type {
         case "subscribe":
@@ -55,8 +65,36 @@ enum WSMessage {
             return .kernel(operation: "canvas.command", target: try identifier(object, "canvas_id"), body: try body(object, "command"))
         case "ping":
             return .ping
+        case "gesture.start":
+            var body: [String: Any] = [:]
+            if let rev = object["base_rev"] { body["base_rev"] = rev }
+            return .kernel(operation: "gesture.start", target: try identifier(object, "canvas_id"),
+                           body: try JSONSerialization.data(withJSONObject: body))
+        case "gesture.samples":
+            guard let samples = object["samples"] else { throw Refusal(code: "missing_field", message: "samples: required, an array") }
+            return .kernel(operation: "gesture.append", target: try identifier(object, "gesture_id"),
+                           body: try JSONSerialization.data(withJSONObject: ["samples": samples]))
+        case "gesture.end":
+            return .kernel(operation: "gesture.end", target: try identifier(object, "gesture_id"), body: Data("{}".utf8))
+        case "replay":
+            var options: [String] = []
+            if let speed = object["speed"] {
+                guard let number = speed as? NSNumber, !isBool(number) else { throw Refusal(code: "invalid_speed", message: "speed: a number") }
+                options.append("speed=\(number.doubleValue)")
+            }
+            if let from = object["from_ms"] {
+                guard let number = from as? NSNumber, !isBool(number) else { throw Refusal(code: "invalid_from_ms", message: "from_ms: a number") }
+                options.append("from_ms=\(number.doubleValue)")
+            }
+            return .replay(gestureID: try identifier(object, "gesture_id"), options: options.joined(separator: "&"),
+                           after: try sequence(object["after"]))
+        case "replay.pause":
+            return .pauseReplay(gestureID: try identifier(object, "gesture_id"))
+        case "replay.resume":
+            return .resumeReplay(gestureID: try identifier(object, "gesture_id"))
         default:
-            throw Refusal(code: "unknown_type", message: "type \(quoted(type.prefix(40))) is not one of subscribe, unsubscribe, post, command, ping")
+            throw Refusal(code: "unknown_type", message: "type \(quoted(type.prefix(40))) is not one of subscribe, unsubscribe, post, command, "
+                          + "ping, gesture.start, gesture.samples, gesture.end, replay, replay.pause, replay.resume")
         }
     }
 

@@ -260,7 +260,7 @@ def test_bad_messages_get_errors_and_the_socket_stays_open(data_dir):
                 assert error_code(json.dumps({"type": "subscribe", "id": 2, "stream": f"chat:{threads[0]}", "after": after})) == "invalid_after"
             assert error_code(json.dumps({"type": "subscribe", "id": 3})) == "invalid_stream"
             assert error_code(json.dumps({"type": "subscribe", "id": 4, "stream": "pigeon:1"})) == "invalid_stream"
-            assert error_code(json.dumps({"type": "subscribe", "id": 4, "stream": f"chat:{threads[0]}", "after": 5})) == "invalid_stream"
+            assert error_code(json.dumps({"type": "subscribe", "id": 4, "stream": f"chat:{threads[0]}", "after": 5})) == "invalid_after"
             assert error_code(json.dumps({"type": "unsubscribe", "id": 5, "stream": f"chat:{threads[0]}"})) == "not_subscribed"
             assert error_code(json.dumps({"type": "post", "id": 6, "message": {"text": "x"}})) == "missing_field"
             assert error_code(json.dumps({"type": "post", "id": 6, "thread_id": threads[0]})) == "missing_field"

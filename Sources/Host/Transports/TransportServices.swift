@@ -144,7 +144,8 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
             case .badRequest: NS_ERR_INVALID_ARGUMENT
             default: NS_ERR_UNAVAILABLE
             }
-            fail(status, error.message)
+            // A 400 carries its REST code, so a transport can answer with it.
+            fail(status, status == NS_ERR_INVALID_ARGUMENT ? "\(error.code): \(error.message)" : error.message)
         } catch {
             fail(NS_ERR_UNAVAILABLE, "the event log could not be read")
         }

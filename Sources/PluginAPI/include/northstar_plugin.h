@@ -393,7 +393,8 @@ typedef struct ns_subscriber {
      * The subscription ended by itself. Last call. NS_ERR_TOO_LARGE: the
      * subscriber fell too far behind (a slow consumer) and should resume
      * after the last `seq` it processed; NS_ERR_UNAVAILABLE: the log could
-     * not be read; NS_ERR_CANCELLED: the host is shutting down.
+     * not be read; NS_ERR_CANCELLED: the host is shutting down; NS_OK: a
+     * replay (`replay:<gesture_id>`) delivered its last sample.
      */
     void (*on_end)(void *context, ns_status status, ns_str message);
 } ns_subscriber;
@@ -402,8 +403,12 @@ typedef struct ns_subscriber {
  * Completion of `ns_host_api.subscribe`, called once with the subscriber's
  * `context`: NS_OK and the subscription (its callbacks start only after this
  * returns), or NS_ERR_NOT_FOUND (missing or another tenant's: answer 404),
- * NS_ERR_DENIED (no read scope: 403), NS_ERR_INVALID_ARGUMENT (a malformed
- * stream name: 400) or NS_ERR_UNAVAILABLE, with a message. THREAD: any.
+ * NS_ERR_DENIED (no read scope: 403), NS_ERR_INVALID_ARGUMENT (400: a
+ * malformed stream name, `after_seq` past the head, bad replay options; the
+ * message is then "<code>: <why>", the code being the REST error code, e.g.
+ * "invalid_speed: speed: a number from 0.1 to 16") or NS_ERR_UNAVAILABLE,
+ * with a message. On `on_end`, NS_OK means a replay played to its end.
+ * THREAD: any.
  */
 typedef void (*ns_subscribe_done)(void *context, ns_status status, ns_subscription *subscription, ns_str message);
 
