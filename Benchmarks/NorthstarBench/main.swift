@@ -116,6 +116,43 @@ func commit() async throws {
     print(String(format: "commit, 16 canvases concurrently: %.0f commits/s (%d)", Double(count / 4 / 16 * 16) / seconds(ContinuousClock.now - start), count / 4 / 16 * 16))
 }
 
+/// Durable gesture samples per second: batches of 100 and of 1,000 samples
+/// into one gesture, then 16 gestures appended concurrently (batches of 100).
+func gestures() async throws {
+    let (kernel, context) = try await benchKernel()
+    let canvas = try await kernel.canvases.create(try CreateResourceRequest(json: .object([:])), context: context)
+    func batch(_ start: Int, _ count: Int, first: Bool) -> JSONValue {
+        .object(["samples": .array((start..<start + count).map { index in
+            .object(["t_ms": .number(Double(index)), "x": .number(Double(index % 800)), "y": .number(Double(index % 600)),
+                     "pointer": .number(1), "phase": .string(first && index == start ? "down" : "move"), "pressure": .number(0.5)])
+        })])
+    }
+    for size in [100, 1000] {
+        let gesture = try await kernel.gestures.start(canvasID: canvas.id, body: .object([:]), context: context)
+        let batches = 200_000 / size
+        let start = ContinuousClock.now
+        for index in 0..<batches {
+            _ = try await kernel.gestures.append(gestureID: gesture.id, canvasID: nil, body: batch(index * size, size, first: index == 0), context: context)
+        }
+        print(String(format: "gesture samples, batches of %d, one gesture: %.0f samples/s (%d samples)",
+                     size, Double(batches * size) / seconds(ContinuousClock.now - start), batches * size))
+    }
+    let many = try await (0..<16).asyncMap { _ in try await kernel.gestures.start(canvasID: canvas.id, body: .object([:]), context: context) }
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for gesture in many {
+            group.addTask {
+                for index in 0..<50 {
+                    _ = try await kernel.gestures.append(gestureID: gesture.id, canvasID: nil, body: batch(index * 100, 100, first: index == 0), context: context)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    print(String(format: "gesture samples, 16 gestures concurrently, batches of 100: %.0f samples/s (%d samples)",
+                 Double(16 * 50 * 100) / seconds(ContinuousClock.now - start), 16 * 50 * 100))
+}
+
 extension Sequence {
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var results: [T] = []
@@ -128,7 +165,8 @@ switch CommandLine.arguments.dropFirst().first {
 case "plugin-call": try pluginCall()
 case "append": try await append()
 case "commit": try await commit()
+case "gestures": try await gestures()
 default:
-    print("usage: northstar-bench plugin-call | append | commit")
+    print("usage: northstar-bench plugin-call | append | commit | gestures")
     exit(2)
 }

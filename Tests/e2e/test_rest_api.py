@@ -34,7 +34,8 @@ def test_every_documented_route_exists(server):
     headers = bearer(server.token())
     for path, methods in SPEC["paths"].items():
         concrete = (path.replace("{thread_id}", "th_" + "a" * 26).replace("{canvas_id}", "cv_" + "a" * 26)
-                    .replace("{asset_id}", "as_" + "a" * 26).replace("{filename}", "f.bin").replace("{path}", "a/b.png"))
+                    .replace("{asset_id}", "as_" + "a" * 26).replace("{filename}", "f.bin").replace("{path}", "a/b.png")
+                    .replace("{gesture_id}", "gs_" + "a" * 26))
         for method in methods:
             if method == "parameters":
                 continue
