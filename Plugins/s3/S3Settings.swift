@@ -64,13 +64,8 @@ struct S3Settings {
 
     /// The URL, `host` header and canonical path of `key` (nil: the bucket).
     func location(_ key: String?) -> (base: String, host: String, path: String) {
-        let port = endpoint.port.map { ":\($0)" } ?? ""
-        let keyPath = key.map { "/" + SigV4Signer.uriEncode($0, keepSlash: true) } ?? "/"
-        if virtualHosted {
-            let host = "\(bucket).\(endpoint.host!)\(port)"
-            return ("\(endpoint.scheme!)://\(host)", host, keyPath)
-        }
-        let host = "\(endpoint.host!)\(port)"
-        return ("\(endpoint.scheme!)://\(host)", host, "/\(bucket)" + (key == nil ? "" : keyPath))
+        S3Address(scheme: endpoint.scheme!, host: endpoint.host!, port: endpoint.port, bucket: bucket, virtualHosted: virtualHosted)
+            .location(key)
     }
+
 }

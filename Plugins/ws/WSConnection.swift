@@ -17,6 +17,8 @@ final class WSConnection: @unchecked Sendable {
     let plugin: WSPlugin
     /// The stream of a one-stream route, subscribed during the handshake.
     let routeStream: String?
+    /// A replay route's options (`speed=2&from_ms=100`).
+    let routeOptions: String
     let after: UInt64
     let subprotocol: String
 
@@ -29,10 +31,11 @@ final class WSConnection: @unchecked Sendable {
     private var paused: [String: (after: UInt64, options: String)] = [:]
     private var closed = false
 
-    init(plugin: WSPlugin, exchange: OpaquePointer?, stream: String?, after: UInt64, subprotocol: String) {
+    init(plugin: WSPlugin, exchange: OpaquePointer?, stream: String?, options: String = "", after: UInt64, subprotocol: String) {
         self.plugin = plugin
         self.exchange = exchange
         self.routeStream = stream
+        routeOptions = options
         self.after = after
         self.subprotocol = subprotocol
     }
@@ -64,7 +67,7 @@ final class WSConnection: @unchecked Sendable {
         }
         lock.withLock { self.principal = principal }
         if let stream = routeStream {
-            subscribe(stream, after: after, requestID: nil)
+            subscribe(stream, after: after, requestID: nil, options: routeOptions)
         } else {
             accept()
         }
@@ -283,7 +286,13 @@ final class WSConnection: @unchecked Sendable {
         }
         sendText(#"{"type":"end","stream":\#(quoted(subscriber.stream)),"code":\#(quoted(code)),"last_seq":\#(subscriber.lastSeq),"message":\#(quoted(message))}"#)
         if routeStream == subscriber.stream {
-            lock.withLock { closeLocked(code == "server_closed" ? 1001 : code == "slow_consumer" ? 4008 : 1011, message) }
+            let close: UInt16 = switch code {
+            case "complete": 1000
+            case "server_closed": 1001
+            case "slow_consumer": 4008
+            default: 1011
+            }
+            lock.withLock { closeLocked(close, message) }
         }
         if owned, let subscription = subscriber.subscription {
             api.subscription_cancel(subscription)  // allowed from inside its own callback

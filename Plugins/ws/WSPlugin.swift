@@ -7,13 +7,14 @@ import PluginAPI
 ///     GET /ws                       one socket, many streams (subscribe messages)
 ///     GET /ws/chat/{thread_id}      one thread, subscribed at the handshake
 ///     GET /ws/canvas/{canvas_id}    one canvas, likewise
+///     GET /ws/gestures/{gesture_id}?speed=1&from_ms=0   a paced replay, likewise
 ///
 /// The handshake authenticates (Authorization, then a `northstar.bearer.<token>`
 /// subprotocol, then `?token=` when allowed), checks the Origin, and for a
 /// one-stream route subscribes before it accepts, so another tenant's id or a
 /// missing one is refused with an HTTP 404 and no socket is ever opened.
 final class WSPlugin: @unchecked Sendable {
-    enum Route: UInt32 { case multiplexed = 1, chat = 2, canvas = 3 }
+    enum Route: UInt32 { case multiplexed = 1, chat = 2, canvas = 3, replay = 4 }
 
     let host: OpaquePointer?
     let allowedOrigins: Set<String>
@@ -55,7 +56,8 @@ final class WSPlugin: @unchecked Sendable {
 
     /// Mounts the routes (inside `start`).
     func mountRoutes(error: OpaquePointer?) -> ns_status {
-        let routes: [(String, Route)] = [("/ws", .multiplexed), ("/ws/chat/{thread_id}", .chat), ("/ws/canvas/{canvas_id}", .canvas)]
+        let routes: [(String, Route)] = [("/ws", .multiplexed), ("/ws/chat/{thread_id}", .chat), ("/ws/canvas/{canvas_id}", .canvas),
+                                         ("/ws/gestures/{gesture_id}", .replay)]
         for (pattern, route) in routes {
             let status = withNSStr("GET") { method in
                 withNSStr(pattern) { api.route_add(host, method, $0, route.rawValue, error) }
@@ -85,10 +87,15 @@ final class WSPlugin: @unchecked Sendable {
                           "a credential is required (Authorization: Bearer <token>, or the subprotocol \(Self.bearerPrefix)<token>)")
         }
         var stream: String?
+        var options = ""
         var after: UInt64 = 0
         switch Route(rawValue: request.route_id) {
         case .chat?: stream = "chat:" + (request.params?[0].string ?? "")
         case .canvas?: stream = "canvas:" + (request.params?[0].string ?? "")
+        case .replay?:
+            stream = "replay:" + (request.params?[0].string ?? "")
+            // The host reads and checks the replay's options; credentials stay out of them.
+            options = ["speed", "from_ms", "pace"].compactMap { name in query[name].map { "\(name)=\($0)" } }.joined(separator: "&")
         default: break
         }
         if let text = query["after"] {
@@ -97,7 +104,7 @@ final class WSPlugin: @unchecked Sendable {
             }
             after = value
         }
-        let connection = WSConnection(plugin: self, exchange: exchange, stream: stream, after: after,
+        let connection = WSConnection(plugin: self, exchange: exchange, stream: stream, options: options, after: after,
                                       subprotocol: offered.contains(Self.subprotocol) ? Self.subprotocol : "")
         lock.withLock { if let exchange { handshakes[exchange] = connection } }
         connection.authenticate(credential)

@@ -40,6 +40,16 @@ import Testing
         #expect(SigV4Signer.canonicalQuery([("prefix", "t/x"), ("list-type", "2"), ("uploads", "")]) == "list-type=2&prefix=t%2Fx&uploads=")
     }
 
+    @Test("path-style and virtual-hosted addresses")
+    func addresses() {
+        let path = S3Address(scheme: "http", host: "127.0.0.1", port: 9000, bucket: "northstar", virtualHosted: false)
+        #expect(path.location("tenants/t_a/dev/raw/as_x/a b.png") == ("http://127.0.0.1:9000", "127.0.0.1:9000", "/northstar/tenants/t_a/dev/raw/as_x/a%20b.png"))
+        #expect(path.location(nil) == ("http://127.0.0.1:9000", "127.0.0.1:9000", "/northstar"))
+        let virtual = S3Address(scheme: "https", host: "s3.eu-west-1.amazonaws.com", port: nil, bucket: "acme", virtualHosted: true)
+        #expect(virtual.location("k/v.txt") == ("https://acme.s3.eu-west-1.amazonaws.com", "acme.s3.eu-west-1.amazonaws.com", "/k/v.txt"))
+        #expect(virtual.location(nil) == ("https://acme.s3.eu-west-1.amazonaws.com", "acme.s3.eu-west-1.amazonaws.com", "/"))
+    }
+
     @Test("XML text and entities")
     func parsesXMLAndDates() {
         let xml = "<R><Contents><Key>a&amp;b&#x2F;c</Key></Contents><Contents><Key>d</Key></Contents><IsTruncated>true</IsTruncated></R>"

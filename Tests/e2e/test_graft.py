@@ -241,3 +241,28 @@ def test_a_100000_sample_recording_replays_in_bounded_memory(server):
     assert '"reason":"complete"' in curl.stdout
     assert rss() - before < 60_000  # KiB: pages of batches, never the whole recording
     assert time.monotonic() - started < 90
+
+
+def test_ws_replay_route_plays_then_closes_and_refuses_bad_options(server):
+    headers = bearer(server.token())
+    _, gesture = drawn(server, headers, stroke(5, 100))
+    started = time.monotonic()
+    with connect(ws_url(server, f"/ws/gestures/{gesture}?speed=4"), additional_headers=headers) as socket:
+        events = [json.loads(socket.recv(timeout=10)) for _ in range(6)]
+        with pytest.raises(Exception):
+            socket.recv(timeout=5)
+        assert socket.close_code == 1000
+    assert [m["event"]["seq"] for m in events[:5]] == [1, 2, 3, 4, 5]
+    assert events[5]["type"] == "end" and events[5]["code"] == "complete"
+    assert 0.08 < time.monotonic() - started < 3  # 400 ms of drawing at speed 4
+    from websockets.exceptions import InvalidStatus
+    for path, status, code in [(f"/ws/gestures/{gesture}?speed=99", 400, "invalid_speed"),
+                               (f"/ws/gestures/{gesture}?from_ms=5000", 400, "invalid_from_ms"),
+                               (f"/ws/gestures/gs_{'b' * 26}", 404, "not_found")]:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url(server, path), additional_headers=headers, open_timeout=10)
+        assert refused.value.response.status_code == status
+        assert json.loads(bytes(refused.value.response.body))["error"]["code"] == code
+    with pytest.raises(InvalidStatus) as other:
+        connect(ws_url(server, f"/ws/gestures/{gesture}"), additional_headers=bearer(server.token(tenant="t_beta")), open_timeout=10)
+    assert other.value.response.status_code == 404
