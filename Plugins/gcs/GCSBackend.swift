@@ -169,44 +169,19 @@ final class GCSBackend: StorageProvider, @unchecked Sendable {
 
     // MARK: Reads
 
-    final class Reader: @unchecked Sendable {
-        let key: String
-        let generation: String
-        var position: UInt64
-        let end: UInt64
-        var buffered: [UInt8] = []
-        init(key: String, generation: String, position: UInt64, end: UInt64) {
-            self.key = key
-            self.generation = generation
-            self.position = position
-            self.end = end
-        }
-    }
-
     func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (StoredObject, StorageReader) {
         let object = try await head(key: key)
-        guard offset < object.size || (offset == 0 && object.size == 0) else {
-            throw PluginFailure(status: Int32(NS_ERR_RANGE_NOT_SATISFIABLE), message: "offset \(offset) is past the end (\(object.size) bytes)")
-        }
-        let end = length == UInt64.max ? object.size : min(object.size, offset + length)
-        return (object, Reader(key: key, generation: object.etag, position: offset, end: end))
+        return (object, try RangedReader(key: key, object: object, offset: offset, length: length))
     }
 
     func getRead(_ handle: StorageReader, maxBytes: Int) async throws -> [UInt8] {
-        let reader = handle as! Reader
-        if reader.buffered.isEmpty && reader.position < reader.end {
-            let last = min(reader.end, reader.position + UInt64(settings.readAhead)) - 1
+        let reader = handle as! RangedReader
+        return try await reader.read(maxBytes: maxBytes, readAhead: settings.readAhead) { first, last in
             // ifGenerationMatch: ranged reads never mix two versions of the object.
-            let query = "alt=media" + (reader.generation.isEmpty ? "" : "&ifGenerationMatch=\(reader.generation)")
-            let answer = try await send("GET", objectURL(reader.key, query), headers: [("range", "bytes=\(reader.position)-\(last)")],
-                                        expect: [200, 206], what: "read", maxResponse: settings.readAhead + 1024)
-            reader.buffered = answer.body
-            reader.position += UInt64(answer.body.count)
-            if answer.body.isEmpty { reader.position = reader.end }
+            let query = "alt=media" + (reader.version.isEmpty ? "" : "&ifGenerationMatch=\(reader.version)")
+            return try await send("GET", objectURL(reader.key, query), headers: [("range", "bytes=\(first)-\(last)")],
+                                  expect: [200, 206], what: "read", maxResponse: settings.readAhead + 1024).body
         }
-        let count = min(maxBytes, reader.buffered.count)
-        defer { reader.buffered.removeFirst(count) }
-        return Array(reader.buffered.prefix(count))
     }
 
     func getClose(_ reader: StorageReader) {}

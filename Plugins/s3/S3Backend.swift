@@ -121,43 +121,18 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
 
     // MARK: Reads
 
-    final class Reader: @unchecked Sendable {
-        let key: String
-        let etag: String
-        var position: UInt64
-        let end: UInt64
-        var buffered: [UInt8] = []
-        init(key: String, etag: String, position: UInt64, end: UInt64) {
-            self.key = key
-            self.etag = etag
-            self.position = position
-            self.end = end
-        }
-    }
-
     func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (StoredObject, StorageReader) {
         let object = try await head(key: key)
-        guard offset < object.size || (offset == 0 && object.size == 0) else {
-            throw PluginFailure(status: Int32(NS_ERR_RANGE_NOT_SATISFIABLE), message: "offset \(offset) is past the end (\(object.size) bytes)")
-        }
-        let end = length == UInt64.max ? object.size : min(object.size, offset + length)
-        return (object, Reader(key: key, etag: object.etag, position: offset, end: end))
+        return (object, try RangedReader(key: key, object: object, offset: offset, length: length))
     }
 
     func getRead(_ handle: StorageReader, maxBytes: Int) async throws -> [UInt8] {
-        let reader = handle as! Reader
-        if reader.buffered.isEmpty && reader.position < reader.end {
-            let last = min(reader.end, reader.position + UInt64(settings.readAhead)) - 1
+        let reader = handle as! RangedReader
+        return try await reader.read(maxBytes: maxBytes, readAhead: settings.readAhead) { first, last in
             // If-Match: a ranged read never mixes two versions of the object.
-            let answer = try await send("GET", key: reader.key, headers: [("range", "bytes=\(reader.position)-\(last)"), ("if-match", reader.etag)],
-                                        expect: [200, 206], what: "read", maxResponse: settings.readAhead + 1024)
-            reader.buffered = answer.body
-            reader.position += UInt64(answer.body.count)
-            if answer.body.isEmpty { reader.position = reader.end }
+            try await send("GET", key: reader.key, headers: [("range", "bytes=\(first)-\(last)"), ("if-match", reader.version)],
+                           expect: [200, 206], what: "read", maxResponse: settings.readAhead + 1024).body
         }
-        let count = min(maxBytes, reader.buffered.count)
-        defer { reader.buffered.removeFirst(count) }
-        return Array(reader.buffered.prefix(count))
     }
 
     func getClose(_ reader: StorageReader) {}

@@ -67,5 +67,4 @@ struct S3Settings {
         S3Address(scheme: endpoint.scheme!, host: endpoint.host!, port: endpoint.port, bucket: bucket, virtualHosted: virtualHosted)
             .location(key)
     }
-
 }

@@ -35,40 +35,29 @@ nonisolated(unsafe) private let pluginInfo: UnsafePointer<ns_plugin_info> = {
         WSConnection.from(conn).received(opcode, bytes)
     }
     vtable.on_ws_closed = { _, conn, _, _, _ in WSConnection.from(conn).socketClosed() }
-    let vtablePointer = UnsafeMutablePointer<ns_transport_vtable>.allocate(capacity: 1)
-    vtablePointer.initialize(to: vtable)
-
-    var info = ns_plugin_info()
-    info.struct_size = UInt32(MemoryLayout<ns_plugin_info>.size)
-    info.abi_major = UInt32(NS_ABI_MAJOR)
-    info.abi_minor = UInt32(NS_ABI_MINOR)
-    info.kind = ns_plugin_kind(NS_KIND_TRANSPORT)
-    info.name = PluginOffer.permanent("ws")
-    info.version = PluginOffer.permanent("1.0.0")
-    info.description = PluginOffer.permanent("WebSocket transport: one socket per stream or many streams per socket")
-    info.`init` = { _, host, config, outInstance, slot in
-        guard let outInstance else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-        let bytes = config.ptr.map { Data(bytes: $0, count: Int(config.len)) } ?? Data()
-        do {
-            outInstance.pointee = Unmanaged.passRetained(try WSPlugin(host: host, config: bytes)).toOpaque()
-            return ns_status(NS_OK)
-        } catch let failure as PluginFailure {
-            withNSStr(failure.message) { api.error_set(slot, $0) }
-            return failure.status
-        } catch {
-            withNSStr("config: not a JSON object") { api.error_set(slot, $0) }
-            return ns_status(NS_ERR_INVALID_ARGUMENT)
+    return PluginOffer.info(kind: Int32(NS_KIND_TRANSPORT), name: "ws", version: "1.0.0",
+                            summary: "WebSocket transport: one socket per stream or many streams per socket",
+                            vtable: PluginOffer.permanent(vtable)) { info in
+        info.`init` = { _, host, config, outInstance, slot in
+            guard let outInstance else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+            let bytes = config.ptr.map { Data(bytes: $0, count: Int(config.len)) } ?? Data()
+            do {
+                outInstance.pointee = Unmanaged.passRetained(try WSPlugin(host: host, config: bytes)).toOpaque()
+                return ns_status(NS_OK)
+            } catch let failure as PluginFailure {
+                withNSStr(failure.message) { api.error_set(slot, $0) }
+                return failure.status
+            } catch {
+                withNSStr("config: not a JSON object") { api.error_set(slot, $0) }
+                return ns_status(NS_ERR_INVALID_ARGUMENT)
+            }
+        }
+        info.start = { instance, error in plugin(instance).mountRoutes(error: error) }
+        info.destroy = { instance in
+            guard let instance else { return }
+            Unmanaged<WSPlugin>.fromOpaque(instance).release()
         }
     }
-    info.start = { instance, error in plugin(instance).mountRoutes(error: error) }
-    info.destroy = { instance in
-        guard let instance else { return }
-        Unmanaged<WSPlugin>.fromOpaque(instance).release()
-    }
-    info.vtable = UnsafeRawPointer(vtablePointer)
-    let pointer = UnsafeMutablePointer<ns_plugin_info>.allocate(capacity: 1)
-    pointer.initialize(to: info)
-    return UnsafePointer(pointer)
 }()
 
 private func plugin(_ instance: UnsafeMutableRawPointer?) -> WSPlugin {

@@ -68,36 +68,24 @@ public enum AuthPluginExport {
                 return report(error, to: slot)
             }
         }
-        let vtablePointer = UnsafeMutablePointer<ns_auth_vtable>.allocate(capacity: 1)
-        vtablePointer.initialize(to: vtable)
-
-        var info = ns_plugin_info()
-        info.struct_size = UInt32(MemoryLayout<ns_plugin_info>.size)
-        info.abi_major = UInt32(NS_ABI_MAJOR)
-        info.abi_minor = UInt32(NS_ABI_MINOR)
-        info.kind = ns_plugin_kind(NS_KIND_AUTH)
-        info.name = PluginOffer.permanent(type.name)
-        info.version = PluginOffer.permanent(type.version)
-        info.description = PluginOffer.permanent(type.summary)
-        info.`init` = { hostAPI, host, config, outInstance, slot in
-            guard let hostAPI, let outInstance, let type = providerType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-            let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
-            do {
-                let provider = try type.init(config: bytes, host: HostLink(api: hostAPI, host: host))
-                outInstance.pointee = Unmanaged.passRetained(ProviderBox(provider)).toOpaque()
-                return ns_status(NS_OK)
-            } catch {
-                return report(error, to: slot)
+        return PluginOffer.info(kind: Int32(NS_KIND_AUTH), name: type.name, version: type.version, summary: type.summary,
+                                vtable: PluginOffer.permanent(vtable)) { info in
+            info.`init` = { hostAPI, host, config, outInstance, slot in
+                guard let hostAPI, let outInstance, let type = providerType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+                let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
+                do {
+                    let provider = try type.init(config: bytes, host: HostLink(api: hostAPI, host: host))
+                    outInstance.pointee = Unmanaged.passRetained(ProviderBox(provider)).toOpaque()
+                    return ns_status(NS_OK)
+                } catch {
+                    return report(error, to: slot)
+                }
+            }
+            info.destroy = { instance in
+                guard let instance else { return }
+                Unmanaged<ProviderBox>.fromOpaque(instance).release()
             }
         }
-        info.destroy = { instance in
-            guard let instance else { return }
-            Unmanaged<ProviderBox>.fromOpaque(instance).release()
-        }
-        info.vtable = UnsafeRawPointer(vtablePointer)
-        let pointer = UnsafeMutablePointer<ns_plugin_info>.allocate(capacity: 1)
-        pointer.initialize(to: info)
-        return UnsafePointer(pointer)
     }
 }
 

@@ -18,3 +18,32 @@ public enum PluginOffer {
         return ns_str(ptr: UnsafePointer(memory), len: UInt64(utf8.count))
     }
 }
+
+extension PluginOffer {
+    /// The static `ns_plugin_info` every plugin hands the host: header
+    /// fields filled in, `configure` sets the lifecycle entries, and the
+    /// whole lives for the process, as the ABI requires.
+    public static func info(kind: Int32, name: String, version: String, summary: String, vtable: UnsafeRawPointer,
+                            configure: (inout ns_plugin_info) -> Void) -> UnsafePointer<ns_plugin_info> {
+        var info = ns_plugin_info()
+        info.struct_size = UInt32(MemoryLayout<ns_plugin_info>.size)
+        info.abi_major = UInt32(NS_ABI_MAJOR)
+        info.abi_minor = UInt32(NS_ABI_MINOR)
+        info.kind = ns_plugin_kind(kind)
+        info.name = permanent(name)
+        info.version = permanent(version)
+        info.description = permanent(summary)
+        info.vtable = vtable
+        configure(&info)
+        let pointer = UnsafeMutablePointer<ns_plugin_info>.allocate(capacity: 1)
+        pointer.initialize(to: info)
+        return UnsafePointer(pointer)
+    }
+
+    /// A vtable copied to storage that lives for the process.
+    public static func permanent<VTable>(_ vtable: VTable) -> UnsafeRawPointer {
+        let pointer = UnsafeMutablePointer<VTable>.allocate(capacity: 1)
+        pointer.initialize(to: vtable)
+        return UnsafeRawPointer(pointer)
+    }
+}

@@ -137,38 +137,26 @@ public enum StoragePluginExport {
                 }
             }
         }
-        let vtablePointer = UnsafeMutablePointer<ns_storage_vtable>.allocate(capacity: 1)
-        vtablePointer.initialize(to: vtable)
-
-        var info = ns_plugin_info()
-        info.struct_size = UInt32(MemoryLayout<ns_plugin_info>.size)
-        info.abi_major = UInt32(NS_ABI_MAJOR)
-        info.abi_minor = UInt32(NS_ABI_MINOR)
-        info.kind = ns_plugin_kind(NS_KIND_STORAGE)
-        info.name = PluginOffer.permanent(type.name)
-        info.version = PluginOffer.permanent(type.version)
-        info.description = PluginOffer.permanent(type.summary)
-        info.`init` = { hostAPI, host, config, outInstance, slot in
-            guard let hostAPI, let outInstance, let type = storageType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-            let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
-            do {
-                let provider = try type.init(config: bytes, host: HostLink(api: hostAPI, host: host))
-                outInstance.pointee = Unmanaged.passRetained(ProviderBox(provider)).toOpaque()
-                return ns_status(NS_OK)
-            } catch {
-                let failure = error as? PluginFailure ?? PluginFailure(status: Int32(NS_ERR_CONFIG), message: "\(error)")
-                withNSStr(failure.message) { hostAPI.pointee.error_set(slot, $0) }
-                return failure.status
+        return PluginOffer.info(kind: Int32(NS_KIND_STORAGE), name: type.name, version: type.version, summary: type.summary,
+                                vtable: PluginOffer.permanent(vtable)) { info in
+            info.`init` = { hostAPI, host, config, outInstance, slot in
+                guard let hostAPI, let outInstance, let type = storageType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+                let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
+                do {
+                    let provider = try type.init(config: bytes, host: HostLink(api: hostAPI, host: host))
+                    outInstance.pointee = Unmanaged.passRetained(ProviderBox(provider)).toOpaque()
+                    return ns_status(NS_OK)
+                } catch {
+                    let failure = error as? PluginFailure ?? PluginFailure(status: Int32(NS_ERR_CONFIG), message: "\(error)")
+                    withNSStr(failure.message) { hostAPI.pointee.error_set(slot, $0) }
+                    return failure.status
+                }
+            }
+            info.destroy = { instance in
+                guard let instance else { return }
+                Unmanaged<ProviderBox>.fromOpaque(instance).release()
             }
         }
-        info.destroy = { instance in
-            guard let instance else { return }
-            Unmanaged<ProviderBox>.fromOpaque(instance).release()
-        }
-        info.vtable = UnsafeRawPointer(vtablePointer)
-        let pointer = UnsafeMutablePointer<ns_plugin_info>.allocate(capacity: 1)
-        pointer.initialize(to: info)
-        return UnsafePointer(pointer)
     }
 }
 
