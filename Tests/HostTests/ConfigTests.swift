@@ -29,9 +29,12 @@ import Testing
     @Test("the production example parses once its secrets are in the environment")
     func productionExampleParses() throws {
         let path = TestPaths.root.appendingPathComponent("Deploy/northstar.prod.json").path
-        let config = try NorthstarConfig.load(file: path, environment: ["NORTHSTAR_JWT_HS256_SECRET": String(repeating: "k", count: 40)])
+        let config = try NorthstarConfig.load(file: path, environment: ["NORTHSTAR_JWT_HS256_SECRET": String(repeating: "k", count: 40),
+                                                                        "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret"])
         #expect(config.env == "prod")
         #expect(config.auth.anonymous == nil)
+        #expect(config.storage.backend == "s3")
+        #expect(config.plugins.map(\.expectedName) == ["jwt", "apikey", "sse", "ws", "s3"])
     }
 
     @Test("an unknown key is refused with its key path")
