@@ -147,12 +147,19 @@ final class Exchange: @unchecked Sendable {
     }
 
     /// The next body chunk; nil once the plugin has ended the response.
+    /// Everything queued goes out as one chunk: a connection that fell
+    /// behind catches up with one write instead of one per event.
     func nextChunk() async -> ByteBuffer? {
         await withCheckedContinuation { continuation in
             let ready: ByteBuffer?? = state.withLockedValue { state in
                 if !state.chunks.isEmpty {
-                    let chunk = state.chunks.removeFirst()
-                    state.queuedBytes -= chunk.readableBytes
+                    var chunk = state.chunks[0]
+                    if state.chunks.count > 1 {
+                        chunk.reserveCapacity(state.queuedBytes)
+                        for var more in state.chunks.dropFirst() { chunk.writeBuffer(&more) }
+                    }
+                    state.chunks.removeAll(keepingCapacity: true)
+                    state.queuedBytes = 0
                     return .some(chunk)
                 }
                 if state.ended || state.gone { return .some(nil) }
