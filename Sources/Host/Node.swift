@@ -19,6 +19,8 @@ public final class Node: Sendable {
     public let kernel: Kernel
     public let metrics: Metrics
     public let readiness = Readiness()
+    /// The WebSockets open now: counted for /metrics, closed when draining.
+    let liveSockets = LiveWebSockets()
     private let logger = Logger(label: "northstar")
 
     /// Loads and initialises every plugin of `config` and opens the store;
@@ -28,8 +30,10 @@ public final class Node: Sendable {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         self.plugins = try PluginSet(config: config)
         let hub = StreamHub()
+        let sockets = liveSockets
         let metrics = Metrics(gauges: [
             ("northstar_live_subscribers", "Subscribers receiving live events now.", { Double(hub.totalSubscribers) }),
+            ("northstar_websockets_open", "WebSockets accepted and not yet closed.", { Double(sockets.count) }),
         ])
         self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
@@ -77,7 +81,6 @@ public final class Node: Sendable {
                 logger.info("route mounted", metadata: ["plugin": "\(plugin.name)", "route": "\(route.method) \(route.pattern)"])
             }
         }
-        let liveSockets = LiveWebSockets()
         let upgrade = WebSocketUpgrade(bridges: bridges, live: liveSockets)
         let server = NorthstarServerChannel.builder(upgrade: upgrade, limits: config.limits.transports)
 

@@ -112,6 +112,23 @@ def test_commands_over_ws_get_the_kernels_answers(server):
     assert document["head_rev"] == 1 and document["document"] == {"a": 1}
 
 
+def test_open_sockets_are_counted_in_metrics(server):
+    headers = bearer(server.token())
+
+    def gauge():
+        line = next(l for l in server.get("/metrics").text.splitlines() if l.startswith("northstar_websockets_open"))
+        return float(line.split()[-1])
+
+    assert gauge() == 0
+    with connect(ws_url(server, "/ws"), additional_headers=headers) as one, connect(ws_url(server, "/ws"), additional_headers=headers):
+        assert request(one, {"type": "ping", "id": 1})["type"] == "pong"
+        assert gauge() == 2
+    deadline = time.monotonic() + 5
+    while gauge() != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gauge() == 0
+
+
 def test_many_requests_in_flight_are_matched_by_id(server):
     headers = bearer(server.token())
     thread = thread_with_messages(server, headers, 0)

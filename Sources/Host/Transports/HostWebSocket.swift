@@ -140,6 +140,9 @@ final class HostWebSocket: @unchecked Sendable {
         }
     }
 
+    /// Whether the socket is still served (accepted, not yet closed for the plugin).
+    var isOpen: Bool { state.withLockedValue { !$0.finished } }
+
     /// Whether the handshake completed and the connection is being served.
     var hasStarted: Bool { state.withLockedValue { $0.started } }
 

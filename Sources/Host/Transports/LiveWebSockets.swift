@@ -2,7 +2,7 @@ import NIOConcurrencyHelpers
 
 /// The WebSockets open now, so a draining node can close each with 1001
 /// ("going away") and the client reconnects elsewhere with its last seq.
-final class LiveWebSockets: Sendable {
+public final class LiveWebSockets: Sendable {
     private struct Weak: @unchecked Sendable { weak var socket: HostWebSocket? }
     private let sockets = NIOLockedValueBox([ObjectIdentifier: Weak]())
 
@@ -12,6 +12,9 @@ final class LiveWebSockets: Sendable {
             sockets[ObjectIdentifier(socket)] = Weak(socket: socket)
         }
     }
+
+    /// How many are open now (for /metrics).
+    var count: Int { sockets.withLockedValue { $0.values.filter { $0.socket?.isOpen ?? false }.count } }
 
     func closeAll(reason: String) {
         let open = sockets.withLockedValue { sockets in
