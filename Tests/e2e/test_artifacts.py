@@ -313,6 +313,7 @@ def test_a_backend_that_is_down_slow_or_failing_gets_clear_5xx(data_dir):
         s3.stop()  # down
         down = server.get(f"/v1/artifacts/{kept['asset_id']}/p.bin", headers=headers)
         assert down.status_code == 503 and down.json()["error"]["code"] == "storage_unavailable", down.text
+        assert "code=storage_unavailable" in server.log_text()  # the operator sees why
         assert upload(server, headers, b"x").status_code == 503
     finally:
         server.kill()

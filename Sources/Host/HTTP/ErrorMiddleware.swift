@@ -15,7 +15,8 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             log(request, status: response.status, started: started)
             return response
         } catch let error as APIError {
-            log(request, status: error.status, started: started)
+            log(request, status: error.status, started: started, code: error.code,
+                detail: error.status.code >= 500 ? error.message : nil)
             throw error
         } catch let error as HTTPError {
             let mapped: APIError = switch error.status {
@@ -34,12 +35,18 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
         }
     }
 
-    private func log(_ request: Request, status: HTTPResponse.Status, started: ContinuousClock.Instant) {
+    /// One line per request; a server-side failure (5xx) also says what
+    /// failed (a backend down, a timeout), so an operator need not guess.
+    private func log(_ request: Request, status: HTTPResponse.Status, started: ContinuousClock.Instant,
+                     code: String? = nil, detail: String? = nil) {
         metrics.increment("northstar_http_requests_total", [("status", String(status.code))])
         let elapsed = ContinuousClock.now - started
-        logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: [
+        var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",
             "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)",
-        ])
+        ]
+        if let code { metadata["code"] = "\(code)" }
+        if let detail { metadata["detail"] = "\(detail)" }
+        logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: metadata)
     }
 }
