@@ -44,8 +44,9 @@ public typealias StorageUpload = AnyObject
 /// A plugin's reader state: any class of its own.
 public typealias StorageReader = AnyObject
 
-/// What a backend knows of one object.
-public struct StoredObject: Sendable {
+/// What a backend knows of one object (`ns_object_info`, as Swift values):
+/// what a Swift backend reports, and what the host reads from any backend.
+public struct StoredObject: Sendable, Equatable {
     public var size: UInt64
     public var modifiedUnixMs: Int64
     public var contentType: String
@@ -60,8 +61,15 @@ public struct StoredObject: Sendable {
         self.sha256 = sha256
     }
 
+    /// Copies a borrowed `ns_object_info`.
+    public init(_ info: UnsafePointer<ns_object_info>) {
+        self.init(size: info.pointee.size, modifiedUnixMs: info.pointee.modified_unix_ms,
+                  contentType: info.pointee.content_type.string, etag: info.pointee.etag.string,
+                  sha256: info.pointee.sha256_hex.string)
+    }
+
     /// Lends the object to C as `ns_object_info` for the duration of `body`.
-    func withInfo<Result>(_ body: (UnsafePointer<ns_object_info>) -> Result) -> Result {
+    public func withInfo<Result>(_ body: (UnsafePointer<ns_object_info>) -> Result) -> Result {
         withNSStr(contentType) { type in
             withNSStr(etag) { etag in
                 withNSStr(sha256) { sha in

@@ -29,10 +29,7 @@ struct ArtifactRoutes {
         for method in [HTTPRequest.Method.get, .head, .delete] {
             router.on("/v1/artifacts/:asset_id/:filename", method: method) { request, routeContext in
                 let context = try await routes.authorize(request, method == .delete ? .write : .read)
-                let assetID = try routeContext.parameters.require("asset_id")
-                guard Identifier.isWellFormed(assetID, prefix: "as_") else {
-                    throw APIError.badRequest("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")
-                }
+                let assetID = try routes.assetID(routeContext)
                 let filename = try ObjectName.segment(try routes.decoded(routeContext.parameters.require("filename")), field: "filename")
                 return try await routes.serve(request, key: ObjectKey(context).raw(assetID: assetID, filename: filename))
             }
@@ -41,10 +38,7 @@ struct ArtifactRoutes {
         for method in [HTTPRequest.Method.get, .head, .delete] {
             router.on("/v1/artifacts/:asset_id", method: method) { request, routeContext in
                 let context = try await routes.authorize(request, method == .delete ? .write : .read)
-                let assetID = try routeContext.parameters.require("asset_id")
-                guard Identifier.isWellFormed(assetID, prefix: "as_") else {
-                    throw APIError.badRequest("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")
-                }
+                let assetID = try routes.assetID(routeContext)
                 let prefix = ObjectKey(context).raw(assetID: assetID, filename: "")
                 guard let key = try await routes.artifacts.list(prefix: prefix, pageToken: "", limit: 1).entries.first?.key else {
                     throw APIError.notFound("artifact")
@@ -69,6 +63,15 @@ struct ArtifactRoutes {
             }
         }
         _ = api
+    }
+
+    /// The `asset_id` of the path, checked for shape.
+    func assetID(_ routeContext: BasicRequestContext) throws -> String {
+        let assetID = try routeContext.parameters.require("asset_id")
+        guard Identifier.isWellFormed(assetID, prefix: "as_") else {
+            throw APIError.badRequest("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")
+        }
+        return assetID
     }
 
     func authorize(_ request: Request, _ access: RequestContext.Access) async throws -> RequestContext {

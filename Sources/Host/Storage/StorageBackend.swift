@@ -62,7 +62,7 @@ public final class StorageBackend: Sendable {
         let (instance, vtable) = (plugin.instance, self.vtable)
         let plugin = self.plugin
         let result = try await call("put_open", releaseLateHandle: { [vtable] in vtable.put_abort(plugin.instance, $0) }) { call in
-            withNSStr(key) { key in info.withC { vtable.put_open(instance, key, $0, call) } }
+            withNSStr(key) { key in info.withInfo { vtable.put_open(instance, key, $0, call) } }
         }
         return Upload(handle: result.handle)
     }
