@@ -318,7 +318,13 @@ final class WSConnection: @unchecked Sendable {
 
     /// Sends a kernel answer: `ack` with the REST answer, or `error` with the REST error.
     func kernelAnswered(_ call: KernelCall, status: Int32, json: String) {
-        let op = call.operation == "chat.post" ? "post" : "command"
+        // `op` names the client's message type, not the kernel's operation.
+        let op = switch call.operation {
+        case "chat.post": "post"
+        case "canvas.command": "command"
+        case "gesture.append": "gesture.samples"
+        default: call.operation  // gesture.start, gesture.end
+        }
         if (200..<300).contains(status) {
             sendText(#"{"type":"ack","id":\#(call.requestID),"op":"\#(op)","status":\#(status),"result":\#(json)}"#)
         } else {

@@ -58,11 +58,11 @@ def test_a_gesture_drawn_over_ws_is_seen_live_by_a_watcher(server):
          connect(ws_url(server, "/ws"), additional_headers=headers) as artist:
         assert request(watcher, {"type": "subscribe", "id": "w", "stream": f"canvas:{canvas}"})["type"] == "subscribed"
         started = request(artist, {"type": "gesture.start", "id": 1, "canvas_id": canvas})
-        assert started["type"] == "ack" and started["status"] == 201
+        assert started["type"] == "ack" and started["status"] == 201 and started["op"] == "gesture.start"
         gesture = started["result"]["gesture_id"]
         for part in (stroke(6, 16)[:3], stroke(6, 16)[3:]):
             ack = request(artist, {"type": "gesture.samples", "id": 2, "gesture_id": gesture, "samples": part})
-            assert ack["type"] == "ack" and ack["result"]["gesture"]["sample_count"] in (3, 6)
+            assert ack["type"] == "ack" and ack["op"] == "gesture.samples" and ack["result"]["gesture"]["sample_count"] in (3, 6)
         ended = request(artist, {"type": "gesture.end", "id": 3, "gesture_id": gesture})
         assert ended["result"]["state"] == "ended" and ended["result"]["duration_ms"] == 80
         seen = [json.loads(watcher.recv(timeout=10))["event"] for _ in range(4)]
