@@ -63,10 +63,14 @@ def test_a_gesture_drawn_over_ws_is_seen_live_by_a_watcher(server):
         for part in (stroke(6, 16)[:3], stroke(6, 16)[3:]):
             ack = request(artist, {"type": "gesture.samples", "id": 2, "gesture_id": gesture, "samples": part})
             assert ack["type"] == "ack" and ack["op"] == "gesture.samples" and ack["result"]["gesture"]["sample_count"] in (3, 6)
+        bad = request(artist, {"type": "gesture.samples", "id": "bad", "gesture_id": gesture,
+                               "samples": [{"t_ms": 90, "x": 1, "y": 1, "pointer": 7, "phase": "move"}]})
+        assert bad["type"] == "error" and bad["status"] == 400 and bad["error"]["code"] == "invalid_sample"
+        assert request(artist, {"type": "gesture.samples", "id": "none", "gesture_id": gesture})["error"]["code"] == "missing_field"
         ended = request(artist, {"type": "gesture.end", "id": 3, "gesture_id": gesture})
         assert ended["result"]["state"] == "ended" and ended["result"]["duration_ms"] == 80
         seen = [json.loads(watcher.recv(timeout=10))["event"] for _ in range(4)]
-    assert [e["type"] for e in seen] == ["gesture.started", "gesture.samples", "gesture.samples", "gesture.ended"]
+    assert [e["type"] for e in seen] == ["gesture.started", "gesture.samples", "gesture.samples", "gesture.ended"]  # nothing of the refused batch
     for event in seen:
         jsonschema.validate(event, EVENT_SCHEMA)
     assert [s["t_ms"] for e in seen[1:3] for s in e["data"]["samples"]] == [0, 16, 32, 48, 64, 80]
