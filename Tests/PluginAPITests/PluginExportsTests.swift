@@ -40,7 +40,8 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.binDirectory.path)
             .filter { $0.hasPrefix("libNorthstar") && $0.hasSuffix(".so") }
         // The list must hold the plugins we ship, so the test cannot pass on an empty folder.
-        #expect(Set(files).isSuperset(of: ["libNorthstarAPIKey.so", "libNorthstarJWT.so"]))
+        #expect(Set(files).isSuperset(of: ["libNorthstarAPIKey.so", "libNorthstarJWT.so", "libNorthstarSSE.so", "libNorthstarWS.so",
+                                           "libNorthstarFS.so", "libNorthstarS3.so", "libNorthstarGCS.so"]))
         for file in files {
             let symbols = try Self.exportedSymbols(Self.binDirectory.appendingPathComponent(file).path)
             #expect(symbols == ["northstar_plugin_v1"], "\(file) exports \(symbols.prefix(10))")
