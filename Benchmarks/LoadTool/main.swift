@@ -200,18 +200,24 @@ let group = MultiThreadedEventLoopGroup.singleton
 let tally = Tally()
 var subscribers: [any Channel] = []
 let webSocket = options.subscribeURL.hasPrefix("ws://")
-for _ in 0..<options.subscribers {
-    if webSocket {
-        subscribers.append(try await connectWebSocket(group, host: subHost, port: subPort, path: subPath,
-                                                      headers: options.headers, tally: tally))
-        continue
+do {
+    for _ in 0..<options.subscribers {
+        if webSocket {
+            subscribers.append(try await connectWebSocket(group, host: subHost, port: subPort, path: subPath,
+                                                          headers: options.headers, tally: tally))
+            continue
+        }
+        let channel = try await connect(group, host: subHost, port: subPort, handler: SubscriberHandler(tally: tally))
+        var head = request(.GET, host: subHost, port: subPort, path: subPath, headers: options.headers)
+        head.headers.add(name: "Accept", value: "text/event-stream")
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        subscribers.append(channel)
     }
-    let channel = try await connect(group, host: subHost, port: subPort, handler: SubscriberHandler(tally: tally))
-    var head = request(.GET, host: subHost, port: subPort, path: subPath, headers: options.headers)
-    head.headers.add(name: "Accept", value: "text/event-stream")
-    channel.write(HTTPClientRequestPart.head(head), promise: nil)
-    try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
-    subscribers.append(channel)
+} catch {
+    // Out of file descriptors, or the server went away: say so, not a trap.
+    print("could not open subscriber \(subscribers.count + 1) of \(options.subscribers): \(error)")
+    exit(1)
 }
 // Let every subscription finish its handshake before publishing.
 let settleDeadline = now() + 10_000_000_000
