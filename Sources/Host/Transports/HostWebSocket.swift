@@ -80,24 +80,20 @@ final class HostWebSocket: @unchecked Sendable {
 
     /// `websocket_close`: sends what is queued, then the close frame. Idempotent.
     func close(code: UInt16, reason: String) {
+        // A close reason must fit a control frame (125 bytes with the code).
+        let frame = Outbound.close(code, String(decoding: reason.utf8.prefix(120), as: UTF8.self))
         let waiter = state.withLockedValue { state -> CheckedContinuation<Outbound?, Never>? in
             guard !state.closeRequested, !state.finished else { return nil }
             state.closeRequested = true
-            // A close reason must fit a control frame (125 bytes with the code).
-            state.outbound.append(.close(code, String(decoding: reason.utf8.prefix(120), as: UTF8.self)))
-            defer { state.waiter = nil }
-            return state.waiter
+            // A waiting writer has sent everything: the close goes to it directly.
+            guard let waiter = state.waiter else {
+                state.outbound.append(frame)
+                return nil
+            }
+            state.waiter = nil
+            return waiter
         }
-        waiter?.resume(returning: nextQueued())
-    }
-
-    private func nextQueued() -> Outbound? {
-        state.withLockedValue { state in
-            guard !state.outbound.isEmpty else { return nil }
-            let item = state.outbound.removeFirst()
-            if case .frame(_, let bytes) = item { state.queuedBytes -= bytes.readableBytes }
-            return item
-        }
+        waiter?.resume(returning: frame)
     }
 
     // MARK: The connection's side
