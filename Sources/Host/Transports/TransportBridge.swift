@@ -38,10 +38,23 @@ struct TransportBridge: Sendable {
         case .upgrade(let socket)?:
             return .accepted(socket)
         case .respond(let answer)?:
-            // A refusal is a short JSON error: read it whole, within bounds.
-            var body = ByteBuffer()
-            while body.readableBytes < 65536, var chunk = await exchange.nextChunk() { body.writeBuffer(&chunk) }
-            exchange.clientGone()
+            // A refusal is a short JSON error: read it whole, within bounds of
+            // size and time (a plugin that never ends it does not hang the handshake).
+            let body = await withTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask {
+                    var body = ByteBuffer()
+                    while body.readableBytes < 65536, var chunk = await exchange.nextChunk() { body.writeBuffer(&chunk) }
+                    return body
+                }
+                group.addTask { [answerTimeout] in
+                    try? await Task.sleep(for: answerTimeout)
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                exchange.clientGone()  // ends whichever wait is left
+                group.cancelAll()
+                return first ?? ByteBuffer()
+            }
             return .refused(status: answer.status, headers: answer.headers, body: body)
         case nil:
             let body = ByteBuffer(string: #"{"error":{"code":"transport_no_answer","message":"the transport did not answer"}}"#)
