@@ -40,23 +40,15 @@ nonisolated(unsafe) private let pluginInfo: UnsafePointer<ns_plugin_info> = {
                             vtable: PluginOffer.permanent(vtable)) { info in
         info.`init` = { _, host, config, outInstance, slot in
             guard let outInstance else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-            let bytes = config.ptr.map { Data(bytes: $0, count: Int(config.len)) } ?? Data()
             do {
-                outInstance.pointee = Unmanaged.passRetained(try WSPlugin(host: host, config: bytes)).toOpaque()
+                outInstance.pointee = Unmanaged.passRetained(try WSPlugin(host: host, config: Data(PluginOffer.bytes(config)))).toOpaque()
                 return ns_status(NS_OK)
-            } catch let failure as PluginFailure {
-                withNSStr(failure.message) { api.error_set(slot, $0) }
-                return failure.status
             } catch {
-                withNSStr("config: not a JSON object") { api.error_set(slot, $0) }
-                return ns_status(NS_ERR_INVALID_ARGUMENT)
+                return withUnsafePointer(to: api) { PluginOffer.report(error, api: $0, slot: slot, fallback: Int32(NS_ERR_CONFIG)) }
             }
         }
         info.start = { instance, error in plugin(instance).mountRoutes(error: error) }
-        info.destroy = { instance in
-            guard let instance else { return }
-            Unmanaged<WSPlugin>.fromOpaque(instance).release()
-        }
+        info.destroy = PluginOffer.releaseInstance
     }
 }()
 

@@ -36,20 +36,20 @@ final class WSPlugin: @unchecked Sendable {
         let object = try (config.isEmpty ? [:] : JSONSerialization.jsonObject(with: config)) as? [String: Any] ?? [:]
         let known: Set = ["allowed_origins", "allow_query_token", "max_subscriptions"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            throw PluginFailure(status: Int32(NS_ERR_INVALID_ARGUMENT),
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG),
                                 message: "unknown key \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
         guard let origins = (object["allowed_origins"] ?? [String]()) as? [String] else {
-            throw PluginFailure(status: Int32(NS_ERR_INVALID_ARGUMENT), message: "allowed_origins: a list of origins like \"https://app.example.com\"")
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "allowed_origins: a list of origins like \"https://app.example.com\"")
         }
         allowedOrigins = Set(origins)
         guard let query = (object["allow_query_token"] ?? NSNumber(value: false)) as? NSNumber, isBool(query) else {
-            throw PluginFailure(status: Int32(NS_ERR_INVALID_ARGUMENT), message: "allow_query_token: true or false")
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "allow_query_token: true or false")
         }
         allowQueryToken = query.boolValue
         guard let number = (object["max_subscriptions"] ?? NSNumber(value: 64)) as? NSNumber, !isBool(number),
               let limit = Int(exactly: number.doubleValue), (1...4096).contains(limit) else {
-            throw PluginFailure(status: Int32(NS_ERR_INVALID_ARGUMENT), message: "max_subscriptions: an integer from 1 to 4096")
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "max_subscriptions: an integer from 1 to 4096")
         }
         maxSubscriptions = limit
     }

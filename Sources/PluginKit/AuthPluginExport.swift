@@ -72,19 +72,15 @@ public enum AuthPluginExport {
                                 vtable: PluginOffer.permanent(vtable)) { info in
             info.`init` = { hostAPI, host, config, outInstance, slot in
                 guard let hostAPI, let outInstance, let type = providerType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-                let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
                 do {
-                    let provider = try type.init(config: bytes, host: HostLink(api: hostAPI, host: host))
+                    let provider = try type.init(config: PluginOffer.bytes(config), host: HostLink(api: hostAPI, host: host))
                     outInstance.pointee = Unmanaged.passRetained(ProviderBox(provider)).toOpaque()
                     return ns_status(NS_OK)
                 } catch {
                     return report(error, to: slot)
                 }
             }
-            info.destroy = { instance in
-                guard let instance else { return }
-                Unmanaged<ProviderBox>.fromOpaque(instance).release()
-            }
+            info.destroy = PluginOffer.releaseInstance
         }
     }
 }
@@ -106,9 +102,6 @@ private func box(_ instance: UnsafeMutableRawPointer?) -> ProviderBox {
     Unmanaged<ProviderBox>.fromOpaque(instance!).takeUnretainedValue()
 }
 
-/// Hands a Swift error to the host as a status and message: nothing unwinds.
 private func report(_ error: any Error, to slot: OpaquePointer?) -> ns_status {
-    let failure = error as? PluginFailure ?? PluginFailure(status: Int32(NS_ERR_INTERNAL), message: "\(error)")
-    withNSStr(failure.message) { api?.pointee.error_set(slot, $0) }
-    return failure.status
+    PluginOffer.report(error, api: api, slot: slot)
 }

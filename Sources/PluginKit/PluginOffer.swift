@@ -47,3 +47,26 @@ extension PluginOffer {
         return UnsafeRawPointer(pointer)
     }
 }
+
+extension PluginOffer {
+    /// `destroy` for an instance that is a retained Swift object: releases it.
+    public static let releaseInstance: @convention(c) (UnsafeMutableRawPointer?) -> Void = { instance in
+        guard let instance else { return }
+        Unmanaged<AnyObject>.fromOpaque(instance).release()
+    }
+
+    /// The config section `init` receives, as bytes.
+    public static func bytes(_ config: ns_str) -> [UInt8] {
+        config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
+    }
+
+    /// Hands a Swift error to the host as a status and message (nothing
+    /// unwinds across the boundary); `fallback` is the status of an error
+    /// that is not a `PluginFailure`.
+    public static func report(_ error: any Error, api: UnsafePointer<ns_host_api>?, slot: OpaquePointer?,
+                              fallback: Int32 = Int32(NS_ERR_INTERNAL)) -> ns_status {
+        let failure = error as? PluginFailure ?? PluginFailure(status: fallback, message: "\(error)")
+        withNSStr(failure.message) { api?.pointee.error_set(slot, $0) }
+        return failure.status
+    }
+}

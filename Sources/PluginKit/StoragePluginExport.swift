@@ -141,21 +141,15 @@ public enum StoragePluginExport {
                                 vtable: PluginOffer.permanent(vtable)) { info in
             info.`init` = { hostAPI, host, config, outInstance, slot in
                 guard let hostAPI, let outInstance, let type = storageType else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
-                let bytes: [UInt8] = config.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(config.len))) } ?? []
                 do {
-                    let provider = try type.init(config: bytes, host: HostLink(api: hostAPI, host: host))
+                    let provider = try type.init(config: PluginOffer.bytes(config), host: HostLink(api: hostAPI, host: host))
                     outInstance.pointee = Unmanaged.passRetained(ProviderBox(provider)).toOpaque()
                     return ns_status(NS_OK)
                 } catch {
-                    let failure = error as? PluginFailure ?? PluginFailure(status: Int32(NS_ERR_CONFIG), message: "\(error)")
-                    withNSStr(failure.message) { hostAPI.pointee.error_set(slot, $0) }
-                    return failure.status
+                    return PluginOffer.report(error, api: hostAPI, slot: slot, fallback: Int32(NS_ERR_CONFIG))
                 }
             }
-            info.destroy = { instance in
-                guard let instance else { return }
-                Unmanaged<ProviderBox>.fromOpaque(instance).release()
-            }
+            info.destroy = PluginOffer.releaseInstance
         }
     }
 }

@@ -397,3 +397,14 @@ def test_sigterm_closes_sockets_with_going_away_and_the_server_exits(server):
             while True:
                 socket.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+@pytest.mark.parametrize("bad, words", [({"colour": "blue"}, 'unknown key "colour"'),
+                                        ({"max_subscriptions": 0}, "max_subscriptions"),
+                                        ({"allow_query_token": 1}, "allow_query_token"),
+                                        ({"allowed_origins": "https://a.example"}, "allowed_origins")])
+def test_bad_ws_config_is_refused_before_the_port_is_bound(data_dir, bad, words):
+    server = Server(data_dir, config=ws_config(data_dir, ws=bad))
+    with pytest.raises(RuntimeError) as refused:
+        server.start(timeout=15)
+    assert "config-rejected" in str(refused.value) and words in str(refused.value)
