@@ -360,3 +360,31 @@ def test_expect_100_continue_is_answered_before_the_body(data_dir):
         connection.close()
     finally:
         store.close()
+
+
+def test_bad_storage_config_is_refused_at_start(data_dir):
+    base = {"endpoint": "http://127.0.0.1:9", "bucket": "northstar", "access_key_id": "a", "secret_access_key": "b"}
+    cases = [
+        ("s3", {**base, "colour": "blue"}, 'unknown key "colour"'),
+        ("s3", {**base, "endpoint": "http://127.0.0.1:9/prefix"}, "endpoint"),
+        ("s3", {**base, "endpoint": "ftp://example.com"}, "endpoint"),
+        ("s3", {**base, "part_size_bytes": 1024}, "part_size_bytes"),
+        ("s3", {**base, "addressing": "sideways"}, "addressing"),
+        ("s3", {k: v for k, v in base.items() if k != "secret_access_key"}, "secret_access_key"),
+        ("s3", {**base, "bucket": "No_Such!"}, "bucket"),
+        ("fs", {"root": "relative/path"}, "root"),
+        ("fs", {"root": str(data_dir), "bucket": "x"}, "bucket"),
+    ]
+    for index, (kind, config, words) in enumerate(cases):
+        directory = data_dir / f"case{index}"
+        directory.mkdir()
+        plugin = {"name": kind, "path": f"libNorthstar{kind.upper()}.so", "config": config}
+        server = Server(directory, config=write_config(directory, [plugin]))
+        with pytest.raises(RuntimeError) as refused:
+            server.start(timeout=15)
+        assert "config-rejected" in str(refused.value) and words in str(refused.value), (kind, config)
+    two = write_config(data_dir, [{"name": "fs", "path": "libNorthstarFS.so", "config": {"root": str(data_dir / "a")}},
+                                  {"name": "s3", "path": "libNorthstarS3.so", "config": base}])
+    with pytest.raises(RuntimeError) as ambiguous:
+        Server(data_dir, config=two).start(timeout=15)
+    assert "storage-backend" in str(ambiguous.value) and "storage.backend" in str(ambiguous.value)
