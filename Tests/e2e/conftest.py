@@ -145,3 +145,31 @@ def bearer(token):
 
 def load_schema(name):
     return _json.loads((ROOT / "docs" / "schemas" / name).read_text())
+
+
+# --- small local HTTP endpoints a test serves itself (key servers, pages) -----
+
+import threading as _threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output clean."""
+
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status, value):
+        body = _json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def local_http(handler_class):
+    """Serves `handler_class` on 127.0.0.1 from a thread; returns (server, base URL)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    _threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -6,12 +6,10 @@ import queue
 import shutil
 import subprocess
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import Server, bearer
+from conftest import QuietHandler, Server, bearer, local_http
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>northstar sse</title><script>
 const report = body => fetch('/report', {method: 'POST', body: JSON.stringify(body)});
@@ -59,7 +57,7 @@ class PageServer:
         self.reports = queue.Queue()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 body = outer.page.encode()
                 self.send_response(200)
@@ -74,12 +72,7 @@ class PageServer:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd, self.origin = local_http(Handler)
 
     def next_report(self, timeout=30):
         return self.reports.get(timeout=timeout)

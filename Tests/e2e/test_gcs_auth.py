@@ -6,16 +6,14 @@ sends it on every storage request (recorded by a proxy in front of the
 GCS emulator)."""
 import base64
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import Server, bearer
+from conftest import QuietHandler, Server, bearer, local_http
 from storage_backends import BUCKET, GCSBackend, write_config
 
 
@@ -30,7 +28,7 @@ class TokenEndpoint:
         self.exchanges, self.problems = [], []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 assertion = form["assertion"][0]
@@ -44,19 +42,10 @@ class TokenEndpoint:
                     return
                 outer.exchanges.append({"grant": form["grant_type"][0], "header": json.loads(unb64(head)),
                                         "claims": json.loads(unb64(claims))})
-                body = json.dumps({"access_token": "tok-123", "expires_in": 3600, "token_type": "Bearer"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(200, {"access_token": "tok-123", "expires_in": 3600, "token_type": "Bearer"})
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        self.httpd, base = local_http(Handler)
+        self.url = f"{base}/token"
 
 
 class RecordingProxy:
@@ -66,7 +55,7 @@ class RecordingProxy:
         self.seen = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def forward(self):
                 outer.seen.append(self.headers.get("Authorization"))
                 length = int(self.headers.get("Content-Length") or 0)
@@ -83,12 +72,7 @@ class RecordingProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd, self.url = local_http(Handler)
 
 
 def test_service_account_token_is_exchanged_cached_and_sent(data_dir):

@@ -1,14 +1,12 @@
 """Keys from a JWKS URL, fetched through the host's HTTP client: cached,
 refreshed on an unknown kid, at most once per jwks_min_refresh_seconds."""
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from conftest import Server, b64url, dev_claims
+from conftest import QuietHandler, Server, b64url, dev_claims, local_http
 from test_tokens import sign_rs
 
 
@@ -27,26 +25,17 @@ class KeyServer:
         self.down = False
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 outer.requests += 1
                 if outer.down:
                     self.send_response(503)
                     self.end_headers()
                     return
-                body = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(200, {"keys": outer.keys})
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self.httpd, base = local_http(Handler)
+        self.url = f"{base}/jwks.json"
 
     def close(self):
         self.httpd.shutdown()
