@@ -65,26 +65,35 @@ final class LiveQueue: Sendable {
     /// The next event, `.overflow` once if the reader fell too far behind,
     /// or nil when the queue has ended.
     func next() async -> Item? {
-        await withCheckedContinuation { continuation in
+        // A reader that is behind takes what is queued without suspending.
+        if let ready = state.withLockedValue({ Self.take(&$0) }) { return ready }
+        return await withCheckedContinuation { continuation in
             let ready: Item?? = state.withLockedValue { state in
-                if state.head < state.queue.count {
-                    let event = state.queue[state.head]
-                    state.head += 1
-                    if state.head >= 1024, state.head * 2 >= state.queue.count {
-                        state.queue.removeFirst(state.head)
-                        state.head = 0
-                    }
-                    return .some(.event(event))
-                }
-                if state.overflowed {
-                    state.overflowed = false
-                    return .some(.overflow)
-                }
-                if state.finished { return .some(nil) }
+                if let ready = Self.take(&state) { return .some(ready) }
                 state.waiter = continuation
                 return .none
             }
             if let ready { continuation.resume(returning: ready) }
         }
+    }
+
+    /// What is ready now: an event, the overflow, or the end (`.some(nil)`);
+    /// nil when the reader must wait.
+    private static func take(_ state: inout State) -> Item?? {
+        if state.head < state.queue.count {
+            let event = state.queue[state.head]
+            state.head += 1
+            if state.head >= 1024, state.head * 2 >= state.queue.count {
+                state.queue.removeFirst(state.head)
+                state.head = 0
+            }
+            return .some(.event(event))
+        }
+        if state.overflowed {
+            state.overflowed = false
+            return .some(.overflow)
+        }
+        if state.finished { return .some(nil) }
+        return nil
     }
 }
