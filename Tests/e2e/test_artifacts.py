@@ -388,3 +388,30 @@ def test_bad_storage_config_is_refused_at_start(data_dir):
     with pytest.raises(RuntimeError) as ambiguous:
         Server(data_dir, config=two).start(timeout=15)
     assert "storage-backend" in str(ambiguous.value) and "storage.backend" in str(ambiguous.value)
+
+
+@pytest.mark.parametrize("name", ["fs", "s3"])
+def test_a_client_that_leaves_mid_upload_leaves_nothing(data_dir, name):
+    store = Store(data_dir, name)
+    try:
+        server = store.server
+        token = server.token()
+        for _ in range(5):
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            connection.sendall((f"POST /v1/artifacts?filename=gone.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                f"Authorization: Bearer {token}\r\nContent-Length: 8000000\r\n\r\n").encode())
+            connection.sendall(os.urandom(6_000_000))  # more than one s3 part, then gone
+            connection.close()
+        deadline = time.monotonic() + 10
+        while (temporaries(data_dir) or store.backend.keys()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.backend.keys() == [] and temporaries(data_dir) == []
+        if name == "s3":  # the multipart uploads that had begun were aborted, not left to bill
+            deadline = time.monotonic() + 10
+            pending = lambda: store.backend.client.list_multipart_uploads(Bucket="northstar").get("Uploads", [])
+            while pending() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert pending() == []
+        assert upload(server, bearer(token), b"still fine").status_code == 201
+    finally:
+        store.close()
