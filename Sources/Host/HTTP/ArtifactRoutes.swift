@@ -12,7 +12,7 @@ struct ArtifactRoutes {
     let artifacts: Artifacts
 
     func register(on router: Router<BasicRequestContext>) {
-        let (api, routes) = (self.api, self)
+        let routes = self
         router.post("/v1/artifacts") { request, _ in
             let context = try await routes.authorize(request, .write)
             let filename = try ObjectName.segment(request.uri.queryParameters["filename"].map(String.init) ?? "", field: "filename")
@@ -62,7 +62,6 @@ struct ArtifactRoutes {
                 return jsonResponse(.created, routes.json(info, ["path": .string(path), "key": .string(key)]))
             }
         }
-        _ = api
     }
 
     /// The `asset_id` of the path, checked for shape.

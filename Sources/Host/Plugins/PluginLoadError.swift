@@ -22,7 +22,6 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
         case initFailed = "init-failed"
         case configRejected = "config-rejected"
         case startFailed = "start-failed"
-        case notRunnable = "kind-not-runnable"
         case authChain = "auth-chain"
         case storageBackend = "storage-backend"
     }

@@ -11,9 +11,7 @@ public final class PluginSet: @unchecked Sendable {
 
     /// Loads, checks and initialises every plugin of `config`, refusing the
     /// whole set at the first problem. Nothing is started yet.
-    /// - Parameter runnableKinds: the kinds this command can run; others are
-    ///   refused with `kind-not-runnable`.
-    public init(config: NorthstarConfig, runnableKinds: Set<PluginKind> = [.auth, .transport, .storage]) throws {
+    public init(config: NorthstarConfig) throws {
         let directory = config.pluginDirectory ?? PluginSet.defaultPluginDirectory()
         var libraries: [PluginLibrary] = []
         for entry in config.plugins {
@@ -33,11 +31,6 @@ public final class PluginSet: @unchecked Sendable {
                 throw PluginLoadError(file: path, rule: .nameMismatch,
                                       message: "\(entry.keyPath).name says \"\(expected)\" but the plugin is \"\(library.name)\"",
                                       remedy: "correct the name, or the path")
-            }
-            guard runnableKinds.contains(library.kind) else {
-                throw PluginLoadError(file: path, rule: .notRunnable,
-                                      message: "plugin \"\(library.name)\" is a \(library.kind) plugin, and this host does not run \(library.kind) plugins yet",
-                                      remedy: "remove it from the config for now (`northstar plugins inspect` still describes it)")
             }
             libraries.append(library)
         }
