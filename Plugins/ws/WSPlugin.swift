@@ -99,7 +99,7 @@ final class WSPlugin: @unchecked Sendable {
         default: break
         }
         if let text = query["after"] {
-            guard stream != nil, let value = UInt64(text), text.allSatisfy(\.isASCII) else {
+            guard stream != nil, !text.isEmpty, text.allSatisfy({ ("0"..."9").contains($0) }), let value = UInt64(text) else {
                 return answer(exchange, 400, "invalid_after", "after: the decimal seq of the last event seen (one-stream routes only)")
             }
             after = value

@@ -174,7 +174,7 @@ def test_one_stream_route_resumes_from_after(server):
     thread = thread_with_messages(server, headers, 4)
     with connect(ws_url(server, f"/ws/chat/{thread}?after=2"), additional_headers=headers) as socket:
         assert [json.loads(socket.recv(timeout=10))["event"]["seq"] for _ in range(2)] == [3, 4]
-    for value in ("x", "-1", "1.5", "99999999999999999999999"):
+    for value in ("x", "-1", "+1", "1.5", "", "99999999999999999999999"):
         status, body = refused(server, f"/ws/chat/{thread}?after={value}", additional_headers=headers)
         assert status == 400 and body["error"]["code"] == "invalid_after"
     status, body = refused(server, f"/ws/chat/{thread}?after=9", additional_headers=headers)

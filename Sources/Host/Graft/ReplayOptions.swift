@@ -13,7 +13,9 @@ public struct ReplayOptions: Sendable, Equatable {
         self.fromMs = fromMs
     }
 
-    /// Reads `speed=1.5&from_ms=200&pace=none` (a query string).
+    /// Reads `speed=1.5&from_ms=200&pace=none` (a query string). Transports
+    /// pass only these; anything else (a credential above all) is refused,
+    /// never carried along in a stream name.
     public init(query: String) throws {
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
@@ -34,8 +36,6 @@ public struct ReplayOptions: Sendable, Equatable {
                     throw APIError.badRequest("invalid_pace", "pace: none (everything at once) or original")
                 }
                 if value == "none" { speed = 0 }
-            case "access_token", "token", "last_event_id":
-                continue  // the transport's own parameters
             default:
                 throw APIError.badRequest("invalid_replay_option", "\(parts[0].prefix(40)): not a replay option (speed, from_ms, pace)")
             }
