@@ -109,6 +109,11 @@ def test_sse_replay_keeps_the_original_pace_scaled_by_speed(server):
     assert [e["json"]["seq"] for e in export.events(3)] == [9, 10, 11]
     assert time.monotonic() - started < 0.5
     export.close()
+    # A browser's EventSource sends its token in the query: it never reaches the replay's options.
+    token = headers["Authorization"].split()[1]
+    browser = SSEStream(server.port, f"/sse/gestures/{gesture}?access_token={token}&pace=none&last_event_id=10")
+    assert browser.status == 200 and [e["json"]["seq"] for e in browser.events(1)] == [11]
+    browser.close()
 
 
 def test_ws_replay_pauses_and_resumes_without_loss(server):
