@@ -29,6 +29,7 @@ final class HostWebSocket: @unchecked Sendable {
         var closeRequested = false   // websocket_close was called
         var finished = false         // on_ws_closed was called: the socket is gone
         var started = false          // the handshake completed and `run` began
+        var onFinish: (@Sendable () -> Void)?
     }
 
     let plugin: PluginInstance
@@ -136,8 +137,15 @@ final class HostWebSocket: @unchecked Sendable {
         }
     }
 
-    /// Whether the socket is still served (accepted, not yet closed for the plugin).
-    var isOpen: Bool { state.withLockedValue { !$0.finished } }
+    /// Runs `action` once the socket finishes; false (and never runs it)
+    /// when it already has.
+    func whenFinished(_ action: @escaping @Sendable () -> Void) -> Bool {
+        state.withLockedValue { state in
+            guard !state.finished else { return false }
+            state.onFinish = action
+            return true
+        }
+    }
 
     /// Whether the handshake completed and the connection is being served.
     var hasStarted: Bool { state.withLockedValue { $0.started } }
@@ -190,16 +198,17 @@ final class HostWebSocket: @unchecked Sendable {
 
     /// Calls `on_ws_closed` once and returns the plugin's reference.
     private func finish(code: UInt16, reason: String) {
-        let (first, waiter) = state.withLockedValue { state in
-            defer { state.waiter = nil }
+        let (first, waiter, onFinish) = state.withLockedValue { state in
+            defer { state.waiter = nil; state.onFinish = nil }
             let first = !state.finished
             state.finished = true
             state.outbound.removeAll()
             state.queuedBytes = 0
-            return (first, state.waiter)
+            return (first, state.waiter, state.onFinish)
         }
         waiter?.resume(returning: nil)
         guard first else { return }
+        onFinish?()
         withNSStr(reason) { plugin.webSocketClosed(conn: conn, socket: pointer, code: code, reason: $0) }
         Unmanaged.passUnretained(self).release()
     }

@@ -2,25 +2,21 @@ import NIOConcurrencyHelpers
 
 /// The WebSockets open now, so a draining node can close each with 1001
 /// ("going away") and the client reconnects elsewhere with its last seq.
+/// A socket is here from its handshake until it finishes.
 public final class LiveWebSockets: Sendable {
-    private struct Weak: @unchecked Sendable { weak var socket: HostWebSocket? }
-    private let sockets = NIOLockedValueBox([ObjectIdentifier: Weak]())
+    private let sockets = NIOLockedValueBox([ObjectIdentifier: HostWebSocket]())
 
     func add(_ socket: HostWebSocket) {
-        sockets.withLockedValue { sockets in
-            sockets = sockets.filter { $0.value.socket != nil }
-            sockets[ObjectIdentifier(socket)] = Weak(socket: socket)
-        }
+        let id = ObjectIdentifier(socket)
+        sockets.withLockedValue { $0[id] = socket }
+        let registered = socket.whenFinished { [sockets] in sockets.withLockedValue { _ = $0.removeValue(forKey: id) } }
+        if !registered { sockets.withLockedValue { _ = $0.removeValue(forKey: id) } }
     }
 
     /// How many are open now (for /metrics).
-    var count: Int { sockets.withLockedValue { $0.values.filter { $0.socket?.isOpen ?? false }.count } }
+    var count: Int { sockets.withLockedValue { $0.count } }
 
     func closeAll(reason: String) {
-        let open = sockets.withLockedValue { sockets in
-            defer { sockets.removeAll() }
-            return sockets.values.compactMap(\.socket)
-        }
-        for socket in open { socket.close(code: 1001, reason: reason) }
+        for socket in sockets.withLockedValue({ Array($0.values) }) { socket.close(code: 1001, reason: reason) }
     }
 }
