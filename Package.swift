@@ -119,14 +119,13 @@ let package = Package(
         ),
         .target(
             name: "NorthstarS3",
-            dependencies: ["NorthstarCloud", "NorthstarPluginKit", "PluginAPI", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["NorthstarCloud", "NorthstarPluginKit", "PluginAPI"],
             path: "Plugins/s3",
             linkerSettings: pluginLinkerFlags("s3")
         ),
         .target(
             name: "NorthstarGCS",
             dependencies: ["NorthstarCloud", "NorthstarPluginKit", "PluginAPI",
-                           .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto")],
             path: "Plugins/gcs",
             linkerSettings: pluginLinkerFlags("gcs")

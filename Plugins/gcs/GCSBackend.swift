@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import NorthstarCloud
 import NorthstarPluginKit
@@ -84,32 +83,23 @@ final class GCSBackend: StorageProvider, @unchecked Sendable {
 
     // MARK: Uploads
 
-    final class Upload: @unchecked Sendable {
-        let key: String
-        let contentType: String
-        var pending: [UInt8] = []
+    final class Upload: BufferedUpload, @unchecked Sendable {
+        /// Bytes GCS has acknowledged in this resumable session.
         var sent: UInt64 = 0
-        var hasher = SHA256()
         var session: String?
-        init(key: String, contentType: String) {
-            self.key = key
-            self.contentType = contentType
-        }
     }
 
     func putOpen(key: String, contentType: String, size: UInt64?) async throws -> StorageUpload {
-        Upload(key: key, contentType: contentType.isEmpty ? "application/octet-stream" : contentType)
+        Upload(key: key, contentType: contentType)
     }
 
     func putWrite(_ handle: StorageUpload, _ chunk: [UInt8]) async throws {
         let upload = handle as! Upload
-        upload.hasher.update(data: chunk)
-        upload.pending += chunk
-        // Keep one byte back: the last chunk must carry the total, so the
-        // final bytes always wait for `putFinish`.
-        while upload.pending.count > settings.chunkSize {
-            try await sendChunk(upload, Array(upload.pending.prefix(settings.chunkSize)), total: nil)
-            upload.pending.removeFirst(settings.chunkSize)
+        upload.append(chunk)
+        // Keep some back: the last chunk must carry the total, so the final
+        // bytes always wait for `putFinish`.
+        while let part = upload.nextPart(size: settings.chunkSize, keepingSome: true) {
+            _ = try await sendChunk(upload, part, total: nil)
         }
     }
 
@@ -135,7 +125,8 @@ final class GCSBackend: StorageProvider, @unchecked Sendable {
 
     func putFinish(_ handle: StorageUpload) async throws -> StoredObject {
         let upload = handle as! Upload
-        let sha = upload.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let sha = upload.sha256Hex
+        let rest = upload.takeRest()
         if upload.session == nil {
             // One request: metadata and bytes as multipart/related.
             let boundary = "northstar-" + UUID().uuidString
@@ -143,20 +134,25 @@ final class GCSBackend: StorageProvider, @unchecked Sendable {
                 "name": upload.key, "contentType": upload.contentType, "metadata": ["sha256": sha],
             ])
             var body = Array("--\(boundary)\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n".utf8) + [UInt8](metadata)
-            body += Array("\r\n--\(boundary)\r\ncontent-type: \(upload.contentType)\r\n\r\n".utf8) + upload.pending
+            body += Array("\r\n--\(boundary)\r\ncontent-type: \(upload.contentType)\r\n\r\n".utf8) + rest
             body += Array("\r\n--\(boundary)--\r\n".utf8)
             let answer = try await send("POST", "\(uploadBase)?uploadType=multipart",
                                         headers: [("content-type", "multipart/related; boundary=\(boundary)")], body: body,
                                         what: "upload", aboutObject: false)
             return try object(answer.body)
         }
-        let total = upload.sent + UInt64(upload.pending.count)
-        _ = try await sendChunk(upload, upload.pending, total: total)
+        _ = try await sendChunk(upload, rest, total: upload.sent + UInt64(rest.count))
         upload.session = nil
-        let patched = try await send("PATCH", objectURL(upload.key), headers: [("content-type", "application/json")],
-                                     body: [UInt8](try JSONSerialization.data(withJSONObject: ["metadata": ["sha256": sha]])),
-                                     what: "record metadata", aboutObject: false)
-        return try object(patched.body)
+        do {
+            let patched = try await send("PATCH", objectURL(upload.key), headers: [("content-type", "application/json")],
+                                         body: [UInt8](try JSONSerialization.data(withJSONObject: ["metadata": ["sha256": sha]])),
+                                         what: "record metadata", aboutObject: false)
+            return try object(patched.body)
+        } catch {
+            // The upload failed as far as the host knows: nothing may stay visible.
+            _ = try? await send("DELETE", objectURL(upload.key), expect: [200, 204], what: "remove a half-recorded object")
+            throw error
+        }
     }
 
     func putAbort(_ handle: StorageUpload) {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import NorthstarCloud
 import NorthstarPluginKit
@@ -45,33 +44,19 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
 
     // MARK: Uploads
 
-    final class Upload: @unchecked Sendable {
-        let key: String
-        let contentType: String
-        var pending: [UInt8] = []
-        var hasher = SHA256()
-        var size: UInt64 = 0
+    final class Upload: BufferedUpload, @unchecked Sendable {
         var uploadID: String?
         var parts: [(number: Int, etag: String)] = []
-        init(key: String, contentType: String) {
-            self.key = key
-            self.contentType = contentType
-        }
     }
 
     func putOpen(key: String, contentType: String, size: UInt64?) async throws -> StorageUpload {
-        Upload(key: key, contentType: contentType.isEmpty ? "application/octet-stream" : contentType)
+        Upload(key: key, contentType: contentType)
     }
 
     func putWrite(_ handle: StorageUpload, _ chunk: [UInt8]) async throws {
         let upload = handle as! Upload
-        upload.hasher.update(data: chunk)
-        upload.size += UInt64(chunk.count)
-        upload.pending += chunk
-        while upload.pending.count >= settings.partSize {
-            try await uploadPart(upload, Array(upload.pending.prefix(settings.partSize)))
-            upload.pending.removeFirst(settings.partSize)
-        }
+        upload.append(chunk)
+        while let part = upload.nextPart(size: settings.partSize) { try await uploadPart(upload, part) }
     }
 
     private func uploadPart(_ upload: Upload, _ bytes: [UInt8]) async throws {
@@ -91,25 +76,31 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
 
     func putFinish(_ handle: StorageUpload) async throws -> StoredObject {
         let upload = handle as! Upload
-        let sha = upload.hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        let metadata = [("content-type", upload.contentType), ("x-amz-meta-sha256", sha)]
-        if let uploadID = upload.uploadID {
-            if !upload.pending.isEmpty || upload.parts.isEmpty { try await uploadPart(upload, upload.pending) }
-            let parts = upload.parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag></Part>" }
-            _ = try await send("POST", key: upload.key, query: [("uploadId", uploadID)],
-                               body: Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8),
-                               what: "complete multipart upload", aboutObject: false)
-            upload.uploadID = nil
+        let metadata = [("content-type", upload.contentType), ("x-amz-meta-sha256", upload.sha256Hex)]
+        let rest = upload.takeRest()
+        guard let uploadID = upload.uploadID else {
+            _ = try await send("PUT", key: upload.key, headers: metadata, body: rest, what: "put object", aboutObject: false)
+            return try await head(key: upload.key)
+        }
+        if !rest.isEmpty || upload.parts.isEmpty { try await uploadPart(upload, rest) }
+        let parts = upload.parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag></Part>" }
+        _ = try await send("POST", key: upload.key, query: [("uploadId", uploadID)],
+                           body: Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8),
+                           what: "complete multipart upload", aboutObject: false)
+        upload.uploadID = nil
+        do {
             // A multipart upload's metadata is fixed before its bytes are
             // known: copy the object onto itself to record the SHA-256.
             let source = "/\(settings.bucket)/\(SigV4Signer.uriEncode(upload.key, keepSlash: true))"
             _ = try await send("PUT", key: upload.key, headers: metadata + [("x-amz-copy-source", source),
                                                                            ("x-amz-metadata-directive", "REPLACE")],
                                what: "record metadata", aboutObject: false)
-        } else {
-            _ = try await send("PUT", key: upload.key, headers: metadata, body: upload.pending, what: "put object", aboutObject: false)
+            return try await head(key: upload.key)
+        } catch {
+            // The upload failed as far as the host knows: nothing may stay visible.
+            _ = try? await send("DELETE", key: upload.key, expect: [200, 204], what: "remove a half-recorded object")
+            throw error
         }
-        return try await head(key: upload.key)
     }
 
     func putAbort(_ handle: StorageUpload) {
