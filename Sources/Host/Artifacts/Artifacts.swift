@@ -58,7 +58,7 @@ public final class Artifacts: Sendable {
             throw error
         }
         let stored = try await backend.putFinish(upload)
-        let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let sha = hasher.finalize().hex
         guard stored.size == total, stored.sha256.isEmpty || stored.sha256 == sha else {
             logger.error("stored object does not match what was sent; removed", metadata: [
                 "backend": "\(backend.name)", "sent_bytes": "\(total)", "stored_bytes": "\(stored.size)"])
@@ -100,7 +100,7 @@ public final class Artifacts: Sendable {
             if let held { try await write(held) }
             held = chunk
         }
-        if verify, hasher.finalize().map({ String(format: "%02x", $0) }).joined() != expectedSHA256 {
+        if verify, hasher.finalize().hex != expectedSHA256 {
             logger.error("checksum mismatch on read: the stored object is damaged; the response was cut short",
                          metadata: ["backend": "\(backend.name)"])
             throw APIError(.badGateway, code: "checksum_mismatch", message: "the stored object does not match its SHA-256")

@@ -73,6 +73,6 @@ public struct PostMessageRequest: Sendable {
     func fingerprint(actor: String) -> String {
         var members: [String: JSONValue] = ["text": .string(text), "actor": .string(actor)]
         if let data { members["data"] = data }
-        return SHA256.hash(data: JSONValue.object(members).encoded()).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: JSONValue.object(members).encoded()).hex
     }
 }

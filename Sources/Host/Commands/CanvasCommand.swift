@@ -43,7 +43,7 @@ public struct CanvasCommand: Sendable {
         self.baseRev = baseRev
         self.ops = .array(ops)
         let canonical = JSONValue.object(["base_rev": .number(Double(baseRev)), "ops": .array(ops)]).encoded()
-        fingerprint = SHA256.hash(data: canonical).map { String(format: "%02x", $0) }.joined()
+        fingerprint = SHA256.hash(data: canonical).hex
     }
 }
 

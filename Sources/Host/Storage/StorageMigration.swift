@@ -85,7 +85,7 @@ public struct StorageMigration: Sendable {
             destination.putAbort(upload)
             throw error
         }
-        let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let sha = hasher.finalize().hex
         guard info.sha256.isEmpty || info.sha256 == sha, size == info.size else {
             destination.putAbort(upload)
             throw APIError(.badGateway, code: "checksum_mismatch", message: "the source's bytes do not match its recorded SHA-256; not copied")
