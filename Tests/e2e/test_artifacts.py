@@ -265,18 +265,23 @@ def test_sigkill_during_uploads_leaves_no_partial_object(data_dir, name):
 
 def test_a_damaged_object_is_never_served_as_whole(data_dir):
     store = Store(data_dir, "fs")
-    server = store.server
-    headers = bearer(server.token())
-    asset = upload(server, headers, b"A" * 50_000, "d.bin").json()
-    stored = server.data_dir / "objects" / "northstar" / asset["key"]
-    stored.write_bytes(b"B" * 50_000)  # same size, different bytes: bit rot, or a hand edit
-    with pytest.raises(requests.exceptions.RequestException):
-        response = server.get(f"/v1/artifacts/{asset['asset_id']}/d.bin", headers=headers)
-        response.raise_for_status()
-        assert len(response.content) < 50_000  # never a complete, clean answer
-        raise requests.exceptions.ChunkedEncodingError("cut short")
-    assert "checksum mismatch" in server.log_text()
-    store.close()
+    try:
+        server = store.server
+        headers = bearer(server.token())
+        asset = upload(server, headers, b"A" * 50_000, "d.bin").json()
+        stored = server.data_dir / "objects" / "northstar" / asset["key"]
+        stored.write_bytes(b"B" * 50_000)  # same size, different bytes: bit rot, or a hand edit
+        # The response is cut short: the client either fails to read it or gets
+        # fewer bytes than announced, never the whole damaged object.
+        try:
+            response = server.get(f"/v1/artifacts/{asset['asset_id']}/d.bin", headers=headers)
+            received = len(response.content)
+        except requests.exceptions.RequestException:
+            received = None
+        assert received is None or received < 50_000
+        assert "checksum mismatch" in server.log_text()
+    finally:
+        store.close()
 
 
 def test_fs_path_conflicts_are_409(data_dir):
