@@ -104,31 +104,47 @@ struct ArtifactRoutes {
     }
 
     /// GET, HEAD or DELETE of one object.
+    ///
+    /// A whole download opens the object at once (one call: its info and a
+    /// reader); only a ranged one asks for the size first, since a suffix
+    /// range needs it, and then checks the object did not change between.
     func serve(_ request: Request, key: String) async throws -> Response {
         if request.method == .delete {
             try await artifacts.remove(key: key)
             return Response(status: .noContent)
         }
-        let info = try await artifacts.head(key: key)
+        let rangeHeader = request.headers[.range]
+        var reader: StorageBackend.Reader?
+        let info: ObjectInfo
+        if request.method == .get && rangeHeader == nil {
+            (info, reader) = try await artifacts.open(key: key, range: nil)
+        } else {
+            info = try await artifacts.head(key: key)
+        }
+        let storage = try artifacts.storage()
         var headers: HTTPFields = [.eTag: info.entityTag, .acceptRanges: "bytes", .contentType: info.contentType]
         if !info.sha256.isEmpty { headers[HTTPField.Name("x-checksum-sha256")!] = info.sha256 }
         if let tags = request.headers[.ifNoneMatch],
            tags.split(separator: ",").contains(where: { let tag = $0.trimmingCharacters(in: .whitespaces); return tag == "*" || tag == info.entityTag || tag == "W/" + info.entityTag }) {
+            if let reader { storage.getClose(reader) }
             return Response(status: .notModified, headers: headers)
         }
-        let range = try ByteRange.parse(request.headers[.range], size: info.size)
+        let range = try ByteRange.parse(rangeHeader, size: info.size)
         headers[.contentLength] = String(range?.length ?? info.size)
         if let range { headers[.contentRange] = "bytes \(range.offset)-\(range.last)/\(info.size)" }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
         if request.method == .head { return Response(status: status, headers: headers) }
-        let (opened, reader) = try await artifacts.open(key: key, range: range)
-        guard opened.size == info.size, opened.sha256 == info.sha256 else {
-            try? await artifacts.storage().getClose(reader)
-            throw APIError(.serviceUnavailable, code: "object_changed", message: "the object changed while it was being read; retry")
+        if reader == nil {
+            let (opened, rangeReader) = try await artifacts.open(key: key, range: range)
+            guard opened.size == info.size, opened.sha256 == info.sha256 else {
+                storage.getClose(rangeReader)
+                throw APIError(.serviceUnavailable, code: "object_changed", message: "the object changed while it was being read; retry")
+            }
+            reader = rangeReader
         }
-        let artifacts = self.artifacts
+        let (artifacts, opened) = (self.artifacts, reader!)
         return Response(status: status, headers: headers, body: ResponseBody { writer in
-            try await artifacts.stream(reader, expectedSHA256: range == nil ? info.sha256 : nil) { try await writer.write($0) }
+            try await artifacts.stream(opened, expectedSHA256: range == nil ? info.sha256 : nil) { try await writer.write($0) }
             try await writer.finish(nil)
         })
     }
