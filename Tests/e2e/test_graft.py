@@ -227,7 +227,7 @@ def test_bad_samples_and_options_are_refused_and_nothing_is_stored(server):
     for query, code in [("speed=0.05", "invalid_speed"), ("speed=17", "invalid_speed"), ("speed=abc", "invalid_speed"),
                         ("speed=nan", "invalid_speed"), ("from_ms=-1", "invalid_from_ms"), ("from_ms=999999", "invalid_from_ms"),
                         ("pace=slow", "invalid_pace"), ("volume=11", "invalid_replay_option"),
-                        ("token=abc", "invalid_replay_option")]:
+                        ("token=abc", "invalid_replay_option"), ("speed=1&speed=2", "invalid_replay_option")]:
         stream = SSEStream(server.port, f"/sse/gestures/{gesture}?{query}", headers)
         assert stream.status == 400 and code in json.dumps(stream.error_body()), query
         stream.close()

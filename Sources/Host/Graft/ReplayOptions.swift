@@ -17,8 +17,12 @@ public struct ReplayOptions: Sendable, Equatable {
     /// pass only these; anything else (a credential above all) is refused,
     /// never carried along in a stream name.
     public init(query: String) throws {
+        var seen: Set<String> = []
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard seen.insert(parts[0]).inserted else {
+                throw APIError.badRequest("invalid_replay_option", "\(parts[0].prefix(40)) is given twice")
+            }
             let value = parts.count > 1 ? (parts[1].removingPercentEncoding ?? parts[1]) : ""
             switch parts[0] {
             case "speed":
