@@ -36,8 +36,14 @@ final class FSBackend: StorageProvider, @unchecked Sendable {
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "unknown key \"\(unknown)\" (known: bucket, root)")
         }
-        guard let root = object["root"] as? String, root.hasPrefix("/") else {
+        guard let root = object["root"] as? String else {
             throw PluginFailure(status: Int32(NS_ERR_CONFIG), message: "root: required, an absolute directory path")
+        }
+        // The host resolves `${data_dir}` to an absolute path; a relative one
+        // written here would depend on where the node was started from.
+        guard root.hasPrefix("/") else {
+            throw PluginFailure(status: Int32(NS_ERR_CONFIG),
+                                message: "root: \"\(root)\" is relative; give an absolute path, e.g. \"${data_dir}/objects\"")
         }
         let bucket = object["bucket"] as? String ?? "northstar"
         guard (3...63).contains(bucket.count), bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "-.".contains($0)) }) else {

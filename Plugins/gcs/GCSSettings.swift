@@ -50,6 +50,9 @@ struct GCSSettings {
             throw CloudFailure.config("endpoint: an http(s):// URL")
         }
         if let path = object["credentials_file"] as? String {
+            guard path.hasPrefix("/") else {
+                throw CloudFailure.config("credentials_file: \"\(path)\" is relative; give an absolute path")
+            }
             serviceAccount = try ServiceAccount(file: path)
         } else if !emulator {
             throw CloudFailure.config("credentials_file: required (a service-account key), unless STORAGE_EMULATOR_HOST names an emulator")

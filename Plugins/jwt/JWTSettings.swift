@@ -65,7 +65,7 @@ struct JWTSettings {
             }
             keys.append(key)
         }
-        jwksFile = try Self.string(root["jwks_file"], "jwks_file")
+        jwksFile = try Self.absolutePath(root["jwks_file"], "jwks_file")
         jwksAlgorithms = Set(try Self.array(root["jwks_algorithms"], "jwks_algorithms").map { value in
             guard let alg = value as? String, Self.asymmetric.union(Self.hmac).contains(alg) else {
                 throw ConfigProblem("jwks_algorithms: each entry is one of \(Self.asymmetric.union(Self.hmac).sorted().joined(separator: ", "))")
@@ -82,7 +82,7 @@ struct JWTSettings {
         if jwksFile != nil || jwksURL != nil, jwksAlgorithms.isEmpty {
             throw ConfigProblem("jwks_algorithms: required with jwks_file or jwks_url (an explicit allow-list, e.g. [\"RS256\"])")
         }
-        devSecretFile = try Self.string(root["dev_secret_file"], "dev_secret_file")
+        devSecretFile = try Self.absolutePath(root["dev_secret_file"], "dev_secret_file")
         issuer = try Self.string(root["issuer"], "issuer")
         audience = try Self.string(root["audience"], "audience")
         leewaySeconds = Int(try Self.number(root["leeway_seconds"], "leeway_seconds", 0...600) ?? Double(leewaySeconds))
@@ -112,6 +112,17 @@ struct JWTSettings {
     private static func string(_ value: Any?, _ path: String) throws -> String? {
         guard let value, !(value is NSNull) else { return nil }
         guard let text = value as? String else { throw ConfigProblem("\(path): expected a string") }
+        return text
+    }
+
+    /// A file path from config: absolute only, since a relative one would
+    /// depend on the folder the node was started from (`${data_dir}` is
+    /// absolute by the time a plugin sees it).
+    private static func absolutePath(_ value: Any?, _ path: String) throws -> String? {
+        guard let text = try string(value, path) else { return nil }
+        guard text.hasPrefix("/") else {
+            throw ConfigProblem("\(path): \"\(text)\" is relative; give an absolute path, e.g. \"${data_dir}/...\"")
+        }
         return text
     }
 

@@ -21,6 +21,10 @@ public final class Node: Sendable {
     public let readiness = Readiness()
     /// The WebSockets open now: counted for /metrics, closed when draining.
     let liveSockets = LiveWebSockets()
+    /// The listener's connections, counted against `limits.max_connections`.
+    let connections: ConnectionCount
+    /// `limits.connections`, with `max_connections` fitted under the open-file limit.
+    let connectionLimits: ConnectionLimits
     private let logger = Logger(label: "northstar")
 
     /// Loads and initialises every plugin of `config` and opens the store;
@@ -29,6 +33,9 @@ public final class Node: Sendable {
         self.config = config
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         self.plugins = try PluginSet(config: config)
+        connectionLimits = OpenFileLimit.fitting(config.limits.connections, logger: logger)
+        connections = ConnectionCount(maxConnections: connectionLimits.maxConnections,
+                                      maxPendingPerAddress: connectionLimits.maxPendingPerAddress)
         let hub = StreamHub()
         let sockets = liveSockets
         let metrics = Metrics(gauges: [
@@ -82,7 +89,8 @@ public final class Node: Sendable {
             }
         }
         let upgrade = WebSocketUpgrade(bridges: bridges, live: liveSockets)
-        let server = NorthstarServerChannel.builder(upgrade: upgrade, limits: config.limits.transports)
+        let server = NorthstarServerChannel.builder(upgrade: upgrade, limits: config.limits.transports,
+                                                    connectionLimits: connectionLimits, connections: connections)
 
         let readiness = self.readiness
         let logger = self.logger

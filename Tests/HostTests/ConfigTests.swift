@@ -26,6 +26,20 @@ import Testing
         #expect(config.plugins.map(\.expectedName) == ["jwt", "sse", "ws", "fs"])
     }
 
+    @Test("a relative data_dir is made absolute before any plugin sees ${data_dir}")
+    func relativeDataDirectoryIsResolved() throws {
+        let here = FileManager.default.currentDirectoryPath
+        let config = try NorthstarConfig.load(file: nil, environment: [:])
+        #expect(config.dataDirectory == "\(here)/.northstar")
+        let fs = try #require(config.plugins.first { $0.expectedName == "fs" })
+        #expect(fs.config == .object(["root": .string("\(here)/.northstar/objects"), "bucket": .string("northstar")]))
+
+        let overridden = try NorthstarConfig.load(file: nil, overrides: .init(dataDirectory: "./var//data/."), environment: [:])
+        #expect(overridden.dataDirectory == "\(here)/var/data")
+        let absolute = try NorthstarConfig.load(file: nil, environment: ["NORTHSTAR_DATA_DIR": "/srv/northstar"])
+        #expect(absolute.dataDirectory == "/srv/northstar")
+    }
+
     @Test("the production example parses once its secrets are in the environment")
     func productionExampleParses() throws {
         let path = TestPaths.root.appendingPathComponent("Deploy/northstar.prod.json").path

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 extension NorthstarConfig {
     /// The env names a node accepts: short, lowercase, no surprises in logs.
@@ -53,8 +54,10 @@ extension NorthstarConfig {
             throw node.error("listen", "\"\(listenText)\" is not HOST:PORT")
         }
         let fileDataDirectory = try node.string("data_dir")
-        let dataDirectory = overrides.dataDirectory ?? fileDataDirectory ?? ".northstar"
-        let pluginDirectory = try node.string("plugin_dir")
+        // Resolved once, here, before any plugin sees `${data_dir}`: plugins
+        // get absolute paths whatever folder the node was started from.
+        let dataDirectory = absolutePath(overrides.dataDirectory ?? fileDataDirectory ?? ".northstar")
+        let pluginDirectory = try node.string("plugin_dir").map(absolutePath)
         try node.finish()
 
         let expand: @Sendable (String, String) throws -> String = { text, path in
@@ -76,18 +79,20 @@ extension NorthstarConfig {
             maxDocumentBytes: Int(try limitsReader.integer("max_document_bytes", range: 2...(1 << 30)) ?? 1 << 20),
             maxOperations: Int(try limitsReader.integer("max_operations_per_command", range: 1...100_000) ?? 1000),
             maxPathDepth: Int(try limitsReader.integer("max_path_depth", range: 1...1000) ?? 32),
+            maxDocumentDepth: Int(try limitsReader.integer("max_document_depth", range: 1...Int64(CommandLimits.documentDepthCeiling)) ?? 64),
             snapshotEvery: store.snapshotEvery)
         let transports = WebSocketLimits(
             sendQueueBytes: Int(try limitsReader.integer("send_queue_bytes", range: 4096...(1 << 30)) ?? 1 << 20),
             maxMessageBytes: Int(try limitsReader.integer("ws_max_message_bytes", range: 128...(1 << 24)) ?? 1 << 16),
             pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30))
-        let limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
+        var limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
                             commands: commands, transports: transports,
                             maxObjectBytes: UInt64(try limitsReader.integer("max_object_bytes", range: 1...(1 << 42)) ?? 100 << 20),
                             gestures: GestureLimits(
                                 maxBatchSamples: Int(try limitsReader.integer("max_gesture_batch_samples", range: 1...100_000) ?? 1000),
                                 maxSamples: Int(try limitsReader.integer("max_gesture_samples", range: 1...100_000_000) ?? 1_000_000),
                                 maxDurationMs: Double(try limitsReader.integer("max_gesture_duration_ms", range: 1...86_400_000) ?? 3_600_000)))
+        limits.connections = try parseConnectionLimits(&limitsReader, declaredBody: max(Int64(limits.maxBodyBytes), Int64(limits.maxObjectBytes)))
         try limitsReader.finish()
 
         var storageReader = try root.object("storage") ?? ConfigReader(.object([:]), file: source, path: "storage", expand: expand)
@@ -101,6 +106,24 @@ extension NorthstarConfig {
 
         return NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory,
                                limits: limits, store: store, storage: storage, auth: auth, plugins: plugins, source: source)
+    }
+
+    private static func parseConnectionLimits(_ reader: inout ConfigReader, declaredBody: Int64) throws -> ConnectionLimits {
+        var connections = ConnectionLimits()
+        connections.maxConnections = Int(try reader.integer("max_connections", range: 1...10_000_000) ?? Int64(connections.maxConnections))
+        connections.maxPendingPerAddress = Int(try reader.integer("max_pending_connections_per_ip", range: 1...10_000_000)
+                                                ?? Int64(connections.maxPendingPerAddress))
+        connections.headerTimeout = try reader.integer("header_timeout_seconds", range: 1...86_400).map { .seconds($0) }
+            ?? connections.headerTimeout
+        connections.idleTimeout = try reader.integer("idle_timeout_seconds", range: 1...86_400).map { .seconds($0) }
+            ?? connections.idleTimeout
+        connections.bodyTimeout = try reader.integer("body_timeout_seconds", range: 1...86_400).map { .seconds($0) }
+            ?? connections.bodyTimeout
+        connections.maxRequestLineBytes = Int(try reader.integer("max_request_line_bytes", range: 256...65_536)
+                                              ?? Int64(connections.maxRequestLineBytes))
+        connections.maxHeaderBytes = Int(try reader.integer("max_header_bytes", range: 1024...65_536) ?? Int64(connections.maxHeaderBytes))
+        connections.maxDeclaredBodyBytes = declaredBody
+        return connections
     }
 
     private static func parseAuth(_ root: inout ConfigReader, env: String, source: String,
@@ -153,6 +176,15 @@ extension NorthstarConfig {
             })
         default: return value
         }
+    }
+
+    /// `path` made absolute against the current working directory, with
+    /// `.` segments and repeated slashes removed (`..` is kept: it means what
+    /// the filesystem says it means once symlinks are involved).
+    static func absolutePath(_ path: String) -> String {
+        let joined = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let segments = joined.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        return "/" + segments.joined(separator: "/")
     }
 
     /// Replaces `${NAME}` with the environment variable NAME, and `${data_dir}`

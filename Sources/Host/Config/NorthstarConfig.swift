@@ -7,7 +7,9 @@ public struct NorthstarConfig: Sendable {
     /// Credentials for another env are refused.
     public var env: String
     public var listen: ListenAddress
-    /// Where the node keeps its database and generated secrets.
+    /// Where the node keeps its database and generated secrets. Always
+    /// absolute: a relative `data_dir` is resolved against the working
+    /// directory once, at load, before any plugin sees `${data_dir}`.
     public var dataDirectory: String
     /// Where relative plugin paths are looked up; nil means beside the executable.
     public var pluginDirectory: String?
@@ -31,6 +33,8 @@ public struct NorthstarConfig: Sendable {
         public var maxObjectBytes: UInt64
         /// Graft: batch size, samples per gesture, time span.
         public var gestures: GestureLimits
+        /// Connections: how many, how long each phase, how large a head.
+        public var connections = ConnectionLimits()
     }
 
     /// Artifacts and media: which storage plugin holds them.
