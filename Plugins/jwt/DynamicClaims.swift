@@ -30,7 +30,9 @@ enum JSONScalar: Codable, Sendable {
         var container = encoder.singleValueContainer()
         switch self {
         case .string(let s): try container.encode(s)
-        case .number(let n): try container.encode(Int64(n))
+        case .number(let n):
+            // Whole seconds as an integer; anything else (never minted here) as it is.
+            if n.rounded() == n, abs(n) < 9e15 { try container.encode(Int64(n)) } else { try container.encode(n) }
         case .strings(let list): try container.encode(list)
         case .other: try container.encodeNil()
         }

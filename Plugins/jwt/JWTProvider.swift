@@ -142,6 +142,9 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
         } catch {
             return .reject(reason: "malformed token")
         }
+        // RFC 7515 4.1.11: a `crit` header names extensions the verifier must
+        // understand. This verifier understands none, so any is refused.
+        guard header["crit"] == nil else { return .reject(reason: "crit header names an unsupported extension") }
         guard let alg = header["alg"] as? String, alg.lowercased() != "none" else {
             return .reject(reason: "alg none or missing")
         }
@@ -170,11 +173,21 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
     private func check(_ values: [String: JSONScalar]) -> AuthResult {
         let now = Date().timeIntervalSince1970
         let leeway = Double(settings.leewaySeconds)
-        let exp = values["exp"]?.number
+        // RFC 7519 NumericDates: a number when present. A string, or a number
+        // past year 9999, is refused rather than skipped or converted.
+        var times: [String: Double] = [:]
+        for name in ["exp", "nbf", "iat"] {
+            guard let value = values[name] else { continue }
+            guard let seconds = value.number, seconds.isFinite, (0...Self.latestNumericDate).contains(seconds) else {
+                return .reject(reason: "\(name) is not a NumericDate")
+            }
+            times[name] = seconds
+        }
+        let exp = times["exp"]
         if settings.requireExp, exp == nil { return .reject(reason: "no exp") }
         if let exp, now > exp + leeway { return .reject(reason: "expired") }
-        if let nbf = values["nbf"]?.number, now + leeway < nbf { return .reject(reason: "not yet valid") }
-        if let iat = values["iat"]?.number, now + leeway < iat { return .reject(reason: "issued in the future") }
+        if let nbf = times["nbf"], now + leeway < nbf { return .reject(reason: "not yet valid") }
+        if let iat = times["iat"], now + leeway < iat { return .reject(reason: "issued in the future") }
         if let issuer = settings.issuer, values["iss"]?.string != issuer { return .reject(reason: "wrong issuer") }
         if let audience = settings.audience, !(values["aud"]?.strings.contains(audience) ?? false) {
             return .reject(reason: "wrong audience")
@@ -188,6 +201,9 @@ final class JWTProvider: AuthProvider, @unchecked Sendable {
         if let exp { claims["expires_at"] = String(Int64(exp)) }
         return .accept(claims)
     }
+
+    /// 9999-12-31T23:59:59Z: the last NumericDate accepted, well inside Int64.
+    static let latestNumericDate: Double = 253_402_300_799
 
     func mint(claims: [String: String], ttlSeconds: Int64) throws -> String {
         guard fixedAlgorithms["dev"] != nil else {

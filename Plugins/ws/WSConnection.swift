@@ -207,7 +207,15 @@ final class WSConnection: @unchecked Sendable {
         }
         guard stillWanted else {
             if let subscription { api.subscription_cancel(subscription) }
-            if status != ns_status(NS_OK) { subscribeFailed(subscriber, status, message) }
+            if status != ns_status(NS_OK) {
+                subscribeFailed(subscriber, status, message)
+            } else if subscriber.unsubscribeID != nil {
+                sendText(#"{"type":"subscribed","id":\#(subscriber.requestID ?? "null"),"stream":\#(quoted(subscriber.stream))}"#)
+            }
+            // Both requests are answered, in the order they were sent.
+            if let unsubscribeID = lock.withLock({ subscriber.unsubscribeID }) {
+                sendText(#"{"type":"unsubscribed","id":\#(unsubscribeID),"stream":\#(quoted(subscriber.stream))}"#)
+            }
             Unmanaged.passUnretained(subscriber).release()
             return
         }
@@ -242,16 +250,17 @@ final class WSConnection: @unchecked Sendable {
     private func unsubscribe(_ stream: String, requestID: String) {
         let subscriber: StreamSubscriber? = lock.withLock {
             defer { subscriptions[stream] = nil }
+            // A subscription still being made is cancelled by its completion,
+            // which then answers the subscribe and this unsubscribe in order.
+            if let pending = subscriptions[stream], pending.subscription == nil { pending.unsubscribeID = requestID }
             return subscriptions[stream]
         }
         guard let subscriber else {
             return send(error: requestID, code: "not_subscribed", message: "not subscribed to \(stream)")
         }
-        // A subscription still being made is cancelled by its completion.
-        if let subscription = subscriber.subscription {
-            api.subscription_cancel(subscription)
-            Unmanaged.passUnretained(subscriber).release()
-        }
+        guard let subscription = subscriber.subscription else { return }
+        api.subscription_cancel(subscription)
+        Unmanaged.passUnretained(subscriber).release()
         sendText(#"{"type":"unsubscribed","id":\#(requestID),"stream":\#(quoted(stream))}"#)
     }
 
@@ -378,6 +387,9 @@ final class StreamSubscriber: @unchecked Sendable {
     var subscription: OpaquePointer?
     /// The last seq queued to the socket, named when the stream ends.
     var lastSeq: UInt64 = 0
+    /// An unsubscribe that came while the host was still making the
+    /// subscription: answered once the subscribe is (under the connection's lock).
+    var unsubscribeID: String?
     /// A replay's options (`speed=2&from_ms=100`); empty for a live stream.
     let options: String
 

@@ -98,6 +98,16 @@ def hostile_tokens(server):
         "other_env": sign_hs(secret, dev_claims(env="prod")),
         "no_env": sign_hs(secret, {k: v for k, v in dev_claims().items() if k != "env"}),
         "rs256_alg_on_hmac_key": sign_rs(RSA_KEY, dev_claims(), kid="dev"),
+        # Signed by a trusted key, so only the claims' checks stand between them and the kernel.
+        "exp_past_int64": sign_hs(secret, dev_claims(exp=1e19)),
+        "exp_huge_integer": sign_hs(secret, dev_claims(exp=2 ** 64)),
+        "exp_negative_huge": sign_hs(secret, dev_claims(exp=-1e300)),
+        "exp_string": sign_hs(secret, dev_claims(exp="4000000000")),
+        "nbf_string": sign_hs(secret, dev_claims(nbf="4000000000")),
+        "iat_string": sign_hs(secret, dev_claims(iat="now")),
+        "iat_object": sign_hs(secret, dev_claims(iat={"t": 1})),
+        "crit_unknown": sign_hs(secret, dev_claims(), header={"alg": "HS256", "kid": "dev", "crit": ["exp-x"], "exp-x": 1}),
+        "crit_empty": sign_hs(secret, dev_claims(), header={"alg": "HS256", "kid": "dev", "crit": []}),
         "empty": "",
         "garbage": "a.b.c",
         "many_dots": "....",
@@ -148,6 +158,8 @@ def test_unknown_scheme_is_401(keyed_server):
     ({"dev_secret_file": "/tmp/x", "claims": {"tenant": 5}}, "claims.tenant"),
     ({"dev_secret_file": "/tmp/x", "colour": "red"}, "colour"),
     ({"dev_secret_file": "/tmp/x", "require_exp": 1}, "require_exp"),
+    ({"dev_secret_file": "jwt-dev-secret"}, 'dev_secret_file: "jwt-dev-secret" is relative'),
+    ({"jwks_file": "keys/jwks.json", "jwks_algorithms": ["RS256"]}, 'jwks_file: "keys/jwks.json" is relative'),
 ])
 def test_bad_jwt_config_is_refused_naming_the_key(data_dir, section, mention):
     config = data_dir / "config.json"

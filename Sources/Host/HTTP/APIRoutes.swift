@@ -25,6 +25,10 @@ struct APIRoutes: Sendable {
     /// The body as JSON, refused past the size limit before it is all read.
     func json(_ request: Request) async throws -> JSONValue {
         var request = request
+        // A declared length over the limit is answered before a byte is read.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: maxBodyBytes)

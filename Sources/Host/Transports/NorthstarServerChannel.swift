@@ -31,13 +31,41 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let upgrade: WebSocketUpgrade
     let limits: WebSocketLimits
+    let connectionLimits: ConnectionLimits
+    let connections: ConnectionCount
 
-    static func builder(upgrade: WebSocketUpgrade, limits: WebSocketLimits) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in NorthstarServerChannel(responder: responder, upgrade: upgrade, limits: limits) }
+    static func builder(upgrade: WebSocketUpgrade, limits: WebSocketLimits, connectionLimits: ConnectionLimits,
+                        connections: ConnectionCount) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            NorthstarServerChannel(responder: responder, upgrade: upgrade, limits: limits,
+                                   connectionLimits: connectionLimits, connections: connections)
+        }
+    }
+
+    /// Refuses a connection past the limits with a 503 and closes it,
+    /// before any parser or buffer is set up for it.
+    private func refuse(_ channel: any Channel, _ refusal: ConnectionCount.Refusal) -> EventLoopFuture<Value> {
+        let message = switch refusal {
+        case .full: "the server holds as many connections as it takes; retry shortly"
+        case .tooManyPending: "too many connections from this address that have not sent a request"
+        }
+        let bytes = RequestHeadWatcher.errorResponse(.serviceUnavailable, code: "too_many_connections", message: message,
+                                                     headers: [("Retry-After", "1")], allocator: channel.allocator)
+        channel.writeAndFlush(bytes).whenComplete { _ in channel.close(promise: nil) }
+        return channel.eventLoop.makeSucceededFuture(
+            Value(outcome: channel.eventLoop.makeFailedFuture(refusal), channel: channel))
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        let ticket: ConnectionCount.Ticket
+        do {
+            ticket = try connections.admit(address: channel.remoteAddress?.ipAddress ?? "unknown", channel: channel)
+        } catch {
+            return refuse(channel, error)
+        }
+        let connections = self.connections
+        channel.closeFuture.whenComplete { _ in connections.release(ticket) }
+        return channel.eventLoop.makeCompletedFuture {
             // What the handshake decided, carried to the pipeline step that follows it.
             let decided = NIOLockedValueBox<WebSocketUpgrade.Decision?>(nil)
             let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
@@ -59,6 +87,7 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                         guard case .accept(let socket)? = decided.withLockedValue({ $0 }) else {
                             throw ChannelError.inappropriateOperationForState
                         }
+                        try channel.pipeline.syncOperations.addHandler(WebSocketFrameGuard(maxMessageBytes: limits.maxMessageBytes))
                         let frames = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         return .websocket(frames, socket)
@@ -84,6 +113,13 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false   // answered by the HTTP handling
             configuration.enableResponseHeaderValidation = false
             let outcome = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            // Limits and timeouts around the parser: raw bytes before it, parsed parts after it.
+            let watcher = RequestHeadWatcher(limits: connectionLimits)
+            try channel.pipeline.syncOperations.addHandler(watcher, position: .first)
+            let parser = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(
+                RequestGuard(limits: connectionLimits, watcher: watcher, count: connections, ticket: ticket),
+                position: .after(parser.handler))
             return Value(outcome: outcome, channel: channel)
         }
     }

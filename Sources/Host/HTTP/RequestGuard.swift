@@ -1,0 +1,189 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Sits right after the HTTP parser and makes every connection end well:
+/// a malformed request is answered (400, 408, 413, 426) and closed, a
+/// connection that sends nothing, or stops halfway, is timed out, and an
+/// answer given before the request body was read closes the connection
+/// instead of waiting for a body that may never end.
+///
+/// THREAD: the connection's event loop only.
+final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Waiting for a request head; `first` on a new connection.
+        case waiting(first: Bool)
+        /// The head arrived; its body is being read.
+        case readingBody
+        /// The request was read whole; its response is being written.
+        case responding
+    }
+
+    private let limits: ConnectionLimits
+    private let watcher: RequestHeadWatcher
+    private let count: ConnectionCount
+    private let ticket: ConnectionCount.Ticket
+    private var phase = Phase.waiting(first: true)
+    private var responseStarted = false
+    private var closeAfterResponse = false
+    private var timer: Scheduled<Void>?
+
+    init(limits: ConnectionLimits, watcher: RequestHeadWatcher, count: ConnectionCount, ticket: ConnectionCount.Ticket) {
+        self.limits = limits
+        self.watcher = watcher
+        self.count = count
+        self.ticket = ticket
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+    func handlerRemoved(context: ChannelHandlerContext) { cancelTimer() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !watcher.answered else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            count.requestArrived(ticket)
+            if let (status, code, message, headers) = refusal(of: head) {
+                return watcher.answer(status, code: code, message: message, headers: headers)
+            }
+            phase = .readingBody
+            responseStarted = false
+        case .body:
+            break
+        case .end:
+            phase = .responding
+        }
+        arm(context)
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status == .switchingProtocols:
+            // A WebSocket from here on: its own handlers keep time and limits.
+            // Removed once the 101 is written: a context removed mid-write
+            // would drop the flush that follows it.
+            cancelTimer()
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.cascade(to: promise)
+            context.write(data, promise: written)
+            let pipeline = context.pipeline, watcher = self.watcher
+            written.futureResult.assumeIsolated().whenComplete { [self] _ in
+                pipeline.syncOperations.removeHandler(watcher, promise: nil)
+                pipeline.syncOperations.removeHandler(self, promise: nil)
+            }
+        case .head(let head) where head.status.code < 200:
+            context.write(data, promise: promise)  // 100 Continue: the real answer follows
+        case .head(var head):
+            responseStarted = true
+            if case .readingBody = phase {
+                // Answered before the body was read (an early 401 or 413): the
+                // rest of the body is not worth waiting for.
+                closeAfterResponse = true
+                head.headers.replaceOrAdd(name: "Connection", value: "close")
+            }
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            context.write(data, promise: promise)
+            if closeAfterResponse {
+                context.flush()
+                context.close(promise: nil)
+            } else if case .responding = phase {
+                phase = .waiting(first: false)
+                watcher.expectHead()
+                arm(context)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        defer {
+            // Passed on in every case: a request whose body was cut short
+            // (EOF mid-body) must fail its handler, never look complete.
+            context.fireErrorCaught(error)
+        }
+        guard let parserError = error as? HTTPParserError else { return }
+        cancelTimer()
+        guard !responseStarted else { return context.close(promise: nil) }
+        let (status, message) = Self.describe(parserError)
+        watcher.answer(status, code: status == .requestHeaderFieldsTooLarge ? "headers_too_large" : "bad_request", message: message)
+    }
+
+    /// What is wrong with a head the parser accepted, if anything.
+    private func refusal(of head: HTTPRequestHead) -> (HTTPResponseStatus, String, String, [(String, String)])? {
+        let lengths = head.headers["Content-Length"]
+        if !lengths.isEmpty, !head.headers["Transfer-Encoding"].isEmpty {
+            return (.badRequest, "bad_request", "Content-Length and Transfer-Encoding together are refused", [])
+        }
+        if Set(lengths.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }).count > 1 {
+            return (.badRequest, "bad_request", "conflicting Content-Length values", [])
+        }
+        if let length = lengths.first.flatMap({ Int64($0.trimmingCharacters(in: .whitespaces)) }), length > limits.maxDeclaredBodyBytes {
+            return (.payloadTooLarge, "body_too_large", "the declared body is over the \(limits.maxDeclaredBodyBytes)-byte limit", [])
+        }
+        if head.headers["Upgrade"].contains(where: { $0.lowercased() == "websocket" }) {
+            guard head.method == .GET else {
+                return (.badRequest, "bad_request", "a WebSocket handshake is a GET", [])
+            }
+            guard head.headers["Sec-WebSocket-Version"] == ["13"] else {
+                return (.upgradeRequired, "unsupported_websocket_version", "only WebSocket version 13 is supported",
+                        [("Sec-WebSocket-Version", "13")])
+            }
+            let keys = head.headers["Sec-WebSocket-Key"]
+            guard keys.count == 1, let key = Data(base64Encoded: keys[0]), key.count == 16 else {
+                return (.badRequest, "bad_request", "Sec-WebSocket-Key must be 16 bytes in base64", [])
+            }
+        }
+        return nil
+    }
+
+    /// Restarts the clock for the phase the connection is in.
+    private func arm(_ context: ChannelHandlerContext) {
+        cancelTimer()
+        let delay: TimeAmount
+        switch phase {
+        case .waiting(let first): delay = first ? limits.headerTimeout : limits.idleTimeout
+        case .readingBody: delay = limits.bodyTimeout
+        case .responding: return  // a long-lived stream is the response's business
+        }
+        let loop = context.eventLoop.assumeIsolated()
+        timer = loop.scheduleTask(in: delay) { [self] in
+            timer = nil
+            switch phase {
+            case .waiting(first: false):
+                context.close(promise: nil)  // an idle kept-alive connection just closes
+            case .waiting(first: true), .readingBody:
+                if responseStarted { context.close(promise: nil); return }
+                watcher.answer(.requestTimeout, code: "request_timeout", message: "the request did not arrive in time")
+            case .responding:
+                break
+            }
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private static func describe(_ error: HTTPParserError) -> (HTTPResponseStatus, String) {
+        switch error {
+        case .headerOverflow: (.requestHeaderFieldsTooLarge, "the request head is too large")
+        case .invalidContentLength, .unexpectedContentLength: (.badRequest, "invalid Content-Length")
+        case .invalidChunkSize: (.badRequest, "invalid chunked encoding")
+        case .invalidHeaderToken, .invalidCharactersUsed, .lfExpected:
+            (.badRequest, "invalid characters in the request head")
+        case .invalidMethod: (.badRequest, "invalid method")
+        case .invalidURL: (.badRequest, "invalid request target")
+        case .invalidVersion: (.badRequest, "only HTTP/1.x is served here")
+        default: (.badRequest, "malformed request")
+        }
+    }
+}

@@ -1,0 +1,195 @@
+"""Hostile HTTP: every malformed request is answered with its status and
+closed, slow and silent clients are timed out, and a connection flood is
+refused at the door while /healthz keeps answering."""
+import json
+import os
+import resource
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import Server, bearer
+
+
+def exchange(port, raw, timeout=5.0, source="127.0.0.1"):
+    """Sends raw bytes; returns (everything the server wrote, whether it closed, seconds until it did)."""
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", port))
+    started = time.monotonic()
+    if raw:
+        sock.sendall(raw)
+    data, closed = b"", False
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        closed = isinstance(__import__("sys").exc_info()[1], ConnectionResetError)
+    sock.close()
+    return data, closed, time.monotonic() - started
+
+
+def status_of(data):
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
+
+
+def error_code(data):
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]["code"]
+
+
+def write_config(data_dir, limits):
+    config = {"node": {"env": "dev"}, "limits": limits, "auth": {"chain": ["jwt"]},
+              "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so",
+                           "config": {"dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev",
+                                      "audience": "northstar"}},
+                          {"name": "ws", "path": "libNorthstarWS.so", "config": {}}]}
+    path = data_dir / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+MALFORMED = [
+    ("nul_in_header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 400, "bad_request"),
+    ("bare_cr_in_header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400, "bad_request"),
+    ("content_length_and_chunked", b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_request"),
+    ("two_content_lengths", b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+     400, "bad_request"),
+    ("content_length_not_a_number", b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Length: 1e12\r\n\r\n", 400, "bad_request"),
+    ("declared_body_too_large", b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n",
+     413, "body_too_large"),
+    ("headers_over_limit", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers_too_large"),
+    ("many_headers_over_limit", b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(400))
+     + b"\r\n", 431, "headers_too_large"),
+    ("url_of_100_kb", b"GET /healthz?" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+    ("not_http", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64, 400, "bad_request"),
+    ("http2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, "bad_request"),
+    ("websocket_version_8", b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+     426, "unsupported_websocket_version"),
+    ("websocket_without_key", b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              b"Sec-WebSocket-Version: 13\r\n\r\n", 400, "bad_request"),
+    ("websocket_short_key", b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=\r\n\r\n", 400, "bad_request"),
+]
+
+
+@pytest.mark.parametrize("name,raw,expected,code", MALFORMED, ids=[case[0] for case in MALFORMED])
+def test_malformed_requests_are_answered_and_closed(server, name, raw, expected, code):
+    """Each malformed request gets its status and JSON error at once, then the connection closes."""
+    data, closed, seconds = exchange(server.port, raw)
+    assert status_of(data) == expected, (name, data[:200])
+    assert error_code(data) == code
+    assert b"Connection: close" in data
+    assert closed and seconds < 3, (name, closed, seconds)
+    if expected == 426:
+        assert b"Sec-WebSocket-Version: 13" in data
+    assert server.get("/healthz").status_code == 200
+
+
+def test_an_early_answer_does_not_wait_for_the_body(server):
+    """A refused request with a large unread body is answered and closed, not drained."""
+    token = server.token()
+    raw = (f"POST /v1/threads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+           f"Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{{").encode()
+    data, closed, seconds = exchange(server.port, raw)
+    assert status_of(data) == 413 and error_code(data) == "body_too_large"
+    assert closed and seconds < 3
+    data, closed, seconds = exchange(server.port, b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n{")
+    assert status_of(data) == 401 and closed and seconds < 3  # no token: answered, then closed
+
+
+def test_silent_slow_and_idle_connections_are_timed_out(data_dir):
+    """Header, body and idle timeouts from config: 408 where a request was under way, a close when idle."""
+    config = write_config(data_dir, {"header_timeout_seconds": 1, "body_timeout_seconds": 1, "idle_timeout_seconds": 1})
+    server = Server(data_dir, config=config).start()
+    try:
+        data, closed, seconds = exchange(server.port, b"", timeout=6)
+        assert status_of(data) == 408 and error_code(data) == "request_timeout" and closed and seconds < 4
+        data, closed, seconds = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow:", timeout=6)
+        assert status_of(data) == 408 and closed and seconds < 4
+        token = server.token()
+        data, closed, seconds = exchange(server.port, (f"POST /v1/threads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                                                       f"Content-Length: 100\r\n\r\n{{\"ti").encode(), timeout=6)
+        assert status_of(data) == 408 and closed and seconds < 4
+        # A kept-alive connection that goes quiet after its answer is closed without a word.
+        data, closed, seconds = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout=6)
+        assert status_of(data) == 200 and data.count(b"HTTP/1.1") == 1 and closed and 0.8 < seconds < 4
+        assert server.get("/healthz").status_code == 200
+    finally:
+        server.kill()
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_idle(count, source, sockets, errors):
+    for _ in range(count):
+        try:
+            sock = socket.socket()
+            sock.bind((source, 0))
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", PORT[0]))
+            sockets.append(sock)
+        except OSError as error:
+            errors.append(error)
+
+
+PORT = [0]
+
+
+def test_a_connection_flood_is_refused_at_the_door_and_healthz_keeps_answering(data_dir):
+    """2,000 idle connections against max_connections 1,000: /healthz answers throughout, memory comes back."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    config = write_config(data_dir, {"max_connections": 1000, "max_pending_connections_per_ip": 150,
+                                     "header_timeout_seconds": 60})
+    server = Server(data_dir, config=config).start()
+    PORT[0] = server.port
+    sockets, errors = [], []
+    try:
+        baseline = rss_kb(server.process.pid)
+        # One address alone is held to its pending limit: the rest are answered 503.
+        data, closed, _ = b"", False, 0
+        open_idle(150, "127.0.0.10", sockets, errors)
+        data, closed, _ = exchange(server.port, b"", source="127.0.0.10")
+        assert status_of(data) == 503 and error_code(data) == "too_many_connections" and closed
+        # Fourteen addresses, 1,850 more idle connections: past 1,000 the oldest silent ones are let go.
+        threads = [threading.Thread(target=open_idle, args=(132, f"127.0.0.{11 + i}", sockets, errors)) for i in range(14)]
+        for thread in threads:
+            thread.start()
+        answered = 0
+        while any(thread.is_alive() for thread in threads):
+            assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+            answered += 1
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:3]
+        for _ in range(20):
+            assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+        metrics_open = len(os.listdir(f"/proc/{server.process.pid}/fd"))
+        assert metrics_open < 1000 + 200, metrics_open  # held under the cap (plus the node's own files)
+        peak = rss_kb(server.process.pid)
+    finally:
+        for sock in sockets:
+            sock.close()
+        PORT[0] = 0
+    try:
+        time.sleep(2)
+        after = rss_kb(server.process.pid)
+        assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+        assert after < baseline + 60_000, (baseline, peak, after)
+    finally:
+        server.kill()
