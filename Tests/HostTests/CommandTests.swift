@@ -88,6 +88,32 @@ import Testing
         #expect(throws: APIError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"x","base_rev":"1","ops":[]}"#), limits: tight) }
     }
 
+    @Test("commands that would stack a document past the depth limit are refused, and the canvas lives on")
+    func documentDepthIsCheckedOnTheResult() async throws {
+        let fixture = try StoreFixture()
+        let kernel = fixture.kernel
+        let context = StoreFixture.context()
+        let canvas = try await kernel.canvases.create(try CreateResourceRequest(json: .object([:])), context: context)
+        func nested(_ levels: Int) -> String { String(repeating: "[", count: levels) + "1" + String(repeating: "]", count: levels) }
+        // Each command alone is within every parse-time limit.
+        _ = try await kernel.canvases.commit(try command("c1", base: 0, #"[{"op":"add","path":"/a","value":\#(nested(40))}]"#),
+                                             canvasID: canvas.id, context: context)
+        do {
+            _ = try await kernel.canvases.commit(try command("c2", base: 1, #"[{"op":"add","path":"/a/0/0/0/0/0/0","value":\#(nested(60))}]"#),
+                                                 canvasID: canvas.id, context: context)
+            Issue.record("a document 68 levels deep was stored")
+        } catch let error as APIError {
+            #expect(error.code == "document_too_deep" && error.status == .unprocessableContent)
+        }
+        let head = try await fixture.store.head(canvas: canvas.id)
+        #expect(head.rev == 1 && head.document.depth == 41)
+        // The canvas still takes commands and reads back.
+        let next = try await kernel.canvases.commit(try command("c3", base: 1, #"[{"op":"add","path":"/b","value":true}]"#),
+                                                    canvasID: canvas.id, context: context)
+        #expect(next.revision.rev == 2)
+        #expect(try await kernel.canvases.document(canvasID: canvas.id, rev: 2, context: context).document.objectValue?["b"] == .bool(true))
+    }
+
     @Test("in one group-committed batch, a failing command rolls back alone")
     func failuresInABatchStayAlone() async throws {
         let fixture = try StoreFixture()

@@ -377,7 +377,8 @@ def test_bad_storage_config_is_refused_at_start(data_dir):
         ("s3", {**base, "addressing": "sideways"}, "addressing"),
         ("s3", {k: v for k, v in base.items() if k != "secret_access_key"}, "secret_access_key"),
         ("s3", {**base, "bucket": "No_Such!"}, "bucket"),
-        ("fs", {"root": "relative/path"}, "root"),
+        ("fs", {"root": "relative/path"}, 'root: "relative/path" is relative'),
+        ("fs", {}, "root: required"),
         ("fs", {"root": str(data_dir), "bucket": "x"}, "bucket"),
     ]
     for index, (kind, config, words) in enumerate(cases):

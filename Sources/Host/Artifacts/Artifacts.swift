@@ -52,6 +52,12 @@ public final class Artifacts: Sendable {
                     pending.removeAll(keepingCapacity: true)
                 }
             }
+            // A body that ended short of its declared length was cut off
+            // (the client left): it is not the object the client meant.
+            if let declaredLength, total != declaredLength {
+                throw APIError(.badRequest, code: "body_incomplete",
+                               message: "the body ended after \(total) of its \(declaredLength) declared bytes; nothing was kept")
+            }
             if !pending.isEmpty { try await backend.putWrite(upload, pending) }
         } catch {
             backend.putAbort(upload)

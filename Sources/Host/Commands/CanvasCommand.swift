@@ -52,13 +52,25 @@ public struct CommandLimits: Sendable {
     public var maxDocumentBytes: Int
     public var maxOperations: Int
     public var maxPathDepth: Int
+    /// How deeply arrays and objects may nest in the document a command
+    /// produces. Each command's ops are checked when parsed, but two
+    /// commands can stack values into a deeper document; this is checked on
+    /// the result, and stays under the 512 levels a stored document must
+    /// still parse with.
+    public var maxDocumentDepth: Int
     /// A snapshot of the document is kept every this many revisions.
     public var snapshotEvery: Int64
 
-    public init(maxDocumentBytes: Int = 1 << 20, maxOperations: Int = 1000, maxPathDepth: Int = 32, snapshotEvery: Int64 = 64) {
+    /// The deepest `maxDocumentDepth` config accepts: stored documents are
+    /// read back by a parser that stops at 512 levels.
+    public static let documentDepthCeiling = 500
+
+    public init(maxDocumentBytes: Int = 1 << 20, maxOperations: Int = 1000, maxPathDepth: Int = 32,
+                maxDocumentDepth: Int = 64, snapshotEvery: Int64 = 64) {
         self.maxDocumentBytes = maxDocumentBytes
         self.maxOperations = maxOperations
         self.maxPathDepth = maxPathDepth
+        self.maxDocumentDepth = maxDocumentDepth
         self.snapshotEvery = snapshotEvery
     }
 }

@@ -26,6 +26,11 @@ public struct Canvases: Sendable {
                 throw APIError(.unprocessableContent, code: "patch_failed", message: "ops[\(error.index)]: \(error.message)",
                                details: ["op_index": .number(Double(error.index))])
             }
+            let depth = updated.depth
+            guard depth <= limits.maxDocumentDepth else {
+                throw APIError(.unprocessableContent, code: "document_too_deep",
+                               message: "the document would nest \(depth) levels deep; the limit is \(limits.maxDocumentDepth)")
+            }
             let size = updated.encoded().count
             guard size <= limits.maxDocumentBytes else {
                 throw APIError(.contentTooLarge, code: "document_too_large",

@@ -34,15 +34,32 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// The value encoded as compact JSON with sorted keys (stable bytes).
+    /// It cannot fail: the writer (`JSONValue+write.swift`) has no depth
+    /// limit and every case maps to JSON, so nothing is ever swapped for a
+    /// placeholder. How deep a stored document may grow is a limit the
+    /// kernel checks before it stores one (`CommandLimits.maxDocumentDepth`).
     public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to JSON.
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        write(to: &bytes)
+        return Data(bytes)
     }
 
     /// The value as compact JSON text.
-    public var jsonText: String { String(decoding: encoded(), as: UTF8.self) }
+    public var jsonText: String {
+        var bytes: [UInt8] = []
+        write(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// How many arrays and objects are nested at the deepest point (a scalar is 0).
+    public var depth: Int {
+        switch self {
+        case .array(let elements): 1 + (elements.lazy.map(\.depth).max() ?? 0)
+        case .object(let members): 1 + (members.values.lazy.map(\.depth).max() ?? 0)
+        default: 0
+        }
+    }
 
     /// A short name of the value's type, for error messages.
     public var typeName: String {
