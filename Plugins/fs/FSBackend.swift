@@ -6,12 +6,17 @@ import PluginAPI
 /// The `fs` storage backend: objects on the local filesystem laid out as an
 /// S3 bucket would be, so the folder syncs to a real bucket unchanged.
 ///
-///     <root>/<bucket>/<key>                          the object's bytes, nothing else
-///     <root>/.northstar/meta/<bucket>/<key>.json     content type, size, SHA-256
-///     <root>/.northstar/tmp/                          uploads in progress
+///     <root>/<bucket>/<key>                               the object's bytes, nothing else
+///     <root>/.northstar/meta/<bucket>/<h[0..2]>/<h>.json  content type, size, SHA-256; h = SHA-256 of the key
+///     <root>/.northstar/tmp/                               uploads in progress
 ///
 /// The metadata lives in its own tree rather than next to each file so that
-/// `<root>/<bucket>` holds exactly the bucket's objects. An upload is written
+/// `<root>/<bucket>` holds exactly the bucket's objects, and it is named by
+/// the key's hash so that any name an object may have (up to 255 bytes a
+/// segment) fits, and no metadata file can clash with another key's folder.
+/// An object may not be both a file and a folder (`f` and `f/g`): either
+/// order is refused as a conflict, as it would be on a real filesystem sync.
+/// An upload is written
 /// to a temporary file, fsynced, and renamed into place (metadata first), so
 /// a crash never leaves a torn or partial object visible; temporaries left
 /// by a crash are removed at start.
@@ -74,7 +79,31 @@ final class FSBackend: StorageProvider, @unchecked Sendable {
     }
 
     func objectURL(_ key: String) -> URL { objects.appendingPathComponent(key) }
-    func metaURL(_ key: String) -> URL { meta.appendingPathComponent(key + ".json") }
+    func metaURL(_ key: String) -> URL {
+        let hash = SHA256.hash(data: Data(key.utf8)).hex
+        return meta.appendingPathComponent(String(hash.prefix(2))).appendingPathComponent(hash + ".json")
+    }
+
+    /// Where metadata was kept before it was named by hash; still read, so
+    /// objects written by an earlier version keep their content type and digest.
+    func legacyMetaURL(_ key: String) -> URL { meta.appendingPathComponent(key + ".json") }
+
+    /// Refuses a key that would make an object and a folder share a name:
+    /// one of its parent folders is an object, or the key is a folder.
+    func checkNoConflict(_ key: String) throws {
+        var folder = ""
+        for segment in key.split(separator: "/").dropLast() {
+            folder += folder.isEmpty ? String(segment) : "/\(segment)"
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: objectURL(folder).path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw FSError(NS_ERR_CONFLICT, "an object already uses a folder name of this key")
+            }
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: objectURL(key).path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw FSError(NS_ERR_CONFLICT, "a folder of objects already uses this name")
+        }
+    }
 
     /// Runs file work on the backend's queue and awaits it.
     private func onQueue<T>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -161,35 +190,49 @@ final class FSBackend: StorageProvider, @unchecked Sendable {
 
     func createUpload(key: String, contentType: String) throws -> FSUpload {
         guard Self.isSafe(key) else { throw FSError(NS_ERR_INVALID_ARGUMENT, "the key is not a safe relative path") }
+        try checkNoConflict(key)  // before a byte is sent; checked again when published
         let url = temporary.appendingPathComponent(UUID().uuidString)
         guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
-            throw FSError(NS_ERR_IO, "cannot create a temporary file in \(temporary.path)")
+            throw FSError(NS_ERR_IO, "cannot create a temporary file (disk full or not writable?)")
         }
         return FSUpload(key: key, contentType: contentType, temporary: url, handle: handle)
     }
 
+    /// Makes an upload visible, or removes every trace of it: a failure at
+    /// any step leaves no temporary file behind.
     func publish(_ upload: FSUpload) throws -> FSObjectMeta {
-        try upload.handle.synchronize()
-        try upload.handle.close()
-        let record = FSObjectMeta(size: upload.size, contentType: upload.contentType, sha256: upload.hasher.finalize().hex,
-                                  modifiedUnixMs: Int64(Date().timeIntervalSince1970 * 1000))
-        let target = objectURL(upload.key), metaTarget = metaURL(upload.key)
         let metaTemporary = temporary.appendingPathComponent(UUID().uuidString + ".json")
-        try durableWrite(try JSONEncoder().encode(record), to: metaTemporary)
-        try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: metaTarget.deletingLastPathComponent(), withIntermediateDirectories: true)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: target.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        do {
+            try upload.handle.synchronize()
+            try upload.handle.close()
+            let record = FSObjectMeta(size: upload.size, contentType: upload.contentType, sha256: upload.hasher.finalize().hex,
+                                      modifiedUnixMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let target = objectURL(upload.key), metaTarget = metaURL(upload.key)
+            try durableWrite(try JSONEncoder().encode(record), to: metaTemporary)
+            try publishing.withLock {
+                try checkNoConflict(upload.key)
+                try makeFolder(target.deletingLastPathComponent())
+                try makeFolder(metaTarget.deletingLastPathComponent())
+                try rename(metaTemporary, metaTarget)
+                try rename(upload.temporary, target)
+                try? FileManager.default.removeItem(at: legacyMetaURL(upload.key))
+            }
+            syncDirectory(target.deletingLastPathComponent())
+            syncDirectory(metaTarget.deletingLastPathComponent())
+            return record
+        } catch {
             try? FileManager.default.removeItem(at: metaTemporary)
-            throw FSError(NS_ERR_CONFLICT, "a folder of objects already uses this name")
+            upload.abort()
+            throw error
         }
-        try publishing.withLock {
-            try rename(metaTemporary, metaTarget)
-            try rename(upload.temporary, target)
+    }
+
+    private func makeFolder(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw FSError(NS_ERR_IO, "cannot create a folder for the object (disk full or not writable?)")
         }
-        syncDirectory(target.deletingLastPathComponent())
-        syncDirectory(metaTarget.deletingLastPathComponent())
-        return record
     }
 
     private func durableWrite(_ data: Data, to url: URL) throws {
@@ -220,7 +263,10 @@ final class FSBackend: StorageProvider, @unchecked Sendable {
     func openObject(_ key: String) throws -> (FSObjectMeta, FileHandle) {
         guard Self.isSafe(key) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
         return try publishing.withLock {
-            guard let handle = FileHandle(forReadingAtPath: objectURL(key).path) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
+            // A folder of objects is not an object (opening one would succeed on Linux).
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: objectURL(key).path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let handle = FileHandle(forReadingAtPath: objectURL(key).path) else { throw FSError(NS_ERR_NOT_FOUND, "no such object") }
             let size = (try? handle.seekToEnd()) ?? 0
             return (readMeta(key, size: size), handle)
         }
@@ -228,9 +274,11 @@ final class FSBackend: StorageProvider, @unchecked Sendable {
 
     /// The recorded metadata; for a file put there by hand, what can be known.
     func readMeta(_ key: String, size: UInt64) -> FSObjectMeta {
-        if let data = try? Data(contentsOf: metaURL(key)), let record = try? JSONDecoder().decode(FSObjectMeta.self, from: data),
-           record.size == size {
-            return record
+        for url in [metaURL(key), legacyMetaURL(key)] {
+            if let data = try? Data(contentsOf: url), let record = try? JSONDecoder().decode(FSObjectMeta.self, from: data),
+               record.size == size {
+                return record
+            }
         }
         let modified = (try? FileManager.default.attributesOfItem(atPath: objectURL(key).path)[.modificationDate] as? Date) ?? Date()
         return FSObjectMeta(size: size, contentType: "application/octet-stream", sha256: "",
@@ -246,10 +294,11 @@ final class FSBackend: StorageProvider, @unchecked Sendable {
             }
             try FileManager.default.removeItem(at: objectURL(key))
             try? FileManager.default.removeItem(at: metaURL(key))
+            try? FileManager.default.removeItem(at: legacyMetaURL(key))
         }
         // S3 has no folders: drop the ones this delete emptied.
-        for base in [objects, meta] {
-            var folder = base.appendingPathComponent(key).deletingLastPathComponent()
+        for (base, file) in [(objects, objectURL(key)), (meta, legacyMetaURL(key)), (meta, metaURL(key))] {
+            var folder = file.deletingLastPathComponent()
             while folder.path.count > base.path.count, (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
                 try? FileManager.default.removeItem(at: folder)
                 folder.deleteLastPathComponent()

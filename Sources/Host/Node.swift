@@ -31,7 +31,14 @@ public final class Node: Sendable {
     /// starts nothing and binds nothing.
     public init(config: NorthstarConfig) throws {
         self.config = config
-        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreOpenError(path: config.dataDirectory, reason: "the data directory cannot be created")
+        }
+        // Before the plugins: they may write into it (the jwt dev secret), and
+        // an unwritable folder should be named as such, not as a plugin's failure.
+        try Self.checkWritable(directory: config.dataDirectory)
         self.plugins = try PluginSet(config: config)
         connectionLimits = OpenFileLimit.fitting(config.limits.connections, logger: logger)
         connections = ConnectionCount(maxConnections: connectionLimits.maxConnections,
@@ -45,7 +52,7 @@ public final class Node: Sendable {
         self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
             : "\(config.dataDirectory)/\(config.store.sqlitePath)"
-        let store = try SQLiteStore(path: path, retainPerStream: config.store.retainEventsPerStream) { event in
+        let store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream) { event in
             metrics.increment("northstar_events_appended_total", [("type", event.type)])
             hub.publish(event)
         }
@@ -60,6 +67,16 @@ public final class Node: Sendable {
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
     }
 
+    /// The data directory must take files (generated secrets, the database's
+    /// journal): checked by writing one, so a read-only mount is named at start.
+    private static func checkWritable(directory: String) throws {
+        let probe = "\(directory)/.write-check-\(getpid())"
+        guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
+            throw StoreOpenError(path: directory, reason: "the data directory is not writable")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
+    }
+
     /// Starts the plugins, binds the port, serves until SIGTERM or SIGINT,
     /// then drains connections and stops the plugins in reverse order.
     /// - Parameter onListening: called with the bound port (useful with port 0).
@@ -70,7 +87,7 @@ public final class Node: Sendable {
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware(metrics: metrics))
-        HealthRoutes(readiness: readiness, metrics: metrics).register(on: router)
+        HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health).register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)
@@ -112,6 +129,7 @@ public final class Node: Sendable {
             services: [
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
                 .init(service: app),
+                .init(service: StoreRecoveryService(store: kernel.store)),
                 .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub, sockets: liveSockets)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -153,5 +171,21 @@ struct DrainSignalService: Service {
         readiness.set(.draining)
         hub.shutdown()
         sockets.closeAll(reason: "the server is restarting; reconnect and resume from your last seq")
+    }
+}
+
+/// While the store refuses writes (a full disk, a read-only mount), tries one
+/// small write every two seconds, so `/readyz` turns ready again on its own
+/// once the operator has fixed the cause.
+struct StoreRecoveryService: Service {
+    let store: any EventStore
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(2))
+                if store.health.current != nil { try? await store.probeWrite() }
+            }
+        }
     }
 }

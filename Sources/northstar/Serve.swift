@@ -64,5 +64,8 @@ func fail<T>(on body: () throws -> T) throws -> T {
     } catch let error as PluginLoadError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(2)
+    } catch let error as StoreOpenError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
     }
 }

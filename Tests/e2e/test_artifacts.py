@@ -284,13 +284,61 @@ def test_a_damaged_object_is_never_served_as_whole(data_dir):
         store.close()
 
 
-def test_fs_path_conflicts_are_409(data_dir):
+@pytest.mark.parametrize("first,second", [
+    ("posters/2026/a.png", "posters/2026"),  # a folder, then an object of its name
+    ("f", "f/g"),                            # an object, then a folder of its name
+    ("deep/a", "deep/a/b/c/d"),
+])
+def test_fs_path_conflicts_are_409_both_ways_and_leave_nothing(data_dir, first, second):
     store = Store(data_dir, "fs")
     try:
         server, headers = store.server, bearer(store.server.token())
-        assert requests.put(f"{server.url}/v1/media/posters/2026/a.png", data=b"x", headers=headers).status_code == 201
-        conflict = requests.put(f"{server.url}/v1/media/posters/2026", data=b"x", headers=headers)
-        assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "path_conflict"
+        assert requests.put(f"{server.url}/v1/media/{first}", data=b"x", headers=headers).status_code == 201
+        conflict = requests.put(f"{server.url}/v1/media/{second}", data=b"y" * 300_000, headers=headers)
+        assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "path_conflict", conflict.text
+        assert temporaries(data_dir) == []
+        assert requests.get(f"{server.url}/v1/media/{first}", headers=headers).content == b"x"
+        assert requests.get(f"{server.url}/v1/media/{second}", headers=headers).status_code == 404
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("first,second", [("x", "x.json/y"), ("a.json/b", "a")])
+def test_fs_names_that_once_clashed_in_its_metadata_are_both_stored(data_dir, first, second):
+    """Metadata named by the key's hash: `x` and `x.json/y` are two objects, as on S3."""
+    store = Store(data_dir, "fs")
+    try:
+        server, headers = store.server, bearer(store.server.token())
+        assert requests.put(f"{server.url}/v1/media/{first}", data=b"one", headers=headers).status_code == 201
+        assert requests.put(f"{server.url}/v1/media/{second}", data=b"two", headers=headers).status_code == 201
+        for path, body in ((first, b"one"), (second, b"two")):
+            got = requests.get(f"{server.url}/v1/media/{path}", headers=headers)
+            assert got.content == body and got.headers["x-checksum-sha256"] == hashlib.sha256(body).hexdigest()
+        assert temporaries(data_dir) == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name", ["fs", "s3", "gcs"])
+def test_the_longest_allowed_names_are_stored(data_dir, name):
+    """Filenames and media segments of 251 to 255 bytes are allowed, so every backend stores them."""
+    store = Store(data_dir, name)
+    try:
+        server, headers = store.server, bearer(store.server.token())
+        for length in (251, 253, 255):
+            filename = "n" * (length - 4) + ".txt"
+            created = upload(server, headers, b"long", filename)
+            assert created.status_code == 201, created.text
+            asset = created.json()["asset_id"]
+            got = server.get(f"/v1/artifacts/{asset}", headers=headers)
+            assert got.status_code == 200 and got.content == b"long"
+            assert got.headers["ETag"] == server.get(f"/v1/artifacts/{asset}", headers=headers).headers["ETag"]
+            segment = "m" * length
+            assert requests.put(f"{server.url}/v1/media/long/{segment}", data=b"media", headers=headers).status_code == 201
+            assert requests.get(f"{server.url}/v1/media/long/{segment}", headers=headers).content == b"media"
+        too_long = upload(server, headers, b"x", "n" * 256)
+        assert too_long.status_code == 400
+        assert temporaries(data_dir) == []
     finally:
         store.close()
 

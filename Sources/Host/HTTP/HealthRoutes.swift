@@ -1,11 +1,13 @@
 import Hummingbird
 
 /// `GET /healthz` (the process answers), `GET /readyz` (every plugin has
-/// started, the port is bound, and no shutdown is under way), and
+/// started, the port is bound, no shutdown is under way, and the store takes
+/// writes), and
 /// `GET /metrics` (Prometheus text).
 struct HealthRoutes {
     let readiness: Readiness
     let metrics: Metrics
+    let storeHealth: StoreHealth
 
     func register(on router: Router<some Hummingbird.RequestContext>) {
         router.get("/healthz") { _, _ in
@@ -13,6 +15,10 @@ struct HealthRoutes {
         }
         router.get("/readyz") { _, _ in
             let state = readiness.current
+            // A node whose store takes no writes should get no traffic, though it still serves reads.
+            if state == .ready, let problem = storeHealth.current {
+                return jsonResponse(.serviceUnavailable, #"{"status":"\#(problem.rawValue)"}"#)
+            }
             return jsonResponse(state == .ready ? .ok : .serviceUnavailable, #"{"status":"\#(state.rawValue)"}"#)
         }
         router.get("/metrics") { _, _ in

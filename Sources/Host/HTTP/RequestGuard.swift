@@ -31,7 +31,15 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var phase = Phase.waiting(first: true)
     private var responseStarted = false
     private var closeAfterResponse = false
+    /// The answer is out and the output closed; what the client still sends
+    /// is read and dropped until it stops or `lingerTime` passes. Closing at
+    /// once would reset the connection while the client is still sending,
+    /// and a reset can destroy the answer before the client reads it.
+    private var lingering = false
     private var timer: Scheduled<Void>?
+
+    /// How long a connection answered early keeps reading what the client still sends.
+    static let lingerTime: TimeAmount = .seconds(2)
 
     init(limits: ConnectionLimits, watcher: RequestHeadWatcher, count: ConnectionCount, ticket: ConnectionCount.Ticket) {
         self.limits = limits
@@ -44,7 +52,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) { cancelTimer() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !watcher.answered else { return }
+        guard !watcher.answered, !lingering else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             count.requestArrived(ticket)
@@ -93,8 +101,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             context.write(data, promise: promise)
             if closeAfterResponse {
-                context.flush()
-                context.close(promise: nil)
+                linger(context)
             } else if case .responding = phase {
                 phase = .waiting(first: false)
                 watcher.expectHead()
@@ -103,7 +110,25 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if lingering, let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)  // the client finished sending: nothing left to protect
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Flushes the answer, closes the output and drops input until the client stops.
+    private func linger(_ context: ChannelHandlerContext) {
+        lingering = true
+        cancelTimer()
+        context.flush()
+        context.close(mode: .output, promise: nil)
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if lingering { return }  // whatever the client still sends no longer matters
         defer {
             // Passed on in every case: a request whose body was cut short
             // (EOF mid-body) must fail its handler, never look complete.

@@ -23,6 +23,8 @@ enum SQLValue: Sendable, Equatable {
 struct SQLiteError: Error, CustomStringConvertible {
     let code: Int32
     let message: String
+    /// The operating system's errno behind an I/O failure (ENOSPC, EROFS), or 0.
+    var systemErrno: Int32 = 0
     var description: String { "SQLite error \(code): \(message)" }
     /// A UNIQUE or PRIMARY KEY constraint failed.
     var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
@@ -60,7 +62,7 @@ final class SQLiteConnection: @unchecked Sendable {
         guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
             let message = error.map { String(cString: $0) } ?? "unknown"
             sqlite3_free(error)
-            throw SQLiteError(code: sqlite3_errcode(handle), message: message)
+            throw SQLiteError(code: sqlite3_extended_errcode(handle), message: message, systemErrno: sqlite3_system_errno(handle))
         }
     }
 
@@ -117,7 +119,8 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func lastError() -> SQLiteError {
-        SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))
+        SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)),
+                    systemErrno: sqlite3_system_errno(handle))
     }
 }
 

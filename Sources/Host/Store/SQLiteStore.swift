@@ -10,12 +10,16 @@ import Foundation
 /// the writer. `onAppend` is called after each commit, in commit order: the
 /// live fan-out hangs off it and sees every stream's events in `seq` order.
 public final class SQLiteStore: EventStore, @unchecked Sendable {
-    private let writer: SQLiteConnection
+    /// The one writing connection, used only from the batcher's queue (and
+    /// by tests while no write is in flight).
+    let writer: SQLiteConnection
     private let reader: SQLiteConnection
     private let batcher: WriteBatcher
     private let readQueue = DispatchQueue(label: "northstar.store.read")
     let retainPerStream: Int64
     let onAppend: @Sendable (StreamEvent) -> Void
+    /// Whether writes can succeed now; `/readyz` reads it.
+    public let health = StoreHealth()
 
     /// Opens or creates the database at `path`.
     /// - Parameters:
@@ -27,7 +31,32 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         reader = try SQLiteConnection(path: path)
         self.retainPerStream = retainPerStream
         self.onAppend = onAppend
-        batcher = WriteBatcher(connection: writer, publish: onAppend)
+        batcher = WriteBatcher(connection: writer, health: health, publish: onAppend)
+    }
+
+    /// Refuses a database that cannot take writes (a read-only file, folder
+    /// or mount, a full disk), at start, before anything is served.
+    /// - Throws: `StoreOpenError` naming the file and the reason.
+    public static func openWritable(path: String, retainPerStream: Int64,
+                                    onAppend: @escaping @Sendable (StreamEvent) -> Void) throws -> SQLiteStore {
+        do {
+            let store = try SQLiteStore(path: path, retainPerStream: retainPerStream, onAppend: onAppend)
+            try store.writer.query("INSERT OR REPLACE INTO write_probe (id, at_ms) VALUES (1, 0)")
+            return store
+        } catch let error as SQLiteError {
+            let reason = StoreHealth.problem(of: error).map { StoreHealth.message($0) } ?? error.description
+            throw StoreOpenError(path: path, reason: "the database cannot be written (\(error.message)): \(reason)")
+        }
+    }
+
+    /// Proves the database takes writes again: one small durable write, made
+    /// while `health` reports a problem, so readiness comes back as soon as
+    /// writes do.
+    public func probeWrite() async throws {
+        try await onWriter { db, _ in
+            try db.query("INSERT OR REPLACE INTO write_probe (id, at_ms) VALUES (1, ?)",
+                         [.integer(Int64(Date().timeIntervalSince1970 * 1000))])
+        }
     }
 
     static let schema = """
@@ -54,6 +83,7 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         CREATE TABLE IF NOT EXISTS gestures (
             id TEXT PRIMARY KEY, canvas TEXT NOT NULL, created_ms INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS gestures_by_canvas ON gestures (canvas, created_ms);
+        CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS commands (
             canvas TEXT NOT NULL, command_id TEXT NOT NULL, fingerprint TEXT NOT NULL, rev INTEGER NOT NULL,
             PRIMARY KEY (canvas, command_id)) WITHOUT ROWID;

@@ -31,8 +31,11 @@ final class WriteBatcher: Sendable {
     /// The most writes one transaction takes, to bound the latency of a batch.
     private let maxBatch = 512
 
-    init(connection: SQLiteConnection, publish: @escaping @Sendable (StreamEvent) -> Void) {
+    private let health: StoreHealth
+
+    init(connection: SQLiteConnection, health: StoreHealth, publish: @escaping @Sendable (StreamEvent) -> Void) {
         self.connection = connection
+        self.health = health
         self.publish = publish
     }
 
@@ -50,8 +53,10 @@ final class WriteBatcher: Sendable {
                         return false
                     }
                 },
-                finish: { commitError in
-                    if let commitError { continuation.resume(throwing: commitError) } else { continuation.resume(with: outcome.result!) }
+                finish: { [health] commitError in
+                    // A full or read-only store is answered as such (503), never as a bare internal error.
+                    if let commitError { return continuation.resume(throwing: health.classify(commitError)) }
+                    continuation.resume(with: outcome.result!.mapError { health.classify($0) })
                 })
             let schedule = pending.withLockedValue { pending -> Bool in
                 pending.jobs.append(job)
@@ -92,6 +97,7 @@ final class WriteBatcher: Sendable {
             jobs.forEach { $0.finish(error) }
             return
         }
+        health.wrote()
         events.forEach(publish)
         jobs.forEach { $0.finish(nil) }
     }

@@ -4,6 +4,12 @@ import Foundation
 /// idempotency records. SQLite implements it now; PostgreSQL will, so
 /// nothing SQL-dialect-specific appears in this protocol.
 public protocol EventStore: Sendable {
+    /// Whether writes can succeed now (`/readyz` answers from it).
+    var health: StoreHealth { get }
+
+    /// One small durable write, to find out whether writes work again.
+    func probeWrite() async throws
+
     /// Records a new resource.
     func create(_ resource: Resource) async throws
 
