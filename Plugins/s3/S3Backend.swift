@@ -21,6 +21,45 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
         signer = SigV4Signer(accessKeyID: settings.accessKeyID, secretAccessKey: settings.secretAccessKey, region: settings.region)
         self.host = host
         guard host.canFetch else { throw CloudFailure.config("this host has no http_fetch (ABI 1.1 needed)") }
+        sweeper = Task { [weak self, settings] in
+            // Once soon after start (what a crash left), then regularly (what an outage left).
+            let every = Duration.seconds(min(max(settings.abandonedUploadSeconds / 4, 1), 900))
+            try? await Task.sleep(for: .seconds(1))
+            while !Task.isCancelled, let backend = self {
+                await backend.abortAbandonedUploads()
+                try? await Task.sleep(for: every)
+            }
+        }
+    }
+
+    deinit { sweeper?.cancel() }
+
+    private var sweeper: Task<Void, Never>?
+
+    /// Aborts every multipart upload of the bucket begun more than
+    /// `abandoned_upload_seconds` ago. Failures are logged and retried next time.
+    func abortAbandonedUploads() async {
+        let cutoff = Date().addingTimeInterval(-Double(settings.abandonedUploadSeconds))
+        var markers: [(String, String)] = []
+        do {
+            while true {
+                let answer = try await send("GET", key: nil, query: [("uploads", "")] + markers, what: "list multipart uploads",
+                                            maxResponse: 16 << 20, aboutObject: false)
+                let xml = String(decoding: answer.body, as: UTF8.self)
+                for entry in XMLText.elements("Upload", in: xml) {
+                    guard let key = XMLText.value("Key", in: entry), let id = XMLText.value("UploadId", in: entry),
+                          let initiated = XMLText.value("Initiated", in: entry),
+                          Double(HTTPDate.iso8601(initiated)) / 1000 < cutoff.timeIntervalSince1970 else { continue }
+                    _ = try await send("DELETE", key: key, query: [("uploadId", id)], expect: [200, 204, 404], what: "abort abandoned upload")
+                    host.log(ns_log_level(NS_LOG_WARNING), "aborted a multipart upload left behind since \(initiated)")
+                }
+                guard XMLText.value("IsTruncated", in: xml) == "true", let key = XMLText.value("NextKeyMarker", in: xml),
+                      let id = XMLText.value("NextUploadIdMarker", in: xml) else { break }
+                markers = [("key-marker", key), ("upload-id-marker", id)]
+            }
+        } catch {
+            host.log(ns_log_level(NS_LOG_WARNING), "could not sweep abandoned multipart uploads: \(error)")
+        }
     }
 
     /// One signed request; an answer outside `expect` becomes a failure.
@@ -82,11 +121,17 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
             _ = try await send("PUT", key: upload.key, headers: metadata, body: rest, what: "put object", aboutObject: false)
             return try await head(key: upload.key)
         }
-        if !rest.isEmpty || upload.parts.isEmpty { try await uploadPart(upload, rest) }
-        let parts = upload.parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag></Part>" }
-        _ = try await send("POST", key: upload.key, query: [("uploadId", uploadID)],
-                           body: Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8),
-                           what: "complete multipart upload", aboutObject: false)
+        do {
+            if !rest.isEmpty || upload.parts.isEmpty { try await uploadPart(upload, rest) }
+            let parts = upload.parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag></Part>" }
+            _ = try await send("POST", key: upload.key, query: [("uploadId", uploadID)],
+                               body: Array("<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>".utf8),
+                               what: "complete multipart upload", aboutObject: false)
+        } catch {
+            // Its parts would otherwise stay stored (and billed) until a sweep.
+            putAbort(upload)
+            throw error
+        }
         upload.uploadID = nil
         do {
             // A multipart upload's metadata is fixed before its bytes are
@@ -134,8 +179,13 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
         let answer = try await send("HEAD", key: key, what: "head")
         return StoredObject(size: UInt64(answer.header("content-length") ?? "") ?? 0,
                             modifiedUnixMs: HTTPDate.imfFixdate(answer.header("last-modified") ?? ""),
-                            contentType: answer.header("content-type") ?? "", etag: answer.header("etag") ?? "",
+                            contentType: answer.header("content-type") ?? "", etag: Self.unquoted(answer.header("etag") ?? ""),
                             sha256: answer.header("x-amz-meta-sha256") ?? "")
+    }
+
+    /// An entity tag without its quotes: the host quotes tags itself, the same way for every backend.
+    static func unquoted(_ etag: String) -> String {
+        etag.count >= 2 && etag.hasPrefix("\"") && etag.hasSuffix("\"") ? String(etag.dropFirst().dropLast()) : etag
     }
 
     func list(prefix: String, pageToken: String, limit: Int) async throws -> (objects: [(key: String, object: StoredObject)], next: String?) {
@@ -143,14 +193,32 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
         if !pageToken.isEmpty { query.append(("start-after", pageToken)) }
         let answer = try await send("GET", key: nil, query: query, what: "list", maxResponse: 16 << 20, aboutObject: false)
         let xml = String(decoding: answer.body, as: UTF8.self)
-        let objects = XMLText.elements("Contents", in: xml).compactMap { entry -> (key: String, object: StoredObject)? in
-            guard let key = XMLText.value("Key", in: entry) else { return nil }
-            return (key, StoredObject(size: UInt64(XMLText.value("Size", in: entry) ?? "") ?? 0,
-                                      modifiedUnixMs: HTTPDate.iso8601(XMLText.value("LastModified", in: entry) ?? ""),
-                                      etag: XMLText.value("ETag", in: entry) ?? ""))
-        }
+        let keys = XMLText.elements("Contents", in: xml).compactMap { XMLText.value("Key", in: $0) }
+        // A listing carries no user metadata (the SHA-256, the content type):
+        // each object is described by its HEAD, so a list and a HEAD agree.
+        let objects = try await describe(keys)
         let truncated = XMLText.value("IsTruncated", in: xml) == "true"
-        return (objects, truncated ? objects.last?.key : nil)
+        return (objects, truncated ? keys.last : nil)
+    }
+
+    /// HEADs `keys`, eight at a time, in order; a key deleted meanwhile is left out.
+    private func describe(_ keys: [String]) async throws -> [(key: String, object: StoredObject)] {
+        var described: [Int: StoredObject] = [:]
+        for start in stride(from: 0, to: keys.count, by: 8) {
+            try await withThrowingTaskGroup(of: (Int, StoredObject?).self) { group in
+                for index in start..<min(start + 8, keys.count) {
+                    group.addTask {
+                        do {
+                            return (index, try await self.head(key: keys[index]))
+                        } catch let failure as PluginFailure where failure.status == Int32(NS_ERR_NOT_FOUND) {
+                            return (index, nil)
+                        }
+                    }
+                }
+                for try await (index, object) in group { described[index] = object }
+            }
+        }
+        return keys.indices.compactMap { index in described[index].map { (keys[index], $0) } }
     }
 
     func remove(key: String) async throws {

@@ -20,13 +20,16 @@ struct S3Settings {
     /// Bytes fetched per ranged GET while reading.
     var readAhead: Int
     var timeoutMilliseconds: UInt32
+    /// A multipart upload begun longer ago than this is taken as left behind
+    /// by a crash or an outage, and aborted (it holds storage, and bills).
+    var abandonedUploadSeconds: Int
 
     init(_ bytes: [UInt8]) throws {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes.isEmpty ? Array("{}".utf8) : bytes))) as? [String: Any] else {
             throw CloudFailure.config("config: a JSON object")
         }
         let known: Set = ["endpoint", "region", "bucket", "access_key_id", "secret_access_key", "addressing",
-                          "part_size_bytes", "read_ahead_bytes", "timeout_ms"]
+                          "part_size_bytes", "read_ahead_bytes", "timeout_ms", "abandoned_upload_seconds"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw CloudFailure.config("unknown key \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -60,6 +63,7 @@ struct S3Settings {
         partSize = try integer("part_size_bytes", 8 << 20, (5 << 20)...(512 << 20))
         readAhead = try integer("read_ahead_bytes", 4 << 20, (64 << 10)...(64 << 20))
         timeoutMilliseconds = UInt32(try integer("timeout_ms", 20_000, 100...600_000))
+        abandonedUploadSeconds = try integer("abandoned_upload_seconds", 3600, 1...(7 * 86_400))
     }
 
     /// The URL, `host` header and canonical path of `key` (nil: the bucket).

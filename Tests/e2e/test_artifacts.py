@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -467,5 +468,89 @@ def test_a_client_that_leaves_mid_upload_leaves_nothing(data_dir, name):
                 time.sleep(0.1)
             assert pending() == []
         assert upload(server, bearer(token), b"still fine").status_code == 201
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name", ["s3", "gcs"])
+def test_an_upload_answered_504_never_appears_even_if_the_backend_finishes_it_later(data_dir, name):
+    """The backend is frozen (SIGSTOP) while uploads are under way: each is answered 504; after SIGCONT the
+    backend completes them, and the host removes what it finished, so nothing the client was told failed shows up."""
+    backend = BACKENDS[name](data_dir)
+    config = write_config(data_dir, [backend.plugin(timeout_ms=20_000)], storage={"timeout_ms": 1500})
+    server = Server(data_dir, config=config, env=backend.env).start()
+    try:
+        headers = bearer(server.token())
+        kept = upload(server, headers, b"before the freeze", "kept.txt")
+        assert kept.status_code == 201
+        backend.process.send_signal(signal.SIGSTOP)
+        try:
+            answers = []
+            threads = [threading.Thread(target=lambda i=i: answers.append(upload(server, headers, os.urandom(2000 + i), f"f{i}.bin")))
+                       for i in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            assert [a.status_code for a in answers] == [504] * 4, [a.text for a in answers]
+            assert all(a.json()["error"]["code"] == "storage_timeout" for a in answers)
+        finally:
+            backend.process.send_signal(signal.SIGCONT)
+        # The backend now finishes what it was given; the host removes it.
+        deadline = time.monotonic() + 20
+        while len(backend.keys()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert backend.keys() == [kept.json()["key"]]
+        listed = server.get("/v1/artifacts", headers=headers).json()["objects"]
+        assert [item["name"] for item in listed] == [f"{kept.json()['asset_id']}/kept.txt"]
+        assert "finished after its timeout" in server.log_text()
+    finally:
+        server.kill()
+        backend.stop()
+
+
+def test_s3_multipart_uploads_left_behind_are_aborted(data_dir):
+    """A multipart upload a crash or an outage left open is aborted, soon after start and then regularly."""
+    backend = BACKENDS["s3"](data_dir)
+    client = backend.client
+    left = client.create_multipart_upload(Bucket="northstar", Key="tenants/t_alpha/dev/raw/as_left/behind.bin")
+    client.upload_part(Bucket="northstar", Key="tenants/t_alpha/dev/raw/as_left/behind.bin", PartNumber=1,
+                       UploadId=left["UploadId"], Body=b"x" * (5 << 20))
+    config = write_config(data_dir, [backend.plugin(abandoned_upload_seconds=2)])
+    server = Server(data_dir, config=config, env=backend.env).start()
+    try:
+        pending = lambda: client.list_multipart_uploads(Bucket="northstar").get("Uploads", [])
+        deadline = time.monotonic() + 20
+        while pending() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pending() == []
+        assert "aborted a multipart upload left behind" in server.log_text()
+        # Later leftovers too, while the node runs.
+        client.create_multipart_upload(Bucket="northstar", Key="tenants/t_alpha/dev/raw/as_later/later.bin")
+        deadline = time.monotonic() + 20
+        while pending() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pending() == []
+        assert upload(server, bearer(server.token()), b"still fine").status_code == 201
+    finally:
+        server.kill()
+        backend.stop()
+
+
+@pytest.mark.parametrize("name", ["fs", "s3", "gcs"])
+def test_a_listing_describes_each_object_as_head_does(data_dir, name):
+    store = Store(data_dir, name)
+    try:
+        server, headers = store.server, bearer(store.server.token())
+        created = [upload(server, headers, os.urandom(1000 + i), f"l{i}.bin", content_type=f"image/x-test{i}").json()
+                   for i in range(3)]
+        listed = {item["name"]: item for item in server.get("/v1/artifacts", headers=headers).json()["objects"]}
+        for item in created:
+            entry = listed[f"{item['asset_id']}/{item['filename'] if 'filename' in item else item['key'].rsplit('/', 1)[1]}"]
+            head = requests.head(f"{server.url}/v1/artifacts/{item['asset_id']}", headers=headers)
+            assert entry["etag"] == head.headers["ETag"] == item["etag"]
+            assert entry["sha256"] == head.headers["x-checksum-sha256"] == item["sha256"] != ""
+            assert entry["content_type"] == head.headers["Content-Type"] == item["content_type"]
+            assert entry["etag"].count('"') == 2
     finally:
         store.close()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import NorthstarPluginKit
 import PluginAPI
@@ -25,8 +26,9 @@ public final class StorageBackend: Sendable {
     /// Runs one entry and waits for its completion.
     private func call(_ what: String, lent: [UInt8] = [],
                       releaseLateHandle: @escaping @Sendable (UnsafeMutableRawPointer) -> Void = { _ in },
+                      undoLateSuccess: @escaping @Sendable (ObjectInfo?) -> Void = { _ in },
                       _ start: (OpaquePointer) -> Void) async throws -> StorageCall.Result {
-        let call = StorageCall(lent: lent, releaseLateHandle: releaseLateHandle)
+        let call = StorageCall(lent: lent, releaseLateHandle: releaseLateHandle, undoLateSuccess: undoLateSuccess)
         start(call.retainForPlugin())
         guard let result = await call.result(timeout: timeout) else {
             if let cancel = vtable.cancel { cancel(plugin.instance, OpaquePointer(Unmanaged.passUnretained(call).toOpaque())) }
@@ -56,7 +58,10 @@ public final class StorageBackend: Sendable {
     // MARK: Uploads
 
     /// An open upload; abort it unless it finished.
-    struct Upload: @unchecked Sendable { let handle: UnsafeMutableRawPointer? }
+    struct Upload: @unchecked Sendable {
+        let key: String
+        let handle: UnsafeMutableRawPointer?
+    }
 
     func putOpen(key: String, info: ObjectInfo) async throws -> Upload {
         let (instance, vtable) = (plugin.instance, self.vtable)
@@ -64,7 +69,7 @@ public final class StorageBackend: Sendable {
         let result = try await call("put_open", releaseLateHandle: { [vtable] in vtable.put_abort(plugin.instance, $0) }) { call in
             withNSStr(key) { key in info.withInfo { vtable.put_open(instance, key, $0, call) } }
         }
-        return Upload(handle: result.handle)
+        return Upload(key: key, handle: result.handle)
     }
 
     func putWrite(_ upload: Upload, _ chunk: [UInt8]) async throws {
@@ -76,12 +81,35 @@ public final class StorageBackend: Sendable {
 
     func putFinish(_ upload: Upload) async throws -> ObjectInfo {
         let (instance, vtable) = (plugin.instance, self.vtable)
-        let result = try await call("put_finish") { vtable.put_finish(instance, upload.handle, $0) }
+        // Past the timeout the client is told 504: an object the backend
+        // still finishes afterwards must not appear.
+        let result = try await call("put_finish", undoLateSuccess: { [self] info in
+            Task { await removeLateObject(key: upload.key, finished: info) }
+        }) { vtable.put_finish(instance, upload.handle, $0) }
         guard let info = result.info else { throw Self.error(ns_status(NS_ERR_INTERNAL), "put_finish gave no object info", backend: name, what: "put_finish") }
         return info
     }
 
     func putAbort(_ upload: Upload) { vtable.put_abort(plugin.instance, upload.handle) }
+
+    /// Removes an object whose upload finished after the host answered its
+    /// client with a failure, unless the key already holds other bytes (a
+    /// retry that succeeded since).
+    private func removeLateObject(key: String, finished: ObjectInfo?) async {
+        let logger = Logger(label: "northstar.storage")
+        do {
+            let present = try await head(key: key)
+            if let finished, !finished.etag.isEmpty, present.etag != finished.etag { return }
+            try await remove(key: key)
+            logger.warning("an upload finished after its timeout had been answered; its object was removed",
+                           metadata: ["backend": "\(name)", "key": "\(key)"])
+        } catch let error as APIError where error.code == "not_found" {
+            return
+        } catch {
+            logger.error("an upload finished after its timeout, and its object could not be removed",
+                         metadata: ["backend": "\(name)", "key": "\(key)", "error": "\(error)"])
+        }
+    }
 
     // MARK: Reads
 

@@ -34,10 +34,15 @@ final class StorageCall: @unchecked Sendable {
     let lent: [UInt8]
     /// Releases a handle that arrives after the host stopped waiting.
     let releaseLateHandle: @Sendable (UnsafeMutableRawPointer) -> Void
+    /// Undoes a call that succeeded after the host stopped waiting and told
+    /// its client it failed (an upload that finished after its 504).
+    let undoLateSuccess: @Sendable (ObjectInfo?) -> Void
 
-    init(lent: [UInt8] = [], releaseLateHandle: @escaping @Sendable (UnsafeMutableRawPointer) -> Void = { _ in }) {
+    init(lent: [UInt8] = [], releaseLateHandle: @escaping @Sendable (UnsafeMutableRawPointer) -> Void = { _ in },
+         undoLateSuccess: @escaping @Sendable (ObjectInfo?) -> Void = { _ in }) {
         self.lent = lent
         self.releaseLateHandle = releaseLateHandle
+        self.undoLateSuccess = undoLateSuccess
     }
 
     func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
@@ -62,17 +67,19 @@ final class StorageCall: @unchecked Sendable {
     /// `storage_complete`: hands the result to the waiting host, once, and
     /// returns the plugin's reference.
     func complete(_ status: ns_status, _ message: String, _ info: ObjectInfo?) {
-        let (first, waiter, lateHandle) = state.withLockedValue { state -> (Bool, CheckedContinuation<Result?, Never>?, UnsafeMutableRawPointer?) in
-            guard !state.completed else { return (false, nil, nil) }
+        let (first, waiter, lateHandle, late) = state.withLockedValue {
+            state -> (Bool, CheckedContinuation<Result?, Never>?, UnsafeMutableRawPointer?, Bool) in
+            guard !state.completed else { return (false, nil, nil, false) }
             state.completed = true
             state.result.status = status
             state.result.message = message
             state.result.info = info
             defer { state.waiter = nil }
-            return (true, state.waiter, state.abandoned ? state.result.handle : nil)
+            return (true, state.waiter, state.abandoned ? state.result.handle : nil, state.abandoned)
         }
         guard first else { return }
         if let lateHandle { releaseLateHandle(lateHandle) }
+        if late, status == ns_status(NS_OK) { undoLateSuccess(info) }
         waiter?.resume(returning: state.withLockedValue { $0.result })
         Unmanaged.passUnretained(self).release()
     }
