@@ -141,7 +141,12 @@ final class GCSBackend: StorageProvider, @unchecked Sendable {
                                         what: "upload", aboutObject: false)
             return try object(answer.body)
         }
-        _ = try await sendChunk(upload, rest, total: upload.sent + UInt64(rest.count))
+        do {
+            _ = try await sendChunk(upload, rest, total: upload.sent + UInt64(rest.count))
+        } catch {
+            putAbort(upload)  // the session's bytes would otherwise wait a week to expire
+            throw error
+        }
         upload.session = nil
         do {
             let patched = try await send("PATCH", objectURL(upload.key), headers: [("content-type", "application/json")],
