@@ -10,7 +10,7 @@ extension SQLiteStore {
                 if let previous = try db.query("SELECT fingerprint, rev FROM commands WHERE canvas = ? AND command_id = ?",
                                                [.text(id), .text(command.commandID)]).first {
                     guard previous[0].text == command.fingerprint else { return .idReused }
-                    let rev = previous[1].integer ?? 0
+                    let rev = try previous.integer(1, "commands.rev")
                     guard let revision = try Self.revisions(canvas: id, after: rev - 1, limit: 1, db: db).first else {
                         throw SQLiteError(code: 0, message: "command \\(command.commandID) names a missing revision")
                     }
@@ -22,7 +22,7 @@ extension SQLiteStore {
                 }
                 if command.baseRev < headRev { return .conflict(headRev: headRev) }
                 if command.baseRev > headRev { return .ahead(headRev: headRev) }
-                let document = try apply(try JSONValue.parse(Data(head[1].blob ?? [])))
+                let document = try apply(try JSONValue.parse(Data(try head.blob(1, "canvas_heads.document"))))
                 let rev = headRev + 1
                 let timestamp = EventDraft.format(Date())
                 let draft = EventDraft(stream: canvas.stream, type: "canvas.committed", actor: actor, traceparent: traceparent,
@@ -57,7 +57,7 @@ extension SQLiteStore {
             guard let row = try db.query("SELECT head_rev, document FROM canvas_heads WHERE canvas = ?", [.text(canvas)]).first else {
                 throw SQLiteError(code: 0, message: "no canvas head for \\(canvas)")
             }
-            return (row[0].integer ?? 0, try JSONValue.parse(Data(row[1].blob ?? [])))
+            return (try row.integer(0, "canvas_heads.head_rev"), try JSONValue.parse(Data(try row.blob(1, "canvas_heads.document"))))
         }
     }
 
@@ -68,12 +68,12 @@ extension SQLiteStore {
             guard let snapshot = try db.query("""
                 SELECT rev, document FROM snapshots WHERE canvas = ? AND rev <= ? ORDER BY rev DESC LIMIT 1
                 """, [.text(canvas), .integer(rev)]).first, let snapshotRev = snapshot[0].integer else {
-                throw SQLiteError(code: 0, message: "no snapshot for \\(canvas)")
+                throw StoreCorruption(column: "snapshots", why: "no snapshot of canvas \(canvas) at or below revision \(rev)")
             }
             let ops = try db.query("SELECT ops FROM revisions WHERE canvas = ? AND rev > ? AND rev <= ? ORDER BY rev",
                                    [.text(canvas), .integer(snapshotRev), .integer(rev)])
-                .map { try JSONValue.parse(Data($0[0].blob ?? [])) }
-            return (snapshotRev, try JSONValue.parse(Data(snapshot[1].blob ?? [])), ops)
+                .map { try JSONValue.parse(Data(try $0.blob(0, "revisions.ops"))) }
+            return (snapshotRev, try JSONValue.parse(Data(try snapshot.blob(1, "snapshots.document"))), ops)
         }
     }
 
@@ -86,9 +86,10 @@ extension SQLiteStore {
             SELECT rev, base_rev, command_id, actor, ts, ops, event_seq FROM revisions
             WHERE canvas = ? AND rev > ? ORDER BY rev LIMIT ?
             """, [.text(canvas), .integer(after), .integer(Int64(limit))]).map { row in
-            Revision(rev: row[0].integer ?? 0, baseRev: row[1].integer ?? 0, commandID: row[2].text ?? "",
-                     actor: row[3].text ?? "", timestamp: row[4].text ?? "",
-                     ops: try JSONValue.parse(Data(row[5].blob ?? [])), eventSeq: UInt64(row[6].integer ?? 0))
+            Revision(rev: try row.integer(0, "revisions.rev"), baseRev: try row.integer(1, "revisions.base_rev"),
+                     commandID: try row.text(2, "revisions.command_id"), actor: try row.text(3, "revisions.actor"),
+                     timestamp: try row.text(4, "revisions.ts"), ops: try JSONValue.parse(Data(try row.blob(5, "revisions.ops"))),
+                     eventSeq: UInt64(try row.integer(6, "revisions.event_seq")))
         }
     }
 }

@@ -16,14 +16,14 @@ extension SQLiteStore {
 
     public func gesture(id: String) async throws -> Gesture? {
         try await onReader { db in
-            try db.query("SELECT state FROM gestures WHERE id = ?", [.text(id)]).first.map { try Self.decode($0[0].blob ?? []) }
+            try db.query("SELECT state FROM gestures WHERE id = ?", [.text(id)]).first.map { try Self.decode(try $0.blob(0, "gestures.state")) }
         }
     }
 
     public func gestures(canvas: String) async throws -> [Gesture] {
         try await onReader { db in
             try db.query("SELECT state FROM gestures WHERE canvas = ? ORDER BY created_ms, id", [.text(canvas)])
-                .map { try Self.decode($0[0].blob ?? []) }
+                .map { try Self.decode(try $0.blob(0, "gestures.state")) }
         }
     }
 
@@ -33,7 +33,7 @@ extension SQLiteStore {
             guard let row = try db.query("SELECT state FROM gestures WHERE id = ?", [.text(id)]).first else {
                 throw APIError.notFound("gesture")
             }
-            var gesture = try Self.decode(row[0].blob ?? [])
+            var gesture = try Self.decode(try row.blob(0, "gestures.state"))
             let drafts = try change(&gesture)
             try db.query("UPDATE gestures SET state = ? WHERE id = ?", [.blob(try Self.encode(gesture)), .text(id)])
             // The gesture's own stream keeps everything; the canvas stream follows retention.

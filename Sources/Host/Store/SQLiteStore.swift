@@ -27,7 +27,7 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     ///   - onAppend: called after each durable append, in commit order.
     public init(path: String, retainPerStream: Int64 = 0, onAppend: @escaping @Sendable (StreamEvent) -> Void = { _ in }) throws {
         writer = try SQLiteConnection(path: path)
-        try writer.execute(Self.schema)
+        try Self.migrate(writer, path: path)
         reader = try SQLiteConnection(path: path)
         self.retainPerStream = retainPerStream
         self.onAppend = onAppend
@@ -59,6 +59,12 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         }
     }
 
+    /// The schema version this binary writes (`PRAGMA user_version`).
+    /// 1: events in a rowid table (a 1 KB event fits its page instead of
+    /// spilling into a 4 KB overflow page), idempotency records without a
+    /// copy of the event.
+    static let schemaVersion: Int64 = 1
+
     static let schema = """
         CREATE TABLE IF NOT EXISTS resources (
             id TEXT PRIMARY KEY, kind TEXT NOT NULL, tenant TEXT NOT NULL, env TEXT NOT NULL,
@@ -67,11 +73,11 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         CREATE TABLE IF NOT EXISTS streams (
             stream TEXT PRIMARY KEY, head_seq INTEGER NOT NULL, first_seq INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS events (
-            stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
-            json BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+            stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+            json BLOB NOT NULL, UNIQUE (stream, seq));
         CREATE TABLE IF NOT EXISTS idempotency (
             stream TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, seq INTEGER NOT NULL,
-            event_json BLOB NOT NULL, PRIMARY KEY (stream, key)) WITHOUT ROWID;
+            PRIMARY KEY (stream, key)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS canvas_heads (
             canvas TEXT PRIMARY KEY, head_rev INTEGER NOT NULL, document BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS revisions (
@@ -88,6 +94,43 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
             canvas TEXT NOT NULL, command_id TEXT NOT NULL, fingerprint TEXT NOT NULL, rev INTEGER NOT NULL,
             PRIMARY KEY (canvas, command_id)) WITHOUT ROWID;
         """
+
+    /// Schema 0 to 1, in one transaction: events move to a rowid table and
+    /// idempotency records drop their copy of the event.
+    static let migrationTo1 = """
+        CREATE TABLE events_v1 (
+            stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+            json BLOB NOT NULL, UNIQUE (stream, seq));
+        INSERT INTO events_v1 (stream, seq, id, type, json) SELECT stream, seq, id, type, json FROM events ORDER BY stream, seq;
+        DROP TABLE events;
+        ALTER TABLE events_v1 RENAME TO events;
+        CREATE TABLE idempotency_v1 (
+            stream TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, seq INTEGER NOT NULL,
+            PRIMARY KEY (stream, key)) WITHOUT ROWID;
+        INSERT INTO idempotency_v1 SELECT stream, key, fingerprint, seq FROM idempotency;
+        DROP TABLE idempotency;
+        ALTER TABLE idempotency_v1 RENAME TO idempotency;
+        """
+
+    /// Brings the database to `schemaVersion`; refuses one written by a newer binary.
+    private static func migrate(_ db: SQLiteConnection, path: String) throws {
+        let version = try db.query("PRAGMA user_version").first?[0].integer ?? 0
+        guard version <= schemaVersion else {
+            throw StoreOpenError(path: path, reason: "the database has schema \(version), written by a newer Northstar; this one knows schemas up to \(schemaVersion). Run the newer version, or restore a backup")
+        }
+        guard version < schemaVersion else { return }
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            let old = try db.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").first?[0].text
+            if let old, old.contains("WITHOUT ROWID") { try db.execute(migrationTo1) }
+            try db.execute(schema)
+            try db.execute("PRAGMA user_version = \(schemaVersion)")
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
 
     /// Runs `body` in the writer's next batch (see `WriteBatcher`), and
     /// returns once that batch has committed. Events `body` adds to its
@@ -126,12 +169,20 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
                 SELECT id, kind, tenant, env, created_by, created_at_ms, title, metadata, head_rev
                 FROM resources WHERE id = ?
                 """, [.text(id)])
-            guard let row = rows.first, let kind = ResourceKind(rawValue: row[1].text ?? "") else { return nil }
-            return Resource(id: row[0].text ?? "", kind: kind, tenant: row[2].text ?? "", env: row[3].text ?? "",
-                            createdBy: row[4].text ?? "",
-                            createdAt: Date(timeIntervalSince1970: Double(row[5].integer ?? 0) / 1000),
-                            title: row[6].text, metadata: (try? JSONValue.parse(row[7].text ?? "{}")) ?? .object([:]),
-                            headRev: row[8].integer ?? 0)
+            guard let row = rows.first else { return nil }
+            guard let kind = ResourceKind(rawValue: try row.text(1, "resources.kind")) else {
+                throw StoreCorruption(column: "resources.kind", why: "an unknown kind")
+            }
+            let metadata: JSONValue
+            do {
+                metadata = try JSONValue.parse(try row.text(7, "resources.metadata"))
+            } catch is JSONValue.ParseError {
+                throw StoreCorruption(column: "resources.metadata", why: "not JSON")
+            }
+            return Resource(id: try row.text(0, "resources.id"), kind: kind, tenant: try row.text(2, "resources.tenant"),
+                            env: try row.text(3, "resources.env"), createdBy: try row.text(4, "resources.created_by"),
+                            createdAt: Date(timeIntervalSince1970: Double(try row.integer(5, "resources.created_at_ms")) / 1000),
+                            title: row[6].text, metadata: metadata, headRev: try row.integer(8, "resources.head_rev"))
         }
     }
 
@@ -140,24 +191,36 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         return try await onWriter { db, published in
             let stream = draft.stream.rawValue
             if let key = idempotencyKey {
-                let previous = try db.query("SELECT fingerprint, seq, event_json FROM idempotency WHERE stream = ? AND key = ?",
+                let previous = try db.query("SELECT fingerprint, seq FROM idempotency WHERE stream = ? AND key = ?",
                                             [.text(stream), .text(key)])
                 if let row = previous.first {
-                    guard row[0].text == fingerprint else { return .keyReused }
-                    let json = Data(row[2].blob ?? [])
-                    let seq = UInt64(row[1].integer ?? 0)
-                    let id = (try? JSONValue.parse(json))?.objectValue?["id"]?.stringValue ?? ""
-                    return .replayed(StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json))
+                    guard try row.text(0, "idempotency.fingerprint") == fingerprint else { return .keyReused }
+                    let seq = UInt64(try row.integer(1, "idempotency.seq"))
+                    return .replayed(try Self.event(draft.stream, seq: seq, type: draft.type, db: db))
                 }
             }
             let event = try Self.insertEvent(draft, retain: retain, db: db)
             if let key = idempotencyKey {
-                try db.query("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
-                             [.text(stream), .text(key), .text(fingerprint), .integer(Int64(event.seq)), .blob(Array(event.json))])
+                try db.query("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
+                             [.text(stream), .text(key), .text(fingerprint), .integer(Int64(event.seq))])
             }
             published.append(event)
             return .appended(event)
         }
+    }
+
+    /// The event at `seq`, for a replayed append. The log keeps one copy of
+    /// each event; one that retention has since pruned is answered with its
+    /// identity only (`v`, `id`, `stream`, `seq`, `type`, `pruned: true`).
+    static func event(_ stream: StreamName, seq: UInt64, type: String, db: SQLiteConnection) throws -> StreamEvent {
+        if let row = try db.query("SELECT id, type, json FROM events WHERE stream = ? AND seq = ?",
+                                  [.text(stream.rawValue), .integer(Int64(seq))]).first {
+            return StreamEvent(stream: stream, seq: seq, id: try row.text(0, "events.id"), type: try row.text(1, "events.type"),
+                               json: Data(try row.blob(2, "events.json")))
+        }
+        let stub = JSONValue.object(["v": .number(1), "id": .null, "stream": .string(stream.rawValue), "seq": .number(Double(seq)),
+                                     "type": .string(type), "pruned": .bool(true)])
+        return StreamEvent(stream: stream, seq: seq, id: "", type: type, json: stub.encoded())
     }
 
     /// Places one event at the stream's head, inside the caller's transaction,
@@ -191,11 +254,13 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
             let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream.rawValue)]).first
             let rows = try db.query("SELECT seq, id, type, json FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
                                     [.text(stream.rawValue), .integer(Int64(clamping: after)), .integer(Int64(limit))])
-            let events = rows.map { row in
-                StreamEvent(stream: stream, seq: UInt64(row[0].integer ?? 0), id: row[1].text ?? "",
-                            type: row[2].text ?? "", json: Data(row[3].blob ?? []))
+            let events = try rows.map { row in
+                StreamEvent(stream: stream, seq: UInt64(try row.integer(0, "events.seq")), id: try row.text(1, "events.id"),
+                            type: try row.text(2, "events.type"), json: Data(try row.blob(3, "events.json")))
             }
-            return EventPage(events: events, headSeq: UInt64(head?[0].integer ?? 0), firstSeq: UInt64(head?[1].integer ?? 1))
+            // A stream that has no row yet has no events: head 0, first 1.
+            return EventPage(events: events, headSeq: UInt64(try head?.integer(0, "streams.head_seq") ?? 0),
+                             firstSeq: UInt64(try head?.integer(1, "streams.first_seq") ?? 1))
         }
     }
 }
