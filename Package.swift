@@ -149,7 +149,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "PluginAPILayout", "NorthstarHost"],
-                    exclude: ["abi-layout.json"]),
+                    exclude: ["abi-layout.json", "headers"]),
         .testTarget(name: "HostTests", dependencies: ["NorthstarHost", "NorthstarPluginKit", "PluginAPI", "NorthstarCloud",
                                                       .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),

@@ -15,7 +15,8 @@
  *          "allowed_origins": ["https://app.example.com"]}.
  * With allow_query_token, browsers' EventSource (which cannot set headers)
  * may send `?access_token=<jwt>`. A request from a page of a listed origin
- * gets CORS headers; one from an unlisted origin is refused (403).
+ * gets CORS headers; one from the server's own origin is served; one from
+ * any other origin is refused (403), whether or not a list is configured.
  *
  * Each event is framed once (a cached frame, shared by reference count)
  * and the same bytes go to every subscriber.
@@ -77,6 +78,7 @@ struct sse_conn {
     char stream[MAX_STREAM];
     uint64_t after;
     char origin[MAX_ORIGIN + 1]; /* an allowed Origin to answer with CORS, or "" */
+    char refusal[48];           /* a refused subscribe's code, from on_refused (ABI 1.2) */
 };
 
 static ns_str str(const char *text) {
@@ -103,6 +105,19 @@ static ns_str header(const ns_http_request *request, const char *name) {
         if (equal_nocase(request->headers[i].name, name)) return request->headers[i].value;
     ns_str none = {NULL, 0};
     return none;
+}
+
+/* Whether `origin` ("http://host:port") names the host the request was sent to. */
+static int same_origin(ns_str origin, ns_str host) {
+    const char *authority = NULL;
+    if (origin.len > 7 && memcmp(origin.ptr, "http://", 7) == 0) authority = origin.ptr + 7;
+    else if (origin.len > 8 && memcmp(origin.ptr, "https://", 8) == 0) authority = origin.ptr + 8;
+    if (!authority || !host.ptr) return 0;
+    size_t n = (size_t)(origin.ptr + origin.len - authority);
+    if (n != host.len) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((authority[i] | 0x20) != (host.ptr[i] | 0x20)) return 0;
+    return 1;
 }
 
 /* The raw value of `name` in a query string; not decoded (our values need none). */
@@ -317,7 +332,7 @@ static void on_end(void *context, ns_status status, ns_str message) {
     sse_conn *conn = context;
     char frame[768] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
     strcat(frame, status == NS_OK ? "complete" : status == NS_ERR_TOO_LARGE ? "slow_consumer"
-                  : status == NS_ERR_CANCELLED ? "server_closed" : "error");
+                  : status == NS_ERR_CANCELLED ? "server_closed" : status == NS_ERR_EXPIRED ? "token_expired" : "error");
     strcat(frame, "\",\"message\":\"");
     json_escape(frame, sizeof frame - 8, message);
     strcat(frame, "\"}\n\n");
@@ -335,6 +350,14 @@ static void heartbeat(void *context) {
 
 /* ---- the handshake: authenticate, then subscribe ------------------------ */
 
+/* The stable code of a refused subscribe; `on_subscribed` follows at once. */
+static void on_refused(void *context, ns_str code) {
+    sse_conn *conn = context;
+    size_t n = code.len < sizeof conn->refusal - 1 ? (size_t)code.len : sizeof conn->refusal - 1;
+    memcpy(conn->refusal, code.ptr, n);
+    conn->refusal[n] = '\0';
+}
+
 static void on_subscribed(void *context, ns_status status, ns_subscription *subscription, ns_str message) {
     sse_conn *conn = context;
     sse_plugin *plugin = conn->plugin;
@@ -346,22 +369,12 @@ static void on_subscribed(void *context, ns_status status, ns_subscription *subs
         if (subscription) plugin->api->subscription_cancel(subscription);
     } else if (status == NS_ERR_NOT_FOUND) {
         fail(conn, 404, "not_found", message);
+    } else if (status == NS_ERR_EXPIRED) {
+        fail(conn, 401, "token_expired", message);
     } else if (status == NS_ERR_DENIED) {
         fail(conn, 403, "forbidden", message);
     } else if (status == NS_ERR_INVALID_ARGUMENT) {
-        /* The host's message is "<code>: <why>" (see ns_subscribe_done). */
-        char code[48] = "invalid_request";
-        const char *colon = message.ptr ? memchr(message.ptr, ':', (size_t)message.len) : NULL;
-        size_t n = colon ? (size_t)(colon - message.ptr) : 0;
-        int plain = n > 0 && n < sizeof code && n + 2 <= message.len && colon[1] == ' ';
-        for (size_t i = 0; plain && i < n; i++) plain = (message.ptr[i] >= 'a' && message.ptr[i] <= 'z') || message.ptr[i] == '_';
-        if (plain) {
-            memcpy(code, message.ptr, n);
-            code[n] = '\0';
-            message.ptr += n + 2;
-            message.len -= n + 2;
-        }
-        fail(conn, 400, code, message);
+        fail(conn, 400, conn->refusal[0] ? conn->refusal : "invalid_request", message);
     } else if (status != NS_OK) {
         fail(conn, 503, "unavailable", message);
     } else {
@@ -402,7 +415,7 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
         unref(conn);
         return;
     }
-    ns_subscriber subscriber = {sizeof(ns_subscriber), conn, on_event, on_gap, on_end};
+    ns_subscriber subscriber = {sizeof(ns_subscriber), conn, on_event, on_gap, on_end, on_refused};
     /* The authenticate call's reference now covers the subscribe call. */
     plugin->api->subscribe(plugin->host, principal, str(conn->stream), conn->after, &subscriber, on_subscribed);
 }
@@ -433,13 +446,19 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
                  (int)id.len, id.ptr);
     }
 
+    /* A page may subscribe from a listed origin (it gets CORS headers) or
+     * from the server's own origin; any other page is refused, as the ws
+     * plugin refuses it. Requests without an Origin (curl, servers) pass. */
     ns_str origin = header(request, "origin");
-    if (origin.ptr && plugin->origin_count > 0) {
-        int allowed = 0;
+    if (origin.ptr) {
+        int listed = 0;
         for (int i = 0; i < plugin->origin_count; i++)
-            allowed |= strlen(plugin->origins[i]) == origin.len && memcmp(plugin->origins[i], origin.ptr, origin.len) == 0;
-        if (!allowed) { fail(conn, 403, "origin_not_allowed", str("this page's origin is not in allowed_origins")); return; }
-        memcpy(conn->origin, origin.ptr, (size_t)origin.len);
+            listed |= strlen(plugin->origins[i]) == origin.len && memcmp(plugin->origins[i], origin.ptr, origin.len) == 0;
+        if (!listed && !same_origin(origin, header(request, "host"))) {
+            fail(conn, 403, "origin_not_allowed", str("this page's origin is not in allowed_origins"));
+            return;
+        }
+        if (listed) memcpy(conn->origin, origin.ptr, (size_t)origin.len);
     }
 
     ns_str last = header(request, "last-event-id");

@@ -67,6 +67,12 @@ func onSubscribed(_ context: UnsafeMutableRawPointer?, _ status: ns_status, _ su
     subscriber.connection.subscribed(subscriber, status, subscription, message.string)
 }
 
+/// A refused subscribe's stable code (ABI 1.2), kept for the answer `onSubscribed` gives.
+func onRefused(_ context: UnsafeMutableRawPointer?, _ code: ns_str) {
+    let subscriber = Unmanaged<StreamSubscriber>.fromOpaque(context!).takeUnretainedValue()
+    subscriber.refusalCode = code.string
+}
+
 func onEvent(_ context: UnsafeMutableRawPointer?, _ seq: UInt64, _ type: ns_str, _ json: ns_bytes) {
     let subscriber = Unmanaged<StreamSubscriber>.fromOpaque(context!).takeUnretainedValue()
     let frame = subscriber.connection.plugin.frames.frame(

@@ -22,10 +22,11 @@ final class WSConnection: @unchecked Sendable {
     let after: UInt64
     let subprotocol: String
 
-    private let lock = NSLock()
+    let lock = NSLock()
     private var exchange: OpaquePointer?
     private var socket: OpaquePointer?
-    private var principal: OpaquePointer?
+    /// The host's principal handle for this socket (renewed in place by `auth`).
+    var principal: OpaquePointer?
     private var subscriptions: [String: StreamSubscriber] = [:]
     /// Replays paused by the client: where each stopped, and its options.
     private var paused: [String: (after: UInt64, options: String)] = [:]
@@ -149,6 +150,8 @@ final class WSConnection: @unchecked Sendable {
                 return send(error: id, code: "not_paused", message: "no paused replay of \(gestureID)")
             }
             subscribe("replay:\(gestureID)", after: state.after, requestID: id, options: state.options)
+        case .success(.auth(let token)):
+            renew(token: token, requestID: id)
         }
     }
 
@@ -177,6 +180,7 @@ final class WSConnection: @unchecked Sendable {
 
     private func subscribe(_ stream: String, after: UInt64, requestID: String?, options: String = "") {
         let subscriber = StreamSubscriber(connection: self, stream: stream, requestID: requestID, options: options)
+        subscriber.lastSeq = after  // where to resume from if the stream ends before its next event
         let refusal: (String, String)? = lock.withLock {
             if closed { return ("closed", "the socket is closing") }
             if subscriptions[stream] != nil { return ("already_subscribed", "already subscribed to \(stream)") }
@@ -192,7 +196,7 @@ final class WSConnection: @unchecked Sendable {
         let principal = lock.withLock { self.principal }
         var callbacks = ns_subscriber(struct_size: UInt32(MemoryLayout<ns_subscriber>.size),
                                       context: Unmanaged.passRetained(subscriber).toOpaque(),
-                                      on_event: onEvent, on_gap: onGap, on_end: onEnd)
+                                      on_event: onEvent, on_gap: onGap, on_end: onEnd, on_refused: onRefused)
         withNSStr(options.isEmpty ? stream : "\(stream)?\(options)") { api.subscribe(plugin.host, principal, $0, after, &callbacks, onSubscribed) }
     }
 
@@ -227,19 +231,15 @@ final class WSConnection: @unchecked Sendable {
     }
 
     private func subscribeFailed(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
-        var message = message
-        var (httpStatus, code): (Int32, String) = switch Int(status) {
-        case Int(NS_ERR_NOT_FOUND): (404, "not_found")
-        case Int(NS_ERR_DENIED): (403, "forbidden")
-        case Int(NS_ERR_INVALID_ARGUMENT): (400, "invalid_stream")
-        default: (503, "unavailable")
+        let httpStatus: Int32 = switch Int(status) {
+        case Int(NS_ERR_NOT_FOUND): 404
+        case Int(NS_ERR_DENIED): 403
+        case Int(NS_ERR_EXPIRED): 401
+        case Int(NS_ERR_INVALID_ARGUMENT): 400
+        default: 503
         }
-        // A 400's message is "<code>: <why>" (see ns_subscribe_done).
-        if status == ns_status(NS_ERR_INVALID_ARGUMENT), let colon = message.range(of: ": "),
-           message[..<colon.lowerBound].allSatisfy({ $0 == "_" || ("a"..."z").contains($0) }) {
-            code = String(message[..<colon.lowerBound])
-            message = String(message[colon.upperBound...])
-        }
+        // The host named the refusal's code through `on_refused` (ABI 1.2).
+        let code = subscriber.refusalCode ?? "unavailable"
         if routeStream == subscriber.stream && subscriber.requestID == nil {
             refuse(httpStatus, code, message)
         } else {
@@ -286,6 +286,7 @@ final class WSConnection: @unchecked Sendable {
         case Int(NS_OK): "complete"
         case Int(NS_ERR_TOO_LARGE): "slow_consumer"
         case Int(NS_ERR_CANCELLED): "server_closed"
+        case Int(NS_ERR_EXPIRED): "token_expired"
         default: "unavailable"
         }
         let owned: Bool = lock.withLock {
@@ -299,6 +300,7 @@ final class WSConnection: @unchecked Sendable {
             case "complete": 1000
             case "server_closed": 1001
             case "slow_consumer": 4008
+            case "token_expired": 4001
             default: 1011
             }
             lock.withLock { closeLocked(close, message) }
@@ -387,6 +389,8 @@ final class StreamSubscriber: @unchecked Sendable {
     var subscription: OpaquePointer?
     /// The last seq queued to the socket, named when the stream ends.
     var lastSeq: UInt64 = 0
+    /// The stable code of a refused subscribe, from `on_refused`.
+    var refusalCode: String?
     /// An unsubscribe that came while the host was still making the
     /// subscription: answered once the subscribe is (under the connection's lock).
     var unsubscribeID: String?

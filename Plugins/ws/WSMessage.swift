@@ -13,6 +13,7 @@ import Foundation
 ///     {"type": "replay",        "id": "9", "gesture_id": "...", "speed": 1.5, "from_ms": 0, "after": 0}
 ///     {"type": "replay.pause",  "id": "10", "gesture_id": "..."}
 ///     {"type": "replay.resume", "id": "11", "gesture_id": "..."}
+///     {"type": "auth",          "id": "12", "token": "<a fresh token for the same tenant and user>"}
 ///
 /// `id` (a string of up to 128 characters, or an integer) is echoed in the
 /// answer so a client can match it to its request.
@@ -26,6 +27,8 @@ enum WSMessage {
     case replay(gestureID: String, options: String, after: UInt64)
     case pauseReplay(gestureID: String)
     case resumeReplay(gestureID: String)
+    /// A fresh credential for the socket's identity, before the current one runs out.
+    case auth(token: String)
 
     /// A request that cannot be served: the stable code and why.
     struct Refusal: Error {
@@ -92,9 +95,14 @@ enum WSMessage {
             return .pauseReplay(gestureID: try identifier(object, "gesture_id"))
         case "replay.resume":
             return .resumeReplay(gestureID: try identifier(object, "gesture_id"))
+        case "auth":
+            guard let token = object["token"] as? String, (1...8192).contains(token.utf8.count) else {
+                throw Refusal(code: "missing_field", message: "token: required, a string of up to 8192 bytes")
+            }
+            return .auth(token: token)
         default:
             throw Refusal(code: "unknown_type", message: "type \(quoted(type.prefix(40))) is not one of subscribe, unsubscribe, post, command, "
-                          + "ping, gesture.start, gesture.samples, gesture.end, replay, replay.pause, replay.resume")
+                          + "ping, gesture.start, gesture.samples, gesture.end, replay, replay.pause, replay.resume, auth")
         }
     }
 

@@ -56,7 +56,8 @@ public final class Node: Sendable {
             metrics.increment("northstar_events_appended_total", [("type", event.type)])
             hub.publish(event)
         }
-        let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous)
+        let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous,
+                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds))
         let storage = try plugins.storagePlugin(named: config.storage.backend, source: config.source).map {
             StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds))
         }
@@ -87,7 +88,8 @@ public final class Node: Sendable {
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware(metrics: metrics))
-        HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health).register(on: router)
+        HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)
+            .register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)

@@ -23,7 +23,7 @@ import Testing
                             try command("c\(index)", base: 0, #"[{"op":"add","path":"/w","value":\#(index)}]"#),
                             canvasID: canvas.id, context: context)
                         return "rev\(result.revision.rev)"
-                    } catch let error as APIError {
+                    } catch let error as KernelError {
                         return error.code
                     } catch {
                         return "\(error)"
@@ -49,7 +49,7 @@ import Testing
         _ = try await kernel.canvases.commit(try command("b", base: 1, #"[{"op":"add","path":"/b","value":2}]"#), canvasID: canvas.id, context: context)
         let again = try await kernel.canvases.commit(try command("a", base: 0, #"[{"op":"add","path":"/a","value":1}]"#), canvasID: canvas.id, context: context)
         #expect(again.replayed && again.revision == first.revision)
-        await #expect(throws: APIError.self) {
+        await #expect(throws: KernelError.self) {
             _ = try await kernel.canvases.commit(try command("a", base: 0, #"[{"op":"add","path":"/a","value":9}]"#), canvasID: canvas.id, context: context)
         }
         #expect(try await fixture.store.head(canvas: canvas.id).rev == 2)
@@ -72,7 +72,7 @@ import Testing
             do {
                 _ = try await kernel.canvases.commit(try command(id, base: base, ops), canvasID: canvas.id, context: context)
                 Issue.record("\(id) was accepted")
-            } catch let error as APIError {
+            } catch let error as KernelError {
                 #expect(error.code == code)
             }
         }
@@ -81,11 +81,11 @@ import Testing
         #expect(try await fixture.store.events(stream: canvas.stream, after: 0, limit: 10).headSeq == 1)
         // Parse-time limits.
         let tight = CommandLimits(maxDocumentBytes: 100, maxOperations: 2, maxPathDepth: 2)
-        #expect(throws: APIError.self) { try command("o", base: 1, #"[{"op":"add","path":"/a","value":1},{"op":"add","path":"/b","value":1},{"op":"add","path":"/c","value":1}]"#, limits: tight) }
-        #expect(throws: APIError.self) { try command("d", base: 1, #"[{"op":"add","path":"/a/b/c","value":1}]"#, limits: tight) }
-        #expect(throws: APIError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"base_rev":0,"ops":[]}"#), limits: tight) }
-        #expect(throws: APIError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"x","base_rev":-1,"ops":[]}"#), limits: tight) }
-        #expect(throws: APIError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"x","base_rev":"1","ops":[]}"#), limits: tight) }
+        #expect(throws: KernelError.self) { try command("o", base: 1, #"[{"op":"add","path":"/a","value":1},{"op":"add","path":"/b","value":1},{"op":"add","path":"/c","value":1}]"#, limits: tight) }
+        #expect(throws: KernelError.self) { try command("d", base: 1, #"[{"op":"add","path":"/a/b/c","value":1}]"#, limits: tight) }
+        #expect(throws: KernelError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"base_rev":0,"ops":[]}"#), limits: tight) }
+        #expect(throws: KernelError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"x","base_rev":-1,"ops":[]}"#), limits: tight) }
+        #expect(throws: KernelError.self) { try CanvasCommand(json: try JSONValue.parse(#"{"command_id":"x","base_rev":"1","ops":[]}"#), limits: tight) }
     }
 
     @Test("commands that would stack a document past the depth limit are refused, and the canvas lives on")
@@ -102,8 +102,8 @@ import Testing
             _ = try await kernel.canvases.commit(try command("c2", base: 1, #"[{"op":"add","path":"/a/0/0/0/0/0/0","value":\#(nested(60))}]"#),
                                                  canvasID: canvas.id, context: context)
             Issue.record("a document 68 levels deep was stored")
-        } catch let error as APIError {
-            #expect(error.code == "document_too_deep" && error.status == .unprocessableContent)
+        } catch let error as KernelError {
+            #expect(error.code == "document_too_deep" && error.kind == .unprocessable)
         }
         let head = try await fixture.store.head(canvas: canvas.id)
         #expect(head.rev == 1 && head.document.depth == 41)

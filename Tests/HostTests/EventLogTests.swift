@@ -32,7 +32,7 @@ import Testing
         let (again, replayed) = try await kernel.threads.post(try fixture.message("hi", id: "m-1"), threadID: thread.id, context: context)
         #expect(!firstReplayed && replayed)
         #expect(first == again)
-        await #expect(throws: APIError.self) {
+        await #expect(throws: KernelError.self) {
             try await kernel.threads.post(try fixture.message("changed", id: "m-1"), threadID: thread.id, context: context)
         }
         #expect(try await fixture.store.events(stream: thread.stream, after: 0, limit: 10).headSeq == 1)
@@ -64,7 +64,7 @@ import Testing
         do {
             _ = try await kernel.streams.events(.thread, id: thread.id, after: 2, limit: 100, context: context)
             Issue.record("a read below the kept events succeeded")
-        } catch let error as APIError {
+        } catch let error as KernelError {
             #expect(error.code == "events_expired")
             #expect(error.details["first_seq"] == .number(8))
         }

@@ -116,10 +116,10 @@ import Testing
             (batch([sample(6, "move"), sample(7, "move"), sample(3, "move")]), "samples[2].t_ms"),
         ]
         for (body, words) in refusals {
-            await #expect(throws: APIError.self) {
+            await #expect(throws: KernelError.self) {
                 do {
                     _ = try await add(gesture, body)
-                } catch let error as APIError {
+                } catch let error as KernelError {
                     #expect(error.message.contains(words), "\(error.message) should say \(words)")
                     throw error
                 }
@@ -129,7 +129,7 @@ import Testing
         #expect(after.sampleCount == 1)
         #expect(try await fixture.store.events(stream: gesture.stream, after: 0, limit: 10).events.count == 1)
         _ = try await kernel.gestures.end(gestureID: gesture.id, canvasID: nil, context: alice)
-        await #expect(throws: APIError.self) {
+        await #expect(throws: KernelError.self) {
             _ = try await add(gesture, batch([sample(9, "up")]))
         }
     }
@@ -142,15 +142,15 @@ import Testing
             do {
                 _ = try await kernel.gestures.resolve(gesture.id, canvasID: canvas, context: context, access: .read)
                 Issue.record("resolved for the wrong caller")
-            } catch let error as APIError {
-                #expect(error == APIError.notFound("gesture"))
+            } catch let error as KernelError {
+                #expect(error == KernelError.notFound("gesture"))
             }
         }
         do {
             _ = try await kernel.gestures.resolve(gesture.id, canvasID: nil, context: StoreFixture.context(scopes: ["chat:read"]), access: .read)
             Issue.record("resolved without the canvas scope")
-        } catch let error as APIError {
-            #expect(error.status == .forbidden)
+        } catch let error as KernelError {
+            #expect(error.kind == .forbidden)
         }
     }
 }

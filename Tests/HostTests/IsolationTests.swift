@@ -10,18 +10,18 @@ import Testing
         let kernel = fixture.kernel
         let thread = try await kernel.threads.create(try CreateResourceRequest(json: .object([:])), context: StoreFixture.context())
         let missing = Identifier.make(prefix: "th_")
-        var answers: [APIError] = []
+        var answers: [KernelError] = []
         for (context, id) in [(StoreFixture.context("t_beta"), thread.id), (StoreFixture.context(env: "staging"), thread.id),
                               (StoreFixture.context(), missing)] {
             do {
                 _ = try await kernel.resolver.resolve(.thread, id: id, for: context, access: .read)
                 Issue.record("resolved a foreign or missing thread")
-            } catch let error as APIError {
+            } catch let error as KernelError {
                 answers.append(error)
             }
         }
         #expect(answers.count == 3)
-        #expect(answers.allSatisfy { $0 == APIError.notFound("thread") })
+        #expect(answers.allSatisfy { $0 == KernelError.notFound("thread") })
     }
 
     @Test("a read-only scope is 403 on writes, whether or not the resource exists")
@@ -31,7 +31,7 @@ import Testing
         let thread = try await kernel.threads.create(try CreateResourceRequest(json: .object([:])), context: StoreFixture.context())
         let reader = StoreFixture.context(scopes: ["chat:read"])
         for id in [thread.id, Identifier.make(prefix: "th_")] {
-            await #expect(throws: APIError.forbidden("this credential lacks the chat:write scope")) {
+            await #expect(throws: KernelError.forbidden("this credential lacks the chat:write scope")) {
                 _ = try await kernel.threads.post(try fixture.message("x"), threadID: id, context: reader)
             }
         }
@@ -43,7 +43,7 @@ import Testing
         let fixture = try StoreFixture()
         let kernel = fixture.kernel
         let canvas = try await kernel.canvases.create(try CreateResourceRequest(json: .object([:])), context: StoreFixture.context())
-        await #expect(throws: APIError.self) {
+        await #expect(throws: KernelError.self) {
             _ = try await kernel.resolver.resolve(.thread, id: canvas.id, for: StoreFixture.context(), access: .read)
         }
     }

@@ -18,8 +18,8 @@ import Testing
         do {
             _ = try await kernel.threads.post(try fixture.message("refused"), threadID: thread.id, context: context)
             Issue.record("a write to a read-only store succeeded")
-        } catch let error as APIError {
-            #expect(error.status == .serviceUnavailable && error.code == "store_read_only")
+        } catch let error as KernelError {
+            #expect(error.kind == .unavailable && error.code == "store_read_only")
         }
         #expect(fixture.store.health.current == .readOnly)
         let page = try await fixture.store.events(stream: thread.stream, after: 0, limit: 10)

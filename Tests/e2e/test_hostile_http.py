@@ -193,3 +193,42 @@ def test_a_connection_flood_is_refused_at_the_door_and_healthz_keeps_answering(d
         assert after < baseline + 60_000, (baseline, peak, after)
     finally:
         server.kill()
+
+
+def test_small_leaks_are_closed(data_dir):
+    """No client learns more than it needs: /metrics behind the admin token, a
+    credential for another env refused without naming either env, and an SSE
+    page from a foreign origin refused even with no allow-list configured."""
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({
+        "node": {"env": "dev", "admin_token": "${TEST_ADMIN_TOKEN}"},
+        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    admin = "a" * 24
+    server = Server(data_dir, config=config, env={"TEST_ADMIN_TOKEN": admin}).start()
+    try:
+        assert server.get("/metrics").status_code == 401
+        assert server.get("/metrics", headers=bearer("b" * 24)).status_code == 401
+        assert server.get("/metrics", headers=bearer(server.token())).status_code == 401
+        assert server.get("/metrics", headers=bearer(admin)).status_code == 200
+        assert server.get("/healthz").status_code == 200 and server.get("/readyz").status_code == 200
+
+        other_env = server.get("/v1/threads/th_" + "a" * 26, headers=bearer(server.token(env="prod")))
+        assert other_env.status_code == 401
+        assert "prod" not in other_env.text and "dev" not in other_env.json()["error"]["message"]
+
+        headers = bearer(server.token())
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        from sse_client import SSEStream
+        foreign = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Origin": "http://evil.example"})
+        assert foreign.status == 403 and foreign.error_body()["error"]["code"] == "origin_not_allowed"
+        foreign.close()
+        own = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Origin": f"http://127.0.0.1:{server.port}"})
+        assert own.status == 200 and "access-control-allow-origin" not in own.headers
+        own.close()
+        plain = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+        assert plain.status == 200
+        plain.close()
+    finally:
+        server.kill()

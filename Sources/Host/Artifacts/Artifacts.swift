@@ -20,7 +20,7 @@ public final class Artifacts: Sendable {
 
     func storage() throws -> StorageBackend {
         guard let backend else {
-            throw APIError(.serviceUnavailable, code: "storage_not_configured",
+            throw KernelError(.unavailable, code: "storage_not_configured",
                            message: "no storage plugin is configured (see docs/configuration.md, \"storage\")")
         }
         return backend
@@ -55,7 +55,7 @@ public final class Artifacts: Sendable {
             // A body that ended short of its declared length was cut off
             // (the client left): it is not the object the client meant.
             if let declaredLength, total != declaredLength {
-                throw APIError(.badRequest, code: "body_incomplete",
+                throw KernelError(.invalid, code: "body_incomplete",
                                message: "the body ended after \(total) of its \(declaredLength) declared bytes; nothing was kept")
             }
             if !pending.isEmpty { try await backend.putWrite(upload, pending) }
@@ -69,15 +69,15 @@ public final class Artifacts: Sendable {
             logger.error("stored object does not match what was sent; removed", metadata: [
                 "backend": "\(backend.name)", "sent_bytes": "\(total)", "stored_bytes": "\(stored.size)"])
             try? await backend.remove(key: key)
-            throw APIError(.badGateway, code: "checksum_mismatch", message: "the backend stored different bytes than were sent; nothing was kept")
+            throw KernelError(.upstreamFailed, code: "checksum_mismatch", message: "the backend stored different bytes than were sent; nothing was kept")
         }
         var info = stored
         info.sha256 = sha
         return info
     }
 
-    private func tooLarge() -> APIError {
-        APIError(.contentTooLarge, code: "body_too_large", message: "an object is at most \(maxBytes) bytes (limits.max_object_bytes)")
+    private func tooLarge() -> KernelError {
+        KernelError(.tooLarge, code: "body_too_large", message: "an object is at most \(maxBytes) bytes (limits.max_object_bytes)")
     }
 
     func head(key: String) async throws -> ObjectInfo {
@@ -109,7 +109,7 @@ public final class Artifacts: Sendable {
         if verify, hasher.finalize().hex != expectedSHA256 {
             logger.error("checksum mismatch on read: the stored object is damaged; the response was cut short",
                          metadata: ["backend": "\(backend.name)"])
-            throw APIError(.badGateway, code: "checksum_mismatch", message: "the stored object does not match its SHA-256")
+            throw KernelError(.upstreamFailed, code: "checksum_mismatch", message: "the stored object does not match its SHA-256")
         }
         if let held { try await write(held) }
     }

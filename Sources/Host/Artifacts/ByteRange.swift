@@ -10,7 +10,7 @@ struct ByteRange: Equatable {
     /// malformed one and 416 `range_not_satisfiable` past the end.
     static func parse(_ header: String?, size: UInt64) throws -> ByteRange? {
         guard let header else { return nil }
-        let invalid = APIError(.rangeNotSatisfiable, code: "invalid_range",
+        let invalid = KernelError(.rangeNotSatisfiable, code: "invalid_range",
                                message: "Range must be one \"bytes=FIRST-LAST\", \"bytes=FIRST-\" or \"bytes=-SUFFIX\"",
                                details: ["size": .number(Double(size))])
         guard header.hasPrefix("bytes=") else { throw invalid }
@@ -21,7 +21,7 @@ struct ByteRange: Equatable {
             guard !text.isEmpty, text.count <= 19, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = UInt64(text) else { throw invalid }
             return value
         }
-        let unsatisfiable = APIError(.rangeNotSatisfiable, code: "range_not_satisfiable",
+        let unsatisfiable = KernelError(.rangeNotSatisfiable, code: "range_not_satisfiable",
                                      message: "the range is outside the object's \(size) bytes", details: ["size": .number(Double(size))])
         if first.isEmpty {
             let suffix = try number(last)

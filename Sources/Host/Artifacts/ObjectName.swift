@@ -24,13 +24,13 @@ enum ObjectName {
 
     /// A media path: segments joined by `/`, each a valid segment.
     static func path(_ path: String, field: String) throws -> String {
-        guard !path.isEmpty else { throw APIError.badRequest("invalid_\(field)", "\(field): required") }
+        guard !path.isEmpty else { throw KernelError.invalid("invalid_\(field)", "\(field): required") }
         guard path.utf8.count <= maxPathBytes else {
-            throw APIError.badRequest("invalid_\(field)", "\(field): at most \(maxPathBytes) bytes")
+            throw KernelError.invalid("invalid_\(field)", "\(field): at most \(maxPathBytes) bytes")
         }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard segments.count <= maxDepth else {
-            throw APIError.badRequest("invalid_\(field)", "\(field): at most \(maxDepth) segments")
+            throw KernelError.invalid("invalid_\(field)", "\(field): at most \(maxDepth) segments")
         }
         for segment in segments { _ = try self.segment(segment, field: field) }
         return path
@@ -52,7 +52,7 @@ enum ObjectName {
         } else {
             nil
         }
-        if let reason { throw APIError.badRequest("invalid_\(field)", "\(field): \(reason)") }
+        if let reason { throw KernelError.invalid("invalid_\(field)", "\(field): \(reason)") }
     }
 
     /// A content type as sent, or the default.
@@ -60,7 +60,7 @@ enum ObjectName {
         guard let value, !value.isEmpty else { return "application/octet-stream" }
         guard value.utf8.count <= 255, value.contains("/"),
               !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value >= 0x7F }) else {
-            throw APIError.badRequest("invalid_content_type", "Content-Type must be a media type like image/png (printable ASCII, at most 255 bytes)")
+            throw KernelError.invalid("invalid_content_type", "Content-Type must be a media type like image/png (printable ASCII, at most 255 bytes)")
         }
         return value
     }

@@ -25,7 +25,7 @@ public struct Threads: Sendable {
         case .appended(let event): return (event, false)
         case .replayed(let event): return (event, true)
         case .keyReused:
-            throw APIError(.conflict, code: "client_message_id_reused",
+            throw KernelError(.conflict, code: "client_message_id_reused",
                            message: "client_message_id \"\(message.clientMessageID ?? "")\" was used for a different message")
         }
     }
@@ -42,7 +42,7 @@ public struct CreateResourceRequest: Sendable {
         title = try body.string("title", maxLength: 200)
         metadata = try body.object("metadata") ?? .object([:])
         guard metadata.encoded().count <= 16 * 1024 else {
-            throw APIError.badRequest("field_too_large", "metadata: at most 16 KiB of JSON")
+            throw KernelError.invalid("field_too_large", "metadata: at most 16 KiB of JSON")
         }
         try body.finish()
     }
@@ -59,10 +59,10 @@ public struct PostMessageRequest: Sendable {
         var body = try BodyReader(json)
         clientMessageID = try body.string("client_message_id", maxLength: 128)
         if let id = clientMessageID, id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) {
-            throw APIError.badRequest("invalid_field", "client_message_id: 1 to 128 of A-Z a-z 0-9 - _ . :")
+            throw KernelError.invalid("invalid_field", "client_message_id: 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
         guard let text = try body.string("text", maxLength: 16 * 1024), !text.isEmpty else {
-            throw APIError.badRequest("missing_field", "text: required, a non-empty string")
+            throw KernelError.invalid("missing_field", "text: required, a non-empty string")
         }
         self.text = text
         data = try body.object("data")

@@ -16,27 +16,27 @@ public struct CanvasCommand: Sendable {
     public init(json: JSONValue, limits: CommandLimits) throws {
         var body = try BodyReader(json)
         guard let commandID = try body.string("command_id", maxLength: 128) else {
-            throw APIError.badRequest("missing_field", "command_id: required, a string (your idempotency key)")
+            throw KernelError.invalid("missing_field", "command_id: required, a string (your idempotency key)")
         }
         guard !commandID.isEmpty, commandID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
-            throw APIError.badRequest("invalid_field", "command_id: 1 to 128 of A-Z a-z 0-9 - _ . :")
+            throw KernelError.invalid("invalid_field", "command_id: 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
         guard let baseRev = try body.integer("base_rev", range: 0...Int64(Int32.max) * 1024) else {
-            throw APIError.badRequest("missing_field", "base_rev: required, the head_rev your change was made against")
+            throw KernelError.invalid("missing_field", "base_rev: required, the head_rev your change was made against")
         }
         guard let ops = try body.array("ops") else {
-            throw APIError.badRequest("missing_field", "ops: required, an array of JSON Patch operations")
+            throw KernelError.invalid("missing_field", "ops: required, an array of JSON Patch operations")
         }
         try body.finish()
-        guard !ops.isEmpty else { throw APIError.badRequest("invalid_patch", "ops: at least one operation") }
+        guard !ops.isEmpty else { throw KernelError.invalid("invalid_patch", "ops: at least one operation") }
         guard ops.count <= limits.maxOperations else {
-            throw APIError(.contentTooLarge, code: "too_many_operations",
+            throw KernelError(.tooLarge, code: "too_many_operations",
                            message: "ops: \(ops.count) operations; the limit is \(limits.maxOperations)")
         }
         do {
             patch = try JSONPatch(ops, maxDepth: limits.maxPathDepth)
         } catch {
-            throw APIError(.badRequest, code: "invalid_patch", message: "ops[\(error.index)]: \(error.message)",
+            throw KernelError(.invalid, code: "invalid_patch", message: "ops[\(error.index)]: \(error.message)",
                            details: ["op_index": .number(Double(error.index))])
         }
         self.commandID = commandID

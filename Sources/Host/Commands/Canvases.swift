@@ -13,7 +13,7 @@ public struct Canvases: Sendable {
     }
 
     /// Applies a command if its `base_rev` is the head; see `CommitOutcome`.
-    /// - Throws: `APIError` for every refusal, with nothing written.
+    /// - Throws: `KernelError` for every refusal, with nothing written.
     public func commit(_ command: CanvasCommand, canvasID: String, context: RequestContext) async throws -> CommandResult {
         let canvas = try await resolver.resolve(.canvas, id: canvasID, for: context, access: .write)
         let limits = self.limits
@@ -23,17 +23,17 @@ public struct Canvases: Sendable {
             do {
                 updated = try command.patch.apply(to: document)
             } catch let error as JSONPatch.ApplyError {
-                throw APIError(.unprocessableContent, code: "patch_failed", message: "ops[\(error.index)]: \(error.message)",
+                throw KernelError(.unprocessable, code: "patch_failed", message: "ops[\(error.index)]: \(error.message)",
                                details: ["op_index": .number(Double(error.index))])
             }
             let depth = updated.depth
             guard depth <= limits.maxDocumentDepth else {
-                throw APIError(.unprocessableContent, code: "document_too_deep",
+                throw KernelError(.unprocessable, code: "document_too_deep",
                                message: "the document would nest \(depth) levels deep; the limit is \(limits.maxDocumentDepth)")
             }
             let size = updated.encoded().count
             guard size <= limits.maxDocumentBytes else {
-                throw APIError(.contentTooLarge, code: "document_too_large",
+                throw KernelError(.tooLarge, code: "document_too_large",
                                message: "the document would be \(size) bytes; the limit is \(limits.maxDocumentBytes)")
             }
             return updated
@@ -42,16 +42,16 @@ public struct Canvases: Sendable {
         case .committed(let revision, _): return CommandResult(revision: revision, replayed: false)
         case .replayed(let revision): return CommandResult(revision: revision, replayed: true)
         case .conflict(let headRev):
-            throw APIError(.conflict, code: "rev_conflict",
+            throw KernelError(.conflict, code: "rev_conflict",
                            message: "base_rev \(command.baseRev) is behind head_rev \(headRev): fetch the revisions you missed, rebase, and send a new command",
                            details: ["head_rev": .number(Double(headRev)), "base_rev": .number(Double(command.baseRev)),
                                      "missed": .string("/v1/canvases/\(canvas.id)/revisions?after=\(command.baseRev)")])
         case .ahead(let headRev):
-            throw APIError(.unprocessableContent, code: "base_rev_ahead",
+            throw KernelError(.unprocessable, code: "base_rev_ahead",
                            message: "base_rev \(command.baseRev) is ahead of head_rev \(headRev)",
                            details: ["head_rev": .number(Double(headRev))])
         case .idReused:
-            throw APIError(.conflict, code: "command_id_reused",
+            throw KernelError(.conflict, code: "command_id_reused",
                            message: "command_id \"\(command.commandID)\" was already used with a different base_rev or ops")
         }
     }
@@ -62,7 +62,7 @@ public struct Canvases: Sendable {
         let head = try await store.head(canvas: canvas.id)
         guard let rev, rev != head.rev else { return (head.rev, head.document, canvas) }
         guard rev < head.rev else {
-            throw APIError(.notFound, code: "revision_not_found", message: "rev \(rev) is past head_rev \(head.rev)",
+            throw KernelError(.notFound, code: "revision_not_found", message: "rev \(rev) is past head_rev \(head.rev)",
                            details: ["head_rev": .number(Double(head.rev))])
         }
         let history = try await store.history(canvas: canvas.id, upTo: rev)
@@ -79,7 +79,7 @@ public struct Canvases: Sendable {
         let canvas = try await resolver.resolve(.canvas, id: canvasID, for: context, access: .read)
         let head = try await store.head(canvas: canvas.id)
         guard after <= head.rev else {
-            throw APIError(.badRequest, code: "after_past_head", message: "after=\(after) is past head_rev \(head.rev)",
+            throw KernelError(.invalid, code: "after_past_head", message: "after=\(after) is past head_rev \(head.rev)",
                            details: ["head_rev": .number(Double(head.rev))])
         }
         return (try await store.revisions(canvas: canvas.id, after: after, limit: limit), head.rev)

@@ -58,6 +58,10 @@ extension NorthstarConfig {
         // get absolute paths whatever folder the node was started from.
         let dataDirectory = absolutePath(overrides.dataDirectory ?? fileDataDirectory ?? ".northstar")
         let pluginDirectory = try node.string("plugin_dir").map(absolutePath)
+        let adminToken = try node.string("admin_token")
+        if let adminToken, adminToken.utf8.count < 16 {
+            throw node.error("admin_token", "at least 16 characters (it guards /metrics); put it in the environment: \"${NAME}\"")
+        }
         try node.finish()
 
         let expand: @Sendable (String, String) throws -> String = { text, path in
@@ -104,7 +108,7 @@ extension NorthstarConfig {
         let plugins = try parsePlugins(&root, source: source, expand: expand)
         try root.finish()
 
-        return NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory,
+        return NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory, adminToken: adminToken,
                                limits: limits, store: store, storage: storage, auth: auth, plugins: plugins, source: source)
     }
 
@@ -128,8 +132,9 @@ extension NorthstarConfig {
 
     private static func parseAuth(_ root: inout ConfigReader, env: String, source: String,
                                   expand: @escaping @Sendable (String, String) throws -> String) throws -> AuthSettings {
-        guard var reader = try root.object("auth") else { return AuthSettings(chain: [], anonymous: nil) }
+        guard var reader = try root.object("auth") else { return AuthSettings(chain: [], anonymous: nil, expiryLeewaySeconds: 60) }
         let chain = try reader.stringArray("chain") ?? []
+        let leeway = try reader.integer("expiry_leeway_seconds", range: 0...3600) ?? 60
         var anonymous: AnonymousIdentity?
         if var anon = try reader.object("anonymous") {
             guard env != "prod" else {
@@ -144,7 +149,7 @@ extension NorthstarConfig {
             try anon.finish()
         }
         try reader.finish()
-        return AuthSettings(chain: chain, anonymous: anonymous)
+        return AuthSettings(chain: chain, anonymous: anonymous, expiryLeewaySeconds: Int(leeway))
     }
 
     private static func parsePlugins(_ root: inout ConfigReader, source: String,

@@ -13,6 +13,8 @@ public struct NorthstarConfig: Sendable {
     public var dataDirectory: String
     /// Where relative plugin paths are looked up; nil means beside the executable.
     public var pluginDirectory: String?
+    /// When set, `/metrics` answers only `Authorization: Bearer <admin_token>`.
+    public var adminToken: String?
     public var limits: Limits
     public var store: StoreSettings
     public var storage: StorageSettings
@@ -64,6 +66,9 @@ public struct NorthstarConfig: Sendable {
         public var chain: [String]
         /// An identity for requests without credentials. Refused in `prod`.
         public var anonymous: AnonymousIdentity?
+        /// How long past its `exp` a credential is still honoured (clock
+        /// skew); streams opened with it end then.
+        public var expiryLeewaySeconds: Int
     }
 
     /// The identity given to requests without a credential, when configured.

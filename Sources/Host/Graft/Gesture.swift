@@ -46,10 +46,10 @@ public struct Gesture: Sendable, Codable, Equatable {
     /// phases in order (down, move..., up or cancel). All or nothing.
     mutating func accept(_ batch: SampleBatch, limits: GestureLimits) throws {
         guard state == .open else {
-            throw APIError(.conflict, code: "gesture_ended", message: "gesture \(id) has ended; start a new one")
+            throw KernelError(.conflict, code: "gesture_ended", message: "gesture \(id) has ended; start a new one")
         }
         guard sampleCount + batch.samples.count <= limits.maxSamples else {
-            throw APIError(.contentTooLarge, code: "gesture_too_large",
+            throw KernelError(.tooLarge, code: "gesture_too_large",
                            message: "a gesture holds at most \(limits.maxSamples) samples (limits.max_gesture_samples)")
         }
         var pointers = self.pointers

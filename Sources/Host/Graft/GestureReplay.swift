@@ -81,8 +81,13 @@ public final class GestureReplay<C: Clock>: StreamSource, @unchecked Sendable wh
             if page.events.isEmpty { logDone = true; return nil }
             for event in page.events {
                 nextEventSeq = event.seq
-                guard event.type == "gesture.samples", let object = try? JSONValue.parse(event.json).objectValue,
-                      let samples = object["data"]?.objectValue?["samples"]?.arrayValue else { continue }
+                guard event.type == "gesture.samples" else { continue }
+                // A stored batch that does not decode is reported, never skipped: a
+                // replay with samples silently missing would look whole.
+                guard let object = try? JSONValue.parse(event.json).objectValue,
+                      let samples = object["data"]?.objectValue?["samples"]?.arrayValue else {
+                    throw StoreCorruption(column: "events.json", why: "gesture batch \(event.seq) of \(gesture.stream.rawValue) does not decode")
+                }
                 for (index, sample) in samples.enumerated() {
                     ordinal += 1
                     pending.append(Pending(ordinal: ordinal, sample: sample, batch: object, index: index))

@@ -78,8 +78,8 @@ public struct GestureSample: Sendable, Equatable {
         return .object(members)
     }
 
-    static func invalid(_ index: Int, _ field: String, _ why: String) -> APIError {
-        APIError(.badRequest, code: "invalid_sample", message: "samples[\(index)]\(field.isEmpty ? "" : ".\(field)"): \(why)",
+    static func invalid(_ index: Int, _ field: String, _ why: String) -> KernelError {
+        KernelError(.invalid, code: "invalid_sample", message: "samples[\(index)]\(field.isEmpty ? "" : ".\(field)"): \(why)",
                  details: ["sample_index": .number(Double(index))])
     }
 }
@@ -90,14 +90,14 @@ public struct SampleBatch: Sendable {
 
     public init(json: JSONValue, limits: GestureLimits) throws {
         guard let object = json.objectValue, let array = object["samples"]?.arrayValue else {
-            throw APIError.badRequest("missing_field", "samples: required, an array of samples")
+            throw KernelError.invalid("missing_field", "samples: required, an array of samples")
         }
         if let unknown = object.keys.sorted().first(where: { $0 != "samples" }) {
-            throw APIError.badRequest("unknown_field", "\(unknown): not a field of a sample batch (samples)")
+            throw KernelError.invalid("unknown_field", "\(unknown): not a field of a sample batch (samples)")
         }
-        guard !array.isEmpty else { throw APIError.badRequest("invalid_field", "samples: at least one sample") }
+        guard !array.isEmpty else { throw KernelError.invalid("invalid_field", "samples: at least one sample") }
         guard array.count <= limits.maxBatchSamples else {
-            throw APIError(.contentTooLarge, code: "batch_too_large",
+            throw KernelError(.tooLarge, code: "batch_too_large",
                            message: "\(array.count) samples; a batch holds at most \(limits.maxBatchSamples) (limits.max_gesture_batch_samples)")
         }
         samples = try array.enumerated().map { try GestureSample(json: $1, index: $0, maxDurationMs: limits.maxDurationMs) }

@@ -14,19 +14,19 @@ public struct Gestures: Sendable {
     /// Starts a gesture over revision `base_rev` (default: the canvas head).
     public func start(canvasID: String, body: JSONValue, context: RequestContext) async throws -> Gesture {
         let canvas = try await resolver.resolve(.canvas, id: canvasID, for: context, access: .write)
-        guard let members = body.objectValue else { throw APIError.badRequest("invalid_body", "the body is a JSON object") }
+        guard let members = body.objectValue else { throw KernelError.invalid("invalid_body", "the body is a JSON object") }
         if let unknown = members.keys.sorted().first(where: { $0 != "base_rev" }) {
-            throw APIError.badRequest("unknown_field", "\(unknown): not a field of a gesture (base_rev)")
+            throw KernelError.invalid("unknown_field", "\(unknown): not a field of a gesture (base_rev)")
         }
         let head = try await store.head(canvas: canvas.id).rev
         var baseRev = head
         if let value = members["base_rev"] {
             guard case .number(let number) = value, number == number.rounded(), number >= 0, number < 9e15 else {
-                throw APIError.badRequest("invalid_field", "base_rev: a revision number (an integer >= 0)")
+                throw KernelError.invalid("invalid_field", "base_rev: a revision number (an integer >= 0)")
             }
             baseRev = Int64(number)
             guard baseRev <= head else {
-                throw APIError(.unprocessableContent, code: "base_rev_ahead", message: "base_rev \(baseRev) is ahead of head_rev \(head)",
+                throw KernelError(.unprocessable, code: "base_rev_ahead", message: "base_rev \(baseRev) is ahead of head_rev \(head)",
                                details: ["head_rev": .number(Double(head))])
             }
         }
@@ -63,7 +63,7 @@ public struct Gestures: Sendable {
         let (actor, trace) = (context.userID, context.traceparent)
         return try await store.updateGesture(id: gesture.id) { gesture in
             guard gesture.state == .open else {
-                throw APIError(.conflict, code: "gesture_ended", message: "gesture \(gesture.id) has already ended")
+                throw KernelError(.conflict, code: "gesture_ended", message: "gesture \(gesture.id) has already ended")
             }
             gesture.state = .ended
             let data = JSONValue.object(["gesture_id": .string(gesture.id), "sample_count": .number(Double(gesture.sampleCount)),
@@ -84,14 +84,14 @@ public struct Gestures: Sendable {
     /// same 404.
     public func resolve(_ gestureID: String, canvasID: String?, context: RequestContext, access: RequestContext.Access) async throws -> Gesture {
         guard context.allows(access, on: .canvas) else {
-            throw APIError.forbidden("this credential lacks the canvas:\(access.rawValue) scope")
+            throw KernelError.forbidden("this credential lacks the canvas:\(access.rawValue) scope")
         }
         guard Identifier.isWellFormed(gestureID, prefix: Self.idPrefix) else {
-            throw APIError.badRequest("invalid_id", "\"\(gestureID.prefix(80))\" is not a gesture id (gs_ and 26 base32 characters)")
+            throw KernelError.invalid("invalid_id", "\"\(gestureID.prefix(80))\" is not a gesture id (gs_ and 26 base32 characters)")
         }
         guard let gesture = try await store.gesture(id: gestureID), gesture.tenant == context.tenant.rawValue,
               gesture.env == context.env, canvasID == nil || canvasID == gesture.canvasID else {
-            throw APIError.notFound("gesture")
+            throw KernelError.notFound("gesture")
         }
         return gesture
     }

@@ -21,27 +21,27 @@ public struct ReplayOptions: Sendable, Equatable {
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             guard seen.insert(parts[0]).inserted else {
-                throw APIError.badRequest("invalid_replay_option", "\(parts[0].prefix(40)) is given twice")
+                throw KernelError.invalid("invalid_replay_option", "\(parts[0].prefix(40)) is given twice")
             }
             let value = parts.count > 1 ? (parts[1].removingPercentEncoding ?? parts[1]) : ""
             switch parts[0] {
             case "speed":
                 guard let number = Double(value), number.isFinite, number == 0 || (0.1...16).contains(number) else {
-                    throw APIError.badRequest("invalid_speed", "speed: a number from 0.1 to 16 (0, or pace=none: all at once)")
+                    throw KernelError.invalid("invalid_speed", "speed: a number from 0.1 to 16 (0, or pace=none: all at once)")
                 }
                 speed = number
             case "from_ms":
                 guard let number = Double(value), number.isFinite, number >= 0 else {
-                    throw APIError.badRequest("invalid_from_ms", "from_ms: a time offset in milliseconds, >= 0")
+                    throw KernelError.invalid("invalid_from_ms", "from_ms: a time offset in milliseconds, >= 0")
                 }
                 fromMs = number
             case "pace":
                 guard ["none", "original"].contains(value) else {
-                    throw APIError.badRequest("invalid_pace", "pace: none (everything at once) or original")
+                    throw KernelError.invalid("invalid_pace", "pace: none (everything at once) or original")
                 }
                 if value == "none" { speed = 0 }
             default:
-                throw APIError.badRequest("invalid_replay_option", "\(parts[0].prefix(40)): not a replay option (speed, from_ms, pace)")
+                throw KernelError.invalid("invalid_replay_option", "\(parts[0].prefix(40)): not a replay option (speed, from_ms, pace)")
             }
         }
     }

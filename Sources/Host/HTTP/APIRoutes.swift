@@ -12,7 +12,7 @@ struct APIRoutes: Sendable {
         var credential: Credential?
         if let header = request.headers[.authorization] {
             guard let parsed = Credential(authorization: header) else {
-                throw APIError.unauthorized("the Authorization header must be \"<scheme> <credential>\"")
+                throw KernelError.unauthenticated("the Authorization header must be \"<scheme> <credential>\"")
             }
             credential = parsed
         }
@@ -27,20 +27,37 @@ struct APIRoutes: Sendable {
         var request = request
         // A declared length over the limit is answered before a byte is read.
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
+            throw KernelError(.tooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
         }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: maxBodyBytes)
         } catch {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
+            throw KernelError(.tooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
         }
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("invalid_json", "the body is empty; send a JSON object") }
+        guard buffer.readableBytes > 0 else { throw KernelError.invalid("invalid_json", "the body is empty; send a JSON object") }
         do {
             return try JSONValue.parse(Data(buffer: buffer))
         } catch {
-            throw APIError.badRequest("invalid_json", "the body is not valid JSON: \(error)")
+            throw KernelError.invalid("invalid_json", "the body is not valid JSON: \(error)")
         }
+    }
+
+    /// Runs a kernel operation (`KernelOperations`) for the caller, with the
+    /// JSON body (`{}` when `optionalBody` and the request has none), and
+    /// answers 201 for what it created, 200 otherwise.
+    func run(_ operation: String, target: String, canvasID: String? = nil, optionalBody: Bool = false,
+             request: Request) async throws -> Response {
+        let context = try await identify(request)
+        let body = optionalBody && Self.hasNoBody(request) ? JSONValue.object([:]) : try await json(request)
+        let answer = try await KernelOperations.run(operation, .init(target: target, canvasID: canvasID, body: body),
+                                                    kernel: kernel, context: context)
+        return jsonResponse(answer.created ? .created : .ok, answer.body)
+    }
+
+    /// True when the request declares no body at all.
+    static func hasNoBody(_ request: Request) -> Bool {
+        request.headers[.contentLength] == "0" || (request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil)
     }
 
     /// A non-negative integer query parameter (`after=12`), or `defaultValue`.
@@ -48,7 +65,7 @@ struct APIRoutes: Sendable {
         guard let text = request.uri.queryParameters[Substring(name)] else { return defaultValue }
         guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let value = UInt64(text), value <= max else {
             let range = max == .max ? "a non-negative integer" : "an integer from 0 to \(max)"
-            throw APIError.badRequest("invalid_\(name)", "\(name) must be \(range), got \"\(text.prefix(40))\"")
+            throw KernelError.invalid("invalid_\(name)", "\(name) must be \(range), got \"\(text.prefix(40))\"")
         }
         return value
     }

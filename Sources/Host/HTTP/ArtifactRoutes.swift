@@ -41,7 +41,7 @@ struct ArtifactRoutes {
                 let assetID = try routes.assetID(routeContext)
                 let prefix = ObjectKey(context).raw(assetID: assetID, filename: "")
                 guard let key = try await routes.artifacts.list(prefix: prefix, pageToken: "", limit: 1).entries.first?.key else {
-                    throw APIError.notFound("artifact")
+                    throw KernelError.notFound("artifact")
                 }
                 return try await routes.serve(request, key: key)
             }
@@ -68,7 +68,7 @@ struct ArtifactRoutes {
     func assetID(_ routeContext: BasicRequestContext) throws -> String {
         let assetID = try routeContext.parameters.require("asset_id")
         guard Identifier.isWellFormed(assetID, prefix: "as_") else {
-            throw APIError.badRequest("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")
+            throw KernelError.invalid("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")
         }
         return assetID
     }
@@ -76,7 +76,7 @@ struct ArtifactRoutes {
     func authorize(_ request: Request, _ access: RequestContext.Access) async throws -> RequestContext {
         let context = try await api.identify(request)
         guard context.allows(access, on: .artifacts) else {
-            throw APIError.forbidden("this credential lacks the artifacts:\(access.rawValue) scope")
+            throw KernelError.forbidden("this credential lacks the artifacts:\(access.rawValue) scope")
         }
         return context
     }
@@ -92,7 +92,7 @@ struct ArtifactRoutes {
 
     func decoded(_ text: String) throws -> String {
         guard let decoded = text.removingPercentEncoding else {
-            throw APIError.badRequest("invalid_path", "the path has a malformed percent-encoding")
+            throw KernelError.invalid("invalid_path", "the path has a malformed percent-encoding")
         }
         return decoded
     }
@@ -138,7 +138,7 @@ struct ArtifactRoutes {
             let (opened, rangeReader) = try await artifacts.open(key: key, range: range)
             guard opened.size == info.size, opened.sha256 == info.sha256 else {
                 storage.getClose(rangeReader)
-                throw APIError(.serviceUnavailable, code: "object_changed", message: "the object changed while it was being read; retry")
+                throw KernelError(.unavailable, code: "object_changed", message: "the object changed while it was being read; retry")
             }
             reader = rangeReader
         }
@@ -151,10 +151,10 @@ struct ArtifactRoutes {
 
     func list(_ request: Request, under base: String, prefix: String, nameKey: String) async throws -> Response {
         let limit = try api.unsigned(request, "limit", default: 100, max: 1000)
-        guard limit > 0 else { throw APIError.badRequest("invalid_limit", "limit must be from 1 to 1000") }
+        guard limit > 0 else { throw KernelError.invalid("invalid_limit", "limit must be from 1 to 1000") }
         let token = request.uri.queryParameters["page_token"].map(String.init) ?? ""
         guard token.isEmpty || token.hasPrefix(base) else {
-            throw APIError.badRequest("invalid_page_token", "page_token must come from a previous page of this list")
+            throw KernelError.invalid("invalid_page_token", "page_token must come from a previous page of this list")
         }
         let page = try await artifacts.list(prefix: base + prefix, pageToken: token, limit: UInt32(limit))
         let objects = page.entries.filter { $0.key.hasPrefix(base) }.map { entry -> JSONValue in

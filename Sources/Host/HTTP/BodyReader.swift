@@ -6,7 +6,7 @@ struct BodyReader {
 
     init(_ json: JSONValue) throws {
         guard case .object(let members) = json else {
-            throw APIError.badRequest("invalid_body", "the body must be a JSON object, got \(json.typeName)")
+            throw KernelError.invalid("invalid_body", "the body must be a JSON object, got \(json.typeName)")
         }
         self.members = members
     }
@@ -20,10 +20,10 @@ struct BodyReader {
     mutating func string(_ key: String, maxLength: Int) throws -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else {
-            throw APIError.badRequest("invalid_field", "\(key): expected a string, got \(value.typeName)")
+            throw KernelError.invalid("invalid_field", "\(key): expected a string, got \(value.typeName)")
         }
         guard text.utf8.count <= maxLength else {
-            throw APIError.badRequest("field_too_large", "\(key): at most \(maxLength) bytes")
+            throw KernelError.invalid("field_too_large", "\(key): at most \(maxLength) bytes")
         }
         return text
     }
@@ -31,7 +31,7 @@ struct BodyReader {
     mutating func object(_ key: String) throws -> JSONValue? {
         guard let value = value(key) else { return nil }
         guard case .object = value else {
-            throw APIError.badRequest("invalid_field", "\(key): expected an object, got \(value.typeName)")
+            throw KernelError.invalid("invalid_field", "\(key): expected an object, got \(value.typeName)")
         }
         return value
     }
@@ -39,7 +39,7 @@ struct BodyReader {
     mutating func array(_ key: String) throws -> [JSONValue]? {
         guard let value = value(key) else { return nil }
         guard case .array(let elements) = value else {
-            throw APIError.badRequest("invalid_field", "\(key): expected an array, got \(value.typeName)")
+            throw KernelError.invalid("invalid_field", "\(key): expected an array, got \(value.typeName)")
         }
         return elements
     }
@@ -48,10 +48,10 @@ struct BodyReader {
     mutating func integer(_ key: String, range: ClosedRange<Int64>) throws -> Int64? {
         guard let value = value(key) else { return nil }
         guard case .number(let number) = value, number.rounded() == number, let integer = Int64(exactly: number) else {
-            throw APIError.badRequest("invalid_field", "\(key): expected an integer, got \(value.typeName == "number" ? "a fraction" : value.typeName)")
+            throw KernelError.invalid("invalid_field", "\(key): expected an integer, got \(value.typeName == "number" ? "a fraction" : value.typeName)")
         }
         guard range.contains(integer) else {
-            throw APIError.badRequest("invalid_field", "\(key): must be between \(range.lowerBound) and \(range.upperBound)")
+            throw KernelError.invalid("invalid_field", "\(key): must be between \(range.lowerBound) and \(range.upperBound)")
         }
         return integer
     }
@@ -59,7 +59,7 @@ struct BodyReader {
     /// Refuses the first member no accessor asked for.
     func finish() throws {
         if let unknown = members.keys.sorted().first(where: { !read.contains($0) }) {
-            throw APIError.badRequest("unknown_field", "\(unknown): unknown field (known: \(read.sorted().joined(separator: ", ")))")
+            throw KernelError.invalid("unknown_field", "\(unknown): unknown field (known: \(read.sorted().joined(separator: ", ")))")
         }
     }
 }

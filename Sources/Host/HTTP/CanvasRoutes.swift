@@ -8,10 +8,7 @@ struct CanvasRoutes {
         let api = self.api
         let kernel = api.kernel
         router.post("/v1/canvases") { request, _ in
-            let context = try await api.identify(request)
-            let body = try CreateResourceRequest(json: try await api.json(request))
-            let canvas = try await kernel.canvases.create(body, context: context)
-            return jsonResponse(.created, canvas.json(extra: ["head_rev": .number(0), "document": .object([:])]))
+            try await api.run("canvas.create", target: "", request: request)
         }
         router.get("/v1/canvases/:canvas_id") { request, routeContext in
             let context = try await api.identify(request)
@@ -23,18 +20,14 @@ struct CanvasRoutes {
             ]))
         }
         router.post("/v1/canvases/:canvas_id/commands") { request, routeContext in
-            let context = try await api.identify(request)
-            let id = try routeContext.parameters.require("canvas_id")
-            let command = try CanvasCommand(json: try await api.json(request), limits: kernel.canvases.limits)
-            let result = try await kernel.canvases.commit(command, canvasID: id, context: context)
-            return jsonResponse(result.replayed ? .ok : .created, result.json)
+            try await api.run("canvas.command", target: try routeContext.parameters.require("canvas_id"), request: request)
         }
         router.get("/v1/canvases/:canvas_id/revisions") { request, routeContext in
             let context = try await api.identify(request)
             let id = try routeContext.parameters.require("canvas_id")
             let after = try api.unsigned(request, "after", default: 0, max: UInt64(Int64.max))
             let limit = try api.unsigned(request, "limit", default: 100, max: 1000)
-            guard limit > 0 else { throw APIError.badRequest("invalid_limit", "limit must be from 1 to 1000") }
+            guard limit > 0 else { throw KernelError.invalid("invalid_limit", "limit must be from 1 to 1000") }
             let page = try await kernel.canvases.revisions(canvasID: id, after: Int64(after), limit: Int(limit), context: context)
             return jsonResponse(.ok, .object([
                 "revisions": .array(page.revisions.map(\.json)), "head_rev": .number(Double(page.headRev)),

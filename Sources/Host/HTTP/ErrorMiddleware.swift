@@ -14,16 +14,17 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             let response = try await next(request, context)
             log(request, status: response.status, started: started)
             return response
-        } catch let error as APIError {
+        } catch let error as KernelError {
             log(request, status: error.status, started: started, code: error.code,
-                detail: error.status.code >= 500 ? error.message : nil)
+                detail: error.status.code >= 500 ? [error.message, error.logDetail].compactMap { $0 }.joined(separator: ": ") : nil)
             throw error
         } catch let error as HTTPError {
-            let mapped: APIError = switch error.status {
-            case .notFound: APIError(.notFound, code: "route_not_found", message: "no route \(request.method) \(request.uri.path)")
-            case .methodNotAllowed: APIError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed here")
-            case .contentTooLarge: APIError(.contentTooLarge, code: "body_too_large", message: "the body is too large")
-            default: APIError(error.status, code: "http_error", message: error.body ?? "\(error.status)")
+            let mapped: KernelError = switch error.status {
+            case .notFound: KernelError(.notFound, code: "route_not_found", message: "no route \(request.method) \(request.uri.path)")
+            case .methodNotAllowed: KernelError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed here")
+            case .contentTooLarge: KernelError(.tooLarge, code: "body_too_large", message: "the body is too large")
+            default: KernelError(error.status.code >= 500 ? .internalFailure : .invalid, code: "http_error",
+                                 message: error.body ?? "\(error.status)")
             }
             log(request, status: mapped.status, started: started)
             throw mapped
@@ -31,7 +32,7 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             logger.error("internal error", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)",
                                                       "error": "\(error)"])
             log(request, status: .internalServerError, started: started)
-            throw APIError(.internalServerError, code: "internal", message: "internal error; the server log has details")
+            throw KernelError(.internalFailure, code: "internal", message: "internal error; the server log has details")
         }
     }
 

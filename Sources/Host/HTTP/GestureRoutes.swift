@@ -9,10 +9,7 @@ struct GestureRoutes {
         let api = self.api
         let gestures = api.kernel.gestures
         router.post("/v1/canvases/:canvas_id/gestures") { request, routeContext in
-            let context = try await api.identify(request)
-            let canvasID = try routeContext.parameters.require("canvas_id")
-            let body = try await Self.optionalJSON(request, api: api)
-            return jsonResponse(.created, try await gestures.start(canvasID: canvasID, body: body, context: context).json)
+            try await api.run("gesture.start", target: try routeContext.parameters.require("canvas_id"), optionalBody: true, request: request)
         }
         router.get("/v1/canvases/:canvas_id/gestures") { request, routeContext in
             let context = try await api.identify(request)
@@ -26,30 +23,12 @@ struct GestureRoutes {
             return jsonResponse(.ok, gesture.json)
         }
         router.post("/v1/canvases/:canvas_id/gestures/:gesture_id/samples") { request, routeContext in
-            let context = try await api.identify(request)
-            let (gesture, event) = try await gestures.append(gestureID: try routeContext.parameters.require("gesture_id"),
-                                                             canvasID: try routeContext.parameters.require("canvas_id"),
-                                                             body: try await api.json(request), context: context)
-            return jsonResponse(.ok, Self.appended(gesture, event))
+            try await api.run("gesture.append", target: try routeContext.parameters.require("gesture_id"),
+                              canvasID: try routeContext.parameters.require("canvas_id"), request: request)
         }
         router.post("/v1/canvases/:canvas_id/gestures/:gesture_id/end") { request, routeContext in
-            let context = try await api.identify(request)
-            let gesture = try await gestures.end(gestureID: try routeContext.parameters.require("gesture_id"),
-                                                 canvasID: try routeContext.parameters.require("canvas_id"), context: context)
-            return jsonResponse(.ok, gesture.json)
+            try await api.run("gesture.end", target: try routeContext.parameters.require("gesture_id"),
+                              canvasID: try routeContext.parameters.require("canvas_id"), optionalBody: true, request: request)
         }
-    }
-
-    /// The answer to an append: the gesture now, and the batch's `seq` in its stream.
-    static func appended(_ gesture: Gesture, _ event: StreamEvent) -> JSONValue {
-        .object(["gesture": gesture.json, "seq": .number(Double(event.seq))])
-    }
-
-    /// An empty body reads as `{}`.
-    static func optionalJSON(_ request: Request, api: APIRoutes) async throws -> JSONValue {
-        if request.headers[.contentLength] == "0" || (request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil) {
-            return .object([:])
-        }
-        return try await api.json(request)
     }
 }

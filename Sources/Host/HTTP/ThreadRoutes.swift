@@ -9,10 +9,7 @@ struct ThreadRoutes {
         let api = self.api
         let kernel = api.kernel
         router.post("/v1/threads") { request, _ in
-            let context = try await api.identify(request)
-            let body = try CreateResourceRequest(json: try await api.json(request))
-            let thread = try await kernel.threads.create(body, context: context)
-            return jsonResponse(.created, thread.json(extra: ["head_seq": .number(0)]))
+            try await api.run("thread.create", target: "", request: request)
         }
         router.get("/v1/threads/:thread_id") { request, routeContext in
             let context = try await api.identify(request)
@@ -22,14 +19,7 @@ struct ThreadRoutes {
             return jsonResponse(.ok, thread.json(extra: ["head_seq": .number(Double(page.headSeq))]))
         }
         router.post("/v1/threads/:thread_id/messages") { request, routeContext in
-            let context = try await api.identify(request)
-            let id = try routeContext.parameters.require("thread_id")
-            let message = try PostMessageRequest(json: try await api.json(request))
-            let (event, replayed) = try await kernel.threads.post(message, threadID: id, context: context)
-            var body = Data(#"{"replayed":\#(replayed),"event":"#.utf8)
-            body.append(event.json)
-            body.append(UInt8(ascii: "}"))
-            return jsonResponse(replayed ? .ok : .created, body)
+            try await api.run("chat.post", target: try routeContext.parameters.require("thread_id"), request: request)
         }
         router.get("/v1/threads/:thread_id/events") { request, routeContext in
             try await events(.thread, id: routeContext.parameters.require("thread_id"), request: request, api: api)
@@ -42,7 +32,7 @@ func events(_ kind: ResourceKind, id: String, request: Request, api: APIRoutes) 
     let context = try await api.identify(request)
     let after = try api.unsigned(request, "after", default: 0)
     let limit = try api.unsigned(request, "limit", default: 100, max: 1000)
-    guard limit > 0 else { throw APIError.badRequest("invalid_limit", "limit must be from 1 to 1000") }
+    guard limit > 0 else { throw KernelError.invalid("invalid_limit", "limit must be from 1 to 1000") }
     let page = try await api.kernel.streams.events(kind, id: id, after: after, limit: Int(limit), context: context)
     return jsonResponse(.ok, page.json())
 }

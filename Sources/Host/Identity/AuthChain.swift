@@ -13,19 +13,24 @@ public final class AuthChain: Sendable {
     private let anonymous: NorthstarConfig.AnonymousIdentity?
     private let logger = Logger(label: "northstar.auth")
 
-    public init(providers: [PluginInstance], env: String, anonymous: NorthstarConfig.AnonymousIdentity?) {
+    /// How long past its `exp` a credential is still honoured (clock skew).
+    private let expiryLeeway: TimeInterval
+
+    public init(providers: [PluginInstance], env: String, anonymous: NorthstarConfig.AnonymousIdentity?,
+                expiryLeeway: TimeInterval = 60) {
         self.providers = providers
         self.env = env
         self.anonymous = anonymous
+        self.expiryLeeway = expiryLeeway
     }
 
     /// Authenticates `credential` (nil: none was presented).
-    /// - Throws: `APIError` 401 for a missing, rejected or unusable
+    /// - Throws: `KernelError` 401 for a missing, rejected or unusable
     ///   credential, 503 when a provider cannot decide (its backend is down).
     public func authenticate(_ credential: Credential?, requestID: String, traceparent: String) async throws -> RequestContext {
         guard let credential else {
             guard let anonymous, let tenant = TenantID(anonymous.tenantID) else {
-                throw APIError.unauthorized("a credential is required (Authorization: Bearer <token> or ApiKey <key>)")
+                throw KernelError.unauthenticated("a credential is required (Authorization: Bearer <token> or ApiKey <key>)")
             }
             return RequestContext(tenant: tenant, env: env, userID: anonymous.userID, scopes: Set(anonymous.scopes),
                                   requestID: requestID, traceparent: traceparent)
@@ -38,7 +43,7 @@ public final class AuthChain: Sendable {
             } catch let error as AuthPluginError {
                 logger.error("auth provider failed", metadata: ["plugin": "\(provider.name)", "error": "\(error.message)",
                                                                 "request_id": "\(requestID)"])
-                throw APIError(.serviceUnavailable, code: "auth_unavailable", message: "the auth provider cannot verify credentials now")
+                throw KernelError(.unavailable, code: "auth_unavailable", message: "the auth provider cannot verify credentials now")
             }
             switch verdict {
             case .passed:
@@ -46,20 +51,20 @@ public final class AuthChain: Sendable {
             case .rejected(let reason):
                 logger.info("credential rejected", metadata: ["plugin": "\(provider.name)", "scheme": "\(credential.scheme)",
                                                                "reason": "\(reason ?? "none given")", "request_id": "\(requestID)"])
-                throw APIError.unauthorized("the credential is not valid")
+                throw KernelError.unauthenticated("the credential is not valid")
             case .accepted(let claims):
                 return try context(from: claims, provider: provider.name, requestID: requestID, traceparent: traceparent)
             }
         }
-        throw APIError.unauthorized("no auth provider accepts the \"\(credential.scheme)\" scheme")
+        throw KernelError.unauthenticated("no auth provider accepts the \"\(credential.scheme)\" scheme")
     }
 
     /// Checks verified claims against the node's rules and builds the context.
     func context(from claims: [String: String], provider: String, requestID: String, traceparent: String) throws -> RequestContext {
-        func refuse(_ why: String) -> APIError {
+        func refuse(_ why: String) -> KernelError {
             logger.info("verified credential refused", metadata: ["plugin": "\(provider)", "reason": "\(why)",
                                                                    "request_id": "\(requestID)"])
-            return APIError.unauthorized(why)
+            return KernelError.unauthenticated(why)
         }
         guard let tenantText = claims["tenant_id"], let tenant = TenantID(tenantText) else {
             throw refuse("the credential's tenant_id is missing or does not match ^t_[a-z0-9][a-z0-9_-]{0,62}$")
@@ -68,11 +73,19 @@ public final class AuthChain: Sendable {
             throw refuse("the credential names no user")
         }
         guard let credentialEnv = claims["env"] else { throw refuse("the credential names no env") }
-        guard credentialEnv == env else { throw refuse("the credential is for env \"\(credentialEnv)\", this node serves \"\(env)\"") }
-        if let expires = claims["expires_at"].flatMap(Double.init), expires < Date().timeIntervalSince1970 - 60 {
-            throw refuse("the credential has expired")
+        guard credentialEnv == env else {
+            // The log names both envs; the client learns only that the credential is not valid here.
+            logger.info("verified credential refused", metadata: ["plugin": "\(provider)", "request_id": "\(requestID)",
+                                                                   "reason": "for env \(credentialEnv), this node serves \(env)"])
+            throw KernelError.unauthenticated("the credential is not valid")
+        }
+        var expiresAt: Date?
+        if let expires = claims["expires_at"].flatMap(Double.init) {
+            expiresAt = Date(timeIntervalSince1970: expires + expiryLeeway)
+            if expiresAt! <= Date() { throw refuse("the credential has expired") }
         }
         let scopes = Set((claims["scopes"] ?? "").split(separator: " ").map(String.init))
-        return RequestContext(tenant: tenant, env: env, userID: user, scopes: scopes, requestID: requestID, traceparent: traceparent)
+        return RequestContext(tenant: tenant, env: env, userID: user, scopes: scopes, requestID: requestID, traceparent: traceparent,
+                              expiresAt: expiresAt)
     }
 }

@@ -13,20 +13,20 @@ public struct ResourceResolver: Sendable {
     }
 
     /// The resource `id` of `kind`, if `context` may access it that way.
-    /// - Throws: `APIError` 403 (`forbidden`) without the scope, 400
+    /// - Throws: `KernelError` 403 (`forbidden`) without the scope, 400
     ///   (`invalid_id`) for an id of the wrong shape, 404 (`not_found`) for a
     ///   missing resource and another tenant's alike.
     public func resolve(_ kind: ResourceKind, id: String, for context: RequestContext,
                         access: RequestContext.Access) async throws -> Resource {
         guard context.allows(access, on: kind.area) else {
-            throw APIError.forbidden("this credential lacks the \(kind.area.rawValue):\(access.rawValue) scope")
+            throw KernelError.forbidden("this credential lacks the \(kind.area.rawValue):\(access.rawValue) scope")
         }
         guard Identifier.isWellFormed(id, prefix: kind.prefix) else {
-            throw APIError.badRequest("invalid_id", "\"\(id.prefix(80))\" is not a \(kind.rawValue) id (\(kind.prefix) and 26 base32 characters)")
+            throw KernelError.invalid("invalid_id", "\"\(id.prefix(80))\" is not a \(kind.rawValue) id (\(kind.prefix) and 26 base32 characters)")
         }
         guard let resource = try await store.resource(id: id), resource.kind == kind,
               resource.tenant == context.tenant.rawValue, resource.env == context.env else {
-            throw APIError.notFound(kind.rawValue)
+            throw KernelError.notFound(kind.rawValue)
         }
         return resource
     }
@@ -35,7 +35,7 @@ public struct ResourceResolver: Sendable {
     /// if the context holds the kind's write scope.
     public func create(_ kind: ResourceKind, _ request: CreateResourceRequest, for context: RequestContext) async throws -> Resource {
         guard context.allows(.write, on: kind.area) else {
-            throw APIError.forbidden("this credential lacks the \(kind.area.rawValue):write scope")
+            throw KernelError.forbidden("this credential lacks the \(kind.area.rawValue):write scope")
         }
         let resource = Resource(id: Identifier.make(prefix: kind.prefix), kind: kind, tenant: context.tenant.rawValue,
                                 env: context.env, createdBy: context.userID, createdAt: .nowToTheMillisecond,

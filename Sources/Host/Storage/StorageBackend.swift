@@ -5,7 +5,7 @@ import NorthstarPluginKit
 import PluginAPI
 
 /// A storage plugin, called the Swift way: each entry of its vtable as an
-/// async function that completes once, or fails with an `APIError` that
+/// async function that completes once, or fails with a `KernelError` that
 /// names a stable code (404, 416, 502, 503, 504), never hanging past the
 /// configured timeout.
 public final class StorageBackend: Sendable {
@@ -32,26 +32,30 @@ public final class StorageBackend: Sendable {
         start(call.retainForPlugin())
         guard let result = await call.result(timeout: timeout) else {
             if let cancel = vtable.cancel { cancel(plugin.instance, OpaquePointer(Unmanaged.passUnretained(call).toOpaque())) }
-            throw APIError(.gatewayTimeout, code: "storage_timeout",
+            throw KernelError(.timeout, code: "storage_timeout",
                            message: "the \(name) storage backend did not answer \(what) within \(timeout)")
         }
         guard result.status == ns_status(NS_OK) else { throw Self.error(result.status, result.message, backend: name, what: what) }
         return result
     }
 
-    static func error(_ status: ns_status, _ message: String, backend: String, what: String) -> APIError {
-        switch Int(status) {
-        case Int(NS_ERR_NOT_FOUND): APIError(.notFound, code: "not_found", message: "no such object")
-        case Int(NS_ERR_RANGE_NOT_SATISFIABLE): APIError(.rangeNotSatisfiable, code: "range_not_satisfiable",
-                                                          message: "the range starts past the object's end")
-        case Int(NS_ERR_CONFLICT), Int(NS_ERR_ALREADY_EXISTS): APIError(.conflict, code: "path_conflict",
-                                                                         message: "the path collides with another object's: \(message.prefix(200))")
-        case Int(NS_ERR_UNAVAILABLE): APIError(.serviceUnavailable, code: "storage_unavailable",
-                                                message: "the \(backend) storage backend is unavailable (\(what)): \(message.prefix(200))")
-        case Int(NS_ERR_TIMEOUT): APIError(.gatewayTimeout, code: "storage_timeout",
-                                           message: "the \(backend) storage backend timed out (\(what)): \(message.prefix(200))")
-        default: APIError(.badGateway, code: "storage_error",
-                          message: "the \(backend) storage backend failed (\(what)): \(message.prefix(200))")
+    /// The client learns which backend failed and how; what the plugin said
+    /// (paths, socket errors) goes to the log only.
+    static func error(_ status: ns_status, _ message: String, backend: String, what: String) -> KernelError {
+        let detail = String(message.prefix(500))
+        return switch Int(status) {
+        case Int(NS_ERR_NOT_FOUND): KernelError(.notFound, code: "not_found", message: "no such object")
+        case Int(NS_ERR_RANGE_NOT_SATISFIABLE): KernelError(.rangeNotSatisfiable, code: "range_not_satisfiable",
+                                                             message: "the range starts past the object's end")
+        case Int(NS_ERR_CONFLICT), Int(NS_ERR_ALREADY_EXISTS):
+            KernelError(.conflict, code: "path_conflict", message: "the path collides with another object's (an object and a folder of the same name)",
+                        logDetail: detail)
+        case Int(NS_ERR_UNAVAILABLE): KernelError(.unavailable, code: "storage_unavailable",
+                                                  message: "the \(backend) storage backend is unavailable (\(what))", logDetail: detail)
+        case Int(NS_ERR_TIMEOUT): KernelError(.timeout, code: "storage_timeout",
+                                              message: "the \(backend) storage backend timed out (\(what))", logDetail: detail)
+        default: KernelError(.upstreamFailed, code: "storage_error",
+                             message: "the \(backend) storage backend failed (\(what))", logDetail: detail)
         }
     }
 
@@ -103,7 +107,7 @@ public final class StorageBackend: Sendable {
             try await remove(key: key)
             logger.warning("an upload finished after its timeout had been answered; its object was removed",
                            metadata: ["backend": "\(name)", "key": "\(key)"])
-        } catch let error as APIError where error.code == "not_found" {
+        } catch let error as KernelError where error.code == "not_found" {
             return
         } catch {
             logger.error("an upload finished after its timeout, and its object could not be removed",

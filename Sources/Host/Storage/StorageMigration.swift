@@ -51,7 +51,7 @@ public struct StorageMigration: Sendable {
                         progress("skipped \(entry.key) (already there, same SHA-256)")
                     }
                 } catch {
-                    let reason = (error as? APIError)?.message ?? "\(error)"
+                    let reason = (error as? KernelError)?.message ?? "\(error)"
                     report.failed.append((entry.key, reason))
                     progress("FAILED  \(entry.key): \(reason)")
                 }
@@ -88,12 +88,12 @@ public struct StorageMigration: Sendable {
         let sha = hasher.finalize().hex
         guard info.sha256.isEmpty || info.sha256 == sha, size == info.size else {
             destination.putAbort(upload)
-            throw APIError(.badGateway, code: "checksum_mismatch", message: "the source's bytes do not match its recorded SHA-256; not copied")
+            throw KernelError(.upstreamFailed, code: "checksum_mismatch", message: "the source's bytes do not match its recorded SHA-256; not copied")
         }
         let stored = try await destination.putFinish(upload)
         guard stored.sha256.isEmpty || stored.sha256 == sha, stored.size == size else {
             try? await destination.remove(key: key)
-            throw APIError(.badGateway, code: "checksum_mismatch", message: "the destination stored different bytes; removed")
+            throw KernelError(.upstreamFailed, code: "checksum_mismatch", message: "the destination stored different bytes; removed")
         }
         return size
     }

@@ -31,7 +31,7 @@ extension SQLiteStore {
         let retain = retainPerStream
         return try await onWriter { db, published in
             guard let row = try db.query("SELECT state FROM gestures WHERE id = ?", [.text(id)]).first else {
-                throw APIError.notFound("gesture")
+                throw KernelError.notFound("gesture")
             }
             var gesture = try Self.decode(try row.blob(0, "gestures.state"))
             let drafts = try change(&gesture)

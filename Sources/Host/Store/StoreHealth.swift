@@ -30,7 +30,7 @@ public final class StoreHealth: Sendable {
     func classify(_ error: any Error) -> any Error {
         guard let sqlite = error as? SQLiteError, let found = Self.problem(of: sqlite) else { return error }
         problem.withLockedValue { $0 = found }
-        return APIError(.serviceUnavailable, code: found.rawValue, message: Self.message(found))
+        return KernelError(.unavailable, code: found.rawValue, message: Self.message(found))
     }
 
     static func problem(of error: SQLiteError) -> Problem? {

@@ -12,11 +12,11 @@ public struct StreamReader: Sendable {
         let resource = try await resolver.resolve(kind, id: id, for: context, access: .read)
         let page = try await store.events(stream: resource.stream, after: after, limit: limit)
         guard after <= page.headSeq else {
-            throw APIError(.badRequest, code: "after_past_head", message: "after=\(after) is past the stream's head (\(page.headSeq))",
+            throw KernelError(.invalid, code: "after_past_head", message: "after=\(after) is past the stream's head (\(page.headSeq))",
                            details: ["head_seq": .number(Double(page.headSeq))])
         }
         guard after + 1 >= page.firstSeq else {
-            throw APIError(.gone, code: "events_expired",
+            throw KernelError(.gone, code: "events_expired",
                            message: "events after \(after) are no longer kept; the stream now starts at seq \(page.firstSeq): re-read the resource, then resume from after=\(page.firstSeq - 1)",
                            details: ["first_seq": .number(Double(page.firstSeq)), "head_seq": .number(Double(page.headSeq))])
         }

@@ -10,12 +10,17 @@ import PluginAPI
 final class HostSubscription: @unchecked Sendable {
     private let subscription: any StreamSource
     private let subscriber: ns_subscriber
+    /// Whose subscription this is: it ends when the principal's credential
+    /// runs out, unless the transport renewed it (`principal_renew`) before.
+    private let principal: Principal
     private let gate = PluginCallbackGate()
     private var task: Task<Void, Never>?
+    private var expiryWatch: Task<Void, Never>?
 
-    init(_ subscription: any StreamSource, subscriber: ns_subscriber) {
+    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal) {
         self.subscription = subscription
         self.subscriber = subscriber
+        self.principal = principal
     }
 
     func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
@@ -48,6 +53,7 @@ final class HostSubscription: @unchecked Sendable {
                         return
                     }
                 }
+                expiryWatch?.cancel()
                 if subscription.completes {
                     end(ns_status(NS_OK), "complete: the last seq was \(subscription.lastDeliveredSeq)")
                 } else {
@@ -55,6 +61,26 @@ final class HostSubscription: @unchecked Sendable {
                 }
             } catch {
                 end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
+            }
+        }
+        watchExpiry()
+    }
+
+    /// Ends the subscription with NS_ERR_EXPIRED when the principal's
+    /// credential runs out; a renewal moves the deadline, and the watch follows.
+    private func watchExpiry() {
+        guard principal.context.expiresAt != nil else { return }
+        expiryWatch = Task { [self] in
+            while !Task.isCancelled, let deadline = principal.context.expiresAt {
+                let wait = deadline.timeIntervalSinceNow
+                if wait <= 0 {
+                    end(ns_status(NS_ERR_EXPIRED),
+                        "token_expired: the credential has expired; resume after seq \(subscription.lastDeliveredSeq) with a fresh one")
+                    subscription.cancel()
+                    task?.cancel()
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(Int64(min(wait, 3600) * 1000) + 1))
             }
         }
     }
@@ -69,5 +95,6 @@ final class HostSubscription: @unchecked Sendable {
         gate.close()
         subscription.cancel()
         task?.cancel()
+        expiryWatch?.cancel()
     }
 }

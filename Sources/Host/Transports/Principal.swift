@@ -1,16 +1,66 @@
-/// The host's side of an `ns_principal *`: a verified `RequestContext`.
-/// OWNERSHIP: retained for the plugin until `principal_release`.
+import Foundation
+import NIOConcurrencyHelpers
+
+/// The host's side of an `ns_principal *`: a verified `RequestContext` that
+/// a transport holds for a connection, renewable in place with a fresh
+/// credential for the same identity (`principal_renew`).
+///
+/// Plugins get a handle, not a pointer: a number the host looks up in
+/// `PrincipalHandles` on every use, so a released or made-up handle is an
+/// error (NS_ERR_INVALID_ARGUMENT), never a use-after-free.
 final class Principal: Sendable {
-    let context: RequestContext
+    private let current: NIOLockedValueBox<RequestContext>
 
     init(_ context: RequestContext) {
-        self.context = context
+        current = NIOLockedValueBox(context)
     }
 
-    func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+    /// The context now (a renewal replaces it).
+    var context: RequestContext { current.withLockedValue { $0 } }
 
-    static func from(_ pointer: OpaquePointer?) -> Principal? {
-        guard let pointer else { return nil }
-        return Unmanaged<Principal>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    /// Replaces the context with `renewed` if it is the same identity.
+    func renew(with renewed: RequestContext) -> Bool {
+        current.withLockedValue { context in
+            guard context.isSameIdentity(as: renewed) else { return false }
+            context = renewed
+            return true
+        }
     }
+}
+
+/// The principals lent to plugins, by handle. Any thread; one lock.
+enum PrincipalHandles {
+    private struct Table {
+        /// Never 0 (NULL), never reused; starts at a random point so a
+        /// handle from an earlier process is not live in this one.
+        var next = UInt.random(in: 1...(UInt(1) << 40))
+        var live: [UInt: Principal] = [:]
+    }
+
+    private static let table = NIOLockedValueBox(Table())
+
+    /// Lends `principal` to a plugin; the handle is live until `release`.
+    static func lend(_ principal: Principal) -> OpaquePointer {
+        let handle = table.withLockedValue { table -> UInt in
+            defer { table.next += 1 }
+            table.live[table.next] = principal
+            return table.next
+        }
+        return OpaquePointer(bitPattern: handle)!
+    }
+
+    /// The principal behind a live handle; nil for NULL, a released or a made-up one.
+    static func find(_ handle: OpaquePointer?) -> Principal? {
+        guard let handle else { return nil }
+        return table.withLockedValue { $0.live[UInt(bitPattern: handle)] }
+    }
+
+    /// `principal_release`: the handle is dead from now on. Unknown handles are ignored.
+    static func release(_ handle: OpaquePointer?) {
+        guard let handle else { return }
+        _ = table.withLockedValue { $0.live.removeValue(forKey: UInt(bitPattern: handle)) }
+    }
+
+    /// Handles lent and not yet released (for tests and metrics).
+    static var liveCount: Int { table.withLockedValue { $0.live.count } }
 }

@@ -19,7 +19,7 @@ struct TransportBridge: Sendable {
         let exchange = Exchange(plugin: plugin, queueLimit: limits.sendQueueBytes)
         hand(request.head, parameters: route.parameterNames.map { context.parameters.get($0) ?? "" }, to: exchange)
         guard case .respond(let head) = await decision(of: exchange) else {
-            throw APIError(.gatewayTimeout, code: "transport_no_answer", message: "the \(plugin.name) transport did not answer")
+            throw KernelError(.timeout, code: "transport_no_answer", message: "the \(plugin.name) transport did not answer")
         }
         return response(head, streaming: exchange)
     }
@@ -110,7 +110,12 @@ struct TransportBridge: Sendable {
     private func hand(_ request: HTTPRequest, parameters: [String], to exchange: Exchange) {
         let arena = StringArena()
         let (pathText, queryText) = Self.split(request.path)
-        let headers = request.headerFields.map { ns_header(name: arena.view($0.name.rawName), value: arena.view($0.value)) }
+        var headers = request.headerFields.map { ns_header(name: arena.view($0.name.rawName), value: arena.view($0.value)) }
+        // HTTP/1.1's Host header travels as the request's authority here; a
+        // plugin sees it as the header it was sent as (same-origin checks need it).
+        if let authority = request.authority, request.headerFields[.init("host")!] == nil {
+            headers.append(ns_header(name: arena.view("host"), value: arena.view(authority)))
+        }
         let params = parameters.map(arena.view)
         let path = arena.view(pathText)
         let query = arena.view(queryText)

@@ -43,10 +43,8 @@ enum TransportServices {
         }
         table.websocket_close = { socket, code, reason in HostWebSocket.from(socket)?.close(code: code, reason: reason.string) }
         table.authenticate = { host, credential, done, context in authenticate(host, credential, done, context) }
-        table.principal_release = { principal in
-            guard let principal else { return }
-            Unmanaged<Principal>.fromOpaque(UnsafeRawPointer(principal)).release()
-        }
+        table.principal_release = { principal in PrincipalHandles.release(principal) }
+        table.principal_renew = { host, principal, credential, done, context in renew(host, principal, credential, done, context) }
         table.subscribe = { host, principal, stream, after, subscriber, done in
             subscribe(host, principal, stream, after, subscriber, done)
         }
@@ -68,7 +66,7 @@ enum TransportServices {
 }
 
 /// A plugin's completion and context, carried across a task.
-private struct Callback<Function>: @unchecked Sendable {
+struct Callback<Function>: @unchecked Sendable {
     let function: Function
     let context: UnsafeMutableRawPointer?
 }
@@ -91,63 +89,55 @@ private func startResponse(_ exchange: OpaquePointer?, _ status: Int32, _ header
     return exchange.start(status: Int(status), headers: pairs) ? ns_status(NS_OK) : ns_status(NS_ERR_CANCELLED)
 }
 
-private func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credential>?, _ done: ns_auth_done?,
-                          _ context: UnsafeMutableRawPointer?) {
-    guard let done else { return }
-    let callback = Callback(function: done, context: context)
-    guard let kernel = PluginHandle.from(host)?.kernel, let credential,
-          credential.pointee.struct_size >= UInt32(NS_CREDENTIAL_MIN_SIZE) else {
-        withNSStr("authenticate needs a credential") { done(context, ns_status(NS_ERR_INVALID_ARGUMENT), nil, $0) }
-        return
-    }
-    let presented = Credential(source: Credential.Source(rawValue: credential.pointee.source) ?? .header,
-                               scheme: credential.pointee.scheme.string, value: credential.pointee.value.string)
-    Task {
-        do {
-            let context = try await kernel.auth.authenticate(presented, requestID: TraceContext.requestID(from: nil),
-                                                             traceparent: TraceContext.traceparent(from: nil))
-            let principal = Principal(context).retainForPlugin()
-            withNSStr("") { callback.function(callback.context, ns_status(NS_OK), principal, $0) }
-        } catch let error as APIError {
-            let status = error.status == .serviceUnavailable ? NS_ERR_UNAVAILABLE : NS_ERR_DENIED
-            withNSStr(error.message) { callback.function(callback.context, ns_status(status), nil, $0) }
-        } catch {
-            withNSStr("authentication failed") { callback.function(callback.context, ns_status(NS_ERR_UNAVAILABLE), nil, $0) }
-        }
-    }
-}
-
 private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ stream: ns_str, _ after: UInt64,
                        _ subscriber: UnsafePointer<ns_subscriber>?, _ done: ns_subscribe_done?) {
     guard let done, let subscriber else { return }
-    let copy = Callback(function: subscriber.pointee, context: subscriber.pointee.context)
-    let callback = Callback(function: done, context: copy.context)
-    let fail: @Sendable (Int, String) -> Void = { status, message in
-        withNSStr(message) { callback.function(callback.context, ns_status(status), nil, $0) }
+    guard let copied = PluginStruct.copy(subscriber, minimumSize: Int(NS_SUBSCRIBER_MIN_SIZE)) else {
+        withNSStr("ns_subscriber.struct_size is below the 1.0 size") { done(subscriber.pointee.context, ns_status(NS_ERR_INVALID_ARGUMENT), nil, $0) }
+        return
     }
-    guard let kernel = PluginHandle.from(host)?.kernel, let principal = Principal.from(principal) else {
-        return fail(NS_ERR_INVALID_ARGUMENT, "subscribe needs a principal from authenticate")
+    let copy = Callback(function: copied, context: copied.context)
+    let callback = Callback(function: done, context: copy.context)
+    // A 1.2 subscriber gets a refusal's code as a field (`on_refused`); an
+    // older one reads it from a 400's message, "<code>: <why>".
+    let onRefused = PluginStruct.covers(copied, through: \.on_refused) ? copied.on_refused : nil
+    let refuse: @Sendable (Int, String, String) -> Void = { status, code, message in
+        if let onRefused {
+            withNSStr(code) { onRefused(callback.context, $0) }
+            withNSStr(message) { callback.function(callback.context, ns_status(status), nil, $0) }
+        } else {
+            let text = status == NS_ERR_INVALID_ARGUMENT ? "\(code): \(message)" : message
+            withNSStr(text) { callback.function(callback.context, ns_status(status), nil, $0) }
+        }
+    }
+    guard let kernel = PluginHandle.from(host)?.kernel else {
+        return refuse(NS_ERR_INVALID_ARGUMENT, "invalid_host", "subscribe needs the host handle given to init")
+    }
+    guard let principal = PrincipalHandles.find(principal) else {
+        return refuse(NS_ERR_INVALID_ARGUMENT, "invalid_principal", "not a live principal: released, or never given by authenticate")
+    }
+    let context = principal.context
+    guard !context.isExpired() else {
+        return refuse(NS_ERR_EXPIRED, "token_expired", "the credential has expired; authenticate again (or renew it) and resubscribe")
     }
     let name = stream.string
-    let context = principal.context
     Task {
         do {
             let source = try await streamSource(name, after: after, kernel: kernel, context: context)
-            let hosted = HostSubscription(source, subscriber: copy.function)
+            let hosted = HostSubscription(source, subscriber: copy.function, principal: principal)
             let pointer = hosted.retainForPlugin()
             withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
             hosted.start()
-        } catch let error as APIError {
-            let status = switch error.status {
+        } catch let error as KernelError {
+            let status = switch error.kind {
             case .notFound: NS_ERR_NOT_FOUND
             case .forbidden: NS_ERR_DENIED
-            case .badRequest: NS_ERR_INVALID_ARGUMENT
+            case .invalid: NS_ERR_INVALID_ARGUMENT
             default: NS_ERR_UNAVAILABLE
             }
-            // A 400 carries its REST code, so a transport can answer with it.
-            fail(status, status == NS_ERR_INVALID_ARGUMENT ? "\(error.code): \(error.message)" : error.message)
+            refuse(status, error.code, error.message)
         } catch {
-            fail(NS_ERR_UNAVAILABLE, "the event log could not be read")
+            refuse(NS_ERR_UNAVAILABLE, "store_unavailable", "the event log could not be read")
         }
     }
 }
@@ -158,7 +148,7 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
 private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context: RequestContext) async throws -> any StreamSource {
     let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
     let usage = "\"\(name.prefix(80))\" is not a stream name (chat:<thread_id>, canvas:<canvas_id>, gesture:<gesture_id>, replay:<gesture_id>)"
-    guard parts.count == 2 else { throw APIError.badRequest("invalid_stream", usage) }
+    guard parts.count == 2 else { throw KernelError.invalid("invalid_stream", usage) }
     switch parts[0] {
     case "chat", "canvas":
         let resource = try await kernel.resolver.resolve(parts[0] == "chat" ? .thread : .canvas, id: parts[1], for: context, access: .read)
@@ -171,21 +161,21 @@ private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context
         let gesture = try await kernel.gestures.resolve(id[0], canvasID: nil, context: context, access: .read)
         let options = try ReplayOptions(query: id.count > 1 ? id[1] : "")
         if let from = options.fromMs, from > gesture.durationMs {
-            throw APIError.badRequest("invalid_from_ms", "from_ms \(from) is past the gesture's end (\(gesture.durationMs) ms)")
+            throw KernelError.invalid("invalid_from_ms", "from_ms \(from) is past the gesture's end (\(gesture.durationMs) ms)")
         }
         guard after <= UInt64(gesture.sampleCount) else {
-            throw APIError.badRequest("invalid_after", "after=\(after) is past the gesture's last sample (\(gesture.sampleCount))")
+            throw KernelError.invalid("invalid_after", "after=\(after) is past the gesture's last sample (\(gesture.sampleCount))")
         }
         return GestureReplay(gesture: gesture, store: kernel.store, options: options, after: after, clock: ContinuousClock())
     default:
-        throw APIError.badRequest("invalid_stream", usage)
+        throw KernelError.invalid("invalid_stream", usage)
     }
 }
 
 private func liveSource(_ stream: StreamName, after: UInt64, kernel: Kernel) async throws -> any StreamSource {
     let page = try await kernel.store.events(stream: stream, after: 0, limit: 0)
     guard after <= page.headSeq else {
-        throw APIError.badRequest("invalid_after", "after=\(after) is past the stream's head (\(page.headSeq))")
+        throw KernelError.invalid("invalid_after", "after=\(after) is past the stream's head (\(page.headSeq))")
     }
     return kernel.hub.subscribe(stream, after: after, store: kernel.store)
 }
@@ -195,7 +185,7 @@ private func kernelCall(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ o
     guard let done else { return }
     let callback = Callback(function: done, context: context)
     let kernel = PluginHandle.from(host)?.kernel
-    let requester = Principal.from(principal)?.context
+    let requester = PrincipalHandles.find(principal)?.context
     let (operation, target, bytes) = (operation.string, target.string, body.array)
     Task {
         let (status, answer) = await KernelOperations.perform(operation, target: target, body: bytes, kernel: kernel, context: requester)

@@ -57,8 +57,10 @@ extern "C" {
 #define NS_ABI_MAJOR 1
 /** The newest ABI minor this header describes. Minors only append.
  *  1.0: the first ABI. 1.1: `ns_host_api.http_fetch` (outbound HTTP),
- *  `timer_start` and `timer_cancel`. */
-#define NS_ABI_MINOR 1
+ *  `timer_start` and `timer_cancel`. 1.2: `ns_subscriber.on_refused` (a
+ *  refused subscribe's stable error code, as a field of its own),
+ *  `ns_host_api.principal_renew`, and NS_ERR_EXPIRED (principals expire). */
+#define NS_ABI_MINOR 2
 /** The one symbol a plugin exports. */
 #define NS_ENTRY_SYMBOL "northstar_plugin_v1"
 
@@ -88,7 +90,8 @@ enum {
     NS_ERR_CANCELLED = 12,          /* the call was cancelled */
     NS_ERR_CHECKSUM_MISMATCH = 13,  /* stored bytes do not match their checksum */
     NS_ERR_INTERNAL = 14,           /* a bug: say what in the message */
-    NS_ERR_CONFLICT = 15            /* a stale revision or a reused id */
+    NS_ERR_CONFLICT = 15,           /* a stale revision or a reused id */
+    NS_ERR_EXPIRED = 16             /* 1.2: the principal's credential ran out */
 };
 
 /** Log levels for `ns_host_api.log`. */
@@ -181,7 +184,12 @@ typedef struct ns_storage_call ns_storage_call;
 typedef struct ns_exchange ns_exchange;
 /** One upgraded WebSocket connection. Host-owned until `on_ws_closed` returns. */
 typedef struct ns_websocket ns_websocket;
-/** An authenticated identity; release it with `principal_release`. */
+/**
+ * An authenticated identity; release it with `principal_release`. A handle
+ * the host looks up on every use, never a pointer it trusts: a released or
+ * made-up one is refused with NS_ERR_INVALID_ARGUMENT. It carries its
+ * credential's expiry (see `principal_renew`).
+ */
 typedef struct ns_principal ns_principal;
 /** A live stream subscription; end it with `subscription_cancel`. */
 typedef struct ns_subscription ns_subscription;
@@ -397,6 +405,19 @@ typedef struct ns_subscriber {
      * replay (`replay:<gesture_id>`) delivered its last sample.
      */
     void (*on_end)(void *context, ns_status status, ns_str message);
+
+    /* --- 1.2: the host reads these only when struct_size covers them --- */
+
+    /**
+     * Optional (NULL: absent). When the host refuses the subscribe, it calls
+     * this once, just before `done`, with the kernel's stable error code
+     * ("not_found", "forbidden", "invalid_after", "invalid_stream", ...), so a
+     * transport answers its client with that code; `done`'s message is then
+     * the reason alone. Without it, a 400's message reads "<code>: <reason>"
+     * as in 1.0 and 1.1. OWNERSHIP: `code` is borrowed for the call.
+     * THREAD: the thread `done` then runs on.
+     */
+    void (*on_refused)(void *context, ns_str code);
 } ns_subscriber;
 
 /**
@@ -404,11 +425,12 @@ typedef struct ns_subscriber {
  * `context`: NS_OK and the subscription (its callbacks start only after this
  * returns), or NS_ERR_NOT_FOUND (missing or another tenant's: answer 404),
  * NS_ERR_DENIED (no read scope: 403), NS_ERR_INVALID_ARGUMENT (400: a
- * malformed stream name, `after_seq` past the head, bad replay options; the
- * message is then "<code>: <why>", the code being the REST error code, e.g.
- * "invalid_speed: speed: a number from 0.1 to 16") or NS_ERR_UNAVAILABLE,
- * with a message. On `on_end`, NS_OK means a replay played to its end.
- * THREAD: any.
+ * malformed stream name, `after_seq` past the head, bad replay options) or
+ * NS_ERR_UNAVAILABLE, with a message. The stable error code of a refusal
+ * ("invalid_speed", ...) reaches a 1.2 subscriber through `on_refused`, just
+ * before this; for an older subscriber (no `on_refused`), a 400's message is
+ * "<code>: <why>", e.g. "invalid_speed: speed: a number from 0.1 to 16".
+ * On `on_end`, NS_OK means a replay played to its end. THREAD: any.
  */
 typedef void (*ns_subscribe_done)(void *context, ns_status status, ns_subscription *subscription, ns_str message);
 
@@ -638,6 +660,24 @@ typedef struct ns_host_api {
     ns_timer *(*timer_start)(ns_host *host, uint32_t interval_ms, ns_timer_fn fire, void *context);
     /** Stop a timer. After it returns `fire` does not run again. Call once. (1.1) */
     void (*timer_cancel)(ns_timer *timer);
+
+    /* --- every plugin (1.2): check struct_size covers it before calling --- */
+
+    /**
+     * Renew a principal with a fresh credential for the same identity, on a
+     * connection that stays open (a WebSocket's `auth` message): the host
+     * verifies `credential` through the auth chain and, when it names the
+     * same tenant, env and user, gives `principal` the new credential's
+     * expiry and scopes in place, so its subscriptions go on. `done` gets
+     * NS_OK and NULL, or NS_ERR_DENIED (invalid, or another identity: the
+     * principal is unchanged), NS_ERR_INVALID_ARGUMENT (not a live principal)
+     * or NS_ERR_UNAVAILABLE, with a message. Principals expire: when one's
+     * credential runs out, its subscriptions end with NS_ERR_EXPIRED and the
+     * host refuses it to `subscribe` and `kernel_call`.
+     * OWNERSHIP: `credential` is borrowed for the call. THREAD: any; never blocks.
+     */
+    void (*principal_renew)(ns_host *host, ns_principal *principal, const ns_credential *credential,
+                            ns_auth_done done, void *context);
 } ns_host_api;
 
 /**
@@ -722,8 +762,11 @@ enum {
     NS_HOST_API_MIN_SIZE = NS_SIZE_THROUGH(ns_host_api, kernel_call),
     NS_HOST_OFFER_MIN_SIZE = NS_SIZE_THROUGH(ns_host_offer, api),
     NS_CREDENTIAL_MIN_SIZE = NS_SIZE_THROUGH(ns_credential, value),
+    NS_SUBSCRIBER_MIN_SIZE = NS_SIZE_THROUGH(ns_subscriber, on_end),
     /* Sizes through the last field of a minor, to test `struct_size` against. */
-    NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, timer_cancel)
+    NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, timer_cancel),
+    NS_HOST_API_SIZE_1_2 = NS_SIZE_THROUGH(ns_host_api, principal_renew),
+    NS_SUBSCRIBER_SIZE_1_2 = NS_SIZE_THROUGH(ns_subscriber, on_refused)
 };
 
 /* ------------------------------------------------------------------------ */

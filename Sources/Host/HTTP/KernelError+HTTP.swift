@@ -1,0 +1,32 @@
+import HTTPTypes
+import Hummingbird
+
+/// The one place a kernel error becomes an HTTP answer: REST responses,
+/// `kernel_call` answers and refused transport handshakes all use it.
+extension KernelError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch kind {
+        case .invalid: .badRequest
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .conflict: .conflict
+        case .gone: .gone
+        case .tooLarge: .contentTooLarge
+        case .rangeNotSatisfiable: .rangeNotSatisfiable
+        case .unprocessable: .unprocessableContent
+        case .unavailable: .serviceUnavailable
+        case .timeout: .gatewayTimeout
+        case .upstreamFailed: .badGateway
+        case .internalFailure: .internalServerError
+        }
+    }
+
+    public func response(from request: Request, context: some Hummingbird.RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: .init(data: json.encoded())))
+    }
+}

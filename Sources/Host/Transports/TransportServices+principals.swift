@@ -1,0 +1,57 @@
+import Foundation
+import NorthstarPluginKit
+import PluginAPI
+
+// The host services about identity: `authenticate` lends a principal handle,
+// `principal_renew` (1.2) renews one in place for the same identity.
+
+func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credential>?, _ done: ns_auth_done?,
+                  _ context: UnsafeMutableRawPointer?) {
+    guard let done else { return }
+    verify(credential, host: host, done: done, context: context, service: "authenticate") { verified in
+        (NS_OK, PrincipalHandles.lend(Principal(verified)), "")
+    }
+}
+
+/// `principal_renew` (1.2): a fresh credential for the same identity replaces
+/// the principal's context in place, so its subscriptions live on.
+func renew(_ host: OpaquePointer?, _ handle: OpaquePointer?, _ credential: UnsafePointer<ns_credential>?,
+           _ done: ns_auth_done?, _ context: UnsafeMutableRawPointer?) {
+    guard let done else { return }
+    guard let principal = PrincipalHandles.find(handle) else {
+        withNSStr("principal_renew needs a live principal") { done(context, ns_status(NS_ERR_INVALID_ARGUMENT), nil, $0) }
+        return
+    }
+    verify(credential, host: host, done: done, context: context, service: "principal_renew") { verified in
+        principal.renew(with: verified) ? (NS_OK, nil, "") : (NS_ERR_DENIED, nil, "the credential names another identity")
+    }
+}
+
+/// Reads a plugin's credential, verifies it through the auth chain off the
+/// caller's thread, and answers `done` with what `accepted` makes of the
+/// verified context, or with the refusal.
+private func verify(_ credential: UnsafePointer<ns_credential>?, host: OpaquePointer?, done: ns_auth_done,
+                    context: UnsafeMutableRawPointer?, service: String,
+                    accepted: @escaping @Sendable (RequestContext) -> (Int, OpaquePointer?, String)) {
+    let callback = Callback(function: done, context: context)
+    guard let kernel = PluginHandle.from(host)?.kernel, let credential,
+          credential.pointee.struct_size >= UInt32(NS_CREDENTIAL_MIN_SIZE) else {
+        withNSStr("\(service) needs a credential") { done(context, ns_status(NS_ERR_INVALID_ARGUMENT), nil, $0) }
+        return
+    }
+    let presented = Credential(source: Credential.Source(rawValue: credential.pointee.source) ?? .header,
+                               scheme: credential.pointee.scheme.string, value: credential.pointee.value.string)
+    Task {
+        let (status, principal, message): (Int, OpaquePointer?, String)
+        do {
+            let verified = try await kernel.auth.authenticate(presented, requestID: TraceContext.requestID(from: nil),
+                                                              traceparent: TraceContext.traceparent(from: nil))
+            (status, principal, message) = accepted(verified)
+        } catch let error as KernelError {
+            (status, principal, message) = (error.kind == .unavailable ? NS_ERR_UNAVAILABLE : NS_ERR_DENIED, nil, error.message)
+        } catch {
+            (status, principal, message) = (NS_ERR_UNAVAILABLE, nil, "authentication failed")
+        }
+        withNSStr(message) { callback.function(callback.context, ns_status(status), principal, $0) }
+    }
+}

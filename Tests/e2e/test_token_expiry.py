@@ -1,0 +1,101 @@
+"""Credentials do not outlive their tokens: a stream opened with a token
+ends when the token runs out (SSE: `stream.end` with reason token_expired
+and the seq to resume after; WS: an `end` message with code token_expired,
+and close 4001 on a one-stream route), writes with an expired principal are
+refused 401 token_expired, and a WS client that sends a fresh token for the
+same identity (`auth`) keeps its subscriptions."""
+import json
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from conftest import Server, bearer
+from sse_client import SSEStream
+
+TTL = 3  # seconds: the short-lived tokens' lifetime
+
+
+@pytest.fixture
+def strict_server(data_dir):
+    """A node with no expiry leeway, so a token's exp is the moment it stops working."""
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({
+        "auth": {"chain": ["jwt"], "expiry_leeway_seconds": 0},
+        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar",
+                        "leeway_seconds": 0}},
+                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {}},
+                    {"name": "ws", "path": "libNorthstarWS.so", "config": {}}]}))
+    server = Server(data_dir, config=config).start()
+    yield server
+    server.kill()
+
+
+def make_thread(server, headers, messages=1):
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    for index in range(messages):
+        server.post(f"/v1/threads/{thread}/messages", json={"text": f"m{index}"}, headers=headers)
+    return thread
+
+
+def test_an_sse_stream_ends_when_its_token_expires(strict_server):
+    server = strict_server
+    long_lived = bearer(server.token())
+    thread = make_thread(server, long_lived, 2)
+    started = time.monotonic()
+    stream = SSEStream(server.port, f"/sse/chat/{thread}", headers=bearer(server.token(ttl=TTL)), timeout=TTL + 10)
+    assert stream.status == 200
+    assert [event["json"]["seq"] for event in stream.events(2)] == [1, 2]
+    while True:
+        frame = stream.frame()
+        if frame.get("event") == "stream.end":
+            break
+    ended = json.loads(frame["data"])
+    assert ended["reason"] == "token_expired" and "resume after seq 2" in ended["message"]
+    assert TTL - 1.5 < time.monotonic() - started < TTL + 5
+    stream.close()
+
+
+def test_ws_subscriptions_end_at_expiry_unless_renewed_and_writes_are_refused(strict_server):
+    server = strict_server
+    long_lived = bearer(server.token())
+    thread = make_thread(server, long_lived, 1)
+    url = f"ws://127.0.0.1:{server.port}/ws"
+    with connect(url, additional_headers=bearer(server.token(ttl=TTL))) as stale, \
+         connect(url, additional_headers=bearer(server.token(ttl=TTL))) as renewed:
+        for socket in (stale, renewed):
+            socket.send(json.dumps({"type": "subscribe", "id": "s", "stream": f"chat:{thread}", "after": 1}))
+            assert json.loads(socket.recv(timeout=10))["type"] == "subscribed"
+        # Another user's token cannot take over the socket; the same user's fresh one renews it.
+        renewed.send(json.dumps({"type": "auth", "id": "a0", "token": server.token(user="mallory")}))
+        refused = json.loads(renewed.recv(timeout=10))
+        assert refused["type"] == "error" and refused["id"] == "a0" and refused["error"]["code"] == "unauthorized"
+        renewed.send(json.dumps({"type": "auth", "id": "a1", "token": server.token(ttl=3600)}))
+        assert json.loads(renewed.recv(timeout=10)) == {"type": "authenticated", "id": "a1"}
+
+        end = json.loads(stale.recv(timeout=TTL + 10))
+        assert end["type"] == "end" and end["code"] == "token_expired" and end["last_seq"] == 1
+        # An expired principal cannot write or subscribe any more.
+        stale.send(json.dumps({"type": "post", "id": "p", "thread_id": thread, "message": {"text": "late"}}))
+        answer = json.loads(stale.recv(timeout=10))
+        assert answer["type"] == "error" and answer["status"] == 401 and answer["error"]["code"] == "token_expired"
+        stale.send(json.dumps({"type": "subscribe", "id": "s2", "stream": f"chat:{thread}", "after": 1}))
+        answer = json.loads(stale.recv(timeout=10))
+        assert answer["type"] == "error" and answer["error"]["code"] == "token_expired"
+
+        # The renewed socket still gets live events past the first token's expiry.
+        server.post(f"/v1/threads/{thread}/messages", json={"text": "after expiry"}, headers=long_lived)
+        event = json.loads(renewed.recv(timeout=10))
+        assert event["type"] == "event" and event["event"]["data"]["text"] == "after expiry"
+
+
+def test_a_one_stream_ws_route_closes_4001_at_expiry(strict_server):
+    server = strict_server
+    thread = make_thread(server, bearer(server.token()), 0)
+    with connect(f"ws://127.0.0.1:{server.port}/ws/chat/{thread}", additional_headers=bearer(server.token(ttl=TTL))) as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(timeout=TTL + 10)
+        assert closed.value.rcvd.code == 4001
