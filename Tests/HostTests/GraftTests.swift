@@ -85,7 +85,7 @@ import Testing
         let gesture = try await newGesture()
         _ = try await add(gesture, batch([sample(0, "down"), sample(60_000, "up")]))
         let clock = ManualClock()
-        let replay = GestureReplay(gesture: try await kernel.gestures.resolve(gesture.id, canvasID: nil, context: alice, access: .read),
+        let replay = GestureReplay(gesture: try await kernel.resolver.resolveGesture(gesture.id, canvasID: nil, for: alice, access: .read),
                                    store: fixture.store, options: try ReplayOptions(query: "pace=none"), after: 0, clock: clock)
         var count = 0
         while let item = try await replay.next() { if case .event = item { count += 1 } }
@@ -125,7 +125,7 @@ import Testing
                 }
             }
         }
-        let after = try await kernel.gestures.resolve(gesture.id, canvasID: nil, context: alice, access: .read)
+        let after = try await kernel.resolver.resolveGesture(gesture.id, canvasID: nil, for: alice, access: .read)
         #expect(after.sampleCount == 1)
         #expect(try await fixture.store.events(stream: gesture.stream, after: 0, limit: 10).events.count == 1)
         _ = try await kernel.gestures.end(gestureID: gesture.id, canvasID: nil, context: alice)
@@ -140,14 +140,14 @@ import Testing
         let bob = StoreFixture.context("t_beta")
         for (context, canvas) in [(bob, nil as String?), (StoreFixture.context(env: "prod"), nil), (alice, "cv_" + String(repeating: "a", count: 26))] {
             do {
-                _ = try await kernel.gestures.resolve(gesture.id, canvasID: canvas, context: context, access: .read)
+                _ = try await kernel.resolver.resolveGesture(gesture.id, canvasID: canvas, for: context, access: .read)
                 Issue.record("resolved for the wrong caller")
             } catch let error as KernelError {
                 #expect(error == KernelError.notFound("gesture"))
             }
         }
         do {
-            _ = try await kernel.gestures.resolve(gesture.id, canvasID: nil, context: StoreFixture.context(scopes: ["chat:read"]), access: .read)
+            _ = try await kernel.resolver.resolveGesture(gesture.id, canvasID: nil, for: StoreFixture.context(scopes: ["chat:read"]), access: .read)
             Issue.record("resolved without the canvas scope")
         } catch let error as KernelError {
             #expect(error.kind == .forbidden)

@@ -29,9 +29,10 @@ public final class Artifacts: Sendable {
     /// Streams `body` to `key`: refused past the size limit while it
     /// streams (nothing is left behind), visible only once whole, and
     /// answered with the size and SHA-256 the kernel counted.
-    func put<Body: AsyncSequence>(key: String, contentType: String, declaredLength: UInt64?, body: Body) async throws -> ObjectInfo
+    func put<Body: AsyncSequence>(key storageKey: StorageKey, contentType: String, declaredLength: UInt64?, body: Body) async throws -> ObjectInfo
         where Body.Element == ByteBuffer {
         let backend = try storage()
+        let key = storageKey.raw
         if let declaredLength, declaredLength > maxBytes { throw tooLarge() }
         let upload = try await backend.putOpen(key: key, info: ObjectInfo(size: declaredLength ?? UInt64.max, contentType: contentType))
         var hasher = SHA256()
@@ -80,13 +81,13 @@ public final class Artifacts: Sendable {
         KernelError(.tooLarge, code: "body_too_large", message: "an object is at most \(maxBytes) bytes (limits.max_object_bytes)")
     }
 
-    func head(key: String) async throws -> ObjectInfo {
-        try await storage().head(key: key)
+    func head(key: StorageKey) async throws -> ObjectInfo {
+        try await storage().head(key: key.raw)
     }
 
     /// Opens `range` of `key` (the whole object when nil) for streaming.
-    func open(key: String, range: ByteRange?) async throws -> (ObjectInfo, StorageBackend.Reader) {
-        try await storage().getOpen(key: key, offset: range?.offset ?? 0, length: range?.length ?? UInt64.max)
+    func open(key: StorageKey, range: ByteRange?) async throws -> (ObjectInfo, StorageBackend.Reader) {
+        try await storage().getOpen(key: key.raw, offset: range?.offset ?? 0, length: range?.length ?? UInt64.max)
     }
 
     /// Writes an open reader's bytes to `write`. For a whole object the
@@ -114,12 +115,12 @@ public final class Artifacts: Sendable {
         if let held { try await write(held) }
     }
 
-    func remove(key: String) async throws {
-        try await storage().remove(key: key)
+    func remove(key: StorageKey) async throws {
+        try await storage().remove(key: key.raw)
     }
 
-    func list(prefix: String, pageToken: String, limit: UInt32) async throws -> (entries: [(key: String, info: ObjectInfo)], next: String?) {
-        try await storage().list(prefix: prefix, pageToken: pageToken, limit: limit)
+    func list(prefix: StorageKey, pageToken: String, limit: UInt32) async throws -> (entries: [(key: String, info: ObjectInfo)], next: String?) {
+        try await storage().list(prefix: prefix.raw, pageToken: pageToken, limit: limit)
     }
 }
 

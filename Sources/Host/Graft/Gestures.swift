@@ -39,7 +39,7 @@ public struct Gestures: Sendable {
 
     /// Appends a batch, durably, to the gesture's stream and, live, to the canvas's.
     public func append(gestureID: String, canvasID: String?, body: JSONValue, context: RequestContext) async throws -> (Gesture, StreamEvent) {
-        let gesture = try await resolve(gestureID, canvasID: canvasID, context: context, access: .write)
+        let gesture = try await resolver.resolveGesture(gestureID, canvasID: canvasID, for: context, access: .write)
         let batch = try SampleBatch(json: body, limits: limits)
         let limits = self.limits
         let (actor, trace) = (context.userID, context.traceparent)
@@ -59,7 +59,7 @@ public struct Gestures: Sendable {
 
     /// Ends a gesture: no more samples; announced on both streams.
     public func end(gestureID: String, canvasID: String?, context: RequestContext) async throws -> Gesture {
-        let gesture = try await resolve(gestureID, canvasID: canvasID, context: context, access: .write)
+        let gesture = try await resolver.resolveGesture(gestureID, canvasID: canvasID, for: context, access: .write)
         let (actor, trace) = (context.userID, context.traceparent)
         return try await store.updateGesture(id: gesture.id) { gesture in
             guard gesture.state == .open else {
@@ -76,23 +76,5 @@ public struct Gestures: Sendable {
     public func list(canvasID: String, context: RequestContext) async throws -> [Gesture] {
         let canvas = try await resolver.resolve(.canvas, id: canvasID, for: context, access: .read)
         return try await store.gestures(canvas: canvas.id)
-    }
-
-    /// The gesture, if `context` may use it that way: the canvas scope is
-    /// checked first (403 says nothing about existence), then a missing
-    /// gesture, another tenant's, another env's or another canvas's are the
-    /// same 404.
-    public func resolve(_ gestureID: String, canvasID: String?, context: RequestContext, access: RequestContext.Access) async throws -> Gesture {
-        guard context.allows(access, on: .canvas) else {
-            throw KernelError.forbidden("this credential lacks the canvas:\(access.rawValue) scope")
-        }
-        guard Identifier.isWellFormed(gestureID, prefix: Self.idPrefix) else {
-            throw KernelError.invalid("invalid_id", "\"\(gestureID.prefix(80))\" is not a gesture id (gs_ and 26 base32 characters)")
-        }
-        guard let gesture = try await store.gesture(id: gestureID), gesture.tenant == context.tenant.rawValue,
-              gesture.env == context.env, canvasID == nil || canvasID == gesture.canvasID else {
-            throw KernelError.notFound("gesture")
-        }
-        return gesture
     }
 }

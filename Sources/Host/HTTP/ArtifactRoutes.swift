@@ -14,52 +14,53 @@ struct ArtifactRoutes {
     func register(on router: Router<BasicRequestContext>) {
         let routes = self
         router.post("/v1/artifacts") { request, _ in
-            let context = try await routes.authorize(request, .write)
+            let keys = try await routes.keys(request, .write)
             let filename = try ObjectName.segment(request.uri.queryParameters["filename"].map(String.init) ?? "", field: "filename")
             let assetID = Identifier.make(prefix: "as_")
-            let info = try await routes.upload(request, key: ObjectKey(context).raw(assetID: assetID, filename: filename))
+            let key = keys.raw(assetID: assetID, filename: filename)
+            let info = try await routes.upload(request, key: key)
             return jsonResponse(.created, routes.json(info, ["asset_id": .string(assetID), "filename": .string(filename),
-                                                            "key": .string(ObjectKey(context).raw(assetID: assetID, filename: filename))]))
+                                                            "key": .string(key.raw)]))
         }
         router.get("/v1/artifacts") { request, _ in
-            let context = try await routes.authorize(request, .read)
+            let keys = try await routes.keys(request, .read)
             let prefix = try request.uri.queryParameters["prefix"].map { try ObjectName.segment(String($0), field: "prefix") } ?? ""
-            return try await routes.list(request, under: ObjectKey(context).rawPrefix, prefix: prefix, nameKey: "name")
+            return try await routes.list(request, keys: keys, under: keys.rawPrefix, prefix: prefix, nameKey: "name")
         }
         for method in [HTTPRequest.Method.get, .head, .delete] {
             router.on("/v1/artifacts/:asset_id/:filename", method: method) { request, routeContext in
-                let context = try await routes.authorize(request, method == .delete ? .write : .read)
+                let keys = try await routes.keys(request, method == .delete ? .write : .read)
                 let assetID = try routes.assetID(routeContext)
                 let filename = try ObjectName.segment(try routes.decoded(routeContext.parameters.require("filename")), field: "filename")
-                return try await routes.serve(request, key: ObjectKey(context).raw(assetID: assetID, filename: filename))
+                return try await routes.serve(request, key: keys.raw(assetID: assetID, filename: filename))
             }
         }
         // By asset id alone: the asset's one object, whatever its filename.
         for method in [HTTPRequest.Method.get, .head, .delete] {
             router.on("/v1/artifacts/:asset_id", method: method) { request, routeContext in
-                let context = try await routes.authorize(request, method == .delete ? .write : .read)
+                let keys = try await routes.keys(request, method == .delete ? .write : .read)
                 let assetID = try routes.assetID(routeContext)
-                let prefix = ObjectKey(context).raw(assetID: assetID, filename: "")
+                let prefix = keys.raw(assetID: assetID, filename: "")
                 guard let key = try await routes.artifacts.list(prefix: prefix, pageToken: "", limit: 1).entries.first?.key else {
                     throw KernelError.notFound("artifact")
                 }
-                return try await routes.serve(request, key: key)
+                return try await routes.serve(request, key: try keys.listed(key))
             }
         }
         router.get("/v1/media") { request, _ in
-            let context = try await routes.authorize(request, .read)
+            let keys = try await routes.keys(request, .read)
             let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
             if !prefix.isEmpty { _ = try ObjectName.path(prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix, field: "prefix") }
-            return try await routes.list(request, under: ObjectKey(context).mediaPrefix, prefix: prefix, nameKey: "path")
+            return try await routes.list(request, keys: keys, under: keys.mediaPrefix, prefix: prefix, nameKey: "path")
         }
         for method in [HTTPRequest.Method.put, .get, .head, .delete] {
             router.on("/v1/media/**", method: method) { request, _ in
-                let context = try await routes.authorize(request, [.get, .head].contains(method) ? .read : .write)
+                let keys = try await routes.keys(request, [.get, .head].contains(method) ? .read : .write)
                 let path = try routes.mediaPath(request.uri.path)
-                let key = ObjectKey(context).media(path)
+                let key = keys.media(path)
                 guard method == .put else { return try await routes.serve(request, key: key) }
                 let info = try await routes.upload(request, key: key)
-                return jsonResponse(.created, routes.json(info, ["path": .string(path), "key": .string(key)]))
+                return jsonResponse(.created, routes.json(info, ["path": .string(path), "key": .string(key.raw)]))
             }
         }
     }
@@ -73,12 +74,9 @@ struct ArtifactRoutes {
         return assetID
     }
 
-    func authorize(_ request: Request, _ access: RequestContext.Access) async throws -> RequestContext {
-        let context = try await api.identify(request)
-        guard context.allows(access, on: .artifacts) else {
-            throw KernelError.forbidden("this credential lacks the artifacts:\(access.rawValue) scope")
-        }
-        return context
+    /// The caller's key space, from the isolation service (which checks the artifacts scope).
+    func keys(_ request: Request, _ access: RequestContext.Access) async throws -> ObjectKey {
+        try api.kernel.resolver.objectKeys(for: try await api.identify(request), access: access)
     }
 
     /// The media path of a request path: each segment percent-decoded and checked on its own.
@@ -97,7 +95,7 @@ struct ArtifactRoutes {
         return decoded
     }
 
-    func upload(_ request: Request, key: String) async throws -> ObjectInfo {
+    func upload(_ request: Request, key: StorageKey) async throws -> ObjectInfo {
         let contentType = try ObjectName.contentType(request.headers[.contentType])
         let declared = request.headers[.contentLength].flatMap { UInt64($0) }
         return try await artifacts.put(key: key, contentType: contentType, declaredLength: declared, body: request.body)
@@ -108,7 +106,7 @@ struct ArtifactRoutes {
     /// A whole download opens the object at once (one call: its info and a
     /// reader); only a ranged one asks for the size first, since a suffix
     /// range needs it, and then checks the object did not change between.
-    func serve(_ request: Request, key: String) async throws -> Response {
+    func serve(_ request: Request, key: StorageKey) async throws -> Response {
         if request.method == .delete {
             try await artifacts.remove(key: key)
             return Response(status: .noContent)
@@ -149,14 +147,14 @@ struct ArtifactRoutes {
         })
     }
 
-    func list(_ request: Request, under base: String, prefix: String, nameKey: String) async throws -> Response {
+    func list(_ request: Request, keys: ObjectKey, under base: String, prefix: String, nameKey: String) async throws -> Response {
         let limit = try api.unsigned(request, "limit", default: 100, max: 1000)
         guard limit > 0 else { throw KernelError.invalid("invalid_limit", "limit must be from 1 to 1000") }
         let token = request.uri.queryParameters["page_token"].map(String.init) ?? ""
         guard token.isEmpty || token.hasPrefix(base) else {
             throw KernelError.invalid("invalid_page_token", "page_token must come from a previous page of this list")
         }
-        let page = try await artifacts.list(prefix: base + prefix, pageToken: token, limit: UInt32(limit))
+        let page = try await artifacts.list(prefix: keys.listing(base, prefix), pageToken: token, limit: UInt32(limit))
         let objects = page.entries.filter { $0.key.hasPrefix(base) }.map { entry -> JSONValue in
             json(entry.info, [nameKey: .string(String(entry.key.dropFirst(base.count))), "key": .string(entry.key)])
         }

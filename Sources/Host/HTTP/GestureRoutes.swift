@@ -18,8 +18,9 @@ struct GestureRoutes {
         }
         router.get("/v1/canvases/:canvas_id/gestures/:gesture_id") { request, routeContext in
             let context = try await api.identify(request)
-            let gesture = try await gestures.resolve(try routeContext.parameters.require("gesture_id"),
-                                                     canvasID: try routeContext.parameters.require("canvas_id"), context: context, access: .read)
+            let gesture = try await api.kernel.resolver.resolveGesture(try routeContext.parameters.require("gesture_id"),
+                                                                       canvasID: try routeContext.parameters.require("canvas_id"),
+                                                                       for: context, access: .read)
             return jsonResponse(.ok, gesture.json)
         }
         router.post("/v1/canvases/:canvas_id/gestures/:gesture_id/samples") { request, routeContext in

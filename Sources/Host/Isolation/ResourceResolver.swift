@@ -1,10 +1,14 @@
 /// The one place that decides whether a context may touch a resource, and
 /// the one place resources are made (always in the context's tenant and env).
 ///
-/// Every REST route and every transport call resolves through here. The
-/// scope check comes first and does not depend on the resource, so a 403
-/// says nothing about existence; "no such id" and "another tenant's (or
-/// another env's) id" then give the same 404, from the same single lookup.
+/// Every REST route and every transport call resolves through here:
+/// threads and canvases (this file), gestures (`+gestures`), the stream
+/// names transports subscribe to (`+streams`), and the storage key space of
+/// artifacts and media (`ObjectKey.swift`: `Artifacts` takes only keys made
+/// here). The scope check comes first and does not depend on the resource,
+/// so a 403 says nothing about existence; "no such id" and "another
+/// tenant's (or another env's) id" then give the same 404, from the same
+/// single lookup.
 public struct ResourceResolver: Sendable {
     let store: any EventStore
 

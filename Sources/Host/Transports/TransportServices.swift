@@ -142,24 +142,12 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
     }
 }
 
-/// What a stream name names, resolved with isolation: `chat:<thread_id>`,
-/// `canvas:<canvas_id>`, `gesture:<gesture_id>` (live), or
-/// `replay:<gesture_id>[?speed=&from_ms=&pace=]` (a paced replay).
+/// The source of a stream name, resolved by the kernel's isolation service.
 private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context: RequestContext) async throws -> any StreamSource {
-    let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
-    let usage = "\"\(name.prefix(80))\" is not a stream name (chat:<thread_id>, canvas:<canvas_id>, gesture:<gesture_id>, replay:<gesture_id>)"
-    guard parts.count == 2 else { throw KernelError.invalid("invalid_stream", usage) }
-    switch parts[0] {
-    case "chat", "canvas":
-        let resource = try await kernel.resolver.resolve(parts[0] == "chat" ? .thread : .canvas, id: parts[1], for: context, access: .read)
-        return try await liveSource(resource.stream, after: after, kernel: kernel)
-    case "gesture":
-        let gesture = try await kernel.gestures.resolve(parts[1], canvasID: nil, context: context, access: .read)
-        return try await liveSource(gesture.stream, after: after, kernel: kernel)
-    case "replay":
-        let id = parts[1].split(separator: "?", maxSplits: 1).map(String.init)
-        let gesture = try await kernel.gestures.resolve(id[0], canvasID: nil, context: context, access: .read)
-        let options = try ReplayOptions(query: id.count > 1 ? id[1] : "")
+    switch try await kernel.resolver.resolveStream(name, for: context) {
+    case .live(let stream):
+        return try await liveSource(stream, after: after, kernel: kernel)
+    case .replay(let gesture, let options):
         if let from = options.fromMs, from > gesture.durationMs {
             throw KernelError.invalid("invalid_from_ms", "from_ms \(from) is past the gesture's end (\(gesture.durationMs) ms)")
         }
@@ -167,8 +155,6 @@ private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context
             throw KernelError.invalid("invalid_after", "after=\(after) is past the gesture's last sample (\(gesture.sampleCount))")
         }
         return GestureReplay(gesture: gesture, store: kernel.store, options: options, after: after, clock: ContinuousClock())
-    default:
-        throw KernelError.invalid("invalid_stream", usage)
     }
 }
 
