@@ -27,12 +27,13 @@ def northstar(*args, **kwargs):
 class Server:
     """A running `northstar serve`, stopped by `stop()` (SIGTERM) or `kill()` (SIGKILL)."""
 
-    def __init__(self, data_dir, config=None, extra_args=(), env=None):
+    def __init__(self, data_dir, config=None, extra_args=(), env=None, preexec=None):
         self.data_dir = Path(data_dir)
         self.config = config
         self.log_path = self.data_dir / "server.log"
         self.extra_args = list(extra_args)
         self.env = {**os.environ, **(env or {})}
+        self.preexec = preexec  # run in the child before exec (a resource limit, say)
         self.process = None
         self.port = None
 
@@ -43,7 +44,8 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a")
         start_offset = self.log_path.stat().st_size  # a restart appends; read only its own lines
-        self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=self.log, env=self.env)
+        self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=self.log, env=self.env,
+                                        preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             match = re.search(r"port=(\d+) .*listening", self.log_path.read_text()[start_offset:])

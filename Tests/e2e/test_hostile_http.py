@@ -232,3 +232,36 @@ def test_small_leaks_are_closed(data_dir):
         plain.close()
     finally:
         server.kill()
+
+
+def test_the_open_file_limit_is_never_reached_and_accept_does_not_spin(data_dir):
+    """With a low open-file limit the connection cap is fitted under it: a flood past it is answered 503
+    (or lets the oldest silent connection go), accept never fails with EMFILE, the server does not spin,
+    and /healthz answers throughout."""
+    config = write_config(data_dir, {"max_pending_connections_per_ip": 10_000, "header_timeout_seconds": 60})
+    low_limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    server = Server(data_dir, config=config, preexec=low_limit).start()
+    sockets = []
+    try:
+        assert "max_connections lowered to fit the open-file limit" in server.log_text()
+        for _ in range(400):
+            sock = socket.socket()
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", server.port))
+            sockets.append(sock)
+        time.sleep(0.5)
+        assert len(os.listdir(f"/proc/{server.process.pid}/fd")) < 256
+        for _ in range(10):
+            assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+        # Idle, with hundreds of clients knocking: the process does not spin in accept.
+        def cpu_seconds():
+            fields = open(f"/proc/{server.process.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        before = cpu_seconds()
+        time.sleep(2)
+        assert cpu_seconds() - before < 0.5
+        assert "Too many open files" not in server.log_text()
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.kill()
