@@ -87,7 +87,8 @@ public final class Node: Sendable {
         let plugins = self.plugins
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware(metrics: metrics))
+        let allowed = AllowedMethods()
+        router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed))
         HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)
             .register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
@@ -107,6 +108,7 @@ public final class Node: Sendable {
                 logger.info("route mounted", metadata: ["plugin": "\(plugin.name)", "route": "\(route.method) \(route.pattern)"])
             }
         }
+        allowed.record(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         let upgrade = WebSocketUpgrade(bridges: bridges, live: liveSockets)
         let server = NorthstarServerChannel.builder(upgrade: upgrade, limits: config.limits.transports,
                                                     connectionLimits: connectionLimits, connections: connections)

@@ -265,3 +265,21 @@ def test_the_open_file_limit_is_never_reached_and_accept_does_not_spin(data_dir)
         for sock in sockets:
             sock.close()
         server.kill()
+
+
+@pytest.mark.parametrize("method,path,allow", [
+    ("PATCH", "/v1/threads", "POST"),
+    ("DELETE", "/healthz", "GET"),
+    ("POST", "/v1/threads/th_aaaaaaaaaaaaaaaaaaaaaaaaaa", "GET"),
+    ("POST", "/v1/media/a/b/c", "DELETE, GET, HEAD, PUT"),
+    ("PUT", "/sse/chat/th_aaaaaaaaaaaaaaaaaaaaaaaaaa", "GET"),
+])
+def test_a_method_a_path_does_not_take_is_405_with_allow(server, method, path, allow):
+    answer = requests.request(method, server.url + path, timeout=10)
+    assert answer.status_code == 405 and answer.headers["Allow"] == allow
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_an_unknown_path_is_still_404(server):
+    answer = server.get("/v1/nothing-here")
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "route_not_found"

@@ -7,6 +7,8 @@ import Logging
 struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let logger = Logger(label: "northstar.http")
     let metrics: Metrics
+    /// The methods each path takes, to tell 405 from 404.
+    let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -20,6 +22,9 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             let mapped: KernelError = switch error.status {
+            case .notFound where !allowed.methods(for: request.uri.path).isEmpty:
+                KernelError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed here",
+                            details: ["allow": .string(allowed.methods(for: request.uri.path).joined(separator: ", "))])
             case .notFound: KernelError(.notFound, code: "route_not_found", message: "no route \(request.method) \(request.uri.path)")
             case .methodNotAllowed: KernelError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed here")
             case .contentTooLarge: KernelError(.tooLarge, code: "body_too_large", message: "the body is too large")

@@ -27,6 +27,7 @@ extension KernelError: HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         if kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
+        if kind == .methodNotAllowed, case .string(let allow)? = details["allow"] { headers[.allow] = allow }
         return Response(status: status, headers: headers, body: .init(byteBuffer: .init(data: json.encoded())))
     }
 }
