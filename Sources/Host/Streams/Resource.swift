@@ -49,9 +49,22 @@ public struct Resource: Sendable, Equatable {
 enum Identifier {
     private static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
 
+    /// One id from one random draw (three 64-bit words, each a system call
+    /// at most), not one draw per character.
     static func make(prefix: String) -> String {
         var generator = SystemRandomNumberGenerator()
-        return prefix + String((0..<26).map { _ in alphabet[Int(generator.next() % 32)] })
+        var words = (generator.next() as UInt64, generator.next() as UInt64, generator.next() as UInt64)
+        var characters = [Character]()
+        characters.reserveCapacity(26)
+        for index in 0..<26 {
+            // 5 bits a character: 12 from each of the first two words, 2 from the third.
+            switch index {
+            case 0..<12: characters.append(alphabet[Int(words.0 & 31)]); words.0 >>= 5
+            case 12..<24: characters.append(alphabet[Int(words.1 & 31)]); words.1 >>= 5
+            default: characters.append(alphabet[Int(words.2 & 31)]); words.2 >>= 5
+            }
+        }
+        return prefix + String(characters)
     }
 
     /// Whether `id` has the shape of an id with this prefix.

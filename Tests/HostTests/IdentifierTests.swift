@@ -1,0 +1,30 @@
+import Foundation
+@testable import NorthstarHost
+import Testing
+
+/// Ids and trace ids: the right shape, every character reachable, no repeats.
+@Suite struct IdentifierTests {
+    @Test("ids are well formed, distinct, and use the whole base32 alphabet in every position")
+    func ids() {
+        var seen = Set<String>()
+        var perPosition = Array(repeating: Set<Character>(), count: 26)
+        for _ in 0..<20_000 {
+            let id = Identifier.make(prefix: "th_")
+            #expect(Identifier.isWellFormed(id, prefix: "th_"))
+            seen.insert(id)
+            for (index, character) in id.dropFirst(3).enumerated() { perPosition[index].insert(character) }
+        }
+        #expect(seen.count == 20_000)
+        #expect(perPosition.allSatisfy { $0.count == 32 })
+    }
+
+    @Test("trace and request ids are lowercase hex of the asked length")
+    func hex() {
+        for bytes in [8, 12, 16] {
+            let text = TraceContext.hex(bytes)
+            #expect(text.count == bytes * 2 && text.allSatisfy { "0123456789abcdef".contains($0) })
+        }
+        #expect(TraceContext.traceparent(from: nil).wholeMatch(of: /00-[0-9a-f]{32}-[0-9a-f]{16}-01/) != nil)
+        #expect(Set((0..<1000).map { _ in TraceContext.hex(16) }).count == 1000)
+    }
+}
