@@ -283,3 +283,4 @@ def test_a_method_a_path_does_not_take_is_405_with_allow(server, method, path, a
 def test_an_unknown_path_is_still_404(server):
     answer = server.get("/v1/nothing-here")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "route_not_found"
+

@@ -29,7 +29,12 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let count: ConnectionCount
     private let ticket: ConnectionCount.Ticket
     private var phase = Phase.waiting(first: true)
-    private var responseStarted = false
+    /// A response head is out and its end is not: an error now can only close.
+    private var responseOpen = false
+    /// Requests read whole, and responses finished: equal when nothing is
+    /// pending. A pipelined client can be ahead by several requests.
+    private var requestsRead = 0
+    private var responsesDone = 0
     private var closeAfterResponse = false
     /// The answer is out and the output closed; what the client still sends
     /// is read and dropped until it stops or `lingerTime` passes. Closing at
@@ -60,10 +65,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return watcher.answer(status, code: code, message: message, headers: headers)
             }
             phase = .readingBody
-            responseStarted = false
         case .body:
             break
         case .end:
+            requestsRead += 1
             phase = .responding
         }
         arm(context)
@@ -88,8 +93,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head) where head.status.code < 200:
             context.write(data, promise: promise)  // 100 Continue: the real answer follows
         case .head(var head):
-            responseStarted = true
-            if case .readingBody = phase {
+            responseOpen = true
+            if case .readingBody = phase, requestsRead == responsesDone {
                 // Answered before the body was read (an early 401 or 413): the
                 // rest of the body is not worth waiting for.
                 closeAfterResponse = true
@@ -100,9 +105,12 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
         case .end:
             context.write(data, promise: promise)
+            responseOpen = false
+            responsesDone += 1
             if closeAfterResponse {
                 linger(context)
-            } else if case .responding = phase {
+            } else if case .responding = phase, requestsRead == responsesDone {
+                // Everything asked has been answered: the connection is idle now.
                 phase = .waiting(first: false)
                 watcher.expectHead()
                 arm(context)
@@ -136,7 +144,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         guard let parserError = error as? HTTPParserError else { return }
         cancelTimer()
-        guard !responseStarted else { return context.close(promise: nil) }
+        guard !responseOpen else { return context.close(promise: nil) }
         let (status, message) = Self.describe(parserError)
         watcher.answer(status, code: status == .requestHeaderFieldsTooLarge ? "headers_too_large" : "bad_request", message: message)
     }
@@ -185,7 +193,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             case .waiting(first: false):
                 context.close(promise: nil)  // an idle kept-alive connection just closes
             case .waiting(first: true), .readingBody:
-                if responseStarted { context.close(promise: nil); return }
+                if responseOpen { context.close(promise: nil); return }
                 watcher.answer(.requestTimeout, code: "request_timeout", message: "the request did not arrive in time")
             case .responding:
                 break
