@@ -25,7 +25,7 @@ struct ArtifactRoutes {
         router.get("/v1/artifacts") { request, _ in
             let keys = try await routes.keys(request, .read)
             let prefix = try request.uri.queryParameters["prefix"].map { try ObjectName.segment(String($0), field: "prefix") } ?? ""
-            return try await routes.list(request, keys: keys, under: keys.rawPrefix, prefix: prefix, nameKey: "name")
+            return try await routes.list(request, keys: keys, area: .raw, prefix: prefix, nameKey: "name")
         }
         for method in [HTTPRequest.Method.get, .head, .delete] {
             router.on("/v1/artifacts/:asset_id/:filename", method: method) { request, routeContext in
@@ -51,7 +51,7 @@ struct ArtifactRoutes {
             let keys = try await routes.keys(request, .read)
             let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
             if !prefix.isEmpty { _ = try ObjectName.path(prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix, field: "prefix") }
-            return try await routes.list(request, keys: keys, under: keys.mediaPrefix, prefix: prefix, nameKey: "path")
+            return try await routes.list(request, keys: keys, area: .media, prefix: prefix, nameKey: "path")
         }
         for method in [HTTPRequest.Method.put, .get, .head, .delete] {
             router.on("/v1/media/**", method: method) { request, _ in
@@ -147,14 +147,15 @@ struct ArtifactRoutes {
         })
     }
 
-    func list(_ request: Request, keys: ObjectKey, under base: String, prefix: String, nameKey: String) async throws -> Response {
+    func list(_ request: Request, keys: ObjectKey, area: ObjectKey.Area, prefix: String, nameKey: String) async throws -> Response {
+        let base = keys.prefix(of: area)
         let limit = try api.unsigned(request, "limit", default: 100, max: 1000)
         guard limit > 0 else { throw KernelError.invalid("invalid_limit", "limit must be from 1 to 1000") }
         let token = request.uri.queryParameters["page_token"].map(String.init) ?? ""
         guard token.isEmpty || token.hasPrefix(base) else {
             throw KernelError.invalid("invalid_page_token", "page_token must come from a previous page of this list")
         }
-        let page = try await artifacts.list(prefix: keys.listing(base, prefix), pageToken: token, limit: UInt32(limit))
+        let page = try await artifacts.list(prefix: keys.listing(area, prefix), pageToken: token, limit: UInt32(limit))
         let objects = page.entries.filter { $0.key.hasPrefix(base) }.map { entry -> JSONValue in
             json(entry.info, [nameKey: .string(String(entry.key.dropFirst(base.count))), "key": .string(entry.key)])
         }

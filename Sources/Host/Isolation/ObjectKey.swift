@@ -26,16 +26,19 @@ struct ObjectKey: Sendable {
         env = context.env
     }
 
+    /// The two areas of a key space.
+    enum Area: Sendable { case raw, media }
+
     var rawPrefix: String { "tenants/\(tenant)/\(env)/raw/" }
     var mediaPrefix: String { "tenants/\(tenant)/\(env)/media/" }
 
+    /// Where an area's keys start.
+    func prefix(of area: Area) -> String { area == .raw ? rawPrefix : mediaPrefix }
+
     func raw(assetID: String, filename: String) -> StorageKey { StorageKey(rawPrefix + assetID + "/" + filename) }
     func media(_ path: String) -> StorageKey { StorageKey(mediaPrefix + path) }
-    /// A prefix to list under: this key space's `base` (`rawPrefix` or `mediaPrefix`) and a checked `prefix`.
-    func listing(_ base: String, _ prefix: String) -> StorageKey {
-        precondition(base == rawPrefix || base == mediaPrefix, "a listing stays inside its own key space")
-        return StorageKey(base + prefix)
-    }
+    /// A prefix to list under: an area of this key space and a checked `prefix` within it.
+    func listing(_ area: Area, _ prefix: String) -> StorageKey { StorageKey(self.prefix(of: area) + prefix) }
 
     /// A key a listing of this key space returned, accepted only if it is inside it.
     func listed(_ key: String) throws -> StorageKey {
