@@ -1,5 +1,6 @@
-"""Every route against the owner, another tenant, the same tenant in another
-env, no credential, an expired one, a forged one, and a read-only scope."""
+"""Every route (threads, canvases, gestures, artifacts, media) against the
+owner, another tenant, the same tenant in another env, no credential, an
+expired one, a forged one, and a read-only scope."""
 import pytest
 import requests
 
@@ -7,6 +8,8 @@ from conftest import bearer, dev_claims, dev_secret, sign_hs
 
 MISSING_THREAD = "th_" + "a" * 26
 MISSING_CANVAS = "cv_" + "a" * 26
+MISSING_GESTURE = "gs_" + "a" * 26
+MISSING_ASSET = "as_" + "a" * 26
 
 
 @pytest.fixture
@@ -16,6 +19,9 @@ def world(server):
     thread = server.post("/v1/threads", json={}, headers=owner).json()["thread_id"]
     canvas = server.post("/v1/canvases", json={}, headers=owner).json()["canvas_id"]
     server.post(f"/v1/threads/{thread}/messages", json={"text": "secret"}, headers=owner)
+    gesture = server.post(f"/v1/canvases/{canvas}/gestures", headers=owner).json()["gesture_id"]
+    asset = server.post("/v1/artifacts?filename=secret.txt", data=b"secret", headers=owner).json()["asset_id"]
+    assert requests.put(f"{server.url}/v1/media/private/plan.txt", data=b"secret", headers=owner, timeout=10).status_code == 201
     secret = dev_secret(server.data_dir)
     callers = {
         "owner": owner,
@@ -26,12 +32,14 @@ def world(server):
         "forged": bearer(sign_hs(b"not-the-server-secret-" * 2, dev_claims())),
         "read_only": bearer(server.token(tenant="t_alpha", scopes="read")),
     }
-    return server, thread, canvas, callers
+    return server, {"thread": thread, "canvas": canvas, "gesture": gesture, "asset": asset}, callers
 
 
-def routes(thread, canvas):
+def routes(ids):
     """(method, path, body, writes) for every REST route on a resource."""
+    thread, canvas, gesture, asset = ids["thread"], ids["canvas"], ids["gesture"], ids["asset"]
     command = {"command_id": "iso-1", "base_rev": 0, "ops": [{"op": "add", "path": "/x", "value": 1}]}
+    sample = {"samples": [{"t_ms": 0, "x": 1, "y": 1, "pointer": 1, "phase": "down"}]}
     return [
         ("get", f"/v1/threads/{thread}", None, False),
         ("post", f"/v1/threads/{thread}/messages", {"text": "hi"}, True),
@@ -41,6 +49,12 @@ def routes(thread, canvas):
         ("post", f"/v1/canvases/{canvas}/commands", command, True),
         ("get", f"/v1/canvases/{canvas}/revisions?after=0", None, False),
         ("get", f"/v1/canvases/{canvas}/events?after=0", None, False),
+        ("get", f"/v1/canvases/{canvas}/gestures", None, False),
+        ("get", f"/v1/canvases/{canvas}/gestures/{gesture}", None, False),
+        ("post", f"/v1/canvases/{canvas}/gestures/{gesture}/samples", sample, True),
+        ("get", f"/v1/artifacts/{asset}", None, False),
+        ("get", f"/v1/artifacts/{asset}/secret.txt", None, False),
+        ("get", "/v1/media/private/plan.txt", None, False),
     ]
 
 
@@ -50,8 +64,9 @@ def call(server, method, path, body, headers):
 
 @pytest.mark.parametrize("caller", ["other_tenant", "other_env", "none", "expired", "forged", "read_only", "owner"])
 def test_matrix(world, caller):
-    server, thread, canvas, callers = world
-    for method, path, body, writes in routes(thread, canvas):
+    server, ids, callers = world
+    thread = ids["thread"]
+    for method, path, body, writes in routes(ids):
         response = call(server, method, path, body, callers[caller])
         status = response.status_code
         if caller == "owner" or (caller == "read_only" and not writes):
@@ -60,7 +75,10 @@ def test_matrix(world, caller):
             assert status == 403 and response.json()["error"]["code"] == "forbidden", (method, path)
         elif caller == "other_tenant":
             # Exactly the answer for an id that does not exist.
-            missing = path.replace(thread, MISSING_THREAD).replace(canvas, MISSING_CANVAS)
+            missing = (path.replace(thread, MISSING_THREAD).replace(ids["canvas"], MISSING_CANVAS)
+                       .replace(ids["gesture"], MISSING_GESTURE).replace(ids["asset"], MISSING_ASSET))
+            if missing == path:  # a media path: another tenant's is simply not in this tenant's key space
+                missing = path.replace("plan.txt", "no-such-plan.txt")
             expected = call(server, method, missing, body, callers[caller])
             assert status == 404 and response.json() == expected.json(), (method, path)
         else:
@@ -73,7 +91,7 @@ def test_matrix(world, caller):
 
 
 def test_create_routes_refuse_unauthenticated_and_read_only(world):
-    server, _, _, callers = world
+    server, _, callers = world
     for path in ("/v1/threads", "/v1/canvases"):
         for caller in ("none", "expired", "forged", "other_env"):
             assert call(server, "post", path, {}, callers[caller]).status_code == 401
@@ -81,14 +99,16 @@ def test_create_routes_refuse_unauthenticated_and_read_only(world):
 
 
 def test_other_tenant_creates_in_its_own_tenant(world):
-    server, thread, _, callers = world
+    server, ids, callers = world
+    thread = ids["thread"]
     theirs = server.post("/v1/threads", json={}, headers=callers["other_tenant"]).json()["thread_id"]
     assert server.get(f"/v1/threads/{theirs}", headers=callers["owner"]).status_code == 404
     assert server.get(f"/v1/threads/{thread}", headers=callers["other_tenant"]).status_code == 404
 
 
 def test_identity_never_comes_from_headers_or_query(world):
-    server, thread, _, callers = world
+    server, ids, callers = world
+    thread = ids["thread"]
     spoof = {**callers["other_tenant"], "X-Tenant-Id": "t_alpha", "X-User-Id": "alice"}
     assert server.get(f"/v1/threads/{thread}?tenant_id=t_alpha", headers=spoof).status_code == 404
     assert server.get(f"/v1/threads/{thread}?token=x", headers={"X-Tenant-Id": "t_alpha"}).status_code == 401
