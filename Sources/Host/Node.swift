@@ -175,6 +175,12 @@ struct DrainSignalService: Service {
         readiness.set(.draining)
         hub.shutdown()
         sockets.closeAll(reason: "the server is restarting; reconnect and resume from your last seq")
+        // Returning lets the listener quiesce, which would close what is still
+        // open with a plain 1000: give the 1001 close handshakes a moment first.
+        let deadline = ContinuousClock.now + .seconds(3)
+        while sockets.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 }
 
