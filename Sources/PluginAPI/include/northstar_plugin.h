@@ -402,7 +402,10 @@ typedef struct ns_subscriber {
      * subscriber fell too far behind (a slow consumer) and should resume
      * after the last `seq` it processed; NS_ERR_UNAVAILABLE: the log could
      * not be read; NS_ERR_CANCELLED: the host is shutting down; NS_OK: a
-     * replay (`replay:<gesture_id>`) delivered its last sample.
+     * replay (`replay:<gesture_id>`) delivered its last sample;
+     * NS_ERR_EXPIRED (1.2; an older plugin sees an unknown code and should
+     * treat it as an end): the principal's credential ran out, and the
+     * client should resume after its last `seq` with a fresh one.
      */
     void (*on_end)(void *context, ns_status status, ns_str message);
 
