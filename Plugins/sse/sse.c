@@ -18,8 +18,10 @@
  * gets CORS headers; one from the server's own origin is served; one from
  * any other origin is refused (403), whether or not a list is configured.
  *
- * Each event is framed once (a cached frame, shared by reference count)
- * and the same bytes go to every subscriber.
+ * Live events are framed once, by the host through `frame_event` (ABI
+ * 1.3), and the host writes the same bytes to every subscriber's response
+ * itself: the subscriber names its exchange. Only events read back from the
+ * log when a client resumes come through `on_event`, framed per call.
  *
  * Every connection moves through: authenticate -> subscribe -> stream. The
  * host answers each step on its own thread, so a connection is shared by
@@ -38,15 +40,6 @@ enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2, ROUTE_GESTURE = 3, MAX_ORIGINS = 16, MA
 
 typedef struct sse_conn sse_conn;
 
-/* One event framed once and shared by every connection that sends it. */
-typedef struct sse_frame {
-    int refs;                   /* guarded by the plugin's frame_lock */
-    char stream[MAX_STREAM];
-    uint64_t seq;
-    size_t length;
-    char bytes[];
-} sse_frame;
-
 typedef struct sse_plugin {
     const ns_host_api *api;
     ns_host *host;
@@ -59,10 +52,6 @@ typedef struct sse_plugin {
      * `connections_lock` before a connection's `lock`. */
     pthread_mutex_t connections_lock;
     sse_conn *connections;
-    /* The last event framed: the host hands every subscriber of an event the
-     * same bytes in turn, so one cached frame serves them all. */
-    pthread_mutex_t frame_lock;
-    sse_frame *last_frame;
 } sse_plugin;
 
 struct sse_conn {
@@ -266,52 +255,40 @@ static void send_frame(sse_conn *conn, const char *frame, size_t length) {
 
 /* ---- subscriber callbacks: in order, one at a time, never blocking ------ */
 
-static void frame_release(sse_plugin *plugin, sse_frame *frame) {
-    pthread_mutex_lock(&plugin->frame_lock);
-    int last = --frame->refs == 0;
-    pthread_mutex_unlock(&plugin->frame_lock);
-    if (last) free(frame);
-}
-
-/* The frame of (stream, seq): the cached one, or a new one that replaces it. */
-static sse_frame *frame_for(sse_conn *conn, uint64_t seq, ns_str type, ns_bytes event_json) {
-    sse_plugin *plugin = conn->plugin;
-    pthread_mutex_lock(&plugin->frame_lock);
-    sse_frame *cached = plugin->last_frame;
-    if (cached && cached->seq == seq && strcmp(cached->stream, conn->stream) == 0) {
-        cached->refs++;
-        pthread_mutex_unlock(&plugin->frame_lock);
-        return cached;
+/* One event as an SSE frame: `id:`, `event:`, `data:` and a blank line.
+ * Writes it to `out` if it fits `capacity`; returns its length either way. */
+static size_t frame_event(uint64_t seq, ns_str type, ns_bytes event_json, char *out, size_t capacity) {
+    char head[96];
+    int n = snprintf(head, sizeof head, "id: %llu\nevent: %.*s\ndata: ", (unsigned long long)seq,
+                     (int)(type.len < 64 ? type.len : 64), type.ptr);
+    size_t length = (size_t)n + (size_t)event_json.len + 2;
+    if (out && length <= capacity) {
+        memcpy(out, head, (size_t)n);
+        memcpy(out + n, event_json.ptr, (size_t)event_json.len);
+        memcpy(out + n + event_json.len, "\n\n", 2);
     }
-    pthread_mutex_unlock(&plugin->frame_lock);
-
-    size_t cap = (size_t)event_json.len + (size_t)type.len + 64;
-    sse_frame *frame = malloc(sizeof *frame + cap);
-    if (!frame) return NULL;
-    int head = snprintf(frame->bytes, cap, "id: %llu\nevent: %.*s\ndata: ", (unsigned long long)seq, (int)type.len, type.ptr);
-    memcpy(frame->bytes + head, event_json.ptr, (size_t)event_json.len);
-    memcpy(frame->bytes + head + event_json.len, "\n\n", 2);
-    frame->length = (size_t)head + (size_t)event_json.len + 2;
-    frame->seq = seq;
-    snprintf(frame->stream, sizeof frame->stream, "%s", conn->stream);
-    frame->refs = 2; /* the caller's, and the cache's */
-
-    pthread_mutex_lock(&plugin->frame_lock);
-    sse_frame *replaced = plugin->last_frame;
-    plugin->last_frame = frame;
-    int free_replaced = replaced && --replaced->refs == 0;
-    pthread_mutex_unlock(&plugin->frame_lock);
-    if (free_replaced) free(replaced);
-    return frame;
+    return length;
 }
 
+/* ABI 1.3: the host frames each live event once, here, for every subscriber. */
+static ns_status sse_frame_event(void *instance, ns_str stream, uint64_t seq, ns_str type, ns_bytes event_json,
+                                 uint8_t *out, uint64_t capacity, uint64_t *length) {
+    (void)instance;
+    (void)stream;
+    *length = frame_event(seq, type, event_json, (char *)out, (size_t)capacity);
+    return *length <= capacity ? NS_OK : NS_ERR_TOO_LARGE;
+}
+
+/* An event read back from the log (a resume's catch-up): framed per call. */
 static void on_event(void *context, uint64_t seq, ns_str type, ns_bytes event_json) {
     sse_conn *conn = context;
+    size_t length = frame_event(seq, type, event_json, NULL, 0);
+    char *frame = malloc(length);
     ref(conn);
-    sse_frame *frame = frame_for(conn, seq, type, event_json);
     if (frame) {
-        send_frame(conn, frame->bytes, frame->length);
-        frame_release(conn->plugin, frame);
+        frame_event(seq, type, event_json, frame, length);
+        send_frame(conn, frame, length);
+        free(frame);
     } else {
         finish(conn);
     }
@@ -330,10 +307,18 @@ static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) 
 
 static void on_end(void *context, ns_status status, ns_str message) {
     sse_conn *conn = context;
-    char frame[768] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
+    const ns_host_api *api = conn->plugin->api;
+    /* Where to resume: the host counts the live events it wrote itself (1.3). */
+    uint64_t last = 0;
+    pthread_mutex_lock(&conn->lock);
+    ns_subscription *subscription = conn->subscription;
+    pthread_mutex_unlock(&conn->lock);
+    if (subscription && api->struct_size >= NS_HOST_API_SIZE_1_3) last = api->subscription_position(subscription);
+    char frame[800] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
     strcat(frame, status == NS_OK ? "complete" : status == NS_ERR_TOO_LARGE ? "slow_consumer"
                   : status == NS_ERR_CANCELLED ? "server_closed" : status == NS_ERR_EXPIRED ? "token_expired" : "error");
-    strcat(frame, "\",\"message\":\"");
+    size_t used = strlen(frame);
+    snprintf(frame + used, sizeof frame - used, "\",\"last_seq\":%llu,\"message\":\"", (unsigned long long)last);
     json_escape(frame, sizeof frame - 8, message);
     strcat(frame, "\"}\n\n");
     ref(conn);
@@ -415,7 +400,8 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
         unref(conn);
         return;
     }
-    ns_subscriber subscriber = {sizeof(ns_subscriber), conn, on_event, on_gap, on_end, on_refused};
+    /* Naming the exchange lets the host write live events to it directly. */
+    ns_subscriber subscriber = {sizeof(ns_subscriber), conn, on_event, on_gap, on_end, on_refused, conn->exchange, NULL};
     /* The authenticate call's reference now covers the subscribe call. */
     plugin->api->subscribe(plugin->host, principal, str(conn->stream), conn->after, &subscriber, on_subscribed);
 }
@@ -541,7 +527,6 @@ static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, 
     plugin->api = api;
     plugin->host = host;
     pthread_mutex_init(&plugin->connections_lock, NULL);
-    pthread_mutex_init(&plugin->frame_lock, NULL);
     uint32_t heartbeat_seconds = 30;
     plugin->retry_ms = 3000;
     if (read_number(api, host, "/heartbeat_seconds", 1, 3600, &heartbeat_seconds) < 0 ||
@@ -600,7 +585,6 @@ static ns_status sse_start(void *instance, ns_error *error) {
 
 static void sse_destroy(void *instance) {
     sse_plugin *plugin = instance;
-    free(plugin->last_frame);
     free(plugin);
 }
 
@@ -611,6 +595,7 @@ static const ns_transport_vtable sse_vtable = {
     .on_exchange_closed = sse_on_exchange_closed,
     .on_ws_message = NULL, /* no WebSockets here */
     .on_ws_closed = NULL,
+    .frame_event = sse_frame_event,
 };
 
 static const ns_plugin_info sse_info = {

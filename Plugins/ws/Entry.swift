@@ -35,6 +35,14 @@ nonisolated(unsafe) private let pluginInfo: UnsafePointer<ns_plugin_info> = {
         WSConnection.from(conn).received(opcode, bytes)
     }
     vtable.on_ws_closed = { _, conn, _, _, _ in WSConnection.from(conn).socketClosed() }
+    // Live events: framed once here, and the host sends the same bytes to every socket.
+    vtable.frame_event = { _, stream, _, _, json, out, capacity, length in
+        let frame = EventFrame.bytes(stream: stream.string, event: UnsafeRawBufferPointer(start: json.ptr, count: Int(json.len)))
+        length?.pointee = UInt64(frame.count)
+        guard let out, UInt64(frame.count) <= capacity else { return ns_status(NS_ERR_TOO_LARGE) }
+        frame.withUnsafeBytes { out.initialize(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: frame.count) }
+        return ns_status(NS_OK)
+    }
     return PluginOffer.info(kind: Int32(NS_KIND_TRANSPORT), name: "ws", version: "1.0.0",
                             summary: "WebSocket transport: one socket per stream or many streams per socket",
                             vtable: PluginOffer.permanent(vtable)) { info in
@@ -75,8 +83,7 @@ func onRefused(_ context: UnsafeMutableRawPointer?, _ code: ns_str) {
 
 func onEvent(_ context: UnsafeMutableRawPointer?, _ seq: UInt64, _ type: ns_str, _ json: ns_bytes) {
     let subscriber = Unmanaged<StreamSubscriber>.fromOpaque(context!).takeUnretainedValue()
-    let frame = subscriber.connection.plugin.frames.frame(
-        stream: subscriber.stream, seq: seq, event: UnsafeRawBufferPointer(start: json.ptr, count: Int(json.len)))
+    let frame = EventFrame.bytes(stream: subscriber.stream, event: UnsafeRawBufferPointer(start: json.ptr, count: Int(json.len)))
     subscriber.connection.deliver(frame, seq: seq, from: subscriber)
 }
 

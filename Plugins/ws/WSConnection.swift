@@ -193,10 +193,13 @@ final class WSConnection: @unchecked Sendable {
         if let (code, message) = refusal {
             return send(error: requestID ?? "null", code: code, message: message)
         }
-        let principal = lock.withLock { self.principal }
+        // The host writes live events to the socket itself (before the
+        // upgrade, the handshake's exchange names the socket it becomes).
+        let (principal, exchange, socket) = lock.withLock { (self.principal, self.exchange, self.socket) }
         var callbacks = ns_subscriber(struct_size: UInt32(MemoryLayout<ns_subscriber>.size),
                                       context: Unmanaged.passRetained(subscriber).toOpaque(),
-                                      on_event: onEvent, on_gap: onGap, on_end: onEnd, on_refused: onRefused)
+                                      on_event: onEvent, on_gap: onGap, on_end: onEnd, on_refused: onRefused,
+                                      exchange: socket == nil ? exchange : nil, websocket: socket)
         withNSStr(options.isEmpty ? stream : "\(stream)?\(options)") { api.subscribe(plugin.host, principal, $0, after, &callbacks, onSubscribed) }
     }
 
@@ -294,8 +297,15 @@ final class WSConnection: @unchecked Sendable {
             subscriptions[subscriber.stream] = nil
             return true
         }
-        sendText(#"{"type":"end","stream":\#(quoted(subscriber.stream)),"code":\#(quoted(code)),"last_seq":\#(subscriber.lastSeq),"message":\#(quoted(message))}"#)
-        if routeStream == subscriber.stream {
+        // Live events the host wrote itself count too (ABI 1.3).
+        var last = lock.withLock { subscriber.lastSeq }
+        if let subscription = subscriber.subscription, api.struct_size >= UInt32(NS_HOST_API_SIZE_1_3),
+           let position = api.subscription_position {
+            last = max(last, position(subscription))
+        }
+        sendText(#"{"type":"end","stream":\#(quoted(subscriber.stream)),"code":\#(quoted(code)),"last_seq":\#(last),"message":\#(quoted(message))}"#)
+        if routeStream == subscriber.stream || code == "slow_consumer" {
+            // A slow consumer's whole socket is behind, not one stream: close it.
             let close: UInt16 = switch code {
             case "complete": 1000
             case "server_closed": 1001

@@ -20,7 +20,6 @@ final class WSPlugin: @unchecked Sendable {
     let allowedOrigins: Set<String>
     let allowQueryToken: Bool
     let maxSubscriptions: Int
-    let frames = FrameCache()
 
     private let lock = NSLock()
     /// Handshakes waiting for authentication or a subscription, by exchange.

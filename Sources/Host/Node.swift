@@ -86,7 +86,7 @@ public final class Node: Sendable {
         // whose few threads the host's own completions need.
         let plugins = self.plugins
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: NorthstarRequestContext.self)
         let allowed = AllowedMethods()
         router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed))
         HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)

@@ -313,16 +313,20 @@ def test_a_client_that_never_reads_is_closed_and_memory_stays_bounded(server):
     big = "x" * 8000
     for index in range(800):  # ~6.4 MB of events while the client reads nothing
         server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
-    seqs, close = [], None
+    seqs, ends, close = [], [], None
     while close is None:
         opcode, payload = stalled.frame()
-        if opcode == 1:
+        if opcode == 1 and json.loads(payload)["type"] == "event":
             seqs.append(json.loads(payload)["event"]["seq"])
+        elif opcode == 1:
+            ends.append(json.loads(payload))
         elif opcode == 8:
             close = (int.from_bytes(payload[:2], "big"), payload[2:].decode())
     stalled.close()
     assert close[0] == 4008 and "slow consumer" in close[1]
     assert 0 < len(seqs) < 800 and seqs == list(range(1, len(seqs) + 1))
+    # The last word before the close names exactly where to resume.
+    assert [(end["type"], end["code"], end["last_seq"]) for end in ends] == [("end", "slow_consumer", seqs[-1])]
     rss = subprocess.run(["ps", "-o", "rss=", "-p", str(server.process.pid)], capture_output=True, text=True)
     assert int(rss.stdout.strip()) < 400_000  # KiB
     with connect(ws_url(server, f"/ws/chat/{thread}?after={seqs[-1]}"), additional_headers=headers) as resumed:

@@ -11,7 +11,7 @@ struct ArtifactRoutes {
     let api: APIRoutes
     let artifacts: Artifacts
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<NorthstarRequestContext>) {
         let routes = self
         router.post("/v1/artifacts") { request, _ in
             let keys = try await routes.keys(request, .write)
@@ -66,7 +66,7 @@ struct ArtifactRoutes {
     }
 
     /// The `asset_id` of the path, checked for shape.
-    func assetID(_ routeContext: BasicRequestContext) throws -> String {
+    func assetID(_ routeContext: NorthstarRequestContext) throws -> String {
         let assetID = try routeContext.parameters.require("asset_id")
         guard Identifier.isWellFormed(assetID, prefix: "as_") else {
             throw KernelError.invalid("invalid_id", "\"\(assetID.prefix(80))\" is not an asset id (as_ and 26 base32 characters)")

@@ -4,7 +4,7 @@ import Hummingbird
 struct CanvasRoutes {
     let api: APIRoutes
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<NorthstarRequestContext>) {
         let api = self.api
         let kernel = api.kernel
         router.post("/v1/canvases") { request, _ in

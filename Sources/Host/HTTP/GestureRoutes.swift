@@ -5,7 +5,7 @@ import Hummingbird
 struct GestureRoutes {
     let api: APIRoutes
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<NorthstarRequestContext>) {
         let api = self.api
         let gestures = api.kernel.gestures
         router.post("/v1/canvases/:canvas_id/gestures") { request, routeContext in

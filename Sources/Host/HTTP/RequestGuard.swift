@@ -42,6 +42,12 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// and a reset can destroy the answer before the client reads it.
     private var lingering = false
     private var timer: Scheduled<Void>?
+    /// The request being answered is a HEAD: its answer has no body.
+    private var answeringHead = false
+    /// How the body of the response being written is framed on the wire,
+    /// as the HTTP encoder will frame it: a streaming exchange writes its
+    /// bytes past the encoder and frames them itself.
+    private(set) var bodyFraming = StreamFraming.chunked
 
     /// How long a connection answered early keeps reading what the client still sends.
     static let lingerTime: TimeAmount = .seconds(2)
@@ -61,6 +67,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             count.requestArrived(ticket)
+            answeringHead = head.method == .HEAD
             if let (status, code, message, headers) = refusal(of: head) {
                 return watcher.answer(status, code: code, message: message, headers: headers)
             }
@@ -100,6 +107,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 closeAfterResponse = true
                 head.headers.replaceOrAdd(name: "Connection", value: "close")
             }
+            bodyFraming = Self.framing(of: head, answeringHead: answeringHead)
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .body:
             context.write(data, promise: promise)
@@ -123,6 +131,18 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)  // the client finished sending: nothing left to protect
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The framing NIO's HTTP encoder gives a response body.
+    static func framing(of head: HTTPResponseHead, answeringHead: Bool) -> StreamFraming {
+        if answeringHead || head.status.code < 200 || head.status == .noContent || head.status == .notModified { return .none }
+        if head.headers.contains(name: "content-length") { return .plain }
+        return head.version.major == 1 && head.version.minor >= 1 ? .chunked : .plain
+    }
+
+    /// The framing of the response being written on `channel` (on its loop).
+    static func bodyFraming(on channel: any Channel) -> StreamFraming {
+        (try? channel.pipeline.syncOperations.handler(type: RequestGuard.self))?.bodyFraming ?? .chunked
     }
 
     /// Flushes the answer, closes the output and drops input until the client stops.

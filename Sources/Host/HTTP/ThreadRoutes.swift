@@ -5,7 +5,7 @@ import Hummingbird
 struct ThreadRoutes {
     let api: APIRoutes
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<NorthstarRequestContext>) {
         let api = self.api
         let kernel = api.kernel
         router.post("/v1/threads") { request, _ in

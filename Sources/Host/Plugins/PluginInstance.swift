@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NorthstarPluginKit
 import PluginAPI
 
@@ -9,10 +10,19 @@ import PluginAPI
 public final class PluginInstance: @unchecked Sendable {
     public let library: PluginLibrary
     let instance: UnsafeMutableRawPointer?
+    /// A transport's vtable, read once at the plugin's own size: entries an
+    /// older plugin's header did not have are NULL here.
+    private let transportVTable: ns_transport_vtable?
 
     init(library: PluginLibrary, instance: UnsafeMutableRawPointer?) {
         self.library = library
         self.instance = instance
+        if library.kind == .transport, let vtable = library.info.pointee.vtable {
+            transportVTable = PluginStruct.copy(vtable.assumingMemoryBound(to: ns_transport_vtable.self),
+                                                minimumSize: Int(NS_TRANSPORT_VTABLE_MIN_SIZE))
+        } else {
+            transportVTable = nil
+        }
     }
 
     public var name: String { library.name }
@@ -68,10 +78,6 @@ public final class PluginInstance: @unchecked Sendable {
 }
 
 extension PluginInstance {
-    private var transportVTable: ns_transport_vtable? {
-        guard kind == .transport, let vtable = library.info.pointee.vtable else { return nil }
-        return vtable.assumingMemoryBound(to: ns_transport_vtable.self).pointee
-    }
 
     /// Hands a request on one of the plugin's routes to it.
     func onRequest(_ request: UnsafePointer<ns_http_request>, exchange: OpaquePointer) {
@@ -97,4 +103,38 @@ extension PluginInstance {
 
     /// Whether the plugin can take WebSockets at all.
     var handlesWebSockets: Bool { transportVTable?.on_ws_message != nil && transportVTable?.on_ws_closed != nil }
+}
+
+extension PluginInstance {
+    /// Whether the transport frames live events itself, once for all (ABI 1.3).
+    var framesEvents: Bool { transportVTable?.frame_event != nil }
+
+    /// One event as this transport sends it (`frame_event`); nil when the
+    /// transport has no `frame_event` or refused the event.
+    func frameEvent(_ event: StreamEvent) -> ByteBuffer? {
+        guard let frame = transportVTable?.frame_event else { return nil }
+        let stream = event.stream.description
+        var capacity = event.json.count + event.type.utf8.count + stream.utf8.count + 256
+        for _ in 0..<2 {
+            var buffer = ByteBuffer()
+            var status = ns_status(NS_OK)
+            var length: UInt64 = 0
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+                withNSStr(stream) { streamView in
+                    withNSStr(event.type) { typeView in
+                        event.json.withUnsafeBytes { json in
+                            status = frame(instance, streamView, event.seq, typeView,
+                                           ns_bytes(ptr: json.bindMemory(to: UInt8.self).baseAddress, len: UInt64(json.count)),
+                                           out.bindMemory(to: UInt8.self).baseAddress, UInt64(capacity), &length)
+                        }
+                    }
+                }
+                return status == NS_OK && length <= UInt64(capacity) ? Int(length) : 0
+            }
+            if status == NS_OK, length <= UInt64(capacity) { return buffer }
+            guard status == NS_ERR_TOO_LARGE, length > UInt64(capacity), length < 1 << 30 else { return nil }
+            capacity = Int(length)
+        }
+        return nil
+    }
 }

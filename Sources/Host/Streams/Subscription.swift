@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// What a subscriber receives, in order.
 public enum SubscriptionItem: Sendable, Equatable {
@@ -12,6 +13,11 @@ public enum SubscriptionItem: Sendable, Equatable {
     case overflow(lastDeliveredSeq: UInt64)
 }
 
+/// A transport could not frame a live event: the subscription ends.
+struct UnframeableEvent: Error {
+    let seq: UInt64
+}
+
 /// One subscriber's view of a stream: first a catch-up read from the log at
 /// the subscriber's own pace, then live events.
 ///
@@ -21,6 +27,11 @@ public enum SubscriptionItem: Sendable, Equatable {
 /// reads the log once more (events committed in between are in both), and
 /// from then on every event is delivered only if its `seq` is above the last
 /// one delivered: nothing is lost at the seam and nothing is doubled.
+///
+/// Live events come one of two ways: through this subscription's own queue
+/// (`next` hands them out), or, with a `LiveSink`, written by the host
+/// straight to the subscriber's connection; `next` then only waits for the
+/// end of live delivery, and the sink applies the same rule at the seam.
 public final class Subscription: AsyncSequence, Sendable {
     public typealias Element = SubscriptionItem
 
@@ -38,6 +49,10 @@ public final class Subscription: AsyncSequence, Sendable {
     private let register: @Sendable (Subscription) -> Void
     private let unregister: @Sendable (Subscription) -> Void
     let live: LiveQueue
+    /// Set when the host writes live events to the connection itself.
+    let sink: LiveSink?
+    private let ending: LiveEnding?
+    private let goLive: (@Sendable (LiveSink) -> Void)?
     private let cursor: NIOLockedValueBox<Cursor>
     private let pageSize = 256
 
@@ -48,11 +63,35 @@ public final class Subscription: AsyncSequence, Sendable {
         self.register = register
         self.unregister = unregister
         live = LiveQueue(limit: queueLimit)
+        sink = nil
+        ending = nil
+        goLive = nil
         cursor = NIOLockedValueBox(Cursor(lastDelivered: after))
     }
 
-    /// The `seq` of the last event handed to the subscriber.
-    public var lastDeliveredSeq: UInt64 { cursor.withLockedValue { $0.lastDelivered } }
+    /// A subscription whose live events `sink` writes; `register` attaches it
+    /// (and reports `.shutdown` through `ending` when it cannot).
+    init(stream: StreamName, after: UInt64, store: any EventStore, sink: LiveSink, ending: LiveEnding,
+         register: @escaping @Sendable (Subscription) -> Void, goLive: @escaping @Sendable (LiveSink) -> Void,
+         unregister: @escaping @Sendable (Subscription) -> Void) {
+        self.stream = stream
+        self.store = store
+        self.register = register
+        self.unregister = unregister
+        self.sink = sink
+        self.ending = ending
+        self.goLive = goLive
+        live = LiveQueue(limit: 1)
+        cursor = NIOLockedValueBox(Cursor(lastDelivered: after))
+    }
+
+    /// The `seq` of the last event handed to the subscriber (or, once live
+    /// through a sink, written to its connection).
+    public var lastDeliveredSeq: UInt64 {
+        let (phase, last) = cursor.withLockedValue { ($0.phase, $0.lastDelivered) }
+        if let sink, phase == .live || phase == .ended { return Swift.max(last, sink.position.load(ordering: .relaxed)) }
+        return last
+    }
 
     /// The next item; nil once the subscription has ended. Call from one task.
     /// - Throws: when the log cannot be read during the catch-up.
@@ -78,9 +117,27 @@ public final class Subscription: AsyncSequence, Sendable {
                     cursor.withLockedValue { $0.phase = .draining }
                     register(self)
                 } else {
-                    cursor.withLockedValue { $0.phase = .live }
+                    let live = cursor.withLockedValue { cursor -> Bool in
+                        guard cursor.phase == .draining else { return false }
+                        cursor.phase = .live
+                        return true
+                    }
+                    if live, let sink, let goLive {
+                        // Everything up to here came from the log: the sink writes what is after it.
+                        sink.position.store(after, ordering: .relaxed)
+                        goLive(sink)
+                    }
                 }
             case .live:
+                if let ending {
+                    let reason = await ending.wait()
+                    end()
+                    switch reason {
+                    case .cutOff: return .overflow(lastDeliveredSeq: lastDeliveredSeq)
+                    case .shutdown: return nil
+                    case .unframeable(let seq): throw UnframeableEvent(seq: seq)
+                    }
+                }
                 switch await live.next() {
                 case .event(let event)?:
                     let fresh = cursor.withLockedValue { cursor -> Bool in
@@ -104,6 +161,8 @@ public final class Subscription: AsyncSequence, Sendable {
     public func cancel() {
         end()
         live.finish()
+        sink?.cancel()
+        ending?.signal(.shutdown)
     }
 
     private func end() {

@@ -6,10 +6,11 @@ import NIOCore
 /// `ns_exchange *`.
 ///
 /// The plugin answers when it is ready (after authenticating, after
-/// subscribing) with `response_start`, then streams body bytes into a
-/// bounded queue that the connection drains; a client that does not read
-/// fills the queue, and the plugin is told (NS_ERR_TOO_LARGE) to end the
-/// exchange instead of the server holding more memory.
+/// subscribing) with `response_start`, then streams body bytes, which go to
+/// the connection's `ConnectionSink` in order with the live events the host
+/// writes there itself. A client that does not read fills the sink, and
+/// the plugin is told (NS_ERR_TOO_LARGE) to end the exchange instead of the
+/// server holding more memory.
 ///
 /// OWNERSHIP: the plugin holds one reference from `on_request` until it
 /// calls `response_end`, which it always does, also after
@@ -30,9 +31,7 @@ final class Exchange: @unchecked Sendable {
         var head: Head?
         var socket: HostWebSocket?
         var headWaiter: CheckedContinuation<Decision?, Never>?
-        var chunks: [ByteBuffer] = []
-        var queuedBytes = 0
-        var bodyWaiter: CheckedContinuation<ByteBuffer?, Never>?
+        var endWaiter: CheckedContinuation<Void, Never>?
         var ended = false          // the plugin called response_end
         var gone = false           // the client went away, or the host gave up
         var pluginHolds = true     // the plugin's reference is still out
@@ -40,15 +39,17 @@ final class Exchange: @unchecked Sendable {
     }
 
     let plugin: PluginInstance
-    let queueLimit: Int
+    /// Where the answer's bytes go: the connection's own.
+    let sink: ConnectionSink
     /// Set for a WebSocket handshake: only then may the plugin accept one.
     let webSocketLimits: WebSocketLimits?
     private let state = NIOLockedValueBox(State())
 
-    init(plugin: PluginInstance, queueLimit: Int, webSocketLimits: WebSocketLimits? = nil) {
+    init(plugin: PluginInstance, sink: ConnectionSink, webSocketLimits: WebSocketLimits? = nil) {
         self.plugin = plugin
-        self.queueLimit = queueLimit
+        self.sink = sink
         self.webSocketLimits = webSocketLimits
+        sink.whenGone { [weak self] in self?.clientGone() }
     }
 
     /// The pointer the plugin gets; it keeps this object alive.
@@ -79,53 +80,50 @@ final class Exchange: @unchecked Sendable {
     /// (the plugin's reference is returned; it holds the socket instead).
     func accept(subprotocol: String, conn: UnsafeMutableRawPointer?) -> AcceptResult {
         guard let limits = webSocketLimits else { return .notHandshake }
-        let socket = HostWebSocket(plugin: plugin, conn: conn, subprotocol: subprotocol,
-                                   queueLimit: limits.sendQueueBytes, maxMessageBytes: limits.maxMessageBytes)
-        let outcome = state.withLockedValue { state -> (CheckedContinuation<Decision?, Never>?, Bool)? in
-            guard state.head == nil, state.socket == nil, !state.ended, !state.gone, state.pluginHolds else { return nil }
+        let socket = HostWebSocket(plugin: plugin, conn: conn, subprotocol: subprotocol, sink: sink,
+                                   maxMessageBytes: limits.maxMessageBytes)
+        let outcome = state.withLockedValue { state -> CheckedContinuation<Decision?, Never>?? in
+            guard state.head == nil, state.socket == nil, !state.ended, !state.gone, state.pluginHolds else { return .none }
             state.socket = socket
             state.ended = true
             state.pluginHolds = false
             defer { state.headWaiter = nil }
-            return (state.headWaiter, true)
+            return .some(state.headWaiter)
         }
-        guard let (waiter, _) = outcome else { return .gone }
+        guard let waiter = outcome else { return .gone }
         _ = socket.retainForPlugin()
         waiter?.resume(returning: .upgrade(socket))
         Unmanaged.passUnretained(self).release()
         return .accepted(socket)
     }
 
+    /// The socket this handshake became, once accepted.
+    var socket: HostWebSocket? { state.withLockedValue { $0.socket } }
+
     enum WriteResult { case queued, full, closed }
 
     func write(_ bytes: ByteBuffer) -> WriteResult {
-        let (result, waiter) = state.withLockedValue { state -> (WriteResult, CheckedContinuation<ByteBuffer?, Never>?) in
-            guard state.head != nil, !state.ended, !state.gone else { return (.closed, nil) }
-            if let waiter = state.bodyWaiter {
-                state.bodyWaiter = nil
-                return (.queued, waiter)
-            }
-            guard state.queuedBytes + bytes.readableBytes <= queueLimit else { return (.full, nil) }
-            state.chunks.append(bytes)
-            state.queuedBytes += bytes.readableBytes
-            return (.queued, nil)
+        let open = state.withLockedValue { $0.head != nil && !$0.ended && !$0.gone }
+        guard open else { return .closed }
+        switch sink.enqueue(bytes) {
+        case .queued: return .queued
+        case .full: return .full
+        case .closed: return .closed
         }
-        waiter?.resume(returning: bytes)
-        return result
     }
 
     /// `response_end`: no more bytes; the plugin's reference is returned.
     func end() {
-        let (headWaiter, bodyWaiter, release) = state.withLockedValue { state in
+        let (headWaiter, endWaiter, release) = state.withLockedValue { state in
             state.ended = true
-            defer { state.headWaiter = nil; state.bodyWaiter = nil }
+            defer { state.headWaiter = nil; state.endWaiter = nil }
             let release = state.pluginHolds
             state.pluginHolds = false
-            // Ending before starting answers 500: the plugin gave no response.
-            return (state.head == nil ? state.headWaiter : nil, state.chunks.isEmpty ? state.bodyWaiter : nil, release)
+            // Ending before starting answers 504: the plugin gave no response.
+            return (state.head == nil ? state.headWaiter : nil, state.endWaiter, release)
         }
         headWaiter?.resume(returning: nil)
-        bodyWaiter?.resume(returning: nil)
+        endWaiter?.resume()
         if release { Unmanaged.passUnretained(self).release() }
     }
 
@@ -146,43 +144,50 @@ final class Exchange: @unchecked Sendable {
         }
     }
 
-    /// The next body chunk; nil once the plugin has ended the response.
-    /// Everything queued goes out as one chunk: a connection that fell
-    /// behind catches up with one write instead of one per event.
-    func nextChunk() async -> ByteBuffer? {
+    /// Waits until the plugin ended the exchange or the client left.
+    func waitForEnd() async {
         await withCheckedContinuation { continuation in
-            let ready: ByteBuffer?? = state.withLockedValue { state in
-                if !state.chunks.isEmpty {
-                    var chunk = state.chunks[0]
-                    if state.chunks.count > 1 {
-                        chunk.reserveCapacity(state.queuedBytes)
-                        for var more in state.chunks.dropFirst() { chunk.writeBuffer(&more) }
-                    }
-                    state.chunks.removeAll(keepingCapacity: true)
-                    state.queuedBytes = 0
-                    return .some(chunk)
-                }
-                if state.ended || state.gone { return .some(nil) }
-                state.bodyWaiter = continuation
-                return .none
+            let done = state.withLockedValue { state -> Bool in
+                if state.ended || state.gone { return true }
+                state.endWaiter = continuation
+                return false
             }
-            if let ready { continuation.resume(returning: ready) }
+            if done { continuation.resume() }
         }
+    }
+
+    /// Streams the answer's body once its head is out: opens the sink with
+    /// the framing the connection chose for it, and returns when the plugin
+    /// ended it and every byte was handed to the socket (or the client left).
+    func streamBody() async {
+        let sink = self.sink
+        sink.eventLoop.execute { sink.open(framing: RequestGuard.bodyFraming(on: sink.channel)) }
+        await withTaskCancellationHandler {
+            await waitForEnd()
+        } onCancel: {
+            clientGone()
+        }
+        await withCheckedContinuation { continuation in sink.finish { continuation.resume() } }
+    }
+
+    /// The body a refused handshake's plugin wrote, whole, once it ended.
+    func takeBody(maxBytes: Int) -> ByteBuffer {
+        sink.takeQueued(maxBytes: maxBytes)
     }
 
     /// The client went away (or the host gave up waiting): tell the plugin,
     /// once, if it has not ended the exchange. Its reference stays out until
     /// it calls `response_end`.
     func clientGone() {
-        let (notify, headWaiter, bodyWaiter) = state.withLockedValue { state in
+        let (notify, headWaiter, endWaiter) = state.withLockedValue { state in
             state.gone = true
-            defer { state.headWaiter = nil; state.bodyWaiter = nil }
+            defer { state.headWaiter = nil; state.endWaiter = nil }
             let notify = state.pluginHolds && !state.ended && !state.told
             state.told = true
-            return (notify, state.headWaiter, state.bodyWaiter)
+            return (notify, state.headWaiter, state.endWaiter)
         }
         headWaiter?.resume(returning: nil)
-        bodyWaiter?.resume(returning: nil)
+        endWaiter?.resume()
         if notify { plugin.exchangeClosed(OpaquePointer(Unmanaged.passUnretained(self).toOpaque())) }
     }
 }

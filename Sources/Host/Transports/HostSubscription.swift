@@ -23,6 +23,9 @@ final class HostSubscription: @unchecked Sendable {
         self.principal = principal
     }
 
+    /// `subscription_position`: the seq of the last event delivered, live writes included.
+    var position: UInt64 { subscription.lastDeliveredSeq }
+
     func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
 
     static func from(_ pointer: OpaquePointer?) -> HostSubscription? {
@@ -59,6 +62,8 @@ final class HostSubscription: @unchecked Sendable {
                 } else {
                     end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(subscription.lastDeliveredSeq)")
                 }
+            } catch let error as UnframeableEvent {
+                end(ns_status(NS_ERR_INTERNAL), "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(subscription.lastDeliveredSeq)")
             } catch {
                 end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
             }

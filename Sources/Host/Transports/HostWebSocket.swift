@@ -10,22 +10,15 @@ import WSCore
 ///
 /// The plugin may accept and send before the upgrade completes (it accepts
 /// from a subscribe completion, then events flow at once): what it sends
-/// waits in a bounded queue that the connection drains once it is up. A
-/// client that does not read fills the queue and the plugin is told
+/// waits in the connection's `ConnectionSink` until the 101 is out, and then
+/// goes out in order with the live events the host writes there itself. A
+/// client that does not read fills the sink, and the plugin is told
 /// (NS_ERR_TOO_LARGE) to close it, so memory stays bounded.
 ///
 /// OWNERSHIP: the plugin holds one reference from `websocket_accept` until
 /// `on_ws_closed` returns, which the host calls exactly once.
 final class HostWebSocket: @unchecked Sendable {
-    private enum Outbound {
-        case frame(WebSocketOpcode, ByteBuffer)
-        case close(UInt16, String)
-    }
-
     private struct State {
-        var outbound: [Outbound] = []
-        var queuedBytes = 0
-        var waiter: CheckedContinuation<Outbound?, Never>?
         var closeRequested = false   // websocket_close was called
         var finished = false         // on_ws_closed was called: the socket is gone
         var started = false          // the handshake completed and `run` began
@@ -35,15 +28,17 @@ final class HostWebSocket: @unchecked Sendable {
     let plugin: PluginInstance
     let conn: UnsafeMutableRawPointer?
     let subprotocol: String
-    let queueLimit: Int
+    let sink: ConnectionSink
     let maxMessageBytes: Int
+    /// How long the host waits for the client's answer to its close frame.
+    static let closeTimeout: TimeAmount = .seconds(10)
     private let state = NIOLockedValueBox(State())
 
-    init(plugin: PluginInstance, conn: UnsafeMutableRawPointer?, subprotocol: String, queueLimit: Int, maxMessageBytes: Int) {
+    init(plugin: PluginInstance, conn: UnsafeMutableRawPointer?, subprotocol: String, sink: ConnectionSink, maxMessageBytes: Int) {
         self.plugin = plugin
         self.conn = conn
         self.subprotocol = subprotocol
-        self.queueLimit = queueLimit
+        self.sink = sink
         self.maxMessageBytes = maxMessageBytes
     }
 
@@ -63,43 +58,36 @@ final class HostWebSocket: @unchecked Sendable {
 
     /// `websocket_send`: queues one message (already copied into `bytes`).
     func send(_ opcode: ns_ws_opcode, _ bytes: ByteBuffer) -> SendResult {
-        let frame = Outbound.frame(opcode == ns_ws_opcode(NS_WS_BINARY) ? .binary : .text, bytes)
-        let (result, waiter) = state.withLockedValue { state -> (SendResult, CheckedContinuation<Outbound?, Never>?) in
-            guard !state.closeRequested, !state.finished else { return (.closed, nil) }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return (.queued, waiter)
-            }
-            guard state.queuedBytes + bytes.readableBytes <= queueLimit else { return (.full, nil) }
-            state.outbound.append(frame)
-            state.queuedBytes += bytes.readableBytes
-            return (.queued, nil)
+        guard state.withLockedValue({ !$0.closeRequested && !$0.finished }) else { return .closed }
+        switch sink.enqueue(bytes, opcode: opcode == ns_ws_opcode(NS_WS_BINARY) ? .binary : .text) {
+        case .queued: return .queued
+        case .full: return .full
+        case .closed: return .closed
         }
-        waiter?.resume(returning: frame)
-        return result
     }
 
-    /// `websocket_close`: sends what is queued, then the close frame. Idempotent.
+    /// `websocket_close`: sends what is queued, then the close frame (past
+    /// the queue limit: a slow consumer still learns why). Idempotent. The
+    /// connection closes when the client answers, or after `closeTimeout`
+    /// (at once when everything is written, for a client that was cut off).
     func close(code: UInt16, reason: String) {
-        // A close reason must fit a control frame (125 bytes with the code).
-        let frame = Outbound.close(code, String(decoding: reason.utf8.prefix(120), as: UTF8.self))
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Outbound?, Never>? in
-            guard !state.closeRequested, !state.finished else { return nil }
+        let first = state.withLockedValue { state -> Bool in
+            guard !state.closeRequested, !state.finished else { return false }
             state.closeRequested = true
-            // A waiting writer has sent everything: the close goes to it directly.
-            guard let waiter = state.waiter else {
-                state.outbound.append(frame)
-                return nil
-            }
-            state.waiter = nil
-            return waiter
+            return true
         }
-        waiter?.resume(returning: frame)
+        guard first else { return }
+        sink.enqueueFramed(StreamFraming.webSocketClose(code: code, reason: reason))
+        let channel = sink.channel
+        sink.finish {
+            let timeout = channel.eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in timeout.cancel() }
+        }
     }
 
     // MARK: The connection's side
 
-    /// Serves the upgraded connection: the plugin's queue goes out, the
+    /// Serves the upgraded connection: what the plugin queued goes out, the
     /// client's messages go to `on_ws_message`, and when either side ends,
     /// `on_ws_closed` runs once.
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
@@ -108,33 +96,17 @@ final class HostWebSocket: @unchecked Sendable {
             return state.finished
         }
         if alreadyFinished { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [self] in
-                while let item = await nextOutbound() {
-                    do {
-                        switch item {
-                        case .frame(let opcode, let bytes):
-                            try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: bytes)))
-                        case .close(let code, let reason):
-                            try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-                            return
-                        }
-                    } catch {
-                        return
-                    }
-                }
+        let sink = self.sink
+        sink.eventLoop.execute { sink.open(framing: .webSocket) }
+        var closeCode: UInt16 = 1000
+        do {
+            for try await message in inbound.messages(maxSize: maxMessageBytes) {
+                deliver(message)
             }
-            var closeCode: UInt16 = 1000
-            do {
-                for try await message in inbound.messages(maxSize: maxMessageBytes) {
-                    deliver(message)
-                }
-            } catch {
-                closeCode = 1009
-            }
-            finish(code: closeCode, reason: "")
-            group.cancelAll()
+        } catch {
+            closeCode = 1009
         }
+        finish(code: closeCode, reason: "")
     }
 
     /// Runs `action` once the socket finishes; false (and never runs it)
@@ -171,43 +143,16 @@ final class HostWebSocket: @unchecked Sendable {
         }
     }
 
-    /// Waits for the next thing to send; nil once the socket is finished.
-    private func nextOutbound() async -> Outbound? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let ready: Outbound?? = state.withLockedValue { state in
-                    if !state.outbound.isEmpty {
-                        let item = state.outbound.removeFirst()
-                        if case .frame(_, let bytes) = item { state.queuedBytes -= bytes.readableBytes }
-                        return .some(item)
-                    }
-                    if state.finished { return .some(nil) }
-                    state.waiter = continuation
-                    return .none
-                }
-                if let ready { continuation.resume(returning: ready) }
-            }
-        } onCancel: {
-            let waiter = state.withLockedValue { state in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: nil)
-        }
-    }
-
     /// Calls `on_ws_closed` once and returns the plugin's reference.
     private func finish(code: UInt16, reason: String) {
-        let (first, waiter, onFinish) = state.withLockedValue { state in
-            defer { state.waiter = nil; state.onFinish = nil }
+        let (first, onFinish) = state.withLockedValue { state in
+            defer { state.onFinish = nil }
             let first = !state.finished
             state.finished = true
-            state.outbound.removeAll()
-            state.queuedBytes = 0
-            return (first, state.waiter, state.onFinish)
+            return (first, state.onFinish)
         }
-        waiter?.resume(returning: nil)
         guard first else { return }
+        sink.finish {}
         onFinish?()
         withNSStr(reason) { plugin.webSocketClosed(conn: conn, socket: pointer, code: code, reason: $0) }
         Unmanaged.passUnretained(self).release()

@@ -73,7 +73,7 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                 shouldUpgrade: { channel, head in
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                     promise.completeWithTask {
-                        let decision = await upgrade.decide(head)
+                        let decision = await upgrade.decide(head, channel: channel)
                         decided.withLockedValue { $0 = decision }
                         guard case .accept(let socket) = decision else { return nil }
                         var headers = HTTPHeaders()
@@ -116,6 +116,8 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
             // Limits and timeouts around the parser: raw bytes before it, parsed parts after it.
             let watcher = RequestHeadWatcher(limits: connectionLimits)
             try channel.pipeline.syncOperations.addHandler(watcher, position: .first)
+            // Before everything: where streams write their framed bytes, HTTP or WebSocket.
+            try channel.pipeline.syncOperations.addHandler(DirectWriter(), position: .first)
             let parser = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try channel.pipeline.syncOperations.addHandler(
                 RequestGuard(limits: connectionLimits, watcher: watcher, count: connections, ticket: ticket),

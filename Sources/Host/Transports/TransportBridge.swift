@@ -15,8 +15,8 @@ struct TransportBridge: Sendable {
     let answerTimeout: Duration = .seconds(30)
 
     /// The HTTP route.
-    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        let exchange = Exchange(plugin: plugin, queueLimit: limits.sendQueueBytes)
+    func respond(to request: Request, context: NorthstarRequestContext) async throws -> Response {
+        let exchange = Exchange(plugin: plugin, sink: ConnectionSink(channel: context.channel, limit: limits.sendQueueBytes))
         hand(request.head, parameters: route.parameterNames.map { context.parameters.get($0) ?? "" }, to: exchange)
         guard case .respond(let head) = await decision(of: exchange) else {
             throw KernelError(.timeout, code: "transport_no_answer", message: "the \(plugin.name) transport did not answer")
@@ -31,8 +31,9 @@ struct TransportBridge: Sendable {
         case refused(status: Int, headers: [(String, String)], body: ByteBuffer)
     }
 
-    func handshake(_ head: HTTPRequest, parameters: [String]) async -> HandshakeAnswer {
-        let exchange = Exchange(plugin: plugin, queueLimit: limits.sendQueueBytes, webSocketLimits: limits)
+    func handshake(_ head: HTTPRequest, parameters: [String], channel: any Channel) async -> HandshakeAnswer {
+        let exchange = Exchange(plugin: plugin, sink: ConnectionSink(channel: channel, limit: limits.sendQueueBytes),
+                                webSocketLimits: limits)
         hand(head, parameters: parameters, to: exchange)
         switch await decision(of: exchange) {
         case .upgrade(let socket)?:
@@ -40,22 +41,14 @@ struct TransportBridge: Sendable {
         case .respond(let answer)?:
             // A refusal is a short JSON error: read it whole, within bounds of
             // size and time (a plugin that never ends it does not hang the handshake).
-            let body = await withTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask {
-                    var body = ByteBuffer()
-                    while body.readableBytes < 65536, var chunk = await exchange.nextChunk() { body.writeBuffer(&chunk) }
-                    return body
-                }
-                group.addTask { [answerTimeout] in
-                    try? await Task.sleep(for: answerTimeout)
-                    return nil
-                }
-                let first = await group.next() ?? nil
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await exchange.waitForEnd() }
+                group.addTask { [answerTimeout] in try? await Task.sleep(for: answerTimeout) }
+                await group.next()
                 exchange.clientGone()  // ends whichever wait is left
                 group.cancelAll()
-                return first ?? ByteBuffer()
             }
-            return .refused(status: answer.status, headers: answer.headers, body: body)
+            return .refused(status: answer.status, headers: answer.headers, body: exchange.takeBody(maxBytes: 65536))
         case nil:
             let body = ByteBuffer(string: #"{"error":{"code":"transport_no_answer","message":"the transport did not answer"}}"#)
             return .refused(status: 504, headers: [("content-type", "application/json")], body: body)
@@ -84,18 +77,12 @@ struct TransportBridge: Sendable {
         for (name, value) in head.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
+        // The body goes straight to the socket, in order with the live events
+        // the host writes there (see `ConnectionSink`); the writer ends it.
         return Response(status: .init(code: head.status), headers: fields, body: ResponseBody { writer in
-            do {
-                while let chunk = await withTaskCancellationHandler(operation: { await exchange.nextChunk() },
-                                                                    onCancel: { exchange.clientGone() }) {
-                    try await writer.write(chunk)
-                }
-                try await writer.finish(nil)
-            } catch {
-                exchange.clientGone()
-                throw error
-            }
+            await exchange.streamBody()
             exchange.clientGone()  // a no-op once the plugin has ended the response
+            try await writer.finish(nil)
         })
     }
 

@@ -54,6 +54,10 @@ enum TransportServices {
             hosted.takeUnretainedValue().cancel()
             hosted.release()
         }
+        table.subscription_position = { subscription in
+            guard let subscription else { return 0 }
+            return Unmanaged<HostSubscription>.fromOpaque(UnsafeRawPointer(subscription)).takeUnretainedValue().position
+        }
         table.kernel_call = { host, principal, operation, target, body, done, context in
             kernelCall(host, principal, operation, target, body, done, context)
         }
@@ -121,9 +125,10 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
         return refuse(NS_ERR_EXPIRED, "token_expired", "the credential has expired; authenticate again (or renew it) and resubscribe")
     }
     let name = stream.string
+    let connection = LiveConnection(naming: copied)
     Task {
         do {
-            let source = try await streamSource(name, after: after, kernel: kernel, context: context)
+            let source = try await streamSource(name, after: after, kernel: kernel, context: context, connection: connection)
             let hosted = HostSubscription(source, subscriber: copy.function, principal: principal)
             let pointer = hosted.retainForPlugin()
             withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
@@ -143,10 +148,11 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
 }
 
 /// The source of a stream name, resolved by the kernel's isolation service.
-private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context: RequestContext) async throws -> any StreamSource {
+private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context: RequestContext,
+                          connection: LiveConnection?) async throws -> any StreamSource {
     switch try await kernel.resolver.resolveStream(name, for: context) {
     case .live(let stream):
-        return try await liveSource(stream, after: after, kernel: kernel)
+        return try await liveSource(stream, after: after, kernel: kernel, connection: connection)
     case .replay(let gesture, let options):
         if let from = options.fromMs, from > gesture.durationMs {
             throw KernelError.invalid("invalid_from_ms", "from_ms \(from) is past the gesture's end (\(gesture.durationMs) ms)")
@@ -158,12 +164,35 @@ private func streamSource(_ name: String, after: UInt64, kernel: Kernel, context
     }
 }
 
-private func liveSource(_ stream: StreamName, after: UInt64, kernel: Kernel) async throws -> any StreamSource {
+private func liveSource(_ stream: StreamName, after: UInt64, kernel: Kernel, connection: LiveConnection?) async throws -> any StreamSource {
     let page = try await kernel.store.events(stream: stream, after: 0, limit: 0)
     guard after <= page.headSeq else {
         throw KernelError.invalid("invalid_after", "after=\(after) is past the stream's head (\(page.headSeq))")
     }
+    if let connection {
+        return kernel.hub.subscribe(stream, after: after, store: kernel.store, connection: connection.sink,
+                                    transport: connection.transport)
+    }
     return kernel.hub.subscribe(stream, after: after, store: kernel.store)
+}
+
+/// The connection a 1.3 subscriber named, when its transport frames events
+/// itself: then the host writes live events to it directly.
+private struct LiveConnection {
+    let sink: ConnectionSink
+    let transport: PluginInstance
+
+    init?(naming subscriber: ns_subscriber) {
+        guard PluginStruct.covers(subscriber, through: \.websocket) else { return nil }
+        if let socket = HostWebSocket.from(subscriber.websocket) {
+            (sink, transport) = (socket.sink, socket.plugin)
+        } else if let exchange = Exchange.from(subscriber.exchange) {
+            (sink, transport) = (exchange.sink, exchange.plugin)
+        } else {
+            return nil
+        }
+        guard transport.framesEvents else { return nil }
+    }
 }
 
 private func kernelCall(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ operation: ns_str, _ target: ns_str,

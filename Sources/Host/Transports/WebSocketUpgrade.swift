@@ -24,7 +24,7 @@ struct WebSocketUpgrade: Sendable {
     /// plugin after this long, so its state is not kept forever.
     let handshakeTimeout: Duration = .seconds(10)
 
-    func decide(_ head: HTTPRequestHead) async -> Decision {
+    func decide(_ head: HTTPRequestHead, channel: any Channel) async -> Decision {
         let request = Self.request(head)
         let path = TransportBridge.split(request.path).path
         guard request.method == .get,
@@ -33,7 +33,7 @@ struct WebSocketUpgrade: Sendable {
             let body = ByteBuffer(string: #"{"error":{"code":"not_found","message":"no WebSocket endpoint at this path"}}"#)
             return .refuse(Refusal(status: 404, headers: [("content-type", "application/json")], body: body))
         }
-        switch await bridge.handshake(request, parameters: parameters) {
+        switch await bridge.handshake(request, parameters: parameters, channel: channel) {
         case .refused(let status, let headers, let body):
             return .refuse(Refusal(status: status, headers: headers, body: body))
         case .accepted(let socket):

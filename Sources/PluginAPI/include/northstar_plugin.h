@@ -59,13 +59,16 @@ extern "C" {
  *  1.0: the first ABI. 1.1: `ns_host_api.http_fetch` (outbound HTTP),
  *  `timer_start` and `timer_cancel`. 1.2: `ns_subscriber.on_refused` (a
  *  refused subscribe's stable error code, as a field of its own),
- *  `ns_host_api.principal_renew`, and NS_ERR_EXPIRED (principals expire). */
-#define NS_ABI_MINOR 2
+ *  `ns_host_api.principal_renew`, and NS_ERR_EXPIRED (principals expire).
+ *  1.3: live events framed once per transport (`ns_transport_vtable.
+ *  frame_event`) and written by the host to every connection named in
+ *  `ns_subscriber.exchange` / `.websocket`; `ns_host_api.subscription_position`. */
+#define NS_ABI_MINOR 3
 /** The one symbol a plugin exports. */
 #define NS_ENTRY_SYMBOL "northstar_plugin_v1"
 
 /** Minor of each vtable described by this header (each evolves alone). */
-#define NS_TRANSPORT_VTABLE_MINOR 0
+#define NS_TRANSPORT_VTABLE_MINOR 1
 #define NS_STORAGE_VTABLE_MINOR 0
 #define NS_AUTH_VTABLE_MINOR 0
 
@@ -421,6 +424,27 @@ typedef struct ns_subscriber {
      * THREAD: the thread `done` then runs on.
      */
     void (*on_refused)(void *context, ns_str code);
+
+    /* --- 1.3: the host reads these only when struct_size covers them --- */
+
+    /**
+     * Optional (both NULL: absent). The connection this subscription's events
+     * go to: the exchange whose response streams them, or the WebSocket (for
+     * a subscription made before `websocket_accept`, the handshake's exchange
+     * names the socket it becomes). When one is set and the transport has
+     * `frame_event`, the host writes each live event to that connection
+     * itself, as `frame_event` made it once for every subscriber, in order
+     * with the transport's own writes; `on_event` is then called only for
+     * events read back from the log (a resume's catch-up), which the transport
+     * writes as before. A connection that falls its queue limit behind is cut
+     * off: `on_end` with NS_ERR_TOO_LARGE, and the transport's last write (a
+     * `stream.end`, a close) still goes out, past the limit. Replays
+     * (`replay:`) always come through `on_event`. OWNERSHIP: borrowed; the
+     * connection must outlive the subscription (cancel it before
+     * `response_end`, as before).
+     */
+    ns_exchange *exchange;
+    ns_websocket *websocket;
 } ns_subscriber;
 
 /**
@@ -508,6 +532,22 @@ typedef struct ns_transport_vtable {
      */
     void (*on_ws_closed)(void *instance, void *conn, ns_websocket *ws,
                          uint16_t code, ns_str reason);
+
+    /* --- vtable minor 1 (ABI 1.3): read only when struct_size covers it --- */
+
+    /**
+     * OPTIONAL. Turns one live event into the bytes this transport sends for
+     * it, once for every subscriber: an SSE frame, a WebSocket message's
+     * payload (the host adds the WebSocket or HTTP chunk framing). Write at
+     * most `capacity` bytes to `out` and set `*length`; when they do not fit,
+     * set `*length` to the size needed and return NS_ERR_TOO_LARGE, and the
+     * host calls again with that much room. Any other error ends the
+     * subscriptions that needed the frame (NS_ERR_INTERNAL in `on_end`).
+     * `stream` is the name the subscriber subscribed with ("chat:<id>").
+     * THREAD: any host thread; must not block, must not call the host.
+     */
+    ns_status (*frame_event)(void *instance, ns_str stream, uint64_t seq, ns_str type, ns_bytes event_json,
+                             uint8_t *out, uint64_t capacity, uint64_t *length);
 } ns_transport_vtable;
 
 /* ------------------------------------------------------------------------ */
@@ -681,6 +721,16 @@ typedef struct ns_host_api {
      */
     void (*principal_renew)(ns_host *host, ns_principal *principal, const ns_credential *credential,
                             ns_auth_done done, void *context);
+
+    /* --- every plugin (1.3): check struct_size covers it before calling --- */
+
+    /**
+     * The `seq` of the last event this subscription delivered, counting the
+     * live events the host wrote to the connection itself (which the
+     * transport never sees): where its client resumes from. 0 before the
+     * first. THREAD: any (in `on_end`, it is final).
+     */
+    uint64_t (*subscription_position)(const ns_subscription *subscription);
 } ns_host_api;
 
 /**
@@ -769,7 +819,10 @@ enum {
     /* Sizes through the last field of a minor, to test `struct_size` against. */
     NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, timer_cancel),
     NS_HOST_API_SIZE_1_2 = NS_SIZE_THROUGH(ns_host_api, principal_renew),
-    NS_SUBSCRIBER_SIZE_1_2 = NS_SIZE_THROUGH(ns_subscriber, on_refused)
+    NS_SUBSCRIBER_SIZE_1_2 = NS_SIZE_THROUGH(ns_subscriber, on_refused),
+    NS_HOST_API_SIZE_1_3 = NS_SIZE_THROUGH(ns_host_api, subscription_position),
+    NS_SUBSCRIBER_SIZE_1_3 = NS_SIZE_THROUGH(ns_subscriber, websocket),
+    NS_TRANSPORT_VTABLE_SIZE_1 = NS_SIZE_THROUGH(ns_transport_vtable, frame_event)
 };
 
 /* ------------------------------------------------------------------------ */

@@ -1,0 +1,283 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+
+/// Everything one streaming connection (an SSE response, a WebSocket)
+/// sends, in the order it was sent, written straight to the socket on the
+/// connection's event loop.
+///
+/// Two kinds of writers share it: a transport's own writes
+/// (`response_write`, `websocket_send`) from any thread, which wait in a
+/// short queue that the loop drains, and live events, which the loop's
+/// fan-out writes directly (framed once for every connection) unless that
+/// queue holds something, which must go first. Until the connection is
+/// open (the response head or the 101 is out) everything waits in the
+/// queue.
+///
+/// Memory is bounded by `limit`: the queue holds at most that, and NIO's
+/// unwritten bytes past it make the socket unwritable, which cuts a live
+/// stream off (`isOverLimit`). A stream that was cut off may still send a
+/// short last word (`stream.end`, a 4008 close); when it ends, the
+/// connection closes once that is written, or after `cutOffGrace`.
+///
+/// THREAD: any; the methods marked "on the loop" only on `channel.eventLoop`.
+final class ConnectionSink: @unchecked Sendable {
+    enum EnqueueResult { case queued, full, closed }
+    enum LiveWrite { case written, overLimit, closed }
+
+    private enum Item {
+        /// A transport's write: framed here, on its own.
+        case payload(ByteBuffer, WebSocketOpcode)
+        /// A live event: framed once for every connection of its transport.
+        case event(LiveEvent, PluginInstance)
+        /// Bytes already framed (a WebSocket close frame).
+        case framed(ByteBuffer)
+        /// Runs once everything before it was handed to the socket.
+        case then(@Sendable () -> Void)
+    }
+
+    private struct State {
+        var queue: [Item] = []
+        var queuedBytes = 0
+        var drainScheduled = false
+        /// nil until the connection is open.
+        var framing: StreamFraming?
+        /// Nothing more is taken: the stream finished, or the socket is gone.
+        var ended = false
+        /// The socket closed.
+        var gone = false
+        var cutOff = false
+        /// Bytes a cut-off stream may still send: its last word.
+        var lastWordBytes = 4096
+        var onGone: (@Sendable () -> Void)?
+    }
+
+    let channel: any Channel
+    let limit: Int
+    /// How long a cut-off connection may take to read its last word before it is closed.
+    static let cutOffGrace: TimeAmount = .seconds(15)
+
+    private let state = NIOLockedValueBox(State())
+    // On the loop only:
+    private var writer: DirectWriter?
+    private var needsFlush = false
+
+    init(channel: any Channel, limit: Int) {
+        self.channel = channel
+        self.limit = limit
+    }
+
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Runs `action` once if the socket closes before the stream finished
+    /// (the client left); at once if it already has.
+    func whenGone(_ action: @escaping @Sendable () -> Void) {
+        let gone = state.withLockedValue { state -> Bool in
+            if !state.gone { state.onGone = action }
+            return state.gone
+        }
+        if gone { action() }
+    }
+
+    // MARK: Writes from the transport (any thread)
+
+    /// Queues a transport's write. `.full` when the connection holds its
+    /// limit already (the transport should end the stream), `.closed` once
+    /// the connection is gone or finished.
+    func enqueue(_ bytes: ByteBuffer, opcode: WebSocketOpcode = .text) -> EnqueueResult {
+        let (result, schedule) = state.withLockedValue { state -> (EnqueueResult, Bool) in
+            guard !state.ended else { return (.closed, false) }
+            if state.cutOff {
+                guard bytes.readableBytes <= state.lastWordBytes else { return (.full, false) }
+                state.lastWordBytes -= bytes.readableBytes
+            } else if state.queuedBytes + bytes.readableBytes > limit || (state.framing != nil && !channel.isWritable) {
+                state.cutOff = true
+                return (.full, false)
+            }
+            state.queue.append(.payload(bytes, opcode))
+            state.queuedBytes += bytes.readableBytes
+            return (.queued, Self.claimDrain(&state))
+        }
+        if schedule { eventLoop.execute { self.drain() } }
+        return result
+    }
+
+    /// Queues a frame already made for the wire, past the limit (a close frame).
+    func enqueueFramed(_ bytes: ByteBuffer) {
+        let schedule = state.withLockedValue { state -> Bool in
+            guard !state.ended else { return false }
+            state.queue.append(.framed(bytes))
+            return Self.claimDrain(&state)
+        }
+        if schedule { eventLoop.execute { self.drain() } }
+    }
+
+    /// Runs `action` on the loop once everything queued before it was
+    /// written and flushed (or dropped, if the socket is gone).
+    func afterQueued(_ action: @escaping @Sendable () -> Void) {
+        let schedule = state.withLockedValue { state -> Bool? in
+            guard !state.gone, state.framing != nil || !state.queue.isEmpty else { return nil }
+            state.queue.append(.then(action))
+            return Self.claimDrain(&state)
+        }
+        switch schedule {
+        case nil: eventLoop.execute(action)
+        case true?: eventLoop.execute { self.drain() }
+        case false?: break
+        }
+    }
+
+    /// The queued bytes, whole, for an exchange that never opened (a refused
+    /// WebSocket handshake's answer); the sink takes nothing more.
+    func takeQueued(maxBytes: Int) -> ByteBuffer {
+        state.withLockedValue { state in
+            var body = ByteBuffer()
+            for case .payload(var bytes, _) in state.queue where body.readableBytes < maxBytes { body.writeBuffer(&bytes) }
+            state.queue = []
+            state.queuedBytes = 0
+            state.ended = true
+            return body
+        }
+    }
+
+    // MARK: The connection's side (on the loop)
+
+    /// Opens the connection for writing, with `framing`; what was queued goes out now.
+    func open(framing: StreamFraming) {
+        eventLoop.assertInEventLoop()
+        writer = try? channel.pipeline.syncOperations.handler(type: DirectWriter.self)
+        guard let writer, channel.isActive else { return connectionClosed() }
+        writer.sink = self
+        // NIO's unwritten bytes past the limit make the socket unwritable: the cut-off point.
+        try? channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark,
+                                            value: .init(low: max(1, limit / 2), high: max(2, limit)))
+        let drain = state.withLockedValue { state -> Bool in
+            guard !state.gone else { return false }
+            state.framing = framing
+            state.drainScheduled = true
+            return true
+        }
+        if drain { self.drain() }
+    }
+
+    /// Writes a live event, framed once for all (on the loop). `.overLimit`:
+    /// the connection is its limit behind, and the stream must be cut off.
+    func writeLive(_ event: LiveEvent, transport: PluginInstance) -> LiveWrite {
+        enum Route { case refuse(LiveWrite), direct(StreamFraming), queued(schedule: Bool) }
+        let route = state.withLockedValue { state -> Route in
+            guard !state.ended else { return .refuse(.closed) }
+            guard !state.cutOff else { return .refuse(.overLimit) }
+            if let framing = state.framing, state.queue.isEmpty { return .direct(framing) }
+            // Behind a transport's write, or not open yet: in order, after it.
+            guard state.queuedBytes + event.size <= limit else { state.cutOff = true; return .refuse(.overLimit) }
+            state.queue.append(.event(event, transport))
+            state.queuedBytes += event.size
+            return .queued(schedule: Self.claimDrain(&state))
+        }
+        switch route {
+        case .refuse(let outcome):
+            return outcome
+        case .queued(let schedule):
+            if schedule { eventLoop.execute { self.drain() } }
+            return .written
+        case .direct(let framing):
+            guard let writer else { return .closed }
+            guard writer.isWritable else {
+                state.withLockedValue { $0.cutOff = true }
+                return .overLimit
+            }
+            if framing != .none { writer.write(event.framed(by: transport, as: framing)) }
+            needsFlush = true
+            return .written
+        }
+    }
+
+    /// Flushes what `writeLive` wrote since the last flush: one write per
+    /// connection per batch of events.
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        writer?.flush()
+    }
+
+    /// Marks the stream cut off: only a short last word may follow.
+    func cutOff() {
+        state.withLockedValue { $0.cutOff = true }
+    }
+
+    /// Ends the stream: nothing is taken after what is queued now. A cut-off
+    /// connection then closes once its last word is written, or after
+    /// `cutOffGrace`. `action` runs on the loop after the queue was written.
+    func finish(then action: @escaping @Sendable () -> Void) {
+        afterQueued { [self] in
+            let cut = state.withLockedValue { state -> Bool in
+                state.ended = true
+                state.onGone = nil
+                return state.cutOff && !state.gone
+            }
+            writer?.sink = nil
+            if cut { closeWhenWritten() }
+            action()
+        }
+    }
+
+    /// Closes the socket once what was written has left, or after the grace.
+    private func closeWhenWritten() {
+        let channel = self.channel
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        // An empty write completes after every write before it has left.
+        if let writer { writer.write(ByteBuffer(), promise: written); writer.flush() } else { written.succeed() }
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        let grace = channel.eventLoop.scheduleTask(in: Self.cutOffGrace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in grace.cancel() }
+    }
+
+    /// The socket closed: nothing more is written, and the owner is told once.
+    func connectionClosed() {
+        let (action, waiting) = state.withLockedValue { state -> ((@Sendable () -> Void)?, [@Sendable () -> Void]) in
+            defer { state.gone = true; state.ended = true; state.queue = []; state.queuedBytes = 0; state.onGone = nil }
+            // Whoever waits for the queue to be written is released: it never will be.
+            let waiting = state.queue.compactMap { item -> (@Sendable () -> Void)? in
+                if case .then(let action) = item { return action }
+                return nil
+            }
+            return (state.gone ? nil : state.onGone, waiting)
+        }
+        writer = nil
+        action?()
+        waiting.forEach { $0() }
+    }
+
+    // MARK: Draining
+
+    /// Claims the one drain task a non-empty queue needs (none before the connection is open).
+    private static func claimDrain(_ state: inout State) -> Bool {
+        guard state.framing != nil, !state.drainScheduled else { return false }
+        state.drainScheduled = true
+        return true
+    }
+
+    /// Writes everything queued, in order, then flushes once.
+    private func drain() {
+        let (items, framing) = state.withLockedValue { state -> ([Item], StreamFraming?) in
+            defer { state.queue = []; state.queuedBytes = 0; state.drainScheduled = false }
+            return (state.queue, state.framing)
+        }
+        guard let framing else { return }
+        for item in items {
+            switch item {
+            case .payload(let bytes, let opcode):
+                if framing != .none { writer?.write(framing.wrap(bytes, opcode: opcode)) }
+            case .event(let event, let transport):
+                if framing != .none { writer?.write(event.framed(by: transport, as: framing)) }
+            case .framed(let bytes):
+                writer?.write(bytes)
+            case .then(let action):
+                writer?.flush()
+                action()
+            }
+        }
+        writer?.flush()
+        needsFlush = false
+    }
+}

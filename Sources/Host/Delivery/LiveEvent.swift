@@ -1,0 +1,46 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One committed event on its way to live subscribers: framed once per
+/// transport (by the transport's `frame_event`) and once per wire framing;
+/// the same buffer, shared by reference count, goes to every connection
+/// that streams it.
+final class LiveEvent: Sendable {
+    let event: StreamEvent
+    /// What the event counts against a connection's limit while it waits in its queue.
+    let size: Int
+
+    private struct Key: Hashable {
+        let transport: ObjectIdentifier
+        let framing: StreamFraming?
+    }
+
+    /// nil for a transport that could not frame it.
+    private let frames = NIOLockedValueBox<[Key: ByteBuffer?]>([:])
+
+    init(_ event: StreamEvent) {
+        self.event = event
+        size = event.json.count + 64
+    }
+
+    var seq: UInt64 { event.seq }
+
+    /// The transport's bytes for the event, made once; nil when it refused it.
+    func payload(for transport: PluginInstance) -> ByteBuffer? {
+        let key = Key(transport: ObjectIdentifier(transport), framing: nil)
+        if let made = frames.withLockedValue({ $0[key] }) { return made }
+        let made = transport.frameEvent(event)
+        frames.withLockedValue { $0[key] = .some(made) }
+        return made
+    }
+
+    /// The event as `transport` sends it, framed for the wire. Call after
+    /// `payload(for:)` gave bytes.
+    func framed(by transport: PluginInstance, as framing: StreamFraming) -> ByteBuffer {
+        let key = Key(transport: ObjectIdentifier(transport), framing: framing)
+        if let made = frames.withLockedValue({ $0[key] }), let made { return made }
+        let made = framing.wrap(payload(for: transport) ?? ByteBuffer())
+        frames.withLockedValue { $0[key] = .some(made) }
+        return made
+    }
+}

@@ -1,0 +1,96 @@
+import NIOCore
+import Synchronization
+
+/// One subscription whose live events the host writes to its connection
+/// itself: no task, no queue and no plugin call per event.
+///
+/// It is registered with the hub while its subscriber still reads the log
+/// (`buffering`: live events wait here, bounded by the connection's limit),
+/// then `goLive` writes what waited past the last `seq` read and every
+/// event after it as it comes. Its state lives on its connection's event
+/// loop, where `LoopFanout` calls it.
+final class LiveSink: @unchecked Sendable {
+    enum End: Sendable {
+        /// The connection fell its limit behind: cut off.
+        case cutOff
+        /// The node is shutting down, or the connection is gone.
+        case shutdown
+        /// The transport could not frame an event.
+        case unframeable(seq: UInt64)
+    }
+
+    let stream: StreamName
+    let connection: ConnectionSink
+    let transport: PluginInstance
+    /// The `seq` of the last event delivered (read back from the log, or written live).
+    let position: Atomic<UInt64>
+    private let cancelled = Atomic<Bool>(false)
+    private let onEnd: @Sendable (End) -> Void
+
+    // On the loop only:
+    private var live = false
+    private var ended = false
+    private var waiting: [LiveEvent] = []
+    private var waitingBytes = 0
+
+    init(stream: StreamName, after: UInt64, connection: ConnectionSink, transport: PluginInstance,
+         onEnd: @escaping @Sendable (End) -> Void) {
+        self.stream = stream
+        self.connection = connection
+        self.transport = transport
+        self.onEnd = onEnd
+        position = Atomic(after)
+    }
+
+    var eventLoop: any EventLoop { connection.eventLoop }
+
+    /// Stops delivery: nothing is written after the loop takes this in.
+    func cancel() { cancelled.store(true, ordering: .releasing) }
+
+    /// A live event for this stream (on the loop).
+    func deliver(_ event: LiveEvent) {
+        guard !ended, !cancelled.load(ordering: .acquiring) else { return }
+        guard live else {
+            waiting.append(event)
+            waitingBytes += event.size
+            if waitingBytes > connection.limit { end(.cutOff) }
+            return
+        }
+        write(event)
+    }
+
+    /// The log has been read up to `position`: from now on, every live event (on the loop).
+    func goLive() {
+        guard !ended, !cancelled.load(ordering: .acquiring) else { return }
+        live = true
+        let waited = waiting
+        waiting = []
+        waitingBytes = 0
+        for event in waited where !ended { write(event) }
+    }
+
+    /// The node is shutting down (on the loop).
+    func shutdown() {
+        guard !cancelled.load(ordering: .acquiring) else { return }
+        end(.shutdown)
+    }
+
+    private func write(_ event: LiveEvent) {
+        // Events up to the position were read back from the log already.
+        guard event.seq > position.load(ordering: .relaxed) else { return }
+        guard event.payload(for: transport) != nil else { return end(.unframeable(seq: event.seq)) }
+        switch connection.writeLive(event, transport: transport) {
+        case .written: position.store(event.seq, ordering: .relaxed)
+        case .overLimit: end(.cutOff)
+        case .closed: end(.shutdown)
+        }
+    }
+
+    private func end(_ reason: End) {
+        guard !ended else { return }
+        ended = true
+        waiting = []
+        if case .cutOff = reason { connection.cutOff() }
+        onEnd(reason)
+    }
+}
