@@ -9,6 +9,10 @@ import NIOWebSocket
 // a fixed rate on any URL, and what arrived: delivered events per second and
 // publish-to-deliver latency percentiles. Method: Benchmarks/README.md.
 //
+// Two publisher modes: open loop (--rate: a publish every 1/rate s, whatever
+// the answers) and closed loop (--in-flight K: K connections, each sending
+// its next publish when the last one was answered, as fast as the server goes).
+//
 // The publish body carries the send time: `{{ts}}` in --body becomes
 // `lt_<monotonic ns>`, and each subscriber looks for `lt_<digits>` in the
 // data it receives, so any server that relays the body can be measured.
@@ -21,6 +25,8 @@ struct Options {
     var seconds = 10.0
     var headers: [(String, String)] = []
     var body = #"{"text":"{{ts}}"}"#
+    /// Closed loop with this many publishes in flight; 0: open loop at `rate`.
+    var inFlight = 0
 
     static func parse(_ arguments: [String]) -> Options? {
         var options = Options()
@@ -34,6 +40,7 @@ struct Options {
             case "--rate": options.rate = Double(value) ?? 0
             case "--seconds": options.seconds = Double(value) ?? 0
             case "--body": options.body = value
+            case "--in-flight": options.inFlight = Int(value) ?? -1
             case "--header":
                 let parts = value.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard parts.count == 2 else { return nil }
@@ -42,7 +49,7 @@ struct Options {
             }
         }
         guard !options.subscribeURL.isEmpty, !options.publishURL.isEmpty, options.subscribers > 0,
-              options.rate > 0, options.seconds > 0 else { return nil }
+              options.rate > 0, options.seconds > 0, options.inFlight >= 0 else { return nil }
         return options
     }
 }
@@ -153,12 +160,27 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-/// Discards the publisher's responses, counting the failures.
+/// Discards the publisher's responses, counting the failures; in a closed
+/// loop, sends the next publish when one is answered, until `deadline`.
 final class PublisherHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     let failures = NIOLockedValueBox(0)
+    let published = NIOLockedValueBox(0)
+    /// Set for a closed loop: sends one publish on a channel.
+    var next: ((any Channel) -> Void)?
+    var deadline: UInt64 = 0
+    let finished = NIOLockedValueBox(false)
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data), head.status.code >= 300 { failures.withLockedValue { $0 += 1 } }
+        switch unwrapInboundIn(data) {
+        case .head(let head) where head.status.code >= 300:
+            failures.withLockedValue { $0 += 1 }
+        case .end:
+            guard let next else { return }
+            if now() < deadline { next(context.channel) } else { finished.withLockedValue { $0 = true } }
+        default:
+            break
+        }
     }
 }
 
@@ -191,7 +213,7 @@ guard let options = Options.parse(CommandLine.arguments),
       let (pubHost, pubPort, pubPath) = split(options.publishURL) else {
     print("""
     usage: northstar-load --subscribe http://HOST:PORT/sse/... (or ws://HOST:PORT/ws/...) --publish http://HOST:PORT/... \\
-           [--subscribers N] [--rate PER_SECOND] [--seconds S] [--header 'Name: value']... [--body '{"text":"{{ts}}"}']
+           [--subscribers N] [--rate PER_SECOND | --in-flight K] [--seconds S] [--header 'Name: value']... [--body '{"text":"{{ts}}"}']
     """)
     exit(2)
 }
@@ -226,22 +248,45 @@ while tally.snapshot.connected + tally.snapshot.failed < options.subscribers, no
 }
 let connected = tally.snapshot.connected
 
-let publisher = PublisherHandler()
-let publishChannel = try await connect(group, host: pubHost, port: pubPort, handler: publisher)
-let interval = 1.0 / options.rate
-let total = Int(options.rate * options.seconds)
-let started = now()
-for index in 0..<total {
-    let due = started + UInt64(Double(index) * interval * 1e9)
-    if due > now() { try await Task.sleep(for: .nanoseconds(Int64(due - now()))) }
+/// Sends one publish, stamped with the time it leaves.
+func publish(on channel: any Channel, counter: NIOLockedValueBox<Int>) {
     let body = options.body.replacingOccurrences(of: "{{ts}}", with: "lt_\(now())")
     var head = request(.POST, host: pubHost, port: pubPort, path: pubPath, headers: options.headers)
     head.headers.add(name: "Content-Type", value: "application/json")
     head.headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-    publishChannel.write(HTTPClientRequestPart.head(head), promise: nil)
-    publishChannel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
-    publishChannel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    channel.write(HTTPClientRequestPart.head(head), promise: nil)
+    channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+    channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    counter.withLockedValue { $0 += 1 }
 }
+
+var publishers: [(PublisherHandler, any Channel)] = []
+for _ in 0..<max(1, options.inFlight) {
+    let handler = PublisherHandler()
+    publishers.append((handler, try await connect(group, host: pubHost, port: pubPort, handler: handler)))
+}
+let started = now()
+if options.inFlight > 0 {
+    // Closed loop: each connection sends its next publish when the last is answered.
+    let deadline = started + UInt64(options.seconds * 1e9)
+    for (handler, channel) in publishers {
+        handler.deadline = deadline
+        handler.next = { [handler] channel in publish(on: channel, counter: handler.published) }
+        channel.eventLoop.execute { publish(on: channel, counter: handler.published) }
+    }
+    while now() < deadline + 10_000_000_000, !publishers.allSatisfy({ $0.0.finished.withLockedValue { $0 } }) {
+        try await Task.sleep(for: .milliseconds(20))
+    }
+} else {
+    let interval = 1.0 / options.rate
+    let (handler, channel) = publishers[0]
+    for index in 0..<Int(options.rate * options.seconds) {
+        let due = started + UInt64(Double(index) * interval * 1e9)
+        if due > now() { try await Task.sleep(for: .nanoseconds(Int64(due - now()))) }
+        publish(on: channel, counter: handler.published)
+    }
+}
+let total = publishers.reduce(0) { $0 + $1.0.published.withLockedValue { $0 } }
 let publishSeconds = Double(now() - started) / 1e9
 let expected = total * connected
 let drainDeadline = now() + 10_000_000_000
@@ -251,11 +296,11 @@ let elapsed = Double(now() - started) / 1e9
 let latencies = tally.snapshot.latencies.sorted()
 print(String(format: "subscribers: %d connected, %d failed", connected, tally.snapshot.failed))
 print(String(format: "published: %d in %.2f s (%.0f/s), %d refused", total, publishSeconds, Double(total) / publishSeconds,
-             publisher.failures.withLockedValue { $0 }))
+             publishers.reduce(0) { $0 + $1.0.failures.withLockedValue { $0 } }))
 print(String(format: "delivered: %d of %d (%.2f%%), %.0f events/s", latencies.count, expected,
              expected == 0 ? 0 : 100 * Double(latencies.count) / Double(expected), Double(latencies.count) / elapsed))
 print(String(format: "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f",
              percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99),
              percentile(latencies, 0.999), latencies.last.map { Double($0) / 1e6 } ?? .nan))
 for channel in subscribers { channel.close(promise: nil) }
-publishChannel.close(promise: nil)
+for (_, channel) in publishers { channel.close(promise: nil) }

@@ -1,10 +1,14 @@
-"""A plugin built against the previous header (1.1, kept in
+"""A plugin built against each earlier header (1.1 and 1.2, kept in
 Tests/PluginAPITests/headers/) loads into today's host and works: the host
-reads its shorter structs at their own size, and it keeps getting what 1.1
-promised, a 400's code inside the message, while a 1.2 plugin gets the code
-as a field of its own."""
+reads its shorter structs at their own size, and it keeps getting what its
+minor promised: a 400's code inside the message (a 1.2+ plugin that sets
+`on_refused` gets the code as a field of its own), and every event through
+`on_event`, live ones included (1.3 plugins that name their connection get
+live events written by the host instead)."""
 import json
 import subprocess
+import threading
+import time
 
 import pytest
 import requests
@@ -14,23 +18,26 @@ from conftest import ROOT, Server, bearer
 HEADERS = ROOT / "Tests" / "PluginAPITests" / "headers"
 
 
-@pytest.fixture(scope="module")
-def old_plugin(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("oldplugin")
+@pytest.fixture(scope="module", params=["1.1", "1.2"])
+def old_plugin(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"oldplugin{request.param}")
     (folder / "exports.map").write_text("{ global: northstar_plugin_v1; local: *; };\n")
     library = folder / "libOldMinorChat.so"
     subprocess.run(["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Werror", "-shared", "-fPIC",
-                    "-I", str(HEADERS / "1.1"), f"-Wl,--version-script={folder / 'exports.map'}",
+                    "-I", str(HEADERS / request.param), f"-Wl,--version-script={folder / 'exports.map'}",
                     "-o", str(library), str(ROOT / "Tests" / "e2e" / "plugins" / "old_minor_chat.c")], check=True)
-    return library
+    return library, request.param
 
 
-def test_the_saved_header_is_the_previous_minor():
+def test_the_saved_headers_are_the_earlier_minors():
     text = (HEADERS / "1.1" / "northstar_plugin.h").read_text()
     assert "#define NS_ABI_MINOR 1\n" in text and "on_refused" not in text
+    text = (HEADERS / "1.2" / "northstar_plugin.h").read_text()
+    assert "#define NS_ABI_MINOR 2\n" in text and "on_refused" in text and "frame_event" not in text
 
 
-def test_a_plugin_built_against_the_1_1_header_loads_and_works(data_dir, old_plugin):
+def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_plugin):
+    old_plugin, version = old_plugin
     config = data_dir / "config.json"
     config.write_text(json.dumps({"plugins": [
         {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
@@ -39,7 +46,7 @@ def test_a_plugin_built_against_the_1_1_header_loads_and_works(data_dir, old_plu
         {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
     inspected = subprocess.run([str(ROOT / ".build" / "debug" / "northstar"), "plugins", "inspect", "--json", str(old_plugin)],
                                capture_output=True, text=True)
-    assert '"1.1"' in inspected.stdout, inspected.stdout + inspected.stderr
+    assert f'"{version}"' in inspected.stdout, inspected.stdout + inspected.stderr
     server = Server(data_dir, config=config).start()
     try:
         headers = bearer(server.token())
@@ -48,6 +55,17 @@ def test_a_plugin_built_against_the_1_1_header_loads_and_works(data_dir, old_plu
             assert server.post(f"/v1/threads/{thread}/messages", json={"text": text}, headers=headers).status_code == 201
         first = server.get(f"/old/chat/{thread}?after=1", headers=headers)
         assert first.status_code == 200 and first.json()["seq"] == 2 and first.json()["data"]["text"] == "two"
+        # A live event (one committed after the subscribe) reaches it through on_event.
+        answers = []
+        waiting = threading.Thread(target=lambda: answers.append(server.get(f"/old/chat/{thread}?after=2", headers=headers)))
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while "northstar_live_subscribers 1" not in server.get("/metrics").text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=headers).status_code == 201
+        waiting.join(timeout=10)
+        assert answers and answers[0].status_code == 200 and answers[0].json()["seq"] == 3
+        assert answers[0].json()["data"]["text"] == "live"
         # 1.1's contract for a refusal: the code inside a 400's message.
         refused = server.get(f"/old/chat/{thread}?after=99", headers=headers)
         assert refused.status_code == 400 and refused.text.startswith("invalid_after: "), refused.text

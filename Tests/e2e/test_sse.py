@@ -187,16 +187,24 @@ def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
     # Now read: what was queued arrives, then the response ends (the server cut
     # the stream rather than queue without bound); the client resumes from its last id.
     stalled.sock.settimeout(10)
-    seqs, ended = [], False
+    seqs, ends, ended = [], [], None
     try:
         while True:
             frame = stalled.frame()
             if frame.get("event") == "chat.message":
                 seqs.append(int(frame["id"]))
-    except EOFError:
-        ended = True
+            elif frame.get("event") == "stream.end":
+                ends.append(json.loads(frame["data"]))
+    except EOFError as error:
+        ended = str(error)
     assert ended, "the stalled stream was not ended"
     assert 0 < len(seqs) < 800 and seqs == list(range(1, len(seqs) + 1))
+    # Its last word names where to resume, and then the socket itself closes
+    # (a cut-off client does not keep a connection, and its memory, open).
+    assert [(end["reason"], end["last_seq"]) for end in ends] == [("slow_consumer", seqs[-1])], ends
+    assert f"resume after seq {seqs[-1]}" in ends[0]["message"]
+    stalled.sock.settimeout(5)
+    assert stalled.sock.recv(65536) == b"", "the socket stayed open after the stream was cut off"
     rss = subprocess.run(["ps", "-o", "rss=", "-p", str(server.process.pid)], capture_output=True, text=True)
     assert int(rss.stdout.strip()) < 400_000  # KiB
     assert server.get("/healthz").status_code == 200

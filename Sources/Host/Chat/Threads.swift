@@ -21,7 +21,7 @@ public struct Threads: Sendable {
         if let id = message.clientMessageID { data["client_message_id"] = .string(id) }
         let draft = EventDraft(stream: thread.stream, type: "chat.message", actor: context.userID,
                                traceparent: context.traceparent, data: .object(data))
-        switch try await store.append(draft, idempotencyKey: message.clientMessageID, fingerprint: message.fingerprint(actor: context.userID)) {
+        switch try await store.append(draft, idempotencyKey: message.clientMessageID, fingerprint: message.clientMessageID == nil ? "" : message.fingerprint(actor: context.userID)) {
         case .appended(let event): return (event, false)
         case .replayed(let event): return (event, true)
         case .keyReused:

@@ -10,7 +10,7 @@ public struct WebSocketLimits: Sendable {
     /// did not answer the previous ping.
     public var pingIntervalSeconds: Int
 
-    public init(sendQueueBytes: Int = 1 << 20, maxMessageBytes: Int = 1 << 16, pingIntervalSeconds: Int = 30) {
+    public init(sendQueueBytes: Int = 256 << 10, maxMessageBytes: Int = 1 << 16, pingIntervalSeconds: Int = 30) {
         self.sendQueueBytes = sendQueueBytes
         self.maxMessageBytes = maxMessageBytes
         self.pingIntervalSeconds = pingIntervalSeconds
