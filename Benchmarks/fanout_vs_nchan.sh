@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Fan-out over SSE, Northstar and nginx + Nchan side by side, in one run.
+# Fan-out, Northstar and nginx + Nchan side by side, in one run.
 #
 # Method: both servers run on this machine's loopback, started by this
-# script; the same load tool (northstar-load) drives both, alternating, for
-# ROUNDS rounds of each scenario, and the script prints the median of each
-# figure and the ratio Northstar / Nchan. Northstar runs its embedded
-# default (SQLite, fsync on every commit: every event is durable before it is
-# delivered); Nchan keeps messages in memory (Benchmarks/nchan/nginx.conf,
-# 2 workers, the same 2 cores). Only a ratio measured in one run carries from
-# one machine to another.
+# script; the same load tool (northstar-load) drives both, alternating
+# (Northstar, then Nchan, in every round), for ROUNDS rounds of each
+# scenario, and the script prints each round, the median of each figure and
+# the ratio Northstar / Nchan. Northstar runs its embedded default (SQLite,
+# fsync on every commit: every event is durable before it is delivered);
+# Nchan keeps messages in memory (Benchmarks/nchan/nginx.conf, 2 workers,
+# the same 2 cores). Only a ratio measured in one run carries from one
+# machine to another.
 #
-#   Benchmarks/fanout_vs_nchan.sh [ROUNDS]        (default 5)
+# Scenarios (publish -> deliver over SSE unless named WS):
+#   light        100 subscribers, 100 publishes/s (open loop)
+#   open-50k     1,000 subscribers, 50 publishes/s  (50,000 deliveries/s asked)
+#   open-100k    1,000 subscribers, 100 publishes/s (100,000 deliveries/s asked)
+#   closed-1     1,000 subscribers, the next publish when the last is answered
+#   closed-16    1,000 subscribers, 16 publishes in flight
+#   ws-light     as light, WebSocket subscribers (Nchan's websocket subscriber)
+#   ws-open-50k  as open-50k, WebSocket subscribers
+#   10k          10,000 subscribers on one stream, 2 publishes/s
+#
+#   Benchmarks/fanout_vs_nchan.sh [ROUNDS] [SECONDS] [SCENARIO...]   (default 5 rounds of 10 s, all)
 #
 # Needs: a release build (swift build -c release), Debian's nginx-light and
 # libnginx-mod-nchan (installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
+seconds=${2:-10}
+shift $(( $# > 2 ? 2 : $# ))
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(light open-50k open-100k closed-1 closed-16 ws-light ws-open-50k 10k)
 bin=.build/release
 for package in nginx-light libnginx-mod-nchan; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || \
@@ -27,47 +42,64 @@ done
 work=$(mktemp -d)
 cleanup() { kill "${ns_pid:-}" "${nginx_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || true
+ulimit -n 20000 2>/dev/null || true
 
-"$bin/northstar" serve --listen 127.0.0.1:8384 --data-dir "$work/ns" --log-level warning &
+# The embedded default, with room for 10,000 subscribers from one address.
+python3 - "$work" <<'EOF'
+import json, sys
+settings = json.load(open("Deploy/northstar.dev.json"))
+settings["node"]["data_dir"] = sys.argv[1] + "/ns"
+settings["limits"].update({"max_connections": 15000, "max_pending_connections_per_ip": 100000})
+json.dump(settings, open(sys.argv[1] + "/config.json", "w"))
+EOF
+"$bin/northstar" serve --listen 127.0.0.1:8384 --config "$work/config.json" --log-level warning &
 ns_pid=$!
 nginx -p "$PWD/Benchmarks/nchan" -c nginx.conf &
 nginx_pid=$!
 for _ in $(seq 100); do curl -sf localhost:8384/healthz >/dev/null && break; sleep 0.1; done
-token=$("$bin/northstar" token --tenant t_bench --user bench --data-dir "$work/ns")
+token=$("$bin/northstar" token --tenant t_bench --user bench --config "$work/config.json")
 
 # One run: prints "delivered_per_s p50_ms p99_ms delivered_percent".
+# run TARGET TRANSPORT SUBSCRIBERS PUBLISHER_FLAGS...
 run() {
-  local target=$1 subscribers=$2 rate=$3 seconds=$4 output
+  local target=$1 transport=$2 subscribers=$3 output
+  shift 3
   if [ "$target" = northstar ]; then
-    local thread
+    local thread scheme=http path=sse
     thread=$(curl -s -H "Authorization: Bearer $token" -d '{}' localhost:8384/v1/threads | python3 -c 'import json,sys; print(json.load(sys.stdin)["thread_id"])')
-    output=$("$bin/northstar-load" --subscribe "http://127.0.0.1:8384/sse/chat/$thread" \
+    [ "$transport" = ws ] && scheme=ws path=ws
+    output=$("$bin/northstar-load" --subscribe "$scheme://127.0.0.1:8384/$path/chat/$thread" \
       --publish "http://127.0.0.1:8384/v1/threads/$thread/messages" --header "Authorization: Bearer $token" \
-      --subscribers "$subscribers" --rate "$rate" --seconds "$seconds")
+      --subscribers "$subscribers" --seconds "$seconds" "$@")
   else
-    local channel="c$RANDOM$RANDOM"
-    output=$("$bin/northstar-load" --subscribe "http://127.0.0.1:8390/sub?id=$channel" \
+    local channel="c$RANDOM$RANDOM" subscribe
+    subscribe="http://127.0.0.1:8390/sub?id=$channel"
+    [ "$transport" = ws ] && subscribe="ws://127.0.0.1:8390/ws?id=$channel"
+    output=$("$bin/northstar-load" --subscribe "$subscribe" \
       --publish "http://127.0.0.1:8390/pub?id=$channel" --body '{"text":"{{ts}}"}' \
-      --subscribers "$subscribers" --rate "$rate" --seconds "$seconds")
+      --subscribers "$subscribers" --seconds "$seconds" "$@")
   fi
   python3 -c '
 import re, sys
 text = sys.stdin.read()
 delivered = re.search(r"delivered: \d+ of \d+ \(([\d.]+)%\), (\d+) events/s", text)
-latency = re.search(r"latency ms: p50 ([\d.]+)\s+p90 [\d.]+\s+p99 ([\d.]+)", text)
+latency = re.search(r"latency ms: p50 ([\d.]+|nan)\s+p90 \S+\s+p99 ([\d.]+|nan)", text)
+if not delivered or not latency:
+    print(0, "nan", "nan", 0); sys.exit()
 print(delivered.group(2), latency.group(1), latency.group(2), delivered.group(1))' <<<"$output"
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
+# scenario NAME TRANSPORT SUBSCRIBERS PUBLISHER_FLAGS...
 scenario() {
-  local name=$1 subscribers=$2 rate=$3 seconds=$4
+  local name=$1 transport=$2 subscribers=$3
+  shift 3
   declare -A rates p50s p99s
   for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; done
   for round in $(seq "$rounds"); do
     for target in northstar nchan; do
-      read -r per_s p50 p99 percent < <(run "$target" "$subscribers" "$rate" "$seconds")
+      read -r per_s p50 p99 percent < <(run "$target" "$transport" "$subscribers" "$@")
       echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms"
       rates[$target]+=" $per_s"; p50s[$target]+=" $p50"; p99s[$target]+=" $p99"
     done
@@ -76,12 +108,23 @@ scenario() {
   ns_rate=$(median ${rates[northstar]}); nc_rate=$(median ${rates[nchan]})
   ns_p50=$(median ${p50s[northstar]}); nc_p50=$(median ${p50s[nchan]})
   ns_p99=$(median ${p99s[northstar]}); nc_p99=$(median ${p99s[nchan]})
-  printf '%s: medians of %d rounds\n' "$name" "$rounds"
+  printf '%s: medians of %d rounds of %d s\n' "$name" "$rounds" "$seconds"
   printf '  Northstar %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms\n' "$ns_rate" "$ns_p50" "$ns_p99"
   printf '  Nchan     %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms\n' "$nc_rate" "$nc_p50" "$nc_p99"
   python3 -c "import sys; a,b,c,d,e,f = map(float, sys.argv[1:]); print(f'  ratio Northstar/Nchan: deliveries {a/b:.2f}x, p50 {c/d:.2f}x, p99 {e/f:.2f}x')" \
     "$ns_rate" "$nc_rate" "$ns_p50" "$nc_p50" "$ns_p99" "$nc_p99"
 }
 
-scenario "light load, 100 subscribers x 100 msg/s" 100 100 10
-scenario "saturated, 1,000 subscribers x 100 msg/s (100,000 deliveries/s asked)" 1000 100 10
+for name in "${scenarios[@]}"; do
+  case "$name" in
+    light) scenario "light: 100 SSE subscribers x 100 msg/s" sse 100 --rate 100 ;;
+    open-50k) scenario "open loop: 1,000 SSE subscribers x 50 msg/s (50,000 deliveries/s asked)" sse 1000 --rate 50 ;;
+    open-100k) scenario "open loop: 1,000 SSE subscribers x 100 msg/s (100,000 deliveries/s asked)" sse 1000 --rate 100 ;;
+    closed-1) scenario "closed loop: 1,000 SSE subscribers, 1 publish in flight" sse 1000 --in-flight 1 ;;
+    closed-16) scenario "closed loop: 1,000 SSE subscribers, 16 publishes in flight" sse 1000 --in-flight 16 ;;
+    ws-light) scenario "WS light: 100 WebSocket subscribers x 100 msg/s" ws 100 --rate 100 ;;
+    ws-open-50k) scenario "WS open loop: 1,000 WebSocket subscribers x 50 msg/s" ws 1000 --rate 50 ;;
+    10k) scenario "10,000 SSE subscribers on one stream x 2 msg/s" sse 10000 --rate 2 ;;
+    *) echo "unknown scenario: $name" >&2; exit 2 ;;
+  esac
+done

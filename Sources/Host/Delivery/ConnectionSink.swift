@@ -162,7 +162,8 @@ final class ConnectionSink: @unchecked Sendable {
 
     /// Writes a live event, framed once for all (on the loop). `.overLimit`:
     /// the connection is its limit behind, and the stream must be cut off.
-    func writeLive(_ event: LiveEvent, transport: PluginInstance) -> LiveWrite {
+    func writeLive(_ frames: inout BatchFrames, transport: PluginInstance) -> LiveWrite {
+        let event = frames.event
         enum Route { case refuse(LiveWrite), direct(StreamFraming), queued(schedule: Bool) }
         let route = state.withLockedValue { state -> Route in
             guard !state.ended else { return .refuse(.closed) }
@@ -186,7 +187,7 @@ final class ConnectionSink: @unchecked Sendable {
                 state.withLockedValue { $0.cutOff = true }
                 return .overLimit
             }
-            if framing != .none { writer.write(event.framed(by: transport, as: framing)) }
+            if framing != .none, let bytes = frames.bytes(for: transport, framing: framing) { writer.write(bytes) }
             needsFlush = true
             return .written
         }

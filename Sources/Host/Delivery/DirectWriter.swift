@@ -15,11 +15,19 @@ final class DirectWriter: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = NIOAny
 
     private var context: ChannelHandlerContext?
+    private var channel: (any Channel)?
     /// The stream being written on this connection now, if any.
     var sink: ConnectionSink?
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        channel = context.channel
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        channel = nil
+    }
 
     /// Writes framed bytes toward the socket, past every encoder.
     func write(_ bytes: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
@@ -32,7 +40,7 @@ final class DirectWriter: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Whether the socket takes more now (NIO's unwritten bytes are under the high water mark).
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    var isWritable: Bool { channel?.isWritable ?? false }
 
     func channelInactive(context: ChannelHandlerContext) {
         sink?.connectionClosed()

@@ -44,3 +44,25 @@ final class LiveEvent: Sendable {
         return made
     }
 }
+
+/// One event's frames while a loop writes it to its subscribers: each
+/// transport and framing is looked up once per batch, not once per
+/// subscriber (no lock, no hashing per write).
+struct BatchFrames {
+    let event: LiveEvent
+    private var made: [(transport: ObjectIdentifier, framing: StreamFraming, bytes: ByteBuffer?)] = []
+
+    init(_ event: LiveEvent) {
+        self.event = event
+    }
+
+    /// The event as `transport` sends it, framed as `framing` (`.plain`:
+    /// the transport's bytes alone); nil when the transport refused it.
+    mutating func bytes(for transport: PluginInstance, framing: StreamFraming) -> ByteBuffer? {
+        let id = ObjectIdentifier(transport)
+        for entry in made where entry.transport == id && entry.framing == framing { return entry.bytes }
+        let bytes = event.payload(for: transport).map { _ in event.framed(by: transport, as: framing) }
+        made.append((id, framing, bytes))
+        return bytes
+    }
+}

@@ -48,15 +48,15 @@ final class LiveSink: @unchecked Sendable {
     func cancel() { cancelled.store(true, ordering: .releasing) }
 
     /// A live event for this stream (on the loop).
-    func deliver(_ event: LiveEvent) {
+    func deliver(_ frames: inout BatchFrames) {
         guard !ended, !cancelled.load(ordering: .acquiring) else { return }
         guard live else {
-            waiting.append(event)
-            waitingBytes += event.size
+            waiting.append(frames.event)
+            waitingBytes += frames.event.size
             if waitingBytes > connection.limit { end(.cutOff) }
             return
         }
-        write(event)
+        write(&frames)
     }
 
     /// The log has been read up to `position`: from now on, every live event (on the loop).
@@ -66,7 +66,10 @@ final class LiveSink: @unchecked Sendable {
         let waited = waiting
         waiting = []
         waitingBytes = 0
-        for event in waited where !ended { write(event) }
+        for event in waited where !ended {
+            var frames = BatchFrames(event)
+            write(&frames)
+        }
     }
 
     /// The node is shutting down (on the loop).
@@ -75,12 +78,13 @@ final class LiveSink: @unchecked Sendable {
         end(.shutdown)
     }
 
-    private func write(_ event: LiveEvent) {
+    private func write(_ frames: inout BatchFrames) {
+        let seq = frames.event.seq
         // Events up to the position were read back from the log already.
-        guard event.seq > position.load(ordering: .relaxed) else { return }
-        guard event.payload(for: transport) != nil else { return end(.unframeable(seq: event.seq)) }
-        switch connection.writeLive(event, transport: transport) {
-        case .written: position.store(event.seq, ordering: .relaxed)
+        guard seq > position.load(ordering: .relaxed) else { return }
+        guard frames.bytes(for: transport, framing: .plain) != nil else { return end(.unframeable(seq: seq)) }
+        switch connection.writeLive(&frames, transport: transport) {
+        case .written: position.store(seq, ordering: .relaxed)
         case .overLimit: end(.cutOff)
         case .closed: end(.shutdown)
         }

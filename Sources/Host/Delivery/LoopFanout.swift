@@ -21,7 +21,29 @@ final class LoopFanout: @unchecked Sendable {
     let loop: any EventLoop
     private let inbox = NIOLockedValueBox<(messages: [Message], scheduled: Bool)>(([], false))
     // On the loop only:
-    private var sinks: [StreamName: [ObjectIdentifier: LiveSink]] = [:]
+    private var sinks: [StreamName: StreamSinks] = [:]
+
+    /// One stream's sinks on this loop: an array to write through fast,
+    /// and where each sits in it, to remove one at once.
+    private final class StreamSinks {
+        var list: [LiveSink] = []
+        var index: [ObjectIdentifier: Int] = [:]
+
+        func add(_ sink: LiveSink) {
+            guard index[ObjectIdentifier(sink)] == nil else { return }
+            index[ObjectIdentifier(sink)] = list.count
+            list.append(sink)
+        }
+
+        func remove(_ sink: LiveSink) {
+            guard let at = index.removeValue(forKey: ObjectIdentifier(sink)) else { return }
+            let last = list.removeLast()
+            if at < list.count {
+                list[at] = last
+                index[ObjectIdentifier(last)] = at
+            }
+        }
+    }
 
     init(loop: any EventLoop) {
         self.loop = loop
@@ -51,26 +73,29 @@ final class LoopFanout: @unchecked Sendable {
         for message in messages {
             switch message {
             case .add(let sink):
-                sinks[sink.stream, default: [:]][ObjectIdentifier(sink)] = sink
+                let stream = sinks[sink.stream] ?? StreamSinks()
+                sinks[sink.stream] = stream
+                stream.add(sink)
             case .goLive(let sink):
                 sink.goLive()
                 written.append(sink.stream)
             case .remove(let sink):
-                sinks[sink.stream]?.removeValue(forKey: ObjectIdentifier(sink))
-                if sinks[sink.stream]?.isEmpty == true { sinks[sink.stream] = nil }
+                sinks[sink.stream]?.remove(sink)
+                if sinks[sink.stream]?.list.isEmpty == true { sinks[sink.stream] = nil }
             case .event(let event):
                 guard let subscribers = sinks[event.event.stream] else { continue }
-                for sink in subscribers.values { sink.deliver(event) }
+                var frames = BatchFrames(event)
+                for sink in subscribers.list { sink.deliver(&frames) }
                 if written.last != event.event.stream { written.append(event.event.stream) }
             case .shutdown:
-                let all = sinks.values.flatMap(\.values)
+                let all = sinks.values.flatMap(\.list)
                 sinks = [:]
                 all.forEach { $0.shutdown() }
             }
         }
         // One flush per connection for the whole batch.
         for stream in Set(written) {
-            sinks[stream]?.values.forEach { $0.connection.flushIfNeeded() }
+            sinks[stream]?.list.forEach { $0.connection.flushIfNeeded() }
         }
     }
 }

@@ -11,6 +11,10 @@ public enum SubscriptionItem: Sendable, Equatable {
     /// The subscriber fell too far behind live events and was cut off; it
     /// should reconnect from `lastDeliveredSeq`. Always the last item.
     case overflow(lastDeliveredSeq: UInt64)
+    /// Caught up: from now on the host writes live events to the
+    /// subscriber's connection itself (only for a subscription with a
+    /// `LiveSink`); `whenLiveEnds` tells how that ends. The last item.
+    case live
 }
 
 /// A transport could not frame a live event: the subscription ends.
@@ -42,6 +46,8 @@ public final class Subscription: AsyncSequence, Sendable {
         var buffer: [SubscriptionItem] = []
         var bufferHead = 0
         var phase = Phase.catchingUp
+        /// `.live` was handed out: the reader follows the end through `whenLiveEnds`.
+        var handedOff = false
     }
 
     public let stream: StreamName
@@ -130,6 +136,11 @@ public final class Subscription: AsyncSequence, Sendable {
                 }
             case .live:
                 if let ending {
+                    let handOff = cursor.withLockedValue { cursor -> Bool in
+                        defer { cursor.handedOff = true }
+                        return !cursor.handedOff
+                    }
+                    if handOff { return .live }
                     let reason = await ending.wait()
                     end()
                     switch reason {
@@ -154,6 +165,14 @@ public final class Subscription: AsyncSequence, Sendable {
                     return nil
                 }
             }
+        }
+    }
+
+    /// After `.live`: runs `action` once, when the host's live delivery ends.
+    func whenLiveEnds(_ action: @escaping @Sendable (LiveSink.End) -> Void) {
+        ending?.whenEnded { [self] reason in
+            end()
+            action(reason)
         }
     }
 

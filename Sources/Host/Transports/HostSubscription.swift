@@ -1,10 +1,17 @@
 import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
 import NorthstarPluginKit
 import PluginAPI
 
 /// The host's side of an `ns_subscription *`: a kernel stream source (a
 /// live `Subscription` or a `GestureReplay`) delivered to a transport's C
-/// callbacks, in order, from one task.
+/// callbacks, in order.
+///
+/// A task reads the source and calls the plugin for each item. For a
+/// subscription whose live events the host writes to the connection itself,
+/// the task ends once the subscription is live (`.live`): nothing waits per
+/// subscriber then, and the end of live delivery arrives as a callback.
 ///
 /// OWNERSHIP: retained for the plugin until `subscription_cancel`.
 final class HostSubscription: @unchecked Sendable {
@@ -13,14 +20,23 @@ final class HostSubscription: @unchecked Sendable {
     /// Whose subscription this is: it ends when the principal's credential
     /// runs out, unless the transport renewed it (`principal_renew`) before.
     private let principal: Principal
+    /// Where the expiry watch runs: the connection's loop when there is one.
+    private let loop: any EventLoop
     private let gate = PluginCallbackGate()
-    private var task: Task<Void, Never>?
-    private var expiryWatch: Task<Void, Never>?
+    private let running = NIOLockedValueBox(Running())
 
-    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal) {
+    private struct Running {
+        var task: Task<Void, Never>?
+        var taskDone = false
+        var expiry: Scheduled<Void>?
+        var cancelled = false
+    }
+
+    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, loop: any EventLoop) {
         self.subscription = subscription
         self.subscriber = subscriber
         self.principal = principal
+        self.loop = loop
     }
 
     /// `subscription_position`: the seq of the last event delivered, live writes included.
@@ -35,7 +51,9 @@ final class HostSubscription: @unchecked Sendable {
 
     /// Starts delivering. Call after the plugin's subscribe completion returned.
     func start() {
-        task = Task { [self] in
+        let task = Task { [self] in
+            // A finished task's handle is dropped, so nothing of it stays per subscriber.
+            defer { running.withLockedValue { $0.task = nil; $0.taskDone = true } }
             do {
                 while let item = try await subscription.next() {
                     switch item {
@@ -54,52 +72,81 @@ final class HostSubscription: @unchecked Sendable {
                     case .overflow(let last):
                         end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(last)")
                         return
+                    case .live:
+                        // The host writes from here on; this task is done.
+                        (subscription as? Subscription)?.whenLiveEnds { [self] reason in liveEnded(reason) }
+                        return
                     }
                 }
-                expiryWatch?.cancel()
                 if subscription.completes {
                     end(ns_status(NS_OK), "complete: the last seq was \(subscription.lastDeliveredSeq)")
                 } else {
                     end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(subscription.lastDeliveredSeq)")
                 }
             } catch let error as UnframeableEvent {
-                end(ns_status(NS_ERR_INTERNAL), "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(subscription.lastDeliveredSeq)")
+                end(ns_status(NS_ERR_INTERNAL),
+                    "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(subscription.lastDeliveredSeq)")
             } catch {
                 end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
             }
         }
-        watchExpiry()
+        let cancelled = running.withLockedValue { running -> Bool in
+            if !running.taskDone { running.task = task }
+            return running.cancelled
+        }
+        if cancelled { task.cancel() } else { watchExpiry() }
+    }
+
+    /// How the host's live delivery ended (on the connection's loop).
+    private func liveEnded(_ reason: LiveSink.End) {
+        let last = subscription.lastDeliveredSeq
+        switch reason {
+        case .cutOff:
+            end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(last)")
+        case .shutdown:
+            end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(last)")
+        case .unframeable(let seq):
+            end(ns_status(NS_ERR_INTERNAL), "the transport could not frame event \(seq) (frame_event failed); resume after seq \(last)")
+        }
     }
 
     /// Ends the subscription with NS_ERR_EXPIRED when the principal's
-    /// credential runs out; a renewal moves the deadline, and the watch follows.
+    /// credential runs out; a renewal moves the deadline, and the watch
+    /// follows. A timer on the loop, not a task: nothing waits per subscriber.
     private func watchExpiry() {
-        guard principal.context.expiresAt != nil else { return }
-        expiryWatch = Task { [self] in
-            while !Task.isCancelled, let deadline = principal.context.expiresAt {
-                let wait = deadline.timeIntervalSinceNow
-                if wait <= 0 {
-                    end(ns_status(NS_ERR_EXPIRED),
-                        "token_expired: the credential has expired; resume after seq \(subscription.lastDeliveredSeq) with a fresh one")
-                    subscription.cancel()
-                    task?.cancel()
-                    return
-                }
-                try? await Task.sleep(for: .milliseconds(Int64(min(wait, 3600) * 1000) + 1))
-            }
+        guard let deadline = principal.context.expiresAt else { return }
+        let wait = deadline.timeIntervalSinceNow
+        guard wait > 0 else { return expire() }
+        let scheduled = loop.scheduleTask(in: .milliseconds(Int64(min(wait, 3600) * 1000) + 1)) { [self] in watchExpiry() }
+        let cancelled = running.withLockedValue { running -> Bool in
+            running.expiry = scheduled
+            return running.cancelled
         }
+        if cancelled { scheduled.cancel() }
+    }
+
+    private func expire() {
+        end(ns_status(NS_ERR_EXPIRED),
+            "token_expired: the credential has expired; resume after seq \(subscription.lastDeliveredSeq) with a fresh one")
+        subscription.cancel()
+        running.withLockedValue { $0.task }?.cancel()
     }
 
     private func end(_ status: ns_status, _ message: String) {
         gate.run { withNSStr(message) { subscriber.on_end?(subscriber.context, status, $0) } }
         gate.close()
+        running.withLockedValue { $0.expiry }?.cancel()
     }
 
     /// `subscription_cancel`: stops delivery; no callback runs after this returns.
     func cancel() {
         gate.close()
         subscription.cancel()
+        let (task, expiry) = running.withLockedValue { running in
+            running.cancelled = true
+            return (running.task, running.expiry)
+        }
         task?.cancel()
-        expiryWatch?.cancel()
+        expiry?.cancel()
     }
 }

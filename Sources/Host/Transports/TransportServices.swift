@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import NorthstarPluginKit
 import PluginAPI
 
@@ -129,7 +130,8 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
     Task {
         do {
             let source = try await streamSource(name, after: after, kernel: kernel, context: context, connection: connection)
-            let hosted = HostSubscription(source, subscriber: copy.function, principal: principal)
+            let loop = connection?.sink.eventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
+            let hosted = HostSubscription(source, subscriber: copy.function, principal: principal, loop: loop)
             let pointer = hosted.retainForPlugin()
             withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
             hosted.start()
