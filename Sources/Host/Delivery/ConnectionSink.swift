@@ -7,18 +7,23 @@ import NIOWebSocket
 /// connection's event loop.
 ///
 /// Two kinds of writers share it: a transport's own writes
-/// (`response_write`, `websocket_send`) from any thread, which wait in a
-/// short queue that the loop drains, and live events, which the loop's
-/// fan-out writes directly (framed once for every connection) unless that
-/// queue holds something, which must go first. Until the connection is
-/// open (the response head or the 101 is out) everything waits in the
-/// queue.
+/// (`response_write`, `websocket_send`) from any thread, and live events,
+/// which the loop's fan-out writes directly (framed once for every
+/// connection). Whatever cannot go to the socket now waits in one ordered
+/// queue: before the connection is open (the response head or the 101 is
+/// not out yet), behind an earlier write, or while the socket is full (a
+/// client that reads slowly). The loop drains it as the socket takes more.
 ///
-/// Memory is bounded by `limit`: the queue holds at most that, and NIO's
-/// unwritten bytes past it make the socket unwritable, which cuts a live
-/// stream off (`isOverLimit`). A stream that was cut off may still send a
-/// short last word (`stream.end`, a 4008 close); when it ends, the
-/// connection closes once that is written, or after `cutOffGrace`.
+/// Memory is bounded by `limit`, counting every byte framed and not yet
+/// handed to the kernel: NIO holds at most `socketShare` of it, the queue
+/// the rest. A connection whose queue would pass that is cut off: the live
+/// events waiting in the queue are dropped (whole frames, never begun; each
+/// subscription's position goes back to the last event really sent), and
+/// only a short last word may follow (`stream.end`, a 4008 close), written
+/// past the limit. When the stream then finishes, the socket closes once
+/// that last word has left, or after `cutOffGrace`. Until then a cut-off
+/// connection holds next to nothing of its own: a client that reads again
+/// within the grace reads its events, then where to resume.
 ///
 /// THREAD: any; the methods marked "on the loop" only on `channel.eventLoop`.
 final class ConnectionSink: @unchecked Sendable {
@@ -29,11 +34,19 @@ final class ConnectionSink: @unchecked Sendable {
         /// A transport's write: framed here, on its own.
         case payload(ByteBuffer, WebSocketOpcode)
         /// A live event: framed once for every connection of its transport.
-        case event(LiveEvent, PluginInstance)
+        case event(LiveEvent, PluginInstance, LiveSink)
         /// Bytes already framed (a WebSocket close frame).
         case framed(ByteBuffer)
         /// Runs once everything before it was handed to the socket.
         case then(@Sendable () -> Void)
+
+        var size: Int {
+            switch self {
+            case .payload(let bytes, _), .framed(let bytes): bytes.readableBytes
+            case .event(let event, _, _): event.size
+            case .then: 0
+            }
+        }
     }
 
     private struct State {
@@ -53,9 +66,12 @@ final class ConnectionSink: @unchecked Sendable {
     }
 
     let channel: any Channel
+    /// Bytes framed and not yet handed to the kernel that the connection may hold.
     let limit: Int
-    /// How long a cut-off connection may take to read its last word before it is closed.
-    static let cutOffGrace: TimeAmount = .seconds(15)
+    /// How much of `limit` NIO may hold (its high water mark); the queue holds the rest.
+    let socketShare: Int
+    /// How long a cut-off connection waits for its client to read its last word.
+    static let cutOffGrace: TimeAmount = .seconds(60)
 
     private let state = NIOLockedValueBox(State())
     // On the loop only:
@@ -65,6 +81,7 @@ final class ConnectionSink: @unchecked Sendable {
     init(channel: any Channel, limit: Int) {
         self.channel = channel
         self.limit = limit
+        socketShare = max(4096, limit / 4)
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
@@ -82,16 +99,16 @@ final class ConnectionSink: @unchecked Sendable {
     // MARK: Writes from the transport (any thread)
 
     /// Queues a transport's write. `.full` when the connection holds its
-    /// limit already (the transport should end the stream), `.closed` once
-    /// the connection is gone or finished.
+    /// limit already (the transport should end the stream; its last word
+    /// still goes out), `.closed` once the connection is gone or finished.
     func enqueue(_ bytes: ByteBuffer, opcode: WebSocketOpcode = .text) -> EnqueueResult {
         let (result, schedule) = state.withLockedValue { state -> (EnqueueResult, Bool) in
             guard !state.ended else { return (.closed, false) }
             if state.cutOff {
                 guard bytes.readableBytes <= state.lastWordBytes else { return (.full, false) }
                 state.lastWordBytes -= bytes.readableBytes
-            } else if state.queuedBytes + bytes.readableBytes > limit || (state.framing != nil && !channel.isWritable) {
-                state.cutOff = true
+            } else if state.queuedBytes + bytes.readableBytes > limit - socketShare {
+                cut(&state)
                 return (.full, false)
             }
             state.queue.append(.payload(bytes, opcode))
@@ -113,7 +130,7 @@ final class ConnectionSink: @unchecked Sendable {
     }
 
     /// Runs `action` on the loop once everything queued before it was
-    /// written and flushed (or dropped, if the socket is gone).
+    /// handed to the socket (or dropped, if the socket is gone).
     func afterQueued(_ action: @escaping @Sendable () -> Void) {
         let schedule = state.withLockedValue { state -> Bool? in
             guard !state.gone, state.framing != nil || !state.queue.isEmpty else { return nil }
@@ -148,9 +165,9 @@ final class ConnectionSink: @unchecked Sendable {
         writer = try? channel.pipeline.syncOperations.handler(type: DirectWriter.self)
         guard let writer, channel.isActive else { return connectionClosed() }
         writer.sink = self
-        // NIO's unwritten bytes past the limit make the socket unwritable: the cut-off point.
+        // NIO holds at most its share; past it the socket is unwritable and the queue takes over.
         try? channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark,
-                                            value: .init(low: max(1, limit / 2), high: max(2, limit)))
+                                            value: .init(low: socketShare / 2, high: socketShare))
         let drain = state.withLockedValue { state -> Bool in
             guard !state.gone else { return false }
             state.framing = framing
@@ -161,19 +178,25 @@ final class ConnectionSink: @unchecked Sendable {
     }
 
     /// Writes a live event, framed once for all (on the loop). `.overLimit`:
-    /// the connection is its limit behind, and the stream must be cut off.
-    func writeLive(_ frames: inout BatchFrames, transport: PluginInstance) -> LiveWrite {
-        let event = frames.event
+    /// the connection is its limit behind, and the stream is cut off.
+    func writeLive(_ frames: inout BatchFrames, transport: PluginInstance, for sink: LiveSink) -> LiveWrite {
         enum Route { case refuse(LiveWrite), direct(StreamFraming), queued(schedule: Bool) }
+        let writable = writer?.isWritable ?? false
+        let event = frames.event
         let route = state.withLockedValue { state -> Route in
             guard !state.ended else { return .refuse(.closed) }
             guard !state.cutOff else { return .refuse(.overLimit) }
-            if let framing = state.framing, state.queue.isEmpty { return .direct(framing) }
-            // Behind a transport's write, or not open yet: in order, after it.
-            guard state.queuedBytes + event.size <= limit else { state.cutOff = true; return .refuse(.overLimit) }
-            state.queue.append(.event(event, transport))
+            if let framing = state.framing, state.queue.isEmpty, writable { return .direct(framing) }
+            // Not open yet, behind a transport's write, or the socket is full: in order, later.
+            guard state.queuedBytes + event.size <= limit - socketShare else {
+                cut(&state)
+                return .refuse(.overLimit)
+            }
+            state.queue.append(.event(event, transport, sink))
             state.queuedBytes += event.size
-            return .queued(schedule: Self.claimDrain(&state))
+            // Counted as delivered under the lock, so a cut-off that drops it rewinds it.
+            sink.position.store(event.seq, ordering: .relaxed)
+            return .queued(schedule: writable && Self.claimDrain(&state))
         }
         switch route {
         case .refuse(let outcome):
@@ -183,11 +206,8 @@ final class ConnectionSink: @unchecked Sendable {
             return .written
         case .direct(let framing):
             guard let writer else { return .closed }
-            guard writer.isWritable else {
-                state.withLockedValue { $0.cutOff = true }
-                return .overLimit
-            }
             if framing != .none, let bytes = frames.bytes(for: transport, framing: framing) { writer.write(bytes) }
+            sink.position.store(event.seq, ordering: .relaxed)
             needsFlush = true
             return .written
         }
@@ -201,13 +221,14 @@ final class ConnectionSink: @unchecked Sendable {
         writer?.flush()
     }
 
-    /// Marks the stream cut off: only a short last word may follow.
-    func cutOff() {
-        state.withLockedValue { $0.cutOff = true }
+    /// The socket takes more again (on the loop): what waits goes out.
+    func becameWritable() {
+        let schedule = state.withLockedValue { state in !state.queue.isEmpty && Self.claimDrain(&state) }
+        if schedule { drain() }
     }
 
     /// Ends the stream: nothing is taken after what is queued now. A cut-off
-    /// connection then closes once its last word is written, or after
+    /// connection then closes once its last word has left, or after
     /// `cutOffGrace`. `action` runs on the loop after the queue was written.
     func finish(then action: @escaping @Sendable () -> Void) {
         afterQueued { [self] in
@@ -249,7 +270,27 @@ final class ConnectionSink: @unchecked Sendable {
         waiting.forEach { $0() }
     }
 
-    // MARK: Draining
+    // MARK: Cut-off and draining
+
+    /// Whether the stream was cut off (its socket then closes on its own schedule).
+    var isCutOff: Bool { state.withLockedValue { $0.cutOff } }
+
+    /// Cuts the stream off (a subscription fell its limit behind before it went live).
+    func cutOff() {
+        state.withLockedValue { cut(&$0) }
+    }
+
+    /// Cuts the stream off: the live events waiting are dropped, and each
+    /// subscription whose events were dropped goes back to the last one sent.
+    private func cut(_ state: inout State) {
+        state.cutOff = true
+        state.queue.removeAll { item in
+            guard case .event(let event, _, let sink) = item else { return false }
+            sink.rewind(toBefore: event.seq)
+            state.queuedBytes -= event.size
+            return true
+        }
+    }
 
     /// Claims the one drain task a non-empty queue needs (none before the connection is open).
     private static func claimDrain(_ state: inout State) -> Bool {
@@ -258,18 +299,20 @@ final class ConnectionSink: @unchecked Sendable {
         return true
     }
 
-    /// Writes everything queued, in order, then flushes once.
+    /// Writes what is queued, in order, while the socket takes it (all of it
+    /// once cut off: only a short last word is left), then flushes once.
     private func drain() {
-        let (items, framing) = state.withLockedValue { state -> ([Item], StreamFraming?) in
+        let (items, framing, cutOff) = state.withLockedValue { state -> ([Item], StreamFraming?, Bool) in
             defer { state.queue = []; state.queuedBytes = 0; state.drainScheduled = false }
-            return (state.queue, state.framing)
+            return (state.queue, state.framing, state.cutOff)
         }
         guard let framing else { return }
-        for item in items {
-            switch item {
+        var index = 0
+        while index < items.count, cutOff || (writer?.isWritable ?? true) {
+            switch items[index] {
             case .payload(let bytes, let opcode):
                 if framing != .none { writer?.write(framing.wrap(bytes, opcode: opcode)) }
-            case .event(let event, let transport):
+            case .event(let event, let transport, _):
                 if framing != .none { writer?.write(event.framed(by: transport, as: framing)) }
             case .framed(let bytes):
                 writer?.write(bytes)
@@ -277,8 +320,19 @@ final class ConnectionSink: @unchecked Sendable {
                 writer?.flush()
                 action()
             }
+            index += 1
         }
         writer?.flush()
         needsFlush = false
+        guard index < items.count else { return }
+        // The socket is full: the rest waits, ahead of anything queued since.
+        let rest = items[index...]
+        let dropped = state.withLockedValue { state -> Bool in
+            guard !state.gone else { return true }
+            state.queue = Array(rest) + state.queue
+            state.queuedBytes += rest.reduce(0) { $0 + $1.size }
+            return false
+        }
+        if dropped { rest.forEach { if case .then(let action) = $0 { action() } } }
     }
 }

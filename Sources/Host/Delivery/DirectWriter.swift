@@ -42,6 +42,11 @@ final class DirectWriter: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the socket takes more now (NIO's unwritten bytes are under the high water mark).
     var isWritable: Bool { channel?.isWritable ?? false }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { sink?.becameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         sink?.connectionClosed()
         sink = nil

@@ -44,6 +44,17 @@ final class LiveSink: @unchecked Sendable {
 
     var eventLoop: any EventLoop { connection.eventLoop }
 
+    /// A cut-off dropped the event `seq` before it was sent: the position
+    /// goes back to the event before it, where the client resumes.
+    func rewind(toBefore seq: UInt64) {
+        var current = position.load(ordering: .relaxed)
+        while seq - 1 < current {
+            let (exchanged, original) = position.compareExchange(expected: current, desired: seq - 1, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+
     /// Stops delivery: nothing is written after the loop takes this in.
     func cancel() { cancelled.store(true, ordering: .releasing) }
 
@@ -83,8 +94,8 @@ final class LiveSink: @unchecked Sendable {
         // Events up to the position were read back from the log already.
         guard seq > position.load(ordering: .relaxed) else { return }
         guard frames.bytes(for: transport, framing: .plain) != nil else { return end(.unframeable(seq: seq)) }
-        switch connection.writeLive(&frames, transport: transport) {
-        case .written: position.store(seq, ordering: .relaxed)
+        switch connection.writeLive(&frames, transport: transport, for: self) {
+        case .written: break
         case .overLimit: end(.cutOff)
         case .closed: end(.shutdown)
         }

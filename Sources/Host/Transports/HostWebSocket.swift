@@ -78,8 +78,11 @@ final class HostWebSocket: @unchecked Sendable {
         }
         guard first else { return }
         sink.enqueueFramed(StreamFraming.webSocketClose(code: code, reason: reason))
-        let channel = sink.channel
+        let sink = self.sink
         sink.finish {
+            // A cut-off socket closes once its last word has left (see ConnectionSink).
+            guard !sink.isCutOff else { return }
+            let channel = sink.channel
             let timeout = channel.eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
             channel.closeFuture.whenComplete { _ in timeout.cancel() }
         }
