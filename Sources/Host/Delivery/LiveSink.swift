@@ -58,16 +58,18 @@ final class LiveSink: @unchecked Sendable {
     /// Stops delivery: nothing is written after the loop takes this in.
     func cancel() { cancelled.store(true, ordering: .releasing) }
 
-    /// A live event for this stream (on the loop).
-    func deliver(_ frames: inout BatchFrames) {
-        guard !ended, !cancelled.load(ordering: .acquiring) else { return }
+    /// A live event for this stream (on the loop). True when it was written
+    /// to the connection (which then needs a flush).
+    @discardableResult
+    func deliver(_ frames: inout BatchFrames) -> Bool {
+        guard !ended, !cancelled.load(ordering: .acquiring) else { return false }
         guard live else {
             waiting.append(frames.event)
             waitingBytes += frames.event.size
             if waitingBytes > connection.limit { end(.cutOff) }
-            return
+            return false
         }
-        write(&frames)
+        return write(&frames)
     }
 
     /// The log has been read up to `position`: from now on, every live event (on the loop).
@@ -81,6 +83,7 @@ final class LiveSink: @unchecked Sendable {
             var frames = BatchFrames(event)
             write(&frames)
         }
+        connection.flushIfNeeded()
     }
 
     /// The node is shutting down (on the loop).
@@ -89,16 +92,21 @@ final class LiveSink: @unchecked Sendable {
         end(.shutdown)
     }
 
-    private func write(_ frames: inout BatchFrames) {
+    @discardableResult
+    private func write(_ frames: inout BatchFrames) -> Bool {
         let seq = frames.event.seq
         // Events up to the position were read back from the log already.
-        guard seq > position.load(ordering: .relaxed) else { return }
-        guard frames.bytes(for: transport, framing: .plain) != nil else { return end(.unframeable(seq: seq)) }
+        guard seq > position.load(ordering: .relaxed) else { return false }
+        guard frames.bytes(for: transport, framing: .plain) != nil else {
+            end(.unframeable(seq: seq))
+            return false
+        }
         switch connection.writeLive(&frames, transport: transport, for: self) {
-        case .written: break
+        case .written: return true
         case .overLimit: end(.cutOff)
         case .closed: end(.shutdown)
         }
+        return false
     }
 
     private func end(_ reason: End) {

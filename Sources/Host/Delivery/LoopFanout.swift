@@ -64,38 +64,89 @@ final class LoopFanout: @unchecked Sendable {
         if schedule { loop.execute { self.drain() } }
     }
 
+    // The batch being written (on the loop only).
+    private var batch: [Message] = []
+    private var batchIndex = 0
+    /// The run of events being written: consecutive events of one stream
+    /// in the batch, each framed once, and how far through the stream's
+    /// subscribers it got.
+    private var run: [BatchFrames] = []
+    private var runEnd = 0
+    private var sinkIndex = 0
+
+    /// How many connections a loop turn writes to before it lets the loop
+    /// serve its other connections (a REST answer, a new subscriber): a big
+    /// fan-out goes out in slices, never as one long stall. Each connection
+    /// gets every event of the run at once, with one flush.
+    static let connectionsPerTurn = 256
+
     private func drain() {
-        let messages = inbox.withLockedValue { inbox in
-            defer { inbox.messages = []; inbox.scheduled = false }
-            return inbox.messages
+        if batchIndex >= batch.count {
+            batch = inbox.withLockedValue { inbox in
+                defer { inbox.messages = [] }
+                return inbox.messages
+            }
+            batchIndex = 0
         }
-        var written: [StreamName] = []
-        for message in messages {
-            switch message {
+        var budget = Self.connectionsPerTurn
+        while batchIndex < batch.count, budget > 0 {
+            switch batch[batchIndex] {
             case .add(let sink):
                 let stream = sinks[sink.stream] ?? StreamSinks()
                 sinks[sink.stream] = stream
                 stream.add(sink)
             case .goLive(let sink):
                 sink.goLive()
-                written.append(sink.stream)
             case .remove(let sink):
                 sinks[sink.stream]?.remove(sink)
                 if sinks[sink.stream]?.list.isEmpty == true { sinks[sink.stream] = nil }
-            case .event(let event):
-                guard let subscribers = sinks[event.event.stream] else { continue }
-                var frames = BatchFrames(event)
-                for sink in subscribers.list { sink.deliver(&frames) }
-                if written.last != event.event.stream { written.append(event.event.stream) }
+            case .event(let first):
+                if run.isEmpty { startRun(at: batchIndex, stream: first.event.stream) }
+                if let subscribers = sinks[first.event.stream]?.list {
+                    while sinkIndex < subscribers.count, budget > 0 {
+                        let sink = subscribers[sinkIndex]
+                        var wrote = false
+                        for index in run.indices {
+                            if sink.deliver(&run[index]) { wrote = true }
+                        }
+                        if wrote { sink.connection.flushIfNeeded() }
+                        sinkIndex += 1
+                        budget -= 1
+                    }
+                    if sinkIndex < subscribers.count { continue }  // the rest of the run next turn
+                }
+                batchIndex = runEnd
+                run = []
+                sinkIndex = 0
+                continue
             case .shutdown:
                 let all = sinks.values.flatMap(\.list)
                 sinks = [:]
                 all.forEach { $0.shutdown() }
             }
+            batchIndex += 1
         }
-        // One flush per connection for the whole batch.
-        for stream in Set(written) {
-            sinks[stream]?.list.forEach { $0.connection.flushIfNeeded() }
+        if batchIndex < batch.count {
+            loop.execute { self.drain() }
+            return
         }
+        batch = []
+        batchIndex = 0
+        let more = inbox.withLockedValue { inbox -> Bool in
+            if inbox.messages.isEmpty { inbox.scheduled = false }
+            return !inbox.messages.isEmpty
+        }
+        if more { loop.execute { self.drain() } }
+    }
+
+    /// Gathers the events of `stream` that follow each other from `start`.
+    private func startRun(at start: Int, stream: StreamName) {
+        var end = start
+        while end < batch.count, case .event(let event) = batch[end], event.event.stream == stream {
+            run.append(BatchFrames(event))
+            end += 1
+        }
+        runEnd = end
+        sinkIndex = 0
     }
 }

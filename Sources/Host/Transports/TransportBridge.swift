@@ -12,7 +12,7 @@ struct TransportBridge: Sendable {
     let route: TransportRoute
     let limits: WebSocketLimits
     /// How long a plugin may take to start its answer.
-    let answerTimeout: Duration = .seconds(30)
+    let answerTimeout: TimeAmount = .seconds(30)
 
     /// The HTTP route.
     func respond(to request: Request, context: NorthstarRequestContext) async throws -> Response {
@@ -41,13 +41,10 @@ struct TransportBridge: Sendable {
         case .respond(let answer)?:
             // A refusal is a short JSON error: read it whole, within bounds of
             // size and time (a plugin that never ends it does not hang the handshake).
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await exchange.waitForEnd() }
-                group.addTask { [answerTimeout] in try? await Task.sleep(for: answerTimeout) }
-                await group.next()
-                exchange.clientGone()  // ends whichever wait is left
-                group.cancelAll()
-            }
+            let timeout = exchange.sink.eventLoop.scheduleTask(in: answerTimeout) { exchange.clientGone() }
+            await exchange.waitForEnd()
+            timeout.cancel()
+            exchange.clientGone()  // the refusal is read whole: nothing more is taken
             return .refused(status: answer.status, headers: answer.headers, body: exchange.takeBody(maxBytes: 65536))
         case nil:
             let body = ByteBuffer(string: #"{"error":{"code":"transport_no_answer","message":"the transport did not answer"}}"#)
@@ -58,16 +55,10 @@ struct TransportBridge: Sendable {
     /// The plugin's answer, or nil when it gave none in time (it is then
     /// told the client is gone).
     private func decision(of exchange: Exchange) async -> Exchange.Decision? {
-        let decision = await withTaskGroup(of: Exchange.Decision?.self) { group in
-            group.addTask { await exchange.waitForDecision() }
-            group.addTask { [answerTimeout] in
-                try? await Task.sleep(for: answerTimeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        // A timer on the loop, not a task group: nothing more stays per connection.
+        let timeout = exchange.sink.eventLoop.scheduleTask(in: answerTimeout) { exchange.clientGone() }
+        let decision = await exchange.waitForDecision()
+        timeout.cancel()
         if decision == nil { exchange.clientGone() }
         return decision
     }
