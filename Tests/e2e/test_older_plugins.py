@@ -82,3 +82,43 @@ def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_
         assert server.get("/healthz").status_code == 200
     finally:
         server.kill()
+
+
+def test_a_transport_whose_frame_event_refuses_ends_the_subscription_with_a_clear_reason(data_dir, tmp_path):
+    """ABI 1.3's frame_event is the transport's: when it refuses an event,
+    the subscriptions that needed it end with NS_ERR_INTERNAL naming the
+    event, at the position before it, and nothing else breaks."""
+    (tmp_path / "exports.map").write_text("{ global: northstar_plugin_v1; local: *; };\n")
+    library = tmp_path / "libFramer.so"
+    subprocess.run(["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", "-Wall", "-Werror", "-shared", "-fPIC",
+                    "-I", str(ROOT / "Sources" / "PluginAPI" / "include"), f"-Wl,--version-script={tmp_path / 'exports.map'}",
+                    "-o", str(library), str(ROOT / "Tests" / "e2e" / "plugins" / "refusing_framer.c")], check=True)
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({"plugins": [
+        {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+            "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+        {"name": "framer", "path": str(library), "config": {}},
+        {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    server = Server(data_dir, config=config).start()
+    try:
+        headers = bearer(server.token())
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "before"}, headers=headers).status_code == 201
+        answers = []
+        waiting = threading.Thread(target=lambda: answers.append(server.get(f"/framer/chat/{thread}?after=1", headers=headers)))
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while "northstar_live_subscribers 1" not in server.get("/metrics").text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=headers).status_code == 201
+        waiting.join(timeout=10)
+        assert answers and answers[0].status_code == 200, answers
+        text = answers[0].text
+        assert text.startswith("status=14 position=1 "), text  # NS_ERR_INTERNAL, resume after seq 1
+        assert "could not frame event 2" in text and "frame_event" in text, text
+        # The other transport on the same stream is untouched.
+        assert server.get("/healthz").status_code == 200
+        stream = server.get(f"/v1/threads/{thread}/events?after=0", headers=headers).json()
+        assert [event["seq"] for event in stream["events"]] == [1, 2]
+    finally:
+        server.kill()

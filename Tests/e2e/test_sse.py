@@ -229,3 +229,29 @@ def test_sigterm_ends_open_streams_and_the_server_exits(server):
         end = json.loads(frame["data"])
         assert end["reason"] == "server_closed" and "resume after seq 2" in end["message"]
         stream.close()
+
+
+def test_a_client_that_leaves_is_forgotten_at_once_without_another_event(server):
+    """The transport hears that its client left when the socket closes (its
+    on_exchange_closed), not at the next write: an idle stream that is
+    dropped stops counting as a subscriber at once."""
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 1)
+    streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(3)]
+    for stream in streams:
+        assert [e["json"]["seq"] for e in stream.events(1)] == [1]
+
+    def live_subscribers():
+        line = next(l for l in server.get("/metrics").text.splitlines() if l.startswith("northstar_live_subscribers "))
+        return float(line.split()[1])
+
+    deadline = time.monotonic() + 5
+    while live_subscribers() != 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live_subscribers() == 3
+    for stream in streams:
+        stream.close()
+    deadline = time.monotonic() + 3
+    while live_subscribers() != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live_subscribers() == 0

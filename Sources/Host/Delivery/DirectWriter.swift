@@ -47,6 +47,17 @@ final class DirectWriter: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    /// A client that closes its side while a stream is being written to it
+    /// has left (browsers and HTTP clients never half-close a stream they
+    /// still read): the connection closes, and the stream learns it now
+    /// rather than at its next write.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if sink != nil, let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         sink?.connectionClosed()
         sink = nil
