@@ -65,6 +65,10 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
         }
         let connections = self.connections
         channel.closeFuture.whenComplete { _ in connections.release(ticket) }
+        // Reads start small and grow with what the client sends: a connection
+        // that sent one request head and now only listens keeps a small buffer.
+        try? channel.syncOptions?.setOption(ChannelOptions.recvAllocator,
+                                            value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
         return channel.eventLoop.makeCompletedFuture {
             // What the handshake decided, carried to the pipeline step that follows it.
             let decided = NIOLockedValueBox<WebSocketUpgrade.Decision?>(nil)
