@@ -29,6 +29,32 @@ def old_plugin(request, tmp_path_factory):
     return library, request.param
 
 
+def config_with(data_dir, name, library):
+    """The dev auth, the plugin under test and the sse plugin."""
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({"plugins": [
+        {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+            "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+        {"name": name, "path": str(library), "config": {}},
+        {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    return config
+
+
+def get_after_next_post(server, path, thread, headers):
+    """GETs `path` (a plugin route that waits for the next live event), posts
+    one message once the plugin is subscribed, and returns the answer."""
+    answers = []
+    waiting = threading.Thread(target=lambda: answers.append(server.get(path, headers=headers)))
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while "northstar_live_subscribers 1" not in server.get("/metrics").text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=headers).status_code == 201
+    waiting.join(timeout=10)
+    assert answers, f"{path} did not answer"
+    return answers[0]
+
+
 def test_the_saved_headers_are_the_earlier_minors():
     text = (HEADERS / "1.1" / "northstar_plugin.h").read_text()
     assert "#define NS_ABI_MINOR 1\n" in text and "on_refused" not in text
@@ -38,12 +64,7 @@ def test_the_saved_headers_are_the_earlier_minors():
 
 def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_plugin):
     old_plugin, version = old_plugin
-    config = data_dir / "config.json"
-    config.write_text(json.dumps({"plugins": [
-        {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
-            "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
-        {"name": "oldchat", "path": str(old_plugin), "config": {}},
-        {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    config = config_with(data_dir, "oldchat", old_plugin)
     inspected = subprocess.run([str(ROOT / ".build" / "debug" / "northstar"), "plugins", "inspect", "--json", str(old_plugin)],
                                capture_output=True, text=True)
     assert f'"{version}"' in inspected.stdout, inspected.stdout + inspected.stderr
@@ -56,16 +77,8 @@ def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_
         first = server.get(f"/old/chat/{thread}?after=1", headers=headers)
         assert first.status_code == 200 and first.json()["seq"] == 2 and first.json()["data"]["text"] == "two"
         # A live event (one committed after the subscribe) reaches it through on_event.
-        answers = []
-        waiting = threading.Thread(target=lambda: answers.append(server.get(f"/old/chat/{thread}?after=2", headers=headers)))
-        waiting.start()
-        deadline = time.monotonic() + 10
-        while "northstar_live_subscribers 1" not in server.get("/metrics").text and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=headers).status_code == 201
-        waiting.join(timeout=10)
-        assert answers and answers[0].status_code == 200 and answers[0].json()["seq"] == 3
-        assert answers[0].json()["data"]["text"] == "live"
+        live = get_after_next_post(server, f"/old/chat/{thread}?after=2", thread, headers)
+        assert live.status_code == 200 and live.json()["seq"] == 3 and live.json()["data"]["text"] == "live"
         # 1.1's contract for a refusal: the code inside a 400's message.
         refused = server.get(f"/old/chat/{thread}?after=99", headers=headers)
         assert refused.status_code == 400 and refused.text.startswith("invalid_after: "), refused.text
@@ -93,27 +106,15 @@ def test_a_transport_whose_frame_event_refuses_ends_the_subscription_with_a_clea
     subprocess.run(["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", "-Wall", "-Werror", "-shared", "-fPIC",
                     "-I", str(ROOT / "Sources" / "PluginAPI" / "include"), f"-Wl,--version-script={tmp_path / 'exports.map'}",
                     "-o", str(library), str(ROOT / "Tests" / "e2e" / "plugins" / "refusing_framer.c")], check=True)
-    config = data_dir / "config.json"
-    config.write_text(json.dumps({"plugins": [
-        {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
-            "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
-        {"name": "framer", "path": str(library), "config": {}},
-        {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    config = config_with(data_dir, "framer", library)
     server = Server(data_dir, config=config).start()
     try:
         headers = bearer(server.token())
         thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
         assert server.post(f"/v1/threads/{thread}/messages", json={"text": "before"}, headers=headers).status_code == 201
-        answers = []
-        waiting = threading.Thread(target=lambda: answers.append(server.get(f"/framer/chat/{thread}?after=1", headers=headers)))
-        waiting.start()
-        deadline = time.monotonic() + 10
-        while "northstar_live_subscribers 1" not in server.get("/metrics").text and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=headers).status_code == 201
-        waiting.join(timeout=10)
-        assert answers and answers[0].status_code == 200, answers
-        text = answers[0].text
+        answer = get_after_next_post(server, f"/framer/chat/{thread}?after=1", thread, headers)
+        assert answer.status_code == 200, answer.text
+        text = answer.text
         assert text.startswith("status=14 position=1 "), text  # NS_ERR_INTERNAL, resume after seq 1
         assert "could not frame event 2" in text and "frame_event" in text, text
         # The other transport on the same stream is untouched.

@@ -544,7 +544,8 @@ typedef struct ns_transport_vtable {
      * host calls again with that much room. Any other error ends the
      * subscriptions that needed the frame (NS_ERR_INTERNAL in `on_end`).
      * `stream` is the name the subscriber subscribed with ("chat:<id>").
-     * THREAD: any host thread; must not block, must not call the host.
+     * THREAD: an event loop (the first one that needs the frame); must not
+     * block, must not call the host.
      */
     ns_status (*frame_event)(void *instance, ns_str stream, uint64_t seq, ns_str type, ns_bytes event_json,
                              uint8_t *out, uint64_t capacity, uint64_t *length);
