@@ -97,9 +97,6 @@ final class Exchange: @unchecked Sendable {
         return .accepted(socket)
     }
 
-    /// The socket this handshake became, once accepted.
-    var socket: HostWebSocket? { state.withLockedValue { $0.socket } }
-
     enum WriteResult { case queued, full, closed }
 
     func write(_ bytes: ByteBuffer) -> WriteResult {
