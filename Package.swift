@@ -66,6 +66,7 @@ let package = Package(
             name: "northstar",
             dependencies: [
                 "NorthstarHost",
+                "PluginAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

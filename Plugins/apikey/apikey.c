@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The plugin's name: its config entry's "name", and what auth.chain lists. */
+#define PLUGIN_NAME "apikey"
+
 #define MAX_FIELD 256
 /* A view of a string literal, for static info. */
 #define LITERAL(text) {text, sizeof(text) - 1}
@@ -222,7 +225,7 @@ static const ns_plugin_info apikey_info = {
     .abi_major = NS_ABI_MAJOR,
     .abi_minor = NS_ABI_MINOR,
     .kind = NS_KIND_AUTH,
-    .name = LITERAL("apikey"),
+    .name = LITERAL(PLUGIN_NAME),
     .version = LITERAL("1.0.0"),
     .description = LITERAL("API keys, SHA-256 hashed in config, mapped to tenant, user, env and scopes"),
     .init = apikey_init,

@@ -26,7 +26,10 @@
  * Every connection moves through: authenticate -> subscribe -> stream. The
  * host answers each step on its own thread, so a connection is shared by
  * several threads: `lock` guards it, `refs` counts who may still touch it,
- * and `finish` tears it down exactly once.
+ * and `finish` tears it down exactly once. The connection rides on its
+ * exchange (`exchange_set_context`, ABI 1.4), so `on_exchange_closed` finds
+ * it without a table; headers, the query and the credential are read with
+ * the host's request helpers.
  */
 #include "northstar_plugin.h"
 
@@ -38,8 +41,6 @@
 #define LITERAL(text) {text, sizeof(text) - 1}
 enum { ROUTE_CHAT = 1, ROUTE_CANVAS = 2, ROUTE_GESTURE = 3, MAX_ORIGINS = 16, MAX_ORIGIN = 200, MAX_STREAM = 320 };
 
-typedef struct sse_conn sse_conn;
-
 typedef struct sse_plugin {
     const ns_host_api *api;
     ns_host *host;
@@ -48,15 +49,10 @@ typedef struct sse_plugin {
     int allow_query_token;
     char origins[MAX_ORIGINS][MAX_ORIGIN + 1];
     int origin_count;
-    /* Open connections, so on_exchange_closed can find its own. Lock order:
-     * `connections_lock` before a connection's `lock`. */
-    pthread_mutex_t connections_lock;
-    sse_conn *connections;
 } sse_plugin;
 
-struct sse_conn {
+typedef struct sse_conn {
     sse_plugin *plugin;
-    sse_conn *prev, *next;      /* in plugin->connections */
     pthread_mutex_t lock;
     int refs;                   /* the exchange's, plus one per host call in flight */
     int finished;               /* finish() ran: write nothing more */
@@ -68,33 +64,14 @@ struct sse_conn {
     uint64_t after;
     char origin[MAX_ORIGIN + 1]; /* an allowed Origin to answer with CORS, or "" */
     char refusal[48];           /* a refused subscribe's code, from on_refused (ABI 1.2) */
-};
+} sse_conn;
 
 static ns_str str(const char *text) {
     ns_str s = {text, strlen(text)};
     return s;
 }
 
-/* ---- small helpers: headers, query parameters, JSON strings ------------ */
-
-static int equal_nocase(ns_str a, const char *b) {
-    size_t n = strlen(b);
-    if (a.len != n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char x = a.ptr[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
-        if (x != y) return 0;
-    }
-    return 1;
-}
-
-static ns_str header(const ns_http_request *request, const char *name) {
-    for (uint32_t i = 0; i < request->header_count; i++)
-        if (equal_nocase(request->headers[i].name, name)) return request->headers[i].value;
-    ns_str none = {NULL, 0};
-    return none;
-}
+/* ---- small helpers: origins, seqs, JSON strings -------------------------- */
 
 /* Whether `origin` ("http://host:port") names the host the request was sent to. */
 static int same_origin(ns_str origin, ns_str host) {
@@ -107,23 +84,6 @@ static int same_origin(ns_str origin, ns_str host) {
     for (size_t i = 0; i < n; i++)
         if ((authority[i] | 0x20) != (host.ptr[i] | 0x20)) return 0;
     return 1;
-}
-
-/* The raw value of `name` in a query string; not decoded (our values need none). */
-static ns_str query_param(ns_str query, const char *name) {
-    size_t n = strlen(name);
-    const char *p = query.ptr, *end = query.ptr + query.len;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - p) > n && memcmp(p, name, n) == 0 && p[n] == '=') {
-            ns_str value = {p + n + 1, (uint64_t)(stop - p - n - 1)};
-            return value;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    ns_str none = {NULL, 0};
-    return none;
 }
 
 static int starts_with(ns_str text, const char *prefix) {
@@ -185,16 +145,9 @@ static void ref(sse_conn *conn) {
 }
 
 static void unref(sse_conn *conn) {
-    sse_plugin *plugin = conn->plugin;
-    pthread_mutex_lock(&plugin->connections_lock);
     pthread_mutex_lock(&conn->lock);
     int last = --conn->refs == 0;
     pthread_mutex_unlock(&conn->lock);
-    if (last) {
-        if (conn->prev) conn->prev->next = conn->next; else plugin->connections = conn->next;
-        if (conn->next) conn->next->prev = conn->prev;
-    }
-    pthread_mutex_unlock(&plugin->connections_lock);
     if (last) {
         pthread_mutex_destroy(&conn->lock);
         free(conn);
@@ -406,19 +359,23 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
     plugin->api->subscribe(plugin->host, principal, str(conn->stream), conn->after, &subscriber, on_subscribed);
 }
 
+/* A header's value, or {NULL, 0}. */
+static ns_str header(const ns_host_api *api, const ns_http_request *request, const char *name) {
+    ns_str value = {NULL, 0};
+    if (api->request_header(request, str(name), &value) != NS_OK) value.ptr = NULL;
+    return value;
+}
+
 static void sse_on_request(void *instance, const ns_http_request *request, ns_exchange *exchange) {
     sse_plugin *plugin = instance;
+    const ns_host_api *api = plugin->api;
     sse_conn *conn = calloc(1, sizeof *conn);
-    if (!conn) { plugin->api->response_end(exchange); return; }
+    if (!conn) { api->response_error(exchange, 503, str("unavailable"), str("out of memory")); return; }
     pthread_mutex_init(&conn->lock, NULL);
     conn->plugin = plugin;
     conn->exchange = exchange;
     conn->refs = 1;
-    pthread_mutex_lock(&plugin->connections_lock);
-    conn->next = plugin->connections;
-    if (conn->next) conn->next->prev = conn;
-    plugin->connections = conn;
-    pthread_mutex_unlock(&plugin->connections_lock);
+    api->exchange_set_context(exchange, conn);
 
     ns_str id = request->param_count > 0 ? request->params[0] : str("");
     if (id.len == 0 || id.len > 100) { fail(conn, 404, "not_found", str("no such stream")); return; }
@@ -435,62 +392,47 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
     /* A page may subscribe from a listed origin (it gets CORS headers) or
      * from the server's own origin; any other page is refused, as the ws
      * plugin refuses it. Requests without an Origin (curl, servers) pass. */
-    ns_str origin = header(request, "origin");
+    ns_str origin = header(api, request, "origin");
     if (origin.ptr) {
         int listed = 0;
         for (int i = 0; i < plugin->origin_count; i++)
             listed |= strlen(plugin->origins[i]) == origin.len && memcmp(plugin->origins[i], origin.ptr, origin.len) == 0;
-        if (!listed && !same_origin(origin, header(request, "host"))) {
+        if (!listed && !same_origin(origin, header(api, request, "host"))) {
             fail(conn, 403, "origin_not_allowed", str("this page's origin is not in allowed_origins"));
             return;
         }
         if (listed) memcpy(conn->origin, origin.ptr, (size_t)origin.len);
     }
 
-    ns_str last = header(request, "last-event-id");
-    if (!last.ptr) last = query_param(request->query, "last_event_id");
+    ns_str last = header(api, request, "last-event-id");
+    if (!last.ptr && api->request_query(request, str("last_event_id"), &last) != NS_OK) last.ptr = NULL;
     if (last.ptr && parse_seq(last, &conn->after) != 0) {
         fail(conn, 400, "invalid_last_event_id", str("Last-Event-ID must be the decimal seq of the last event seen"));
         return;
     }
 
     ns_credential credential = {sizeof(ns_credential), NS_CREDENTIAL_HEADER, {NULL, 0}, {NULL, 0}};
-    ns_str authorization = header(request, "authorization");
-    const char *space = authorization.ptr ? memchr(authorization.ptr, ' ', (size_t)authorization.len) : NULL;
-    if (space) {
-        credential.scheme.ptr = authorization.ptr;
-        credential.scheme.len = (uint64_t)(space - authorization.ptr);
-        credential.value.ptr = space + 1;
-        credential.value.len = authorization.len - credential.scheme.len - 1;
-    } else if (plugin->allow_query_token && (credential.value = query_param(request->query, "access_token")).len > 0) {
-        credential.source = NS_CREDENTIAL_QUERY;
-        credential.scheme = str("Bearer");
-    } else {
+    uint32_t flags = plugin->allow_query_token ? NS_REQUEST_CREDENTIAL_QUERY : 0;
+    if (api->request_credential(request, flags, &credential) != NS_OK) {
         fail(conn, 401, "unauthorized", str("a credential is required (Authorization: Bearer <token>)"));
         return;
     }
     pthread_mutex_lock(&conn->lock);
     conn->refs++; /* held until the handshake's callbacks are done */
     pthread_mutex_unlock(&conn->lock);
-    plugin->api->authenticate(plugin->host, &credential, on_authenticated, conn);
+    api->authenticate(plugin->host, &credential, on_authenticated, conn);
 }
 
-/* The client went away: stop feeding it and end the exchange. */
+/* The client went away: stop feeding it and end the exchange. The host
+ * holds `response_end` back while this runs, so the connection (whose
+ * exchange reference only `finish` drops) is alive here. */
 static void sse_on_exchange_closed(void *instance, ns_exchange *exchange) {
     sse_plugin *plugin = instance;
-    sse_conn *found = NULL;
-    pthread_mutex_lock(&plugin->connections_lock);
-    for (sse_conn *conn = plugin->connections; conn; conn = conn->next) {
-        if (conn->exchange != exchange) continue;
-        pthread_mutex_lock(&conn->lock);
-        if (conn->refs > 0) { conn->refs++; found = conn; }
-        pthread_mutex_unlock(&conn->lock);
-        break;
-    }
-    pthread_mutex_unlock(&plugin->connections_lock);
-    if (!found) return;
-    finish(found);
-    unref(found);
+    sse_conn *conn = plugin->api->exchange_context(exchange);
+    if (!conn) return;
+    ref(conn);
+    finish(conn);
+    unref(conn);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -526,7 +468,6 @@ static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, 
     if (!plugin) return NS_ERR_INTERNAL;
     plugin->api = api;
     plugin->host = host;
-    pthread_mutex_init(&plugin->connections_lock, NULL);
     uint32_t heartbeat_seconds = 30;
     plugin->retry_ms = 3000;
     if (read_number(api, host, "/heartbeat_seconds", 1, 3600, &heartbeat_seconds) < 0 ||
@@ -572,8 +513,8 @@ static ns_status sse_init(const ns_host_api *api, ns_host *host, ns_str config, 
 
 static ns_status sse_start(void *instance, ns_error *error) {
     sse_plugin *plugin = instance;
-    if (plugin->api->struct_size < NS_HOST_API_SIZE_1_1) {
-        plugin->api->error_set(error, str("sse needs a host with ABI 1.1 (timers)"));
+    if (plugin->api->struct_size < NS_HOST_API_SIZE_1_4) {
+        plugin->api->error_set(error, str("sse needs a host with ABI 1.4 (exchange contexts, request helpers)"));
         return NS_ERR_UNSUPPORTED;
     }
     ns_status status = plugin->api->route_add(plugin->host, str("GET"), str("/sse/chat/{thread_id}"), ROUTE_CHAT, error);

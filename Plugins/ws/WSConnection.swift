@@ -199,7 +199,7 @@ final class WSConnection: @unchecked Sendable {
         var callbacks = ns_subscriber(struct_size: UInt32(MemoryLayout<ns_subscriber>.size),
                                       context: Unmanaged.passRetained(subscriber).toOpaque(),
                                       on_event: onEvent, on_gap: onGap, on_end: onEnd, on_refused: onRefused,
-                                      exchange: socket == nil ? exchange : nil, websocket: socket)
+                                      exchange: socket == nil ? exchange : nil, websocket: socket, on_live: nil)
         withNSStr(options.isEmpty ? stream : "\(stream)?\(options)") { api.subscribe(plugin.host, principal, $0, after, &callbacks, onSubscribed) }
     }
 

@@ -21,6 +21,8 @@ public final class Node: Sendable {
     public let readiness = Readiness()
     /// The WebSockets open now: counted for /metrics, closed when draining.
     let liveSockets = LiveWebSockets()
+    /// Transport exchanges not finished yet: ended by the host at the drain deadline.
+    let openExchanges = OpenExchanges()
     /// The listener's connections, counted against `limits.max_connections`.
     let connections: ConnectionCount
     /// `limits.connections`, with `max_connections` fitted under the open-file limit.
@@ -45,9 +47,11 @@ public final class Node: Sendable {
                                       maxPendingPerAddress: connectionLimits.maxPendingPerAddress)
         let hub = StreamHub()
         let sockets = liveSockets
+        let exchanges = openExchanges
         let metrics = Metrics(gauges: [
             ("northstar_live_subscribers", "Subscribers receiving live events now.", { Double(hub.totalSubscribers) }),
             ("northstar_websockets_open", "WebSockets accepted and not yet closed.", { Double(sockets.count) }),
+            ("northstar_transport_exchanges_open", "Requests on transport routes not finished yet.", { Double(exchanges.unfinished.count) }),
         ])
         self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
@@ -100,7 +104,8 @@ public final class Node: Sendable {
         var bridges: [TransportBridge] = []
         for plugin in plugins.plugins where plugin.kind == .transport {
             for route in plugin.library.handle.routes {
-                let bridge = TransportBridge(plugin: plugin, route: route, limits: config.limits.transports)
+                let bridge = TransportBridge(plugin: plugin, route: route, limits: config.limits.transports,
+                                             openExchanges: openExchanges)
                 bridges.append(bridge)
                 router.on(RouterPath(route.routerPath), method: route.method) { request, context in
                     try await bridge.respond(to: request, context: context)
@@ -134,13 +139,15 @@ public final class Node: Sendable {
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
                 .init(service: app),
                 .init(service: StoreRecoveryService(store: kernel.store)),
-                .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub, sockets: liveSockets)),
+                .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub, sockets: liveSockets,
+                                                  exchanges: openExchanges, drainTime: .seconds(config.drainDeadlineSeconds),
+                                                  logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
         // A safety net: whatever still runs after this is cancelled.
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(30)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(config.drainDeadlineSeconds + 20)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("stopped")
     }
@@ -164,23 +171,30 @@ struct PluginService: Service {
 /// Listed last, so the shutdown signal reaches it first: `/readyz` turns 503
 /// while the listener is still draining, so load balancers stop sending, and
 /// live streams end, so their long-lived responses let the listener drain
-/// (clients reconnect elsewhere with their last seq).
+/// (clients reconnect elsewhere with their last seq). Transport requests
+/// still open at the drain deadline are ended by the host, so a plugin that
+/// never ends one cannot keep the node from stopping.
 struct DrainSignalService: Service {
     let readiness: Readiness
     let hub: StreamHub
     let sockets: LiveWebSockets
+    let exchanges: OpenExchanges
+    let drainTime: Duration
+    let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
+        let deadline = ContinuousClock.now + drainTime
         readiness.set(.draining)
         hub.shutdown()
         sockets.closeAll(reason: "the server is restarting; reconnect and resume from your last seq")
         // Returning lets the listener quiesce, which would close what is still
         // open with a plain 1000: give the 1001 close handshakes a moment first.
-        let deadline = ContinuousClock.now + .seconds(3)
-        while sockets.count > 0, ContinuousClock.now < deadline {
+        let closeDeadline = min(deadline, ContinuousClock.now + .seconds(3))
+        while sockets.count > 0, ContinuousClock.now < closeDeadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        await exchanges.drain(until: deadline, logger: logger)
     }
 }
 

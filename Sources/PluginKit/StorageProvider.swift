@@ -61,11 +61,12 @@ public struct StoredObject: Sendable, Equatable {
         self.sha256 = sha256
     }
 
-    /// Copies a borrowed `ns_object_info`.
-    public init(_ info: UnsafePointer<ns_object_info>) {
-        self.init(size: info.pointee.size, modifiedUnixMs: info.pointee.modified_unix_ms,
-                  contentType: info.pointee.content_type.string, etag: info.pointee.etag.string,
-                  sha256: info.pointee.sha256_hex.string)
+    /// Copies a borrowed `ns_object_info`, read at its own `struct_size`;
+    /// nil when that is below the 1.0 size.
+    public init?(_ info: UnsafePointer<ns_object_info>) {
+        guard let fields = PluginStruct.copy(info, minimumSize: Int(NS_OBJECT_INFO_MIN_SIZE)) else { return nil }
+        self.init(size: fields.size, modifiedUnixMs: fields.modified_unix_ms, contentType: fields.content_type.string,
+                  etag: fields.etag.string, sha256: fields.sha256_hex.string)
     }
 
     /// Lends the object to C as `ns_object_info` for the duration of `body`.

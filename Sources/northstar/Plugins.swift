@@ -6,7 +6,7 @@ import NorthstarHost
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with plugin files.",
-        subcommands: [Inspect.self]
+        subcommands: [Inspect.self, PluginSDK.self, PluginNew.self, PluginTest.self]
     )
 
     /// `northstar plugins inspect PATH...`: what each file is, or why the host would refuse it.
@@ -22,19 +22,34 @@ struct Plugins: ParsableCommand {
         @Flag(help: "Print a JSON array instead of text.")
         var json = false
 
+        /// One file's verdict; fields absent when they do not apply.
+        struct Report: Encodable {
+            var path: String
+            var status: String
+            var name: String?
+            var kind: String?
+            var version: String?
+            var abi_version: String?
+            var vtable_minor: String?
+            var description: String?
+            var warnings: [String]?
+            var rule: String?
+            var message: String?
+            var remedy: String?
+        }
+
         func run() throws {
-            var reports: [[String: String]] = []
+            var reports: [Report] = []
             for path in paths {
                 do {
                     let library = try PluginLoader.load(path)
-                    reports.append([
-                        "path": path, "status": "ok", "name": library.name, "kind": "\(library.kind)",
-                        "version": library.version, "abi_version": library.abiVersion,
-                        "vtable_minor": "\(library.vtableMinor)", "description": library.summary,
-                    ])
+                    reports.append(Report(path: path, status: "ok", name: library.name, kind: "\(library.kind)",
+                                          version: library.version, abi_version: library.abiVersion,
+                                          vtable_minor: "\(library.vtableMinor)", description: library.summary,
+                                          warnings: library.warnings))
                 } catch let error as PluginLoadError {
-                    reports.append(["path": path, "status": "refused", "rule": error.rule.rawValue,
-                                    "message": error.message, "remedy": error.remedy])
+                    reports.append(Report(path: path, status: "refused", rule: error.rule.rawValue,
+                                          message: error.message, remedy: error.remedy))
                 }
             }
             if json {
@@ -44,22 +59,22 @@ struct Plugins: ParsableCommand {
             } else {
                 for report in reports { print(Self.text(report)) }
             }
-            if reports.contains(where: { $0["status"] != "ok" }) { throw ExitCode(1) }
+            if reports.contains(where: { $0.status != "ok" }) { throw ExitCode(1) }
         }
 
-        static func text(_ report: [String: String]) -> String {
-            let path = report["path"] ?? "?"
-            guard report["status"] == "ok" else {
-                return "\(path): REFUSED [\(report["rule"] ?? "")]\n  why: \(report["message"] ?? "")\n  fix: \(report["remedy"] ?? "")"
+        static func text(_ report: Report) -> String {
+            guard report.status == "ok" else {
+                return "\(report.path): REFUSED [\(report.rule ?? "")]\n  why: \(report.message ?? "")\n  fix: \(report.remedy ?? "")"
             }
+            let warnings = (report.warnings ?? []).map { "\n  warning:     \($0)" }.joined()
             return """
-            \(path): ok
-              name:        \(report["name"] ?? "")
-              kind:        \(report["kind"] ?? "") (vtable minor \(report["vtable_minor"] ?? ""))
-              version:     \(report["version"] ?? "")
-              abi:         \(report["abi_version"] ?? "")
-              description: \(report["description"] ?? "")
-            """
+            \(report.path): ok
+              name:        \(report.name ?? "")
+              kind:        \(report.kind ?? "") (vtable minor \(report.vtable_minor ?? ""))
+              version:     \(report.version ?? "")
+              abi:         \(report.abi_version ?? "")
+              description: \(report.description ?? "")
+            """ + warnings
         }
     }
 }
@@ -83,6 +98,9 @@ struct Config: ParsableCommand {
             let config = try options.load()
             let plugins = try fail(on: { try PluginSet(config: config) })
             let names = plugins.plugins.map { "\($0.name) (\($0.kind))" }.joined(separator: ", ")
+            for plugin in plugins.plugins {
+                for warning in plugin.library.warnings { print("warning: plugin \(plugin.name) (\(plugin.library.file)): \(warning)") }
+            }
             print("\(config.source): ok: env \(config.env), listen \(config.listen), plugins: \(names.isEmpty ? "none" : names)")
             plugins.discardAll()
         }

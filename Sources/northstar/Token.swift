@@ -8,7 +8,8 @@ struct Token: ParsableCommand {
         abstract: "Print a development token that the configured auth chain accepts.",
         discussion: """
         Asks the first auth plugin that can mint (the jwt plugin in the dev default) to sign a \
-        token for --tenant and --user. Use it as `Authorization: Bearer <token>`.
+        token for --tenant and --user. Use it as `Authorization: Bearer <token>`. Only auth \
+        plugins are initialised; plugins named in the config outside auth.chain are not loaded at all.
         """
     )
 
@@ -35,7 +36,7 @@ struct Token: ParsableCommand {
         }
         guard ttl > 0, ttl <= 366 * 86_400 else { throw ValidationError("--ttl must be between 1 and 31622400 seconds") }
         let config = try options.load()
-        let plugins = try fail(on: { try PluginSet(config: config) })
+        let plugins = try fail(on: { try PluginSet.authOnly(config: config) })
         defer { plugins.discardAll() }
         let claims = [
             "tenant_id": tenant, "user_id": user, "env": env ?? config.env,
@@ -44,6 +45,8 @@ struct Token: ParsableCommand {
         do {
             print(try plugins.mint(claims: claims, ttlSeconds: ttl, chain: config.auth.chain))
         } catch let error as AuthPluginError {
+            // A plugin that could not load may be the minter the chain needs.
+            for refusal in plugins.skipped { FileHandle.standardError.write(Data("error: \(refusal)\n".utf8)) }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         }

@@ -2,6 +2,9 @@
  * The layout probe: sizeof and offsetof of every field the ABI has, as this
  * compiler sees them. The test compares them with abi-layout.json; a field
  * added to the header without an entry here still changes its struct's size.
+ *
+ * Fields of later minors are guarded by NS_ABI_MINOR, so the same probe,
+ * compiled against a saved older header, reports that header's layout.
  */
 #include "layout_probe.h"
 #include "northstar_plugin.h"
@@ -53,6 +56,9 @@ static const ns_layout_entry entries[] = {
     FIELD(ns_storage_vtable, list),
     FIELD(ns_storage_vtable, remove),
     FIELD(ns_storage_vtable, cancel),
+#if NS_ABI_MINOR >= 4
+    FIELD(ns_storage_vtable, put_finish_checked),
+#endif
     STRUCT(ns_http_request),
     FIELD(ns_http_request, struct_size),
     FIELD(ns_http_request, route_id),
@@ -70,9 +76,16 @@ static const ns_layout_entry entries[] = {
     FIELD(ns_subscriber, on_event),
     FIELD(ns_subscriber, on_gap),
     FIELD(ns_subscriber, on_end),
+#if NS_ABI_MINOR >= 2
     FIELD(ns_subscriber, on_refused),
+#endif
+#if NS_ABI_MINOR >= 3
     FIELD(ns_subscriber, exchange),
     FIELD(ns_subscriber, websocket),
+#endif
+#if NS_ABI_MINOR >= 4
+    FIELD(ns_subscriber, on_live),
+#endif
     STRUCT(ns_transport_vtable),
     FIELD(ns_transport_vtable, struct_size),
     FIELD(ns_transport_vtable, minor),
@@ -80,7 +93,9 @@ static const ns_layout_entry entries[] = {
     FIELD(ns_transport_vtable, on_exchange_closed),
     FIELD(ns_transport_vtable, on_ws_message),
     FIELD(ns_transport_vtable, on_ws_closed),
+#if NS_ABI_MINOR >= 3
     FIELD(ns_transport_vtable, frame_event),
+#endif
     STRUCT(ns_host_api),
     FIELD(ns_host_api, struct_size),
     FIELD(ns_host_api, abi_minor),
@@ -109,11 +124,27 @@ static const ns_layout_entry entries[] = {
     FIELD(ns_host_api, subscribe),
     FIELD(ns_host_api, subscription_cancel),
     FIELD(ns_host_api, kernel_call),
+#if NS_ABI_MINOR >= 1
     FIELD(ns_host_api, http_fetch),
     FIELD(ns_host_api, timer_start),
     FIELD(ns_host_api, timer_cancel),
+#endif
+#if NS_ABI_MINOR >= 2
     FIELD(ns_host_api, principal_renew),
+#endif
+#if NS_ABI_MINOR >= 3
     FIELD(ns_host_api, subscription_position),
+#endif
+#if NS_ABI_MINOR >= 4
+    FIELD(ns_host_api, exchange_set_context),
+    FIELD(ns_host_api, exchange_context),
+    FIELD(ns_host_api, timer_once),
+    FIELD(ns_host_api, request_header),
+    FIELD(ns_host_api, request_query),
+    FIELD(ns_host_api, request_credential),
+    FIELD(ns_host_api, response_error),
+#endif
+#if NS_ABI_MINOR >= 1
     STRUCT(ns_http_fetch),
     FIELD(ns_http_fetch, struct_size),
     FIELD(ns_http_fetch, method),
@@ -123,6 +154,7 @@ static const ns_layout_entry entries[] = {
     FIELD(ns_http_fetch, body),
     FIELD(ns_http_fetch, timeout_ms),
     FIELD(ns_http_fetch, max_response_bytes),
+#endif
     STRUCT(ns_host_offer),
     FIELD(ns_host_offer, struct_size),
     FIELD(ns_host_offer, abi_major),

@@ -102,4 +102,73 @@ import Testing
         #expect(Int(NS_TRANSPORT_VTABLE_MIN_SIZE) == end("ns_transport_vtable"))
         #expect(Int(NS_HOST_API_MIN_SIZE) == end("ns_host_api"))
     }
+
+    static let headersURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("headers")
+    static let probeURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("PluginAPILayout")
+
+    /// The layout `header` (a saved copy) gives: the probe built against it with `cc`.
+    static func probe(savedHeader version: String) throws -> [String: Layout] {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("layout-\(version)-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let main = folder.appendingPathComponent("main.c")
+        try """
+            #include <stdio.h>
+            #include "layout_probe.h"
+            int main(void) {
+                for (size_t i = 0; i < ns_layout_count(); i++) {
+                    ns_layout_entry e = ns_layout_at(i);
+                    printf("%s %s %zu %zu\\n", e.type, *e.field ? e.field : "-", e.offset, e.size);
+                }
+                return 0;
+            }
+            """.write(to: main, atomically: true, encoding: .utf8)
+        let binary = folder.appendingPathComponent("probe").path
+        try run("/usr/bin/env", ["cc", "-std=c99", "-I", headersURL.appendingPathComponent(version).path,
+                                 "-I", probeURL.appendingPathComponent("include").path,
+                                 "-o", binary, main.path, probeURL.appendingPathComponent("layout_probe.c").path])
+        var layouts: [String: Layout] = [:]
+        for line in try run(binary, []).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            let (type, field, offset, size) = (String(parts[0]), String(parts[1]), Int(parts[2])!, Int(parts[3])!)
+            if field == "-" {
+                layouts[type] = Layout(size: size, fields: [])
+            } else {
+                layouts[type]?.fields.append(.init(name: field, offset: offset, size: size))
+            }
+        }
+        return layouts
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) failed"])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test("every earlier minor has its header saved, and it lays out exactly as recorded")
+    func savedHeadersMatchTheirVersions() throws {
+        let manifest = try Self.manifest()
+        for version in manifest.keys.sorted() where version != Self.currentVersion {
+            let header = Self.headersURL.appendingPathComponent(version).appendingPathComponent("northstar_plugin.h")
+            let text = try String(contentsOf: header, encoding: .utf8)
+            let minor = version.split(separator: ".")[1]
+            #expect(text.contains("#define NS_ABI_MINOR \(minor)\n"), "headers/\(version) is not the \(version) header")
+            let layouts = try Self.probe(savedHeader: version)
+            for type in Set(layouts.keys).union(manifest[version]!.keys).sorted() {
+                #expect(layouts[type] == manifest[version]![type], "\(type) in headers/\(version) differs from abi-layout.json's \(version)")
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-"""A plugin built against each earlier header (1.1 and 1.2, kept in
+"""A plugin built against each earlier header (1.0 to 1.3, kept in
 Tests/PluginAPITests/headers/) loads into today's host and works: the host
 reads its shorter structs at their own size, and it keeps getting what its
 minor promised: a 400's code inside the message (a 1.2+ plugin that sets
@@ -18,7 +18,7 @@ from conftest import ROOT, Server, bearer
 HEADERS = ROOT / "Tests" / "PluginAPITests" / "headers"
 
 
-@pytest.fixture(scope="module", params=["1.1", "1.2"])
+@pytest.fixture(scope="module", params=["1.0", "1.1", "1.2", "1.3"])
 def old_plugin(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"oldplugin{request.param}")
     (folder / "exports.map").write_text("{ global: northstar_plugin_v1; local: *; };\n")
@@ -56,10 +56,15 @@ def get_after_next_post(server, path, thread, headers):
 
 
 def test_the_saved_headers_are_the_earlier_minors():
+    # Their layouts are checked against abi-layout.json by ABILayoutTests.
+    text = (HEADERS / "1.0" / "northstar_plugin.h").read_text()
+    assert "#define NS_ABI_MINOR 0\n" in text and "http_fetch" not in text and "timer_start" not in text
     text = (HEADERS / "1.1" / "northstar_plugin.h").read_text()
     assert "#define NS_ABI_MINOR 1\n" in text and "on_refused" not in text
     text = (HEADERS / "1.2" / "northstar_plugin.h").read_text()
     assert "#define NS_ABI_MINOR 2\n" in text and "on_refused" in text and "frame_event" not in text
+    text = (HEADERS / "1.3" / "northstar_plugin.h").read_text()
+    assert "#define NS_ABI_MINOR 3\n" in text and "frame_event" in text and "on_live" not in text
 
 
 def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_plugin):

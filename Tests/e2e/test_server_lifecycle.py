@@ -66,7 +66,7 @@ def test_plugins_inspect_describes_apikey_in_json():
     result = northstar("plugins", "inspect", "--json", BIN / "libNorthstarAPIKey.so")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)[0]
-    assert report["name"] == "apikey" and report["kind"] == "auth" and report["abi_version"] == "1.3"
+    assert report["name"] == "apikey" and report["kind"] == "auth" and report["abi_version"] == "1.4"
     assert report["version"] == "1.0.0" and report["status"] == "ok"
 
 

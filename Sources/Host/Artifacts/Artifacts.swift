@@ -64,8 +64,8 @@ public final class Artifacts: Sendable {
             backend.putAbort(upload)
             throw error
         }
-        let stored = try await backend.putFinish(upload)
         let sha = hasher.finalize().hex
+        let stored = try await backend.putFinish(upload, sent: ObjectInfo(size: total, contentType: contentType, sha256: sha))
         guard stored.size == total, stored.sha256.isEmpty || stored.sha256 == sha else {
             logger.error("stored object does not match what was sent; removed", metadata: [
                 "backend": "\(backend.name)", "sent_bytes": "\(total)", "stored_bytes": "\(stored.size)"])

@@ -62,6 +62,7 @@ extension NorthstarConfig {
         if let adminToken, adminToken.utf8.count < 16 {
             throw node.error("admin_token", "at least 16 characters (it guards /metrics); put it in the environment: \"${NAME}\"")
         }
+        let drainDeadlineSeconds = Int(try node.integer("drain_deadline_seconds", range: 1...300) ?? 10)
         try node.finish()
 
         let expand: @Sendable (String, String) throws -> String = { text, path in
@@ -108,8 +109,11 @@ extension NorthstarConfig {
         let plugins = try parsePlugins(&root, source: source, expand: expand)
         try root.finish()
 
-        return NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory, adminToken: adminToken,
-                               limits: limits, store: store, storage: storage, auth: auth, plugins: plugins, source: source)
+        var config = NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory,
+                                     adminToken: adminToken, limits: limits, store: store, storage: storage, auth: auth,
+                                     plugins: plugins, source: source)
+        config.drainDeadlineSeconds = drainDeadlineSeconds
+        return config
     }
 
     private static func parseConnectionLimits(_ reader: inout ConfigReader, declaredBody: Int64) throws -> ConnectionLimits {

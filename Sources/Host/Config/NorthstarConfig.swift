@@ -15,6 +15,9 @@ public struct NorthstarConfig: Sendable {
     public var pluginDirectory: String?
     /// When set, `/metrics` answers only `Authorization: Bearer <admin_token>`.
     public var adminToken: String?
+    /// After SIGTERM, how long open requests may take to finish before the
+    /// node ends them itself (`node.drain_deadline_seconds`).
+    public var drainDeadlineSeconds: Int = 10
     public var limits: Limits
     public var store: StoreSettings
     public var storage: StorageSettings

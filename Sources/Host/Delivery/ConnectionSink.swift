@@ -159,6 +159,25 @@ final class ConnectionSink: @unchecked Sendable {
 
     // MARK: The connection's side (on the loop)
 
+    /// Watches the socket before the connection opens (on the loop): a
+    /// client that leaves while its answer is still being decided is gone at
+    /// once, not when something is first written to it.
+    func watchConnection() {
+        eventLoop.assertInEventLoop()
+        guard state.withLockedValue({ !$0.ended }) else { return }
+        writer = try? channel.pipeline.syncOperations.handler(type: DirectWriter.self)
+        guard let writer, channel.isActive else { return connectionClosed() }
+        writer.sink = self
+    }
+
+    /// Stops watching a connection that never opened (its exchange got no
+    /// answer, or a refused handshake's): the next request's sink watches it.
+    func stopWatching() {
+        eventLoop.execute { [self] in
+            if let writer, writer.sink === self { writer.sink = nil }
+        }
+    }
+
     /// Opens the connection for writing, with `framing`; what was queued goes out now.
     func open(framing: StreamFraming) {
         eventLoop.assertInEventLoop()

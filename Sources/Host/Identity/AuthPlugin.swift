@@ -21,7 +21,7 @@ public enum AuthVerdict: Sendable {
 extension PluginInstance {
     private var authVTable: ns_auth_vtable? {
         guard kind == .auth, let vtable = library.info.pointee.vtable else { return nil }
-        return vtable.assumingMemoryBound(to: ns_auth_vtable.self).pointee
+        return PluginStruct.copy(vtable.assumingMemoryBound(to: ns_auth_vtable.self), minimumSize: Int(NS_AUTH_VTABLE_MIN_SIZE))
     }
 
     /// Asks the plugin to verify `credential`.

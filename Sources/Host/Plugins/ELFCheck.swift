@@ -37,7 +37,7 @@ enum ELFCheck {
         return nil
     }
 
-    private static func readInt(_ bytes: [UInt8], _ offset: Int, _ count: Int) -> UInt64 {
+    static func readInt(_ bytes: [UInt8], _ offset: Int, _ count: Int) -> UInt64 {
         guard offset + count <= bytes.count else { return UInt64.max / 2 }
         return (0..<count).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
     }

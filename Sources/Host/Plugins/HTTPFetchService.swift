@@ -37,10 +37,10 @@ enum HTTPFetchService {
     /// Copies the request, starts it, and answers through `done` later.
     fileprivate static func start(_ request: UnsafePointer<ns_http_fetch>?, _ done: ns_http_done?,
                                   _ context: UnsafeMutableRawPointer?) -> ns_status {
-        guard let request, let done, request.pointee.struct_size >= UInt32(MemoryLayout<ns_http_fetch>.size) else {
+        // Read at the plugin's own size: fields appended later are absent (zero) for an older plugin.
+        guard let request, let done, let fields = PluginStruct.copy(request, minimumSize: Int(NS_HTTP_FETCH_MIN_SIZE)) else {
             return ns_status(NS_ERR_INVALID_ARGUMENT)
         }
-        let fields = request.pointee
         let url = fields.url.string
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
         var outbound = HTTPClientRequest(url: url)

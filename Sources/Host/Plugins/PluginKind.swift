@@ -1,3 +1,4 @@
+import NorthstarPluginKit
 import PluginAPI
 
 /// The three kinds of plugin, as `ns_plugin_kind` numbers them.
@@ -23,14 +24,30 @@ public enum PluginKind: Int32, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The names of the mandatory vtable entries that are NULL in `vtable`.
+    /// The vtable's `struct_size` at each vtable minor this host knows
+    /// (index: the minor). Exact: vtables of different kinds differ in size,
+    /// so a vtable declared as the wrong kind is caught here.
+    var vtableSizes: [Int] {
+        switch self {
+        case .transport: [Int(NS_TRANSPORT_VTABLE_MIN_SIZE), Int(NS_TRANSPORT_VTABLE_SIZE_1)]
+        case .storage: [Int(NS_STORAGE_VTABLE_MIN_SIZE), Int(NS_STORAGE_VTABLE_SIZE_1)]
+        case .auth: [Int(NS_AUTH_VTABLE_MIN_SIZE)]
+        }
+    }
+
+    static let all: [PluginKind] = [.transport, .storage, .auth]
+
+    /// The names of the mandatory vtable entries that are NULL in `vtable`
+    /// (read at its own size: mandatory entries are all 1.0 ones).
     func missingEntries(in vtable: UnsafeRawPointer) -> [String] {
         switch self {
         case .auth:
-            let table = vtable.assumingMemoryBound(to: ns_auth_vtable.self).pointee
+            guard let table = PluginStruct.copy(vtable.assumingMemoryBound(to: ns_auth_vtable.self),
+                                                minimumSize: minimumVTableSize) else { return ["verify"] }
             return table.verify == nil ? ["verify"] : []
         case .storage:
-            let t = vtable.assumingMemoryBound(to: ns_storage_vtable.self).pointee
+            guard let t = PluginStruct.copy(vtable.assumingMemoryBound(to: ns_storage_vtable.self),
+                                            minimumSize: minimumVTableSize) else { return ["put_open"] }
             let entries: [(String, Bool)] = [
                 ("put_open", t.put_open != nil), ("put_write", t.put_write != nil),
                 ("put_finish", t.put_finish != nil), ("put_abort", t.put_abort != nil),
@@ -40,7 +57,8 @@ public enum PluginKind: Int32, Sendable, CustomStringConvertible {
             ]
             return entries.filter { !$0.1 }.map(\.0)
         case .transport:
-            let t = vtable.assumingMemoryBound(to: ns_transport_vtable.self).pointee
+            guard let t = PluginStruct.copy(vtable.assumingMemoryBound(to: ns_transport_vtable.self),
+                                            minimumSize: minimumVTableSize) else { return ["on_request"] }
             let entries: [(String, Bool)] = [
                 ("on_request", t.on_request != nil), ("on_exchange_closed", t.on_exchange_closed != nil),
             ]

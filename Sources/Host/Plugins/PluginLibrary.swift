@@ -17,6 +17,10 @@ public struct PluginLibrary: @unchecked Sendable {
     public let summary: String
     public let abiMinor: UInt32
     public let vtableMinor: UInt32
+    /// What the plugin does that the ABI forbids but loading survives
+    /// (symbols exported besides the entry): shown by `plugins inspect` and
+    /// `config check`, logged by `serve`.
+    public var warnings: [String] = []
     /// The plugin's handle (`ns_host *`), created at load so that the entry
     /// can already log under the file's name.
     let handle: PluginHandle
@@ -34,12 +38,19 @@ public enum PluginLoader {
     /// - Throws: `PluginLoadError` naming the file, the rule and the remedy.
     public static func load(_ path: String) throws -> PluginLibrary {
         let realPath = try checkFile(path)
+        let dynamic = ELFDynamicInfo(fileAt: realPath)
+        // The loader ends the process, not the call, for such a library.
+        if let runtime = dynamic.sanitizerRuntime, dlopen(runtime, RTLD_LAZY | RTLD_NOLOAD) == nil {
+            throw PluginLoadError(file: path, rule: .sanitizerRuntime,
+                                  message: "it was built with a sanitizer and needs \(runtime), whose runtime must be loaded before any other library; loading it would end the process",
+                                  remedy: "build the plugin without -fsanitize, or start northstar with LD_PRELOAD=$(cc -print-file-name=\(runtime))")
+        }
         // RTLD_LOCAL: the plugin's symbols never satisfy another library's.
         // RTLD_NOW: a missing symbol fails here, not at first call.
         guard let library = dlopen(realPath, RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
             throw PluginLoadError(file: path, rule: .dlopenFailed, message: "the dynamic loader refused it: \(reason)",
-                                  remedy: "rebuild the plugin for this platform; a truncated or foreign file cannot load")
+                                  remedy: dlopenRemedy(reason, path: path))
         }
         // Never dlclose: unloading Swift code is unsafe, and the ABI promises
         // plugins their library stays mapped.
@@ -60,7 +71,14 @@ public enum PluginLoader {
             throw PluginLoadError(file: path, rule: .entryRefused, message: "its entry returned NS_OK but no ns_plugin_info",
                                   remedy: "set *out_info to a static ns_plugin_info before returning NS_OK")
         }
-        return try check(info, path: path, realPath: realPath, handle: handle)
+        var checked = try check(info, path: path, realPath: realPath, handle: handle)
+        let extra = dynamic.exportedSymbols.filter { $0 != NS_ENTRY_SYMBOL }.sorted()
+        if !extra.isEmpty {
+            let shown = extra.prefix(5).joined(separator: ", ") + (extra.count > 5 ? ", …" : "")
+            checked.warnings.append("it exports \(extra.count) symbol\(extra.count == 1 ? "" : "s") besides \(NS_ENTRY_SYMBOL) (\(shown)); "
+                                    + "link it with a version script that exports only the entry (see docs/plugins.md, rule 4)")
+        }
+        return checked
     }
 
     /// Checks that `path` names a regular ELF shared object; returns its real path.
@@ -68,7 +86,7 @@ public enum PluginLoader {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw PluginLoadError(file: path, rule: .fileMissing, message: "no such file",
-                                  remedy: "build the plugins (`swift build`) or correct the path; relative paths are looked up in node.plugin_dir")
+                                  remedy: "install the plugin at that path or correct the path in the config (a relative path is looked up in node.plugin_dir; the plugins that come with Northstar are built there by `swift build`)")
         }
         guard !isDirectory.boolValue else {
             throw PluginLoadError(file: path, rule: .notSharedObject, message: "it is a directory",
@@ -87,6 +105,40 @@ public enum PluginLoader {
                                   remedy: "name a complete plugin built as a shared library (.so)")
         }
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    }
+
+    /// A vtable's size must be its kind's at the minor it declares: a storage
+    /// vtable declared as a transport would otherwise be called as one.
+    static func checkVTableSize(_ size: Int, minor: UInt32, kind: PluginKind, path: String) throws {
+        let sizes = kind.vtableSizes
+        // A minor newer than the host knows (a plugin built against a newer
+        // header that needs only what this host has) holds at least today's entries.
+        let fits = Int(minor) < sizes.count ? size == sizes[Int(minor)] : size >= sizes[sizes.count - 1]
+        guard !fits else { return }
+        let expected = Int(minor) < sizes.count ? "\(sizes[Int(minor)])" : "at least \(sizes[sizes.count - 1])"
+        let lookalike = PluginKind.all.first { $0 != kind && $0.vtableSizes.contains(size) }
+        throw PluginLoadError(file: path, rule: .vtableMismatch,
+                              message: "it declares kind \(kind), but its vtable is \(size) bytes at minor \(minor), where ns_\(kind)_vtable is \(expected)"
+                                  + (lookalike.map { " (a \($0) vtable is \(size) bytes: is ns_plugin_info.kind right?)" } ?? ""),
+                              remedy: "set ns_plugin_info.kind to the vtable's kind, and the vtable's struct_size and minor to sizeof(ns_\(kind)_vtable) and NS_\(kind.description.uppercased())_VTABLE_MINOR from the header it was built with")
+    }
+
+    /// What to do about the dynamic loader's refusal, by what it said.
+    static func dlopenRemedy(_ reason: String, path: String) -> String {
+        if let range = reason.range(of: "undefined symbol: ") {
+            let symbol = reason[range.upperBound...].prefix { !$0.isWhitespace && $0 != "," && $0 != ")" }
+            return "the plugin uses \(symbol), which no library it links provides: link the library that defines it into the plugin (for example -lcrypto for OpenSSL's functions); `ldd -r \(path)` lists every symbol still missing"
+        }
+        if reason.contains("cannot open shared object file") {
+            return "a library the plugin depends on is not installed or not on the loader's path: install it, or build the plugin with an rpath to it; `ldd \(path)` shows which one is \"not found\""
+        }
+        if reason.contains("cannot allocate memory in static TLS block") || reason.contains("ASan runtime") {
+            return "the plugin was built with a runtime that must be loaded first (a sanitizer, static TLS): build it without, or preload that runtime"
+        }
+        if reason.contains("wrong ELF class") || reason.contains("invalid ELF header") || reason.contains("file too short") {
+            return "build the plugin for this platform (64-bit Linux, this CPU); a truncated or foreign file cannot load"
+        }
+        return "run `ldd -r \(path)` to see what the loader misses, and rebuild the plugin for this platform"
     }
 
     /// A library without `northstar_plugin_v1`: say which major it speaks, if any.
@@ -147,6 +199,7 @@ public enum PluginLoader {
                                   message: "its \(kind) vtable's struct_size is \(vtableSize), the minimum is \(kind.minimumVTableSize)",
                                   remedy: "set struct_size = sizeof(ns_\(kind)_vtable) and rebuild against this header")
         }
+        try checkVTableSize(vtableSize, minor: vtableMinor, kind: kind, path: path)
         let missingEntries = kind.missingEntries(in: vtable)
         guard missingEntries.isEmpty else {
             throw PluginLoadError(file: path, rule: .mandatoryEntryMissing,

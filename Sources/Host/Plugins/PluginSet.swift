@@ -6,17 +6,46 @@ import PluginAPI
 /// in config order, stopped in reverse order.
 public final class PluginSet: @unchecked Sendable {
     public let plugins: [PluginInstance]
+    /// Plugins left out because they could not load (only `authOnly` leaves any out).
+    public private(set) var skipped: [PluginLoadError] = []
     private let logger = Logger(label: "northstar.plugins")
     private var started: [PluginInstance] = []
 
     /// Loads, checks and initialises every plugin of `config`, refusing the
     /// whole set at the first problem. Nothing is started yet.
-    public init(config: NorthstarConfig) throws {
+    public convenience init(config: NorthstarConfig) throws {
+        try self.init(config: config, entries: config.plugins, kinds: Set(PluginKind.all))
+    }
+
+    /// Only what minting a token needs (`northstar token`): the auth plugins,
+    /// initialised, and no code of other plugins run: entries named outside
+    /// `auth.chain` are not even loaded. An entry that may be an auth plugin
+    /// (the chain is empty, or it has no name) is loaded to learn its kind;
+    /// if it cannot load it is left out (see `skipped`), so one broken
+    /// storage plugin does not stop tokens from being minted.
+    public static func authOnly(config: NorthstarConfig) throws -> PluginSet {
+        let chain = config.auth.chain
+        let entries = config.plugins.filter { entry in
+            guard let name = entry.expectedName, !chain.isEmpty else { return true }
+            return chain.contains(name)
+        }
+        return try PluginSet(config: config, entries: entries, kinds: [.auth], skippingUnloadable: true)
+    }
+
+    private init(config: NorthstarConfig, entries: [NorthstarConfig.PluginSettings], kinds: Set<PluginKind>,
+                 skippingUnloadable: Bool = false) throws {
         let directory = config.pluginDirectory ?? PluginSet.defaultPluginDirectory()
         var libraries: [PluginLibrary] = []
-        for entry in config.plugins {
+        var loadedEntries: [NorthstarConfig.PluginSettings] = []
+        for entry in entries {
             let path = entry.path.hasPrefix("/") ? entry.path : "\(directory)/\(entry.path)"
-            let library = try PluginLoader.load(path)
+            let library: PluginLibrary
+            do {
+                library = try PluginLoader.load(path)
+            } catch let error as PluginLoadError where skippingUnloadable {
+                skipped.append(error)
+                continue
+            }
             if let first = libraries.first(where: { $0.realPath == library.realPath }) {
                 throw PluginLoadError(file: path, rule: .duplicateFile,
                                       message: "\(entry.keyPath) names the same file as \(first.file) (\(library.realPath))",
@@ -32,12 +61,16 @@ public final class PluginSet: @unchecked Sendable {
                                       message: "\(entry.keyPath).name says \"\(expected)\" but the plugin is \"\(library.name)\"",
                                       remedy: "correct the name, or the path")
             }
+            for warning in library.warnings {
+                logger.warning("plugin loaded with a problem: \(warning)", metadata: ["plugin": "\(library.name)", "file": "\(path)"])
+            }
             libraries.append(library)
+            loadedEntries.append(entry)
         }
         try PluginSet.checkChain(config.auth.chain, libraries: libraries, source: config.source)
 
         var instances: [PluginInstance] = []
-        for (library, entry) in zip(libraries, config.plugins) {
+        for (library, entry) in zip(libraries, loadedEntries) where kinds.contains(library.kind) {
             do {
                 instances.append(try PluginInstance.initialise(library, config: entry.config))
             } catch {
@@ -99,7 +132,15 @@ public final class PluginSet: @unchecked Sendable {
 
     /// The folder of the running executable, where `swift build` puts plugins.
     public static func defaultPluginDirectory() -> String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        URL(fileURLWithPath: executablePath()).deletingLastPathComponent().path
+    }
+
+    /// The running executable's real path, however it was started (`argv[0]`
+    /// is only a name when the shell found it on the PATH).
+    public static func executablePath() -> String {
+        let linked = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        if linked != "/proc/self/exe", FileManager.default.fileExists(atPath: linked) { return linked }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
     }
 }
 

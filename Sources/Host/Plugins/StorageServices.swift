@@ -11,12 +11,12 @@ enum StorageServices {
             StorageCall.from(call)?.deliver(UnsafeRawBufferPointer(start: ptr, count: Int(bytes.len)))
         }
         table.storage_list_entry = { call, key, info in
-            guard let info else { return }
-            StorageCall.from(call)?.listEntry(key.string, ObjectInfo(info))
+            guard let info, let object = ObjectInfo(info) else { return }
+            StorageCall.from(call)?.listEntry(key.string, object)
         }
         table.storage_list_next = { call, token in StorageCall.from(call)?.listNext(token.string) }
         table.storage_complete = { call, status, message, info in
-            StorageCall.from(call)?.complete(status, message.string, info.map(ObjectInfo.init))
+            StorageCall.from(call)?.complete(status, message.string, info.flatMap(ObjectInfo.init))
         }
     }
 }

@@ -3,7 +3,9 @@ import PluginAPI
 /// Copies of strings that stay put while C reads views of them; freed
 /// together when the arena goes away. For building `ns_str` arrays (headers,
 /// claims, path parameters) that a plugin reads during one call.
-final class StringArena {
+///
+/// THREAD: one at a time (shared only under a lock, as `RequestViews` does).
+final class StringArena: @unchecked Sendable {
     private var blocks: [UnsafeMutableBufferPointer<CChar>] = []
 
     /// A view of a copy of `text`, valid as long as the arena.

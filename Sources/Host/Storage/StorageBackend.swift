@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NorthstarPluginKit
 import PluginAPI
@@ -11,17 +12,19 @@ import PluginAPI
 public final class StorageBackend: Sendable {
     let plugin: PluginInstance
     let timeout: Duration
+    /// The plugin's vtable, read once at its own size (the loader checked it).
+    private let vtable: ns_storage_vtable
+    /// Whether the log already said this backend's uploads go unverified.
+    private let unverifiedWarned = NIOLockedValueBox(false)
 
     init(plugin: PluginInstance, timeout: Duration) {
         self.plugin = plugin
         self.timeout = timeout
+        let table = plugin.library.info.pointee.vtable!.assumingMemoryBound(to: ns_storage_vtable.self)
+        vtable = PluginStruct.copy(table, minimumSize: Int(NS_STORAGE_VTABLE_MIN_SIZE))!
     }
 
     public var name: String { plugin.name }
-
-    private var vtable: ns_storage_vtable {
-        plugin.library.info.pointee.vtable!.assumingMemoryBound(to: ns_storage_vtable.self).pointee
-    }
 
     /// Runs one entry and waits for its completion.
     private func call(_ what: String, lent: [UInt8] = [],
@@ -61,10 +64,11 @@ public final class StorageBackend: Sendable {
 
     // MARK: Uploads
 
-    /// An open upload; abort it unless it finished.
-    struct Upload: @unchecked Sendable {
+    /// An open upload; abort it unless it finished (forgotten, it is aborted).
+    struct Upload: Sendable {
         let key: String
-        let handle: UnsafeMutableRawPointer?
+        let state: StorageHandle
+        var handle: UnsafeMutableRawPointer? { state.handle }
     }
 
     func putOpen(key: String, info: ObjectInfo) async throws -> Upload {
@@ -73,7 +77,7 @@ public final class StorageBackend: Sendable {
         let result = try await call("put_open", releaseLateHandle: { [vtable] in vtable.put_abort(plugin.instance, $0) }) { call in
             withNSStr(key) { key in info.withInfo { vtable.put_open(instance, key, $0, call) } }
         }
-        return Upload(key: key, handle: result.handle)
+        return Upload(key: key, state: StorageHandle(result.handle) { [vtable] in vtable.put_abort(plugin.instance, $0) })
     }
 
     func putWrite(_ upload: Upload, _ chunk: [UInt8]) async throws {
@@ -83,18 +87,37 @@ public final class StorageBackend: Sendable {
         }
     }
 
-    func putFinish(_ upload: Upload) async throws -> ObjectInfo {
+    /// Finishes an upload, telling a 1.4 backend what was sent (`sent`: the
+    /// size and SHA-256 the host counted) so that it stores the digest.
+    func putFinish(_ upload: Upload, sent: ObjectInfo) async throws -> ObjectInfo {
         let (instance, vtable) = (plugin.instance, self.vtable)
+        guard upload.state.claim() else {
+            throw Self.error(ns_status(NS_ERR_INTERNAL), "the upload was already finished or aborted", backend: name, what: "put_finish")
+        }
         // Past the timeout the client is told 504: an object the backend
         // still finishes afterwards must not appear.
         let result = try await call("put_finish", undoLateSuccess: { [self] info in
             Task { await removeLateObject(key: upload.key, finished: info) }
-        }) { vtable.put_finish(instance, upload.handle, $0) }
+        }) { call in
+            if let checked = vtable.put_finish_checked {
+                sent.withInfo { checked(instance, upload.handle, $0, call) }
+            } else {
+                vtable.put_finish(instance, upload.handle, call)
+            }
+        }
         guard let info = result.info else { throw Self.error(ns_status(NS_ERR_INTERNAL), "put_finish gave no object info", backend: name, what: "put_finish") }
+        if info.sha256.isEmpty, unverifiedWarned.withLockedValue({ warned in defer { warned = true }; return !warned }) {
+            Logger(label: "northstar.storage").warning(
+                "the storage backend reports no SHA-256 for what it stored: its uploads are not verified, and ETags of later reads differ from the upload's (implement put_finish_checked, ABI 1.4)",
+                metadata: ["backend": "\(name)"])
+        }
         return info
     }
 
-    func putAbort(_ upload: Upload) { vtable.put_abort(plugin.instance, upload.handle) }
+    /// Abandons an upload; a no-op once it finished or was aborted.
+    func putAbort(_ upload: Upload) {
+        if upload.state.claim() { vtable.put_abort(plugin.instance, upload.handle) }
+    }
 
     /// Removes an object whose upload finished after the host answered its
     /// client with a failure, unless the key already holds other bytes (a
@@ -117,7 +140,11 @@ public final class StorageBackend: Sendable {
 
     // MARK: Reads
 
-    struct Reader: @unchecked Sendable { let handle: UnsafeMutableRawPointer? }
+    /// An open reader; closed once (forgotten, it is closed).
+    struct Reader: Sendable {
+        let state: StorageHandle
+        var handle: UnsafeMutableRawPointer? { state.handle }
+    }
 
     func getOpen(key: String, offset: UInt64, length: UInt64) async throws -> (ObjectInfo, Reader) {
         let (instance, vtable) = (plugin.instance, self.vtable)
@@ -129,7 +156,7 @@ public final class StorageBackend: Sendable {
             if let handle = result.handle { vtable.get_close(instance, handle) }
             throw Self.error(ns_status(NS_ERR_INTERNAL), "get_open gave no object info", backend: name, what: "get_open")
         }
-        return (info, Reader(handle: result.handle))
+        return (info, Reader(state: StorageHandle(result.handle) { [vtable] in vtable.get_close(plugin.instance, $0) }))
     }
 
     /// The next bytes; empty at the end.
@@ -138,7 +165,10 @@ public final class StorageBackend: Sendable {
         return try await call("get_read") { vtable.get_read(instance, reader.handle, maxBytes, $0) }.bytes
     }
 
-    func getClose(_ reader: Reader) { vtable.get_close(plugin.instance, reader.handle) }
+    /// Closes a reader; a no-op the second time.
+    func getClose(_ reader: Reader) {
+        if reader.state.claim() { vtable.get_close(plugin.instance, reader.handle) }
+    }
 
     // MARK: Metadata
 

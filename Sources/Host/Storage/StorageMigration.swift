@@ -90,7 +90,7 @@ public struct StorageMigration: Sendable {
             destination.putAbort(upload)
             throw KernelError(.upstreamFailed, code: "checksum_mismatch", message: "the source's bytes do not match its recorded SHA-256; not copied")
         }
-        let stored = try await destination.putFinish(upload)
+        let stored = try await destination.putFinish(upload, sent: ObjectInfo(size: size, contentType: info.contentType, sha256: sha))
         guard stored.sha256.isEmpty || stored.sha256 == sha, stored.size == size else {
             try? await destination.remove(key: key)
             throw KernelError(.upstreamFailed, code: "checksum_mismatch", message: "the destination stored different bytes; removed")

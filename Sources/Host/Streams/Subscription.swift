@@ -55,6 +55,7 @@ public final class Subscription: AsyncSequence, Sendable {
     private let register: @Sendable (Subscription) -> Void
     private let unregister: @Sendable (Subscription) -> Void
     let live: LiveQueue
+    private let caughtUp = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
     /// Set when the host writes live events to the connection itself.
     let sink: LiveSink?
     private let ending: LiveEnding?
@@ -128,6 +129,7 @@ public final class Subscription: AsyncSequence, Sendable {
                         cursor.phase = .live
                         return true
                     }
+                    if live { caughtUp.withLockedValue { $0 }?() }
                     if live, let sink, let goLive {
                         // Everything up to here came from the log: the sink writes what is after it.
                         sink.position.store(after, ordering: .relaxed)
@@ -166,6 +168,14 @@ public final class Subscription: AsyncSequence, Sendable {
                 }
             }
         }
+    }
+
+    /// Runs `action` once, on the reader's task, when the catch-up is done
+    /// and the subscription turns live: after the last event read from the
+    /// log, before the first live one (and before the host writes any to a
+    /// sink). Set it before the first `next()`.
+    func whenCaughtUp(_ action: @escaping @Sendable () -> Void) {
+        caughtUp.withLockedValue { $0 = action }
     }
 
     /// After `.live`: runs `action` once, when the host's live delivery ends.

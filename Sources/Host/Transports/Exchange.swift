@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -11,6 +12,10 @@ import NIOCore
 /// writes there itself. A client that does not read fills the sink, and
 /// the plugin is told (NS_ERR_TOO_LARGE) to end the exchange instead of the
 /// server holding more memory.
+///
+/// A plugin that misuses the exchange (a bad status, a write before the
+/// head, an end without an answer) is named in the log with the route, once
+/// per exchange; the client gets the answer the host can still give.
 ///
 /// OWNERSHIP: the plugin holds one reference from `on_request` until it
 /// calls `response_end`, which it always does, also after
@@ -36,20 +41,50 @@ final class Exchange: @unchecked Sendable {
         var gone = false           // the client went away, or the host gave up
         var pluginHolds = true     // the plugin's reference is still out
         var told = false           // on_exchange_closed was called
+        var finished = false       // the connection is done with it
+        var misused = false        // a misuse was logged already
+        var context: UInt = 0      // the plugin's own state (exchange_set_context)
+        var clientLeft = false     // gone because the connection closed
     }
 
     let plugin: PluginInstance
+    /// The route it came in on, as the plugin mounted it (for the log).
+    let route: String
     /// Where the answer's bytes go: the connection's own.
     let sink: ConnectionSink
     /// Set for a WebSocket handshake: only then may the plugin accept one.
     let webSocketLimits: WebSocketLimits?
+    private let openExchanges: OpenExchanges
     private let state = NIOLockedValueBox(State())
+    /// `on_request` and `on_exchange_closed` run inside it: the plugin is
+    /// never told its client left before `on_request` returned, nor after
+    /// `response_end` returned (which waits for a call in flight).
+    private let callbacks = PluginCallbackGate()
 
-    init(plugin: PluginInstance, sink: ConnectionSink, webSocketLimits: WebSocketLimits? = nil) {
+    init(plugin: PluginInstance, route: TransportRoute, sink: ConnectionSink, openExchanges: OpenExchanges,
+         webSocketLimits: WebSocketLimits? = nil) {
         self.plugin = plugin
+        self.route = "\(route.method) \(route.pattern)"
         self.sink = sink
         self.webSocketLimits = webSocketLimits
-        sink.whenGone { [weak self] in self?.clientGone() }
+        self.openExchanges = openExchanges
+        sink.whenGone { [weak self] in
+            self?.state.withLockedValue { $0.clientLeft = true }
+            self?.clientGone()
+        }
+        // From now on, not only once the answer starts: a client that leaves
+        // before the plugin answers is reported to it at once.
+        sink.eventLoop.execute { sink.watchConnection() }
+    }
+
+    deinit {
+        openExchanges.remove(ObjectIdentifier(self))
+    }
+
+    /// Counts the exchange among the node's open ones; false while the node
+    /// drains past its deadline (the exchange is then refused).
+    func register() -> Bool {
+        openExchanges.add(self)
     }
 
     /// The pointer the plugin gets; it keeps this object alive.
@@ -62,16 +97,32 @@ final class Exchange: @unchecked Sendable {
 
     // MARK: The plugin's side (host services)
 
-    func start(status: Int, headers: [(String, String)]) -> Bool {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Decision?, Never>?? in
-            guard state.head == nil, state.socket == nil, !state.gone else { return .none }
+    enum StartResult { case started, gone, misuse }
+
+    /// `response_start`.
+    func start(status: Int, headers: [(String, String)]) -> StartResult {
+        guard (200...599).contains(status) else {
+            reportMisuse("response_start with status \(status); a response's status is 200 to 599")
+            return .misuse
+        }
+        enum Outcome { case start(CheckedContinuation<Decision?, Never>?), gone, twice }
+        let outcome = state.withLockedValue { state -> Outcome in
+            guard !state.gone else { return .gone }
+            guard state.head == nil, state.socket == nil, !state.ended else { return .twice }
             state.head = Head(status: status, headers: headers)
             defer { state.headWaiter = nil }
-            return .some(state.headWaiter)
+            return .start(state.headWaiter)
         }
-        guard let waiter else { return false }
-        waiter?.resume(returning: .respond(Head(status: status, headers: headers)))
-        return true
+        switch outcome {
+        case .start(let waiter):
+            waiter?.resume(returning: .respond(Head(status: status, headers: headers)))
+            return .started
+        case .gone:
+            return .gone
+        case .twice:
+            reportMisuse("response_start on an exchange already answered or ended; call it once")
+            return .misuse
+        }
     }
 
     enum AcceptResult { case accepted(HostWebSocket), notHandshake, gone }
@@ -91,16 +142,21 @@ final class Exchange: @unchecked Sendable {
             return .some(state.headWaiter)
         }
         guard let waiter = outcome else { return .gone }
+        callbacks.close()  // consumed: the socket reports its own close from here
         _ = socket.retainForPlugin()
         waiter?.resume(returning: .upgrade(socket))
         Unmanaged.passUnretained(self).release()
         return .accepted(socket)
     }
 
-    enum WriteResult { case queued, full, closed }
+    enum WriteResult { case queued, full, closed, misuse }
 
     func write(_ bytes: ByteBuffer) -> WriteResult {
-        let open = state.withLockedValue { $0.head != nil && !$0.ended && !$0.gone }
+        let (open, early) = state.withLockedValue { ($0.head != nil && !$0.ended && !$0.gone, $0.head == nil && !$0.gone) }
+        if early {
+            reportMisuse("response_write before response_start; start the response first")
+            return .misuse
+        }
         guard open else { return .closed }
         switch sink.enqueue(bytes) {
         case .queued: return .queued
@@ -111,17 +167,39 @@ final class Exchange: @unchecked Sendable {
 
     /// `response_end`: no more bytes; the plugin's reference is returned.
     func end() {
-        let (headWaiter, endWaiter, release) = state.withLockedValue { state in
+        callbacks.close()
+        let (headWaiter, endWaiter, release, unanswered) = state.withLockedValue { state in
             state.ended = true
             defer { state.headWaiter = nil; state.endWaiter = nil }
             let release = state.pluginHolds
             state.pluginHolds = false
             // Ending before starting answers 504: the plugin gave no response.
-            return (state.head == nil ? state.headWaiter : nil, state.endWaiter, release)
+            let unanswered = state.head == nil && state.socket == nil && !state.gone
+            return (unanswered ? state.headWaiter : nil, state.endWaiter, release, unanswered)
         }
+        if unanswered { reportMisuse("response_end without response_start; the client is answered 504 transport_no_answer") }
         headWaiter?.resume(returning: nil)
         endWaiter?.resume()
         if release { Unmanaged.passUnretained(self).release() }
+    }
+
+    /// `exchange_set_context` / `exchange_context`: the plugin's own state.
+    var pluginContext: UnsafeMutableRawPointer? {
+        get { UnsafeMutableRawPointer(bitPattern: state.withLockedValue { $0.context }) }
+        set { state.withLockedValue { $0.context = UInt(bitPattern: newValue) } }
+    }
+
+    /// `response_error`: the house JSON error, then the end of the exchange.
+    func answerError(status: Int, code: String, message: String) {
+        guard (400...599).contains(status) else {
+            reportMisuse("response_error with status \(status); an error's status is 400 to 599")
+            return end()
+        }
+        let body = KernelError(.invalid, code: code, message: message).json.jsonText
+        if case .started = start(status: status, headers: [("content-type", "application/json")]) {
+            _ = write(ByteBuffer(string: body))
+        }
+        end()
     }
 
     // MARK: The connection's side
@@ -172,6 +250,47 @@ final class Exchange: @unchecked Sendable {
         sink.takeQueued(maxBytes: maxBytes)
     }
 
+    /// Runs the plugin's `on_request` for this exchange (see `callbacks`).
+    func handToPlugin(_ onRequest: () -> Void) {
+        callbacks.run(onRequest)
+    }
+
+    /// Whether the exchange ended because its client closed the connection.
+    var clientHasLeft: Bool { state.withLockedValue { $0.clientLeft } }
+
+    /// Whether the connection is done with the exchange (or its client left).
+    var isFinished: Bool { state.withLockedValue { $0.finished || $0.gone } }
+
+    /// The connection is done with the exchange: its answer was sent, or none can be.
+    func markFinished() {
+        state.withLockedValue { $0.finished = true }
+    }
+
+    /// The node drains and its deadline passed: the exchange ends here,
+    /// whatever its plugin does, and its connection closes. A plugin that
+    /// still held it unended is named in the log.
+    func endForShutdown(logger: Logger) {
+        let unended = state.withLockedValue { $0.pluginHolds && !$0.ended }
+        if unended {
+            logger.warning("a transport never ended its exchange; the host ended it at the drain deadline",
+                           metadata: ["plugin": "\(plugin.name)", "route": "\(route)"])
+        }
+        clientGone()
+        markFinished()
+        sink.channel.close(promise: nil)
+    }
+
+    /// Names the plugin's misuse of this exchange in the log, once.
+    func reportMisuse(_ what: String) {
+        let first = state.withLockedValue { state -> Bool in
+            defer { state.misused = true }
+            return !state.misused
+        }
+        guard first else { return }
+        plugin.library.handle.logger.warning("plugin misused an exchange: \(what)",
+                                             metadata: ["plugin": "\(plugin.name)", "route": "\(route)"])
+    }
+
     /// The client went away (or the host gave up waiting): tell the plugin,
     /// once, if it has not ended the exchange. Its reference stays out until
     /// it calls `response_end`.
@@ -185,6 +304,6 @@ final class Exchange: @unchecked Sendable {
         }
         headWaiter?.resume(returning: nil)
         endWaiter?.resume()
-        if notify { plugin.exchangeClosed(OpaquePointer(Unmanaged.passUnretained(self).toOpaque())) }
+        if notify { callbacks.run { plugin.exchangeClosed(OpaquePointer(Unmanaged.passUnretained(self).toOpaque())) } }
     }
 }

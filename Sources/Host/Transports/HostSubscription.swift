@@ -51,6 +51,12 @@ final class HostSubscription: @unchecked Sendable {
 
     /// Starts delivering. Call after the plugin's subscribe completion returned.
     func start() {
+        // A 1.4 subscriber is told when the catch-up is done (`on_live`).
+        if PluginStruct.covers(subscriber, through: \.on_live), let onLive = subscriber.on_live,
+           let subscription = subscription as? Subscription {
+            let (gate, context) = (gate, Callback(function: onLive, context: subscriber.context))
+            subscription.whenCaughtUp { gate.run { context.function(context.context) } }
+        }
         let task = Task { [self] in
             // A finished task's handle is dropped, so nothing of it stays per subscriber.
             defer { running.withLockedValue { $0.task = nil; $0.taskDone = true } }

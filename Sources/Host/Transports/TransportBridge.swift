@@ -11,18 +11,33 @@ struct TransportBridge: Sendable {
     let plugin: PluginInstance
     let route: TransportRoute
     let limits: WebSocketLimits
+    /// Every exchange not finished yet, for the drain at shutdown.
+    let openExchanges: OpenExchanges
     /// How long a plugin may take to start its answer.
     let answerTimeout: TimeAmount = .seconds(30)
 
     /// The HTTP route.
     func respond(to request: Request, context: NorthstarRequestContext) async throws -> Response {
-        let exchange = Exchange(plugin: plugin, sink: ConnectionSink(channel: context.channel, limit: limits.sendQueueBytes))
+        let exchange = Exchange(plugin: plugin, route: route, sink: ConnectionSink(channel: context.channel, limit: limits.sendQueueBytes),
+                                openExchanges: openExchanges)
+        guard exchange.register() else {
+            exchange.sink.stopWatching()
+            throw Self.draining
+        }
         hand(request.head, parameters: route.parameterNames.map { context.parameters.get($0) ?? "" }, to: exchange)
         guard case .respond(let head) = await decision(of: exchange) else {
+            exchange.markFinished()
+            exchange.sink.stopWatching()
+            // Nobody reads this answer: counted as nginx counts it, not logged as the plugin's failure.
+            if exchange.clientHasLeft { return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request")) }
             throw KernelError(.timeout, code: "transport_no_answer", message: "the \(plugin.name) transport did not answer")
         }
         return response(head, streaming: exchange)
     }
+
+    /// The answer to a request that arrives after the node ended its exchanges.
+    static let draining = KernelError(.unavailable, code: "server_draining",
+                                      message: "the server is shutting down; retry on another node")
 
     /// What the plugin made of a WebSocket handshake on this route.
     enum HandshakeAnswer {
@@ -32,8 +47,14 @@ struct TransportBridge: Sendable {
     }
 
     func handshake(_ head: HTTPRequest, parameters: [String], channel: any Channel) async -> HandshakeAnswer {
-        let exchange = Exchange(plugin: plugin, sink: ConnectionSink(channel: channel, limit: limits.sendQueueBytes),
-                                webSocketLimits: limits)
+        let exchange = Exchange(plugin: plugin, route: route, sink: ConnectionSink(channel: channel, limit: limits.sendQueueBytes),
+                                openExchanges: openExchanges, webSocketLimits: limits)
+        defer { exchange.markFinished() }  // the socket, if accepted, is tracked as a WebSocket from here
+        guard exchange.register() else {
+            exchange.sink.stopWatching()
+            let body = ByteBuffer(string: #"{"error":{"code":"server_draining","message":"the server is shutting down; retry on another node"}}"#)
+            return .refused(status: 503, headers: [("content-type", "application/json")], body: body)
+        }
         hand(head, parameters: parameters, to: exchange)
         switch await decision(of: exchange) {
         case .upgrade(let socket)?:
@@ -45,8 +66,10 @@ struct TransportBridge: Sendable {
             await exchange.waitForEnd()
             timeout.cancel()
             exchange.clientGone()  // the refusal is read whole: nothing more is taken
+            exchange.sink.stopWatching()
             return .refused(status: answer.status, headers: answer.headers, body: exchange.takeBody(maxBytes: 65536))
         case nil:
+            exchange.sink.stopWatching()
             let body = ByteBuffer(string: #"{"error":{"code":"transport_no_answer","message":"the transport did not answer"}}"#)
             return .refused(status: 504, headers: [("content-type", "application/json")], body: body)
         }
@@ -56,7 +79,12 @@ struct TransportBridge: Sendable {
     /// told the client is gone).
     private func decision(of exchange: Exchange) async -> Exchange.Decision? {
         // A timer on the loop, not a task group: nothing more stays per connection.
-        let timeout = exchange.sink.eventLoop.scheduleTask(in: answerTimeout) { exchange.clientGone() }
+        let (plugin, route, seconds) = (plugin, route, answerTimeout.nanoseconds / 1_000_000_000)
+        let timeout = exchange.sink.eventLoop.scheduleTask(in: answerTimeout) {
+            plugin.library.handle.logger.warning("a transport did not answer within \(seconds) s; the client is answered 504 transport_no_answer",
+                                                 metadata: ["plugin": "\(plugin.name)", "route": "\(route.method) \(route.pattern)"])
+            exchange.clientGone()
+        }
         let decision = await exchange.waitForDecision()
         timeout.cancel()
         if decision == nil { exchange.clientGone() }
@@ -73,6 +101,7 @@ struct TransportBridge: Sendable {
         return Response(status: .init(code: head.status), headers: fields, body: ResponseBody { writer in
             await exchange.streamBody()
             exchange.clientGone()  // a no-op once the plugin has ended the response
+            exchange.markFinished()
             try await writer.finish(nil)
         })
     }
@@ -106,7 +135,11 @@ struct TransportBridge: Sendable {
                     struct_size: UInt32(MemoryLayout<ns_http_request>.size), route_id: route.routeID, method: method,
                     path: path, query: query, headers: headerViews.baseAddress, header_count: UInt32(headerViews.count),
                     params: paramViews.baseAddress, param_count: UInt32(paramViews.count), request_id: requestID)
-                withExtendedLifetime(arena) { plugin.onRequest(&view, exchange: pointer) }
+                withUnsafePointer(to: &view) { request in
+                    RequestViews.whileOpen(request, arena: arena) {
+                        exchange.handToPlugin { plugin.onRequest(request, exchange: pointer) }
+                    }
+                }
             }
         }
     }

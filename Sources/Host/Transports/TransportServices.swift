@@ -20,6 +20,7 @@ enum TransportServices {
             case .queued: return ns_status(NS_OK)
             case .full: return ns_status(NS_ERR_TOO_LARGE)
             case .closed: return ns_status(NS_ERR_CANCELLED)
+            case .misuse: return ns_status(NS_ERR_INVALID_ARGUMENT)
             }
         }
         table.response_end = { exchange in Exchange.from(exchange)?.end() }
@@ -67,6 +68,17 @@ enum TransportServices {
             return HostTimer(interval: .milliseconds(Int64(interval)), fire: fire, context: context).retainForPlugin()
         }
         table.timer_cancel = { timer in HostTimer.cancel(timer) }
+        // ABI 1.4
+        table.timer_once = { _, delay, fire, context in
+            guard delay >= 1, let fire else { return nil }
+            return HostTimer(once: .milliseconds(Int64(delay)), fire: fire, context: context).retainForPlugin()
+        }
+        table.exchange_set_context = { exchange, context in Exchange.from(exchange)?.pluginContext = context }
+        table.exchange_context = { exchange in Exchange.from(exchange)?.pluginContext }
+        table.response_error = { exchange, status, code, message in
+            Exchange.from(exchange)?.answerError(status: Int(status), code: code.string, message: message.string)
+        }
+        RequestViews.install(into: &table)
     }
 }
 
@@ -89,9 +101,13 @@ private func addRoute(_ host: OpaquePointer?, _ method: ns_str, _ pattern: ns_st
 
 private func startResponse(_ exchange: OpaquePointer?, _ status: Int32, _ headers: UnsafePointer<ns_header>?,
                            _ count: UInt32) -> ns_status {
-    guard let exchange = Exchange.from(exchange), (100...599).contains(status) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
+    guard let exchange = Exchange.from(exchange) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
     let pairs = (0..<Int(count)).compactMap { index in headers.map { ($0[index].name.string, $0[index].value.string) } }
-    return exchange.start(status: Int(status), headers: pairs) ? ns_status(NS_OK) : ns_status(NS_ERR_CANCELLED)
+    switch exchange.start(status: Int(status), headers: pairs) {
+    case .started: return ns_status(NS_OK)
+    case .gone: return ns_status(NS_ERR_CANCELLED)
+    case .misuse: return ns_status(NS_ERR_INVALID_ARGUMENT)
+    }
 }
 
 private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ stream: ns_str, _ after: UInt64,

@@ -62,14 +62,28 @@ extern "C" {
  *  `ns_host_api.principal_renew`, and NS_ERR_EXPIRED (principals expire).
  *  1.3: live events framed once per transport (`ns_transport_vtable.
  *  frame_event`) and written by the host to every connection named in
- *  `ns_subscriber.exchange` / `.websocket`; `ns_host_api.subscription_position`. */
-#define NS_ABI_MINOR 3
+ *  `ns_subscriber.exchange` / `.websocket`; `ns_host_api.subscription_position`.
+ *  1.4: what every transport used to write itself: a per-exchange context
+ *  (`exchange_set_context` / `exchange_context`), a "caught up, now live"
+ *  notice (`ns_subscriber.on_live`), one-shot timers (`timer_once`), request
+ *  helpers (`request_header`, `request_query`, `request_credential`) and the
+ *  house JSON error (`response_error`); and the storage SHA-256 contract
+ *  (`ns_storage_vtable.put_finish_checked`, storage vtable minor 1).
+ *
+ *  Which minor a plugin declares: set `ns_plugin_info.abi_minor` to
+ *  NS_ABI_MINOR of the header it is built with. A host loads plugins of its
+ *  own minor and every older one, and reads each struct a plugin hands it
+ *  at that struct's own `struct_size` (fields appended later are absent).
+ *  To also run on hosts older than the header, declare the oldest minor
+ *  whose entries the plugin calls, and check `ns_host_api.struct_size`
+ *  before calling any entry of a later minor. */
+#define NS_ABI_MINOR 4
 /** The one symbol a plugin exports. */
 #define NS_ENTRY_SYMBOL "northstar_plugin_v1"
 
 /** Minor of each vtable described by this header (each evolves alone). */
 #define NS_TRANSPORT_VTABLE_MINOR 1
-#define NS_STORAGE_VTABLE_MINOR 0
+#define NS_STORAGE_VTABLE_MINOR 1
 #define NS_AUTH_VTABLE_MINOR 0
 
 /* ------------------------------------------------------------------------ */
@@ -274,8 +288,10 @@ typedef struct ns_object_info {
     uint64_t size;             /* bytes, or NS_SIZE_UNKNOWN before a put ends */
     int64_t modified_unix_ms;  /* 0 when unknown */
     ns_str content_type;
-    ns_str etag;               /* backend's entity tag, may be empty */
-    ns_str sha256_hex;         /* as recorded at put; empty when not recorded */
+    ns_str etag;               /* backend's entity tag, without quotes (the host adds
+                                  them on the wire); may be empty */
+    ns_str sha256_hex;         /* lowercase hex, as recorded at put; empty when not
+                                  recorded (see `put_finish`) */
 } ns_object_info;
 
 /**
@@ -286,8 +302,9 @@ typedef struct ns_object_info {
  *
  * Every call completes its `ns_storage_call` exactly once, with
  * `ns_host_api.storage_complete`, from any thread, possibly before the entry
- * returns. THREAD for every entry: a host event loop thread; entries must not
- * block: do slow work elsewhere (the host's HTTP client is asynchronous).
+ * returns. THREAD for every entry: a host thread (a thread of the host's
+ * shared task pool, never an event loop's); entries must not block: do slow
+ * work elsewhere (the host's HTTP client is asynchronous).
  */
 typedef struct ns_storage_vtable {
     uint32_t struct_size;
@@ -295,7 +312,9 @@ typedef struct ns_storage_vtable {
 
     /**
      * MANDATORY (1.0). Begin a streamed upload of `key`. `info` gives the
-     * content type, the size if known and the SHA-256 the host will check.
+     * content type and the size the client declared (NS_SIZE_UNKNOWN when it
+     * declared none). Its `sha256_hex` is empty: the body is still streaming,
+     * so its digest is not known yet.
      * Complete `call` once the upload is ready, with `storage_set_handle` first
      * to hand back the plugin's upload state. Nothing is visible under `key`
      * until `put_finish` completes with NS_OK.
@@ -311,11 +330,18 @@ typedef struct ns_storage_vtable {
     /**
      * MANDATORY (1.0). Make the upload visible atomically. Complete `call`
      * with the stored object's info. The upload state is released either way.
+     * The host compares the reported `size`, and `sha256_hex` when it is not
+     * empty, with the bytes it sent, and removes the object on a mismatch
+     * (the client gets 502 checksum_mismatch). A backend that reports no
+     * SHA-256 is trusted for the bytes; to keep `ETag`s stable between the
+     * upload's answer and later reads, compute the digest of what you store,
+     * report it here, and report it again from `head` and `get_open`.
      */
     void (*put_finish)(void *instance, void *upload, ns_storage_call *call);
     /**
      * MANDATORY (1.0). Abandon an upload: nothing becomes visible, the state
-     * is released. Idempotent; no completion.
+     * is released. No completion. The host calls it at most once per upload,
+     * and never after `put_finish`.
      */
     void (*put_abort)(void *instance, void *upload);
 
@@ -334,7 +360,8 @@ typedef struct ns_storage_vtable {
      * with NS_OK means the end.
      */
     void (*get_read)(void *instance, void *reader, uint64_t max_bytes, ns_storage_call *call);
-    /** MANDATORY (1.0). Release a reader. Idempotent; no completion. */
+    /** MANDATORY (1.0). Release a reader. No completion. The host calls it
+     *  exactly once per reader that `get_open` handed back. */
     void (*get_close)(void *instance, void *reader);
 
     /** MANDATORY (1.0). Complete `call` with the info of `key`, or NOT_FOUND. */
@@ -343,7 +370,8 @@ typedef struct ns_storage_vtable {
      * MANDATORY (1.0). List up to `limit` objects whose keys start with
      * `prefix`, in key order, after `page_token` (empty: from the start).
      * Report each with `storage_list_entry`, the next page's token (if any)
-     * with `storage_list_next`, then complete `call`.
+     * with `storage_list_next`, then complete `call`. `limit` is 1 to 1000
+     * (never 0); reporting fewer is allowed, more is not.
      */
     void (*list)(void *instance, ns_str prefix, ns_str page_token, uint32_t limit,
                  ns_storage_call *call);
@@ -356,6 +384,23 @@ typedef struct ns_storage_vtable {
      * THREAD: any thread.
      */
     void (*cancel)(void *instance, ns_storage_call *call);
+
+    /* --- vtable minor 1 (ABI 1.4): read only when struct_size covers it --- */
+
+    /**
+     * OPTIONAL (1.4). `put_finish`, told what the host sent: `sent->size` and
+     * `sent->sha256_hex` (the SHA-256 of every byte, lowercase hex, computed
+     * by the host while the body streamed). Store the digest with the object
+     * and report it, in the completion's info and later from `head`,
+     * `get_open` and `list`: the object's `ETag` and integrity check then hold
+     * for every backend. The host calls this instead of `put_finish` when it
+     * is set, and refuses (and removes) an object whose reported size or
+     * SHA-256 differs from what it sent: 502 checksum_mismatch. A backend
+     * without it is called through `put_finish`; if that reports no SHA-256,
+     * the host logs once that the backend's uploads are not verified.
+     */
+    void (*put_finish_checked)(void *instance, void *upload, const ns_object_info *sent,
+                               ns_storage_call *call);
 } ns_storage_vtable;
 
 /* ------------------------------------------------------------------------ */
@@ -445,6 +490,17 @@ typedef struct ns_subscriber {
      */
     ns_exchange *exchange;
     ns_websocket *websocket;
+
+    /* --- ABI 1.4: read only when struct_size covers it --- */
+
+    /**
+     * OPTIONAL (1.4). Caught up: every event the log held after `after_seq`
+     * has been delivered (through `on_event`), and from now on events arrive
+     * as they are committed. Called once, in order with the other
+     * callbacks, before the first live event; not for a replay (`replay:`),
+     * which ends with `on_end`. A long-poll answers here when it has events.
+     */
+    void (*on_live)(void *context);
 } ns_subscriber;
 
 /**
@@ -508,27 +564,35 @@ typedef struct ns_transport_vtable {
     /**
      * MANDATORY (1.0). A request reached one of the plugin's routes. Answer
      * with `response_start`/`response_write`/`response_end`, or upgrade it with
-     * `websocket_accept`, now or later from any thread.
+     * `websocket_accept`, now or later from any thread. A misuse (a status
+     * outside 200-599, a write before `response_start`, an end without one)
+     * is refused with NS_ERR_INVALID_ARGUMENT and logged with the route; the
+     * client then gets 504 transport_no_answer, as it does when no answer
+     * starts within 30 s. After SIGTERM, an exchange not ended by
+     * `node.drain_deadline_seconds` is ended by the host (`on_exchange_closed` first).
      * THREAD: a host thread (a request's task); must not block.
      */
     void (*on_request)(void *instance, const ns_http_request *request, ns_exchange *exchange);
     /**
      * MANDATORY (1.0). The client of an unfinished exchange went away: writes
      * now fail with NS_ERR_CANCELLED. Stop what feeds it and call
-     * `response_end`, as for every exchange. Called at most once.
+     * `response_end`, as for every exchange. Called at most once, as soon as
+     * the connection closes, also before the plugin answered.
      * THREAD: any host thread; must not block.
      */
     void (*on_exchange_closed)(void *instance, ns_exchange *exchange);
     /**
      * OPTIONAL (1.0; mandatory for a plugin that calls `websocket_accept`).
      * A message arrived on an accepted WebSocket. `conn` is the state given
-     * to `websocket_accept`. THREAD: event loop; must not block.
+     * to `websocket_accept`. THREAD: a host thread (the socket's reading
+     * task, one message at a time per socket, never an event loop's); must
+     * not block.
      */
     void (*on_ws_message)(void *instance, void *conn, ns_websocket *ws,
                           ns_ws_opcode opcode, ns_bytes payload);
     /**
      * OPTIONAL (1.0; as above). The WebSocket closed. Last call for `ws`.
-     * THREAD: event loop; must not block.
+     * THREAD: as `on_ws_message`; must not block.
      */
     void (*on_ws_closed)(void *instance, void *conn, ns_websocket *ws,
                          uint16_t code, ns_str reason);
@@ -626,12 +690,16 @@ typedef struct ns_host_api {
      */
     ns_status (*route_add)(ns_host *host, ns_str method, ns_str pattern, uint32_t route_id,
                            ns_error *error);
-    /** Start the response: status and headers. Call once per exchange. */
+    /** Start the response: status (200 to 599) and headers. Call once per
+     *  exchange. NS_ERR_CANCELLED when the client already left,
+     *  NS_ERR_INVALID_ARGUMENT (logged) for a bad status or a second call. */
     ns_status (*response_start)(ns_exchange *exchange, int32_t status,
                                 const ns_header *headers, uint32_t header_count);
     /**
      * Queue body bytes (copied). NS_ERR_TOO_LARGE when the connection's
      * bounded send queue is full: the client is not reading, end the exchange.
+     * NS_ERR_CANCELLED once the client left; NS_ERR_INVALID_ARGUMENT (logged)
+     * before `response_start`.
      */
     ns_status (*response_write)(ns_exchange *exchange, ns_bytes bytes);
     /** Finish the response. `exchange` is gone after this returns. */
@@ -674,7 +742,11 @@ typedef struct ns_host_api {
      */
     void (*subscribe)(ns_host *host, const ns_principal *principal, ns_str stream, uint64_t after_seq,
                       const ns_subscriber *subscriber, ns_subscribe_done done);
-    /** End a subscription. Idempotent; no callback runs after it returns. */
+    /** End a subscription and release its handle: call it exactly once per
+     *  subscription, also after `on_end` (the handle is gone after it
+     *  returns). It may be called from inside the subscription's own
+     *  callbacks; no callback runs after it returns (one running on another
+     *  thread is waited for). */
     void (*subscription_cancel)(ns_subscription *subscription);
     /**
      * Ask the kernel to do what a REST call would: `operation` names it
@@ -702,7 +774,8 @@ typedef struct ns_host_api {
      * Returns NULL when `interval_ms` is too small. THREAD: any. (1.1)
      */
     ns_timer *(*timer_start)(ns_host *host, uint32_t interval_ms, ns_timer_fn fire, void *context);
-    /** Stop a timer. After it returns `fire` does not run again. Call once. (1.1) */
+    /** Stop a timer and release it: call it exactly once, also from inside
+     *  `fire`. After it returns `fire` does not run again. (1.1) */
     void (*timer_cancel)(ns_timer *timer);
 
     /* --- every plugin (1.2): check struct_size covers it before calling --- */
@@ -732,7 +805,62 @@ typedef struct ns_host_api {
      * first. THREAD: any (in `on_end`, it is final).
      */
     uint64_t (*subscription_position)(const ns_subscription *subscription);
+
+    /* --- every plugin (1.4): check struct_size covers it before calling --- */
+
+    /**
+     * Attach the transport's own state to an exchange, and read it back in
+     * any later callback that names the exchange (`on_exchange_closed`), so
+     * a transport keeps no table of its exchanges. NULL until set.
+     * THREAD: any, until `response_end`.
+     */
+    void (*exchange_set_context)(ns_exchange *exchange, void *context);
+    void *(*exchange_context)(ns_exchange *exchange);
+    /**
+     * Call `fire(context)` once, after `delay_ms` (at least 1). As with
+     * `timer_start`, call `timer_cancel` exactly once per timer, before or
+     * after it fired (also from inside `fire`): that releases it. NULL when
+     * `delay_ms` is 0. THREAD: any.
+     */
+    ns_timer *(*timer_once)(ns_host *host, uint32_t delay_ms, ns_timer_fn fire, void *context);
+    /**
+     * The value of header `name` (case-insensitive; the first, if repeated):
+     * NS_OK and a view into `request`, or NS_ERR_NOT_FOUND.
+     * THREAD: inside `on_request`, for its `request`.
+     */
+    ns_status (*request_header)(const ns_http_request *request, ns_str name, ns_str *out_value);
+    /**
+     * The value of query parameter `name`, percent-decoded (`+` is a space):
+     * NS_OK and a view valid until `on_request` returns, NS_ERR_NOT_FOUND, or
+     * NS_ERR_INVALID_ARGUMENT when its encoding is broken.
+     * THREAD: inside `on_request`, for its `request`.
+     */
+    ns_status (*request_query)(const ns_http_request *request, ns_str name, ns_str *out_value);
+    /**
+     * The request's credential, ready for `authenticate`: `Authorization:
+     * <scheme> <value>`, or, with NS_REQUEST_CREDENTIAL_QUERY in `flags`, an
+     * `access_token` query parameter as a Bearer token (for clients that
+     * cannot set headers, like `EventSource`). NS_ERR_NOT_FOUND when there
+     * is none; NS_ERR_INVALID_ARGUMENT for an Authorization header without a
+     * scheme and a value. `*out` must have `struct_size` set; its views stay
+     * valid until `on_request` returns.
+     * THREAD: inside `on_request`, for its `request`.
+     */
+    ns_status (*request_credential)(const ns_http_request *request, uint32_t flags, ns_credential *out);
+    /**
+     * Answer with the house error, `{"error":{"code":...,"message":...}}`
+     * (application/json), and end the exchange: no `response_end` follows.
+     * `status` is 400 to 599, `code` a stable snake_case code. On a started
+     * response it only ends the exchange (and logs the misuse).
+     * THREAD: any.
+     */
+    void (*response_error)(ns_exchange *exchange, int32_t status, ns_str code, ns_str message);
 } ns_host_api;
+
+/** Flags of `ns_host_api.request_credential`. */
+enum {
+    NS_REQUEST_CREDENTIAL_QUERY = 1 /* also accept ?access_token= */
+};
 
 /**
  * What the host offers at load: its major, the range of minors it supports,
@@ -817,13 +945,19 @@ enum {
     NS_HOST_OFFER_MIN_SIZE = NS_SIZE_THROUGH(ns_host_offer, api),
     NS_CREDENTIAL_MIN_SIZE = NS_SIZE_THROUGH(ns_credential, value),
     NS_SUBSCRIBER_MIN_SIZE = NS_SIZE_THROUGH(ns_subscriber, on_end),
+    NS_OBJECT_INFO_MIN_SIZE = NS_SIZE_THROUGH(ns_object_info, sha256_hex),
+    NS_HTTP_REQUEST_MIN_SIZE = NS_SIZE_THROUGH(ns_http_request, request_id),
+    NS_HTTP_FETCH_MIN_SIZE = NS_SIZE_THROUGH(ns_http_fetch, max_response_bytes),
     /* Sizes through the last field of a minor, to test `struct_size` against. */
     NS_HOST_API_SIZE_1_1 = NS_SIZE_THROUGH(ns_host_api, timer_cancel),
     NS_HOST_API_SIZE_1_2 = NS_SIZE_THROUGH(ns_host_api, principal_renew),
     NS_SUBSCRIBER_SIZE_1_2 = NS_SIZE_THROUGH(ns_subscriber, on_refused),
     NS_HOST_API_SIZE_1_3 = NS_SIZE_THROUGH(ns_host_api, subscription_position),
     NS_SUBSCRIBER_SIZE_1_3 = NS_SIZE_THROUGH(ns_subscriber, websocket),
-    NS_TRANSPORT_VTABLE_SIZE_1 = NS_SIZE_THROUGH(ns_transport_vtable, frame_event)
+    NS_TRANSPORT_VTABLE_SIZE_1 = NS_SIZE_THROUGH(ns_transport_vtable, frame_event),
+    NS_HOST_API_SIZE_1_4 = NS_SIZE_THROUGH(ns_host_api, response_error),
+    NS_SUBSCRIBER_SIZE_1_4 = NS_SIZE_THROUGH(ns_subscriber, on_live),
+    NS_STORAGE_VTABLE_SIZE_1 = NS_SIZE_THROUGH(ns_storage_vtable, put_finish_checked)
 };
 
 /* ------------------------------------------------------------------------ */

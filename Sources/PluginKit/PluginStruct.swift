@@ -1,15 +1,15 @@
 import Foundation
 
-/// Reads a struct a plugin hands the host, at the plugin's own size.
+/// Reads a struct the other side of the ABI hands over, at that side's own size.
 ///
 /// Structs only grow by appending (ABI rule 3), so a plugin built against an
-/// older header passes a shorter struct than the host knows: the host copies
-/// the bytes its `struct_size` covers and treats later fields as absent
+/// older header passes a shorter struct than the reader knows: the reader
+/// copies the bytes its `struct_size` covers and treats later fields as absent
 /// (zero, NULL), never reading past the plugin's memory.
-enum PluginStruct {
+public enum PluginStruct {
     /// A copy of `*pointer`, up to its leading `uint32_t struct_size`, the
     /// rest zeroed; nil when `struct_size` is below `minimumSize` (its 1.0 size).
-    static func copy<T>(_ pointer: UnsafePointer<T>, minimumSize: Int) -> T? {
+    public static func copy<T>(_ pointer: UnsafePointer<T>, minimumSize: Int) -> T? {
         let declared = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
         guard declared >= minimumSize else { return nil }
         let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
@@ -20,7 +20,7 @@ enum PluginStruct {
     }
 
     /// Whether `value`'s `struct_size` covers the field at `field` whole.
-    static func covers<T, Field>(_ value: T, through field: KeyPath<T, Field>) -> Bool {
+    public static func covers<T, Field>(_ value: T, through field: KeyPath<T, Field>) -> Bool {
         guard let offset = MemoryLayout<T>.offset(of: field) else { return false }
         let declared = withUnsafeBytes(of: value) { Int($0.load(as: UInt32.self)) }
         return declared >= offset + MemoryLayout<Field>.size
