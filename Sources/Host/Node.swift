@@ -140,14 +140,14 @@ public final class Node: Sendable {
                 .init(service: app),
                 .init(service: StoreRecoveryService(store: kernel.store)),
                 .init(service: DrainSignalService(readiness: readiness, hub: kernel.hub, sockets: liveSockets,
-                                                  exchanges: openExchanges, drainTime: .seconds(config.drainDeadlineSeconds),
-                                                  logger: logger)),
+                                                  exchanges: openExchanges, servingTime: .seconds(config.drainSeconds),
+                                                  deadline: .seconds(config.drainDeadlineSeconds), logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
         // A safety net: whatever still runs after this is cancelled.
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(config.drainDeadlineSeconds + 20)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(config.drainSeconds + config.drainDeadlineSeconds + 20)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("stopped")
     }
@@ -168,24 +168,36 @@ struct PluginService: Service {
     }
 }
 
-/// Listed last, so the shutdown signal reaches it first: `/readyz` turns 503
-/// while the listener is still draining, so load balancers stop sending, and
-/// live streams end, so their long-lived responses let the listener drain
-/// (clients reconnect elsewhere with their last seq). Transport requests
-/// still open at the drain deadline are ended by the host, so a plugin that
-/// never ends one cannot keep the node from stopping.
+/// Listed last, so the shutdown signal reaches it first, and the listener
+/// closes only once this returns. A drain for rolling deploys:
+/// 1. `/readyz` turns 503 while the node still serves everything (streams
+///    included) for `servingTime`, so a load balancer stops sending new
+///    requests before any connection is refused;
+/// 2. live streams end with where to resume (SSE `stream.end`, WS 1001), so
+///    their long-lived responses let the listener drain, and clients
+///    reconnect to another node with their last seq;
+/// 3. transport requests still open `deadline` later are ended by the host,
+///    so a plugin that never ends one cannot keep the node from stopping.
 struct DrainSignalService: Service {
     let readiness: Readiness
     let hub: StreamHub
     let sockets: LiveWebSockets
     let exchanges: OpenExchanges
-    let drainTime: Duration
+    let servingTime: Duration
+    let deadline: Duration
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        let deadline = ContinuousClock.now + drainTime
         readiness.set(.draining)
+        if servingTime > .zero {
+            logger.notice("draining: /readyz answers 503; still serving until the listener closes",
+                          metadata: ["seconds": "\(servingTime.components.seconds)"])
+            try? await Task.sleep(for: servingTime)
+        }
+        let deadline = ContinuousClock.now + self.deadline
+        logger.notice("closing: live streams end with where to resume; open requests have until the deadline",
+                      metadata: ["deadline_seconds": "\(self.deadline.components.seconds)"])
         hub.shutdown()
         sockets.closeAll(reason: "the server is restarting; reconnect and resume from your last seq")
         // Returning lets the listener quiesce, which would close what is still

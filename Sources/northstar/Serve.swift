@@ -40,17 +40,27 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["NORTHSTAR_LOG_LEVEL"] ?? "info"
 
-    /// Sets up logging, then loads the config with command-line overrides.
+    @Option(name: .customLong("log-format"), help: "text or json (one object per line). Default: node.log_format, else text.")
+    var logFormat: String? = ProcessInfo.processInfo.environment["NORTHSTAR_LOG_FORMAT"]
+
+    /// Loads the config with command-line overrides, then sets up logging
+    /// from both (a refused config is reported before any logger exists).
     func load(listen: String? = nil, env: String? = nil) throws -> NorthstarConfig {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level \"\(logLevel)\" is not trace, debug, info, notice, warning, error or critical")
         }
-        return try fail(on: {
+        var format: NorthstarConfig.LogFormat?
+        if let logFormat {
+            guard let chosen = NorthstarConfig.LogFormat(rawValue: logFormat) else {
+                throw ValidationError("--log-format \"\(logFormat)\" is not text or json")
+            }
+            format = chosen
+        }
+        let loaded = try fail(on: {
             try NorthstarConfig.load(file: config, overrides: .init(listen: listen, dataDirectory: dataDir, env: env))
         })
+        LogSetup.bootstrap(format: format ?? loaded.logFormat, level: level, levels: loaded.logLevels)
+        return loaded
     }
 }
 

@@ -48,9 +48,10 @@ class Server:
                                         preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = re.search(r"port=(\d+) .*listening", self.log_path.read_text()[start_offset:])
+            # The "listening" line, as text or as JSON (node.log_format).
+            match = re.search(r'port=(\d+) .*listening|"msg":"listening","port":"(\d+)"', self.log_path.read_text()[start_offset:])
             if match:
-                self.port = int(match.group(1))
+                self.port = int(match.group(1) or match.group(2))
                 return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited {self.process.returncode}:\n{self.log_path.read_text()}")

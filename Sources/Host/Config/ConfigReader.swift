@@ -89,6 +89,9 @@ struct ConfigReader {
         return elements.enumerated().map { ($1, "\(keyPath(key))[\($0)]") }
     }
 
+    /// Every key of the object, sorted (for maps whose keys are names, like `log_levels`).
+    var keys: [String] { members.keys.sorted() }
+
     /// Refuses the first key that no accessor asked for.
     func finish() throws {
         if let unknown = members.keys.sorted().first(where: { !consumed.contains($0) }) {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 
 extension NorthstarConfig {
@@ -62,6 +63,22 @@ extension NorthstarConfig {
         if let adminToken, adminToken.utf8.count < 16 {
             throw node.error("admin_token", "at least 16 characters (it guards /metrics); put it in the environment: \"${NAME}\"")
         }
+        let logFormatText = try node.string("log_format") ?? "text"
+        guard let logFormat = NorthstarConfig.LogFormat(rawValue: logFormatText) else {
+            throw node.error("log_format", "\"\(logFormatText)\" is not text or json")
+        }
+        var logLevels: [String: Logger.Level] = [:]
+        if var levels = try node.object("log_levels") {
+            for label in levels.keys {
+                let text = try levels.string(label) ?? ""
+                guard let level = Logger.Level(rawValue: text) else {
+                    throw levels.error(label, "\"\(text)\" is not a level (trace, debug, info, notice, warning, error, critical)")
+                }
+                logLevels[label] = level
+            }
+            try levels.finish()
+        }
+        let drainSeconds = Int(try node.integer("drain_seconds", range: 0...600) ?? 0)
         let drainDeadlineSeconds = Int(try node.integer("drain_deadline_seconds", range: 1...300) ?? 10)
         try node.finish()
 
@@ -112,6 +129,9 @@ extension NorthstarConfig {
         var config = NorthstarConfig(env: env, listen: listen, dataDirectory: dataDirectory, pluginDirectory: pluginDirectory,
                                      adminToken: adminToken, limits: limits, store: store, storage: storage, auth: auth,
                                      plugins: plugins, source: source)
+        config.drainSeconds = drainSeconds
+        config.logFormat = logFormat
+        config.logLevels = logLevels
         config.drainDeadlineSeconds = drainDeadlineSeconds
         return config
     }

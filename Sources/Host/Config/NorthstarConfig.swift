@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The whole configuration of one Northstar node, as documented in
 /// `docs/configuration.md`.
@@ -15,9 +16,20 @@ public struct NorthstarConfig: Sendable {
     public var pluginDirectory: String?
     /// When set, `/metrics` answers only `Authorization: Bearer <admin_token>`.
     public var adminToken: String?
-    /// After SIGTERM, how long open requests may take to finish before the
-    /// node ends them itself (`node.drain_deadline_seconds`).
+    /// After SIGTERM, how long the node keeps serving with `/readyz` at 503
+    /// before it stops taking connections (`node.drain_seconds`), so that a
+    /// load balancer stops sending first.
+    public var drainSeconds: Int = 0
+    /// Then, how long open requests may take to finish before the node ends
+    /// them itself (`node.drain_deadline_seconds`).
     public var drainDeadlineSeconds: Int = 10
+    /// How log lines are written (`node.log_format`): text, or one JSON object per line.
+    public var logFormat: LogFormat = .text
+    /// Log levels by logger label prefix (`node.log_levels`), e.g.
+    /// `"northstar.http": "debug"`; the longest matching prefix wins.
+    public var logLevels: [String: Logger.Level] = [:]
+
+    public enum LogFormat: String, Sendable { case text, json }
     public var limits: Limits
     public var store: StoreSettings
     public var storage: StorageSettings

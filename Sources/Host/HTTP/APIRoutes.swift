@@ -16,10 +16,13 @@ struct APIRoutes: Sendable {
             }
             credential = parsed
         }
-        return try await kernel.auth.authenticate(
+        let facts = RequestFacts.current
+        let context = try await kernel.auth.authenticate(
             credential,
-            requestID: TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
-            traceparent: TraceContext.traceparent(from: request.headers[.init("traceparent")!]))
+            requestID: facts?.requestID ?? TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
+            traceparent: facts?.traceparent ?? TraceContext.traceparent(from: request.headers[.init("traceparent")!]))
+        facts?.tenant = context.tenant.description
+        return context
     }
 
     /// The body as JSON, refused past the size limit before it is all read.

@@ -2,7 +2,8 @@ import Hummingbird
 import Logging
 
 /// Every error leaves as `{"error": {"code", "message"}}`, and every request
-/// is logged by method, path and status: never its query string or headers,
+/// is logged by method, path, route template and status, with its request
+/// id, trace id and (once known) tenant: never its query string or headers,
 /// where credentials travel.
 struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let logger = Logger(label: "northstar.http")
@@ -11,14 +12,26 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let facts = RequestFacts(requestID: TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
+                                 traceparent: TraceContext.traceparent(from: request.headers[.init("traceparent")!]))
+        return try await RequestFacts.$current.withValue(facts) {
+            try await handle(request, context: context, facts: facts, next: next)
+        }
+    }
+
+    private func handle(_ request: Request, context: Context, facts: RequestFacts,
+                        next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
+        let log = { (status: HTTPResponse.Status, code: String?, detail: String?) in
+            self.log(request, route: context.endpointPath, facts: facts, status: status, started: started, code: code, detail: detail)
+        }
         do {
             let response = try await next(request, context)
-            log(request, status: response.status, started: started)
+            log(response.status, nil, nil)
             return response
         } catch let error as KernelError {
-            log(request, status: error.status, started: started, code: error.code,
-                detail: error.status.code >= 500 ? [error.message, error.logDetail].compactMap { $0 }.joined(separator: ": ") : nil)
+            log(error.status, error.code,
+                error.status.code >= 500 ? [error.message, error.logDetail].compactMap { $0 }.joined(separator: ": ") : nil)
             throw error
         } catch let error as HTTPError {
             let mapped: KernelError = switch error.status {
@@ -31,26 +44,29 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             default: KernelError(error.status.code >= 500 ? .internalFailure : .invalid, code: "http_error",
                                  message: error.body ?? "\(error.status)")
             }
-            log(request, status: mapped.status, started: started)
+            log(mapped.status, mapped.code, nil)
             throw mapped
         } catch {
             logger.error("internal error", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)",
                                                       "error": "\(error)"])
-            log(request, status: .internalServerError, started: started)
+            log(.internalServerError, "internal", nil)
             throw KernelError(.internalFailure, code: "internal", message: "internal error; the server log has details")
         }
     }
 
     /// One line per request; a server-side failure (5xx) also says what
     /// failed (a backend down, a timeout), so an operator need not guess.
-    private func log(_ request: Request, status: HTTPResponse.Status, started: ContinuousClock.Instant,
-                     code: String? = nil, detail: String? = nil) {
+    private func log(_ request: Request, route: String?, facts: RequestFacts, status: HTTPResponse.Status,
+                     started: ContinuousClock.Instant, code: String?, detail: String?) {
         metrics.increment("northstar_http_requests_total", [("status", String(status.code))])
         let elapsed = ContinuousClock.now - started
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",
             "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)",
+            "request_id": "\(facts.requestID)", "trace_id": "\(facts.traceID)",
         ]
+        if let route { metadata["route"] = "\(route)" }
+        if let tenant = facts.tenant { metadata["tenant"] = "\(tenant)" }
         if let code { metadata["code"] = "\(code)" }
         if let detail { metadata["detail"] = "\(detail)" }
         logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: metadata)
