@@ -45,25 +45,33 @@ public final class Node: Sendable {
         connectionLimits = OpenFileLimit.fitting(config.limits.connections, logger: logger)
         connections = ConnectionCount(maxConnections: connectionLimits.maxConnections,
                                       maxPendingPerAddress: connectionLimits.maxPendingPerAddress)
-        let hub = StreamHub()
         let sockets = liveSockets
         let exchanges = openExchanges
-        let metrics = Metrics(gauges: [
+        let connectionCount = connections
+        let metrics = Metrics()
+        let hub = StreamHub(metrics: metrics)
+        metrics.addGauges([
             ("northstar_live_subscribers", "Subscribers receiving live events now.", { Double(hub.totalSubscribers) }),
+            ("northstar_streams_with_subscribers", "Streams with at least one live subscriber.", { Double(hub.streamsWithSubscribers) }),
+            ("northstar_connections_open", "HTTP connections open now, over every transport.", { Double(connectionCount.open) }),
             ("northstar_websockets_open", "WebSockets accepted and not yet closed.", { Double(sockets.count) }),
             ("northstar_transport_exchanges_open", "Requests on transport routes not finished yet.", { Double(exchanges.unfinished.count) }),
         ])
         self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
             : "\(config.dataDirectory)/\(config.store.sqlitePath)"
-        let store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream) { event in
+        let store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream, onAppend: { event in
             metrics.increment("northstar_events_appended_total", [("type", event.type)])
             hub.publish(event)
-        }
+        }, onCommit: { timings in
+            metrics.record("northstar_commit_duration_seconds", duration: timings.transaction)
+            metrics.record("northstar_commit_fsync_duration_seconds", duration: timings.commit)
+            metrics.record("northstar_commit_batch_size", value: Double(timings.writes))
+        })
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous,
-                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds))
+                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds), metrics: metrics)
         let storage = try plugins.storagePlugin(named: config.storage.backend, source: config.source).map {
-            StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds))
+            StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds), metrics: metrics)
         }
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands,
                         artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),

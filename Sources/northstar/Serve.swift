@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import NIOPosix
 import NorthstarHost
 
@@ -25,6 +26,8 @@ struct Serve: AsyncParsableCommand {
         let config = try options.load(listen: listen)
         // Plugins may block in init (a key fetch): keep that off the async executor.
         let node = try await NIOThreadPool.singleton.runIfActive { try fail(on: { try Node(config: config) }) }
+        // What libraries record through swift-metrics lands in the node's /metrics too.
+        MetricsSystem.bootstrap(node.metrics.factory)
         try await node.run()
     }
 }

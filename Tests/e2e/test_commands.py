@@ -23,6 +23,7 @@ def test_two_clients_converge(server):
     assert conflict.status_code == 409
     error = conflict.json()["error"]
     assert error["code"] == "rev_conflict" and error["head_rev"] == 2 and error["base_rev"] == 1
+    assert 'northstar_conflicts_total{code="rev_conflict"} 1\n' in server.get("/metrics").text
 
     # Bob fetches what he missed, rebases, and commits.
     missed = server.get(error["missed"], headers=bob).json()

@@ -167,6 +167,7 @@ def test_heartbeat_and_gap(data_dir):
         gap = json.loads(frames[1]["data"])
         assert frames[1]["event"] == "stream.gap" and gap == {"v": 1, "type": "stream.gap", "requested_after": 2, "first_seq": 8}
         assert [e["json"]["seq"] for e in stream.events(3)] == [8, 9, 10]
+        assert "northstar_gaps_served_total 1\n" in server.get("/metrics").text
         assert stream.frame().get("comment") == "keepalive"  # within a second or so
         stream.close()
         # Query tokens are off unless configured.
@@ -208,6 +209,7 @@ def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
     rss = subprocess.run(["ps", "-o", "rss=", "-p", str(server.process.pid)], capture_output=True, text=True)
     assert int(rss.stdout.strip()) < 400_000  # KiB
     assert server.get("/healthz").status_code == 200
+    assert 'northstar_slow_consumer_cutoffs_total{transport="sse"} 1\n' in server.get("/metrics").text
     # Resuming from the last id delivered misses nothing.
     resumed = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": str(seqs[-1])})
     assert resumed.events(1)[0]["json"]["seq"] == seqs[-1] + 1

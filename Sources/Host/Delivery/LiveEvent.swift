@@ -9,6 +9,9 @@ final class LiveEvent: Sendable {
     let event: StreamEvent
     /// What the event counts against a connection's limit while it waits in its queue.
     let size: Int
+    /// When it was handed to the fan-out, right after its commit: where the
+    /// delivery latency is measured from.
+    let committedAt = ContinuousClock.now
 
     private struct Key: Hashable {
         let transport: ObjectIdentifier

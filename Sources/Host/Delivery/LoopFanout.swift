@@ -19,6 +19,7 @@ final class LoopFanout: @unchecked Sendable {
     }
 
     let loop: any EventLoop
+    private let metrics: Metrics?
     private let inbox = NIOLockedValueBox<(messages: [Message], scheduled: Bool)>(([], false))
     // On the loop only:
     private var sinks: [StreamName: StreamSinks] = [:]
@@ -45,8 +46,9 @@ final class LoopFanout: @unchecked Sendable {
         }
     }
 
-    init(loop: any EventLoop) {
+    init(loop: any EventLoop, metrics: Metrics? = nil) {
         self.loop = loop
+        self.metrics = metrics
     }
 
     func add(_ sink: LiveSink) { post(.add(sink)) }
@@ -73,6 +75,8 @@ final class LoopFanout: @unchecked Sendable {
     private var run: [BatchFrames] = []
     private var runEnd = 0
     private var sinkIndex = 0
+    /// The transports written to in the current run (for the latency histogram).
+    private var runTransports: [PluginInstance] = []
 
     /// How many connections a loop turn writes to before it lets the loop
     /// serve its other connections (a REST answer, a new subscriber): a big
@@ -109,12 +113,16 @@ final class LoopFanout: @unchecked Sendable {
                         for index in run.indices {
                             if sink.deliver(&run[index]) { wrote = true }
                         }
-                        if wrote { sink.connection.flushIfNeeded() }
+                        if wrote {
+                            sink.connection.flushIfNeeded()
+                            if !runTransports.contains(where: { $0 === sink.transport }) { runTransports.append(sink.transport) }
+                        }
                         sinkIndex += 1
                         budget -= 1
                     }
                     if sinkIndex < subscribers.count { continue }  // the rest of the run next turn
                 }
+                recordLatency()
                 batchIndex = runEnd
                 run = []
                 sinkIndex = 0
@@ -137,6 +145,19 @@ final class LoopFanout: @unchecked Sendable {
             return !inbox.messages.isEmpty
         }
         if more { loop.execute { self.drain() } }
+    }
+
+    /// Commit to socket, per event of the run and transport written to: the
+    /// time until this loop handed the event to its last connection's socket.
+    private func recordLatency() {
+        defer { runTransports = [] }
+        guard let metrics, !runTransports.isEmpty else { return }
+        let now = ContinuousClock.now
+        for transport in runTransports {
+            for frames in run {
+                metrics.record("northstar_delivery_latency_seconds", [("transport", transport.name)], duration: now - frames.event.committedAt)
+            }
+        }
     }
 
     /// Gathers the events of `stream` that follow each other from `start`.

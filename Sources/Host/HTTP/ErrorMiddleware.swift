@@ -60,12 +60,18 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
                      started: ContinuousClock.Instant, code: String?, detail: String?) {
         metrics.increment("northstar_http_requests_total", [("status", String(status.code))])
         let elapsed = ContinuousClock.now - started
+        // By route template: a path that matched no route is one label, not one per path.
+        let template = route.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
+        metrics.record("northstar_http_request_duration_seconds",
+                       [("route", template), ("method", request.method.rawValue), ("status", String(status.code))],
+                       duration: elapsed)
+        if status == .conflict { metrics.increment("northstar_conflicts_total", [("code", code ?? "conflict")]) }
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",
             "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)",
             "request_id": "\(facts.requestID)", "trace_id": "\(facts.traceID)",
         ]
-        if let route { metadata["route"] = "\(route)" }
+        metadata["route"] = "\(template)"
         if let tenant = facts.tenant { metadata["tenant"] = "\(tenant)" }
         if let code { metadata["code"] = "\(code)" }
         if let detail { metadata["detail"] = "\(detail)" }

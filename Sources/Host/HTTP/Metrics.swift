@@ -1,52 +1,66 @@
+import CoreMetrics
 import NIOConcurrencyHelpers
+import Prometheus
 
-/// The node's counters and gauges, served as Prometheus text on `/metrics`.
+/// The node's metrics, recorded through swift-metrics into the node's own
+/// Prometheus registry and served as Prometheus text on `/metrics`.
 ///
-/// Counters are kept per label set in one locked dictionary: the volumes here
-/// (one increment per request and per event) do not call for more.
+/// Counters, timers (histograms of durations) and recorders (histograms of
+/// values) go through the swift-metrics API with a factory bound to this
+/// registry, so two nodes in one process never mix. `serve` also makes it
+/// the process's `MetricsSystem`, so what libraries record lands here too.
+/// Gauges are read at scrape time.
+///
+/// Labels stay bounded: route templates, plugin and backend names, status
+/// codes and error codes; never tenant, stream or user ids.
 public final class Metrics: Sendable {
-    private struct Series: Hashable {
-        let name: String
-        let labels: String
-    }
+    public let registry = PrometheusCollectorRegistry()
+    public let factory: PrometheusMetricsFactory
+    private let gauges = NIOLockedValueBox<[(gauge: Prometheus.Gauge, read: @Sendable () -> Double)]>([])
 
-    private let counters = NIOLockedValueBox<[Series: Double]>([:])
-    private let gauges: [(name: String, help: String, read: @Sendable () -> Double)]
-
-    static let help: [String: String] = [
-        "northstar_http_requests_total": "HTTP requests answered, by status code.",
-        "northstar_events_appended_total": "Events made durable in the log, by type.",
+    /// Bucket bounds for durations: from 100 µs, since a commit or a
+    /// delivery on a quiet node takes well under a millisecond.
+    static let durationBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .microseconds(2_500_000), .seconds(5), .seconds(10),
     ]
 
-    /// - Parameter gauges: values read at scrape time (live subscribers, ...).
-    public init(gauges: [(name: String, help: String, read: @Sendable () -> Double)] = []) {
-        self.gauges = gauges
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.durationBuckets
+        factory.valueHistogramBuckets = ["northstar_commit_batch_size": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]]
+        self.factory = factory
     }
 
-    /// Adds one to a counter. Label values are escaped as Prometheus requires.
+    /// Adds gauges, read at scrape time (live subscribers, open connections...).
+    public func addGauges(_ added: [(name: String, help: String, read: @Sendable () -> Double)]) {
+        let made = added.map { (registry.makeGauge(name: $0.name, help: $0.help), $0.read) }
+        gauges.withLockedValue { $0 += made }
+    }
+
+    /// Adds one to a counter.
     public func increment(_ name: String, _ labels: [(String, String)] = []) {
-        let rendered = labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",")
-        counters.withLockedValue { $0[Series(name: name, labels: rendered), default: 0] += 1 }
+        CoreMetrics.Counter(label: name, dimensions: labels, factory: factory).increment()
+    }
+
+    /// Records a duration in a histogram.
+    public func record(_ name: String, _ labels: [(String, String)] = [], duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        CoreMetrics.Timer(label: name, dimensions: labels, factory: factory)
+            .recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// Records a value (a batch size) in a histogram.
+    public func record(_ name: String, _ labels: [(String, String)] = [], value: Double) {
+        CoreMetrics.Recorder(label: name, dimensions: labels, aggregate: true, factory: factory).record(value)
     }
 
     /// The exposition text (Prometheus text format 0.0.4).
     public func render() -> String {
-        let snapshot = counters.withLockedValue { $0 }
-        var text = ""
-        for name in Set(snapshot.keys.map(\.name)).union(Self.help.keys).sorted() {
-            text += "# HELP \(name) \(Self.help[name] ?? name)\n# TYPE \(name) counter\n"
-            for (series, value) in snapshot.filter({ $0.key.name == name }).sorted(by: { $0.key.labels < $1.key.labels }) {
-                text += series.labels.isEmpty ? "\(name) \(Int(value))\n" : "\(name){\(series.labels)} \(Int(value))\n"
-            }
-        }
-        for gauge in gauges {
-            text += "# HELP \(gauge.name) \(gauge.help)\n# TYPE \(gauge.name) gauge\n\(gauge.name) \(Int(gauge.read()))\n"
-        }
-        return text
-    }
-
-    private static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+        for (gauge, read) in gauges.withLockedValue({ $0 }) { gauge.set(read()) }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
     }
 }

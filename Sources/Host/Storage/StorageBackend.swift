@@ -12,14 +12,17 @@ import PluginAPI
 public final class StorageBackend: Sendable {
     let plugin: PluginInstance
     let timeout: Duration
+    /// Where each call's duration and failures are counted (`/metrics`).
+    private let metrics: Metrics?
     /// The plugin's vtable, read once at its own size (the loader checked it).
     private let vtable: ns_storage_vtable
     /// Whether the log already said this backend's uploads go unverified.
     private let unverifiedWarned = NIOLockedValueBox(false)
 
-    init(plugin: PluginInstance, timeout: Duration) {
+    init(plugin: PluginInstance, timeout: Duration, metrics: Metrics? = nil) {
         self.plugin = plugin
         self.timeout = timeout
+        self.metrics = metrics
         let table = plugin.library.info.pointee.vtable!.assumingMemoryBound(to: ns_storage_vtable.self)
         vtable = PluginStruct.copy(table, minimumSize: Int(NS_STORAGE_VTABLE_MIN_SIZE))!
     }
@@ -32,13 +35,22 @@ public final class StorageBackend: Sendable {
                       undoLateSuccess: @escaping @Sendable (ObjectInfo?) -> Void = { _ in },
                       _ start: (OpaquePointer) -> Void) async throws -> StorageCall.Result {
         let call = StorageCall(lent: lent, releaseLateHandle: releaseLateHandle, undoLateSuccess: undoLateSuccess)
+        let started = ContinuousClock.now
+        let labels = [("backend", name), ("operation", what)]
         start(call.retainForPlugin())
-        guard let result = await call.result(timeout: timeout) else {
+        let answer = await call.result(timeout: timeout)
+        metrics?.record("northstar_storage_call_duration_seconds", labels, duration: ContinuousClock.now - started)
+        guard let result = answer else {
+            metrics?.increment("northstar_storage_errors_total", labels + [("code", "storage_timeout")])
             if let cancel = vtable.cancel { cancel(plugin.instance, OpaquePointer(Unmanaged.passUnretained(call).toOpaque())) }
             throw KernelError(.timeout, code: "storage_timeout",
                            message: "the \(name) storage backend did not answer \(what) within \(timeout)")
         }
-        guard result.status == ns_status(NS_OK) else { throw Self.error(result.status, result.message, backend: name, what: what) }
+        guard result.status == ns_status(NS_OK) else {
+            let error = Self.error(result.status, result.message, backend: name, what: what)
+            metrics?.increment("northstar_storage_errors_total", labels + [("code", error.code)])
+            throw error
+        }
         return result
     }
 

@@ -25,22 +25,25 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     /// - Parameters:
     ///   - retainPerStream: events kept per stream (0 keeps all).
     ///   - onAppend: called after each durable append, in commit order.
-    public init(path: String, retainPerStream: Int64 = 0, onAppend: @escaping @Sendable (StreamEvent) -> Void = { _ in }) throws {
+    ///   - onCommit: told of each committed batch's timings (for `/metrics`).
+    public init(path: String, retainPerStream: Int64 = 0, onAppend: @escaping @Sendable (StreamEvent) -> Void = { _ in },
+                onCommit: @escaping @Sendable (CommitTimings) -> Void = { _ in }) throws {
         writer = try SQLiteConnection(path: path)
         try Self.migrate(writer, path: path)
         reader = try SQLiteConnection(path: path)
         self.retainPerStream = retainPerStream
         self.onAppend = onAppend
-        batcher = WriteBatcher(connection: writer, health: health, publish: onAppend)
+        batcher = WriteBatcher(connection: writer, health: health, publish: onAppend, observe: onCommit)
     }
 
     /// Refuses a database that cannot take writes (a read-only file, folder
     /// or mount, a full disk), at start, before anything is served.
     /// - Throws: `StoreOpenError` naming the file and the reason.
     public static func openWritable(path: String, retainPerStream: Int64,
-                                    onAppend: @escaping @Sendable (StreamEvent) -> Void) throws -> SQLiteStore {
+                                    onAppend: @escaping @Sendable (StreamEvent) -> Void,
+                                    onCommit: @escaping @Sendable (CommitTimings) -> Void = { _ in }) throws -> SQLiteStore {
         do {
-            let store = try SQLiteStore(path: path, retainPerStream: retainPerStream, onAppend: onAppend)
+            let store = try SQLiteStore(path: path, retainPerStream: retainPerStream, onAppend: onAppend, onCommit: onCommit)
             try store.writer.query("INSERT OR REPLACE INTO write_probe (id, at_ms) VALUES (1, 0)")
             return store
         } catch let error as SQLiteError {

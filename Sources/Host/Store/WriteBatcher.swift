@@ -32,11 +32,16 @@ final class WriteBatcher: Sendable {
     private let maxBatch = 512
 
     private let health: StoreHealth
+    /// Told of each committed batch: how long the transaction took, how long
+    /// its COMMIT (the WAL write and fsync) took, and how many writes it held.
+    private let observe: @Sendable (CommitTimings) -> Void
 
-    init(connection: SQLiteConnection, health: StoreHealth, publish: @escaping @Sendable (StreamEvent) -> Void) {
+    init(connection: SQLiteConnection, health: StoreHealth, publish: @escaping @Sendable (StreamEvent) -> Void,
+         observe: @escaping @Sendable (CommitTimings) -> Void = { _ in }) {
         self.connection = connection
         self.health = health
         self.publish = publish
+        self.observe = observe
     }
 
     /// Queues `body` and waits until its batch has committed.
@@ -79,6 +84,9 @@ final class WriteBatcher: Sendable {
         guard !jobs.isEmpty else { return }
 
         var events: [StreamEvent] = []
+        let clock = ContinuousClock()
+        let began = clock.now
+        var committing = began
         do {
             try connection.execute("BEGIN IMMEDIATE")
             for job in jobs {
@@ -91,14 +99,27 @@ final class WriteBatcher: Sendable {
                 }
                 try connection.execute("RELEASE write")
             }
+            committing = clock.now
             try connection.execute("COMMIT")
         } catch {
             try? connection.execute("ROLLBACK")
             jobs.forEach { $0.finish(error) }
             return
         }
+        let committed = clock.now
         health.wrote()
         events.forEach(publish)
+        observe(CommitTimings(transaction: committed - began, commit: committed - committing, writes: jobs.count))
         jobs.forEach { $0.finish(nil) }
     }
+}
+
+/// One committed batch, as `/metrics` reports it.
+public struct CommitTimings: Sendable {
+    /// BEGIN to COMMIT done: every write of the batch, and the commit.
+    public let transaction: Duration
+    /// The COMMIT alone: the WAL write and its fsync.
+    public let commit: Duration
+    /// How many writes the batch held.
+    public let writes: Int
 }

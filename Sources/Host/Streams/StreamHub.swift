@@ -26,9 +26,12 @@ public final class StreamHub: Sendable {
     private let state = NIOLockedValueBox(State())
     /// How many live events a queued subscriber may fall behind before it is cut off.
     public let queueLimit: Int
+    /// Where delivery latency, cut-offs and gaps are counted (`/metrics`).
+    let metrics: Metrics?
 
-    public init(queueLimit: Int = 4096) {
+    public init(queueLimit: Int = 4096, metrics: Metrics? = nil) {
         self.queueLimit = queueLimit
+        self.metrics = metrics
     }
 
     /// Hands a committed event to the stream's live subscribers.
@@ -69,8 +72,14 @@ public final class StreamHub: Sendable {
     func subscribe(_ stream: StreamName, after: UInt64, store: any EventStore, connection: ConnectionSink,
                    transport: PluginInstance) -> Subscription {
         let ending = LiveEnding()
+        let metrics = self.metrics
         let sink = LiveSink(stream: stream, after: after, connection: connection, transport: transport,
-                            onEnd: { ending.signal($0) })
+                            onEnd: { end in
+                                if case .cutOff = end {
+                                    metrics?.increment("northstar_slow_consumer_cutoffs_total", [("transport", transport.name)])
+                                }
+                                ending.signal(end)
+                            })
         return Subscription(stream: stream, after: after, store: store, sink: sink, ending: ending,
                             register: { [self] _ in if !attach(sink) { ending.signal(.shutdown) } },
                             goLive: { [self] in goLive($0) },
@@ -83,7 +92,7 @@ public final class StreamHub: Sendable {
         state.withLockedValue { state in
             guard !state.closed else { return false }
             let loop = ObjectIdentifier(sink.eventLoop)
-            let fanout = state.fanouts[loop] ?? LoopFanout(loop: sink.eventLoop)
+            let fanout = state.fanouts[loop] ?? LoopFanout(loop: sink.eventLoop, metrics: metrics)
             state.fanouts[loop] = fanout
             state.loops[sink.stream, default: [:]][loop, default: (fanout, 0)].count += 1
             // Posted under the lock: no event published after this can reach the loop before it.
@@ -130,6 +139,11 @@ public final class StreamHub: Sendable {
         state.withLockedValue { state in
             state.queues.values.reduce(0) { $0 + $1.count } + state.loops.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
         }
+    }
+
+    /// How many streams have a live subscriber now (for metrics).
+    public var streamsWithSubscribers: Int {
+        state.withLockedValue { state in Set(state.queues.keys).union(state.loops.keys).count }
     }
 
     /// How many live subscribers a stream has (for metrics and tests).

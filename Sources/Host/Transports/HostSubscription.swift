@@ -22,6 +22,8 @@ final class HostSubscription: @unchecked Sendable {
     private let principal: Principal
     /// Where the expiry watch runs: the connection's loop when there is one.
     private let loop: any EventLoop
+    /// Where gaps served are counted (`/metrics`).
+    private let metrics: Metrics?
     private let gate = PluginCallbackGate()
     private let running = NIOLockedValueBox(Running())
 
@@ -32,8 +34,10 @@ final class HostSubscription: @unchecked Sendable {
         var cancelled = false
     }
 
-    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, loop: any EventLoop) {
+    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, loop: any EventLoop,
+         metrics: Metrics? = nil) {
         self.subscription = subscription
+        self.metrics = metrics
         self.subscriber = subscriber
         self.principal = principal
         self.loop = loop
@@ -74,6 +78,7 @@ final class HostSubscription: @unchecked Sendable {
                         }
                         if !delivered { return }
                     case .gap(let requestedAfter, let firstSeq):
+                        metrics?.increment("northstar_gaps_served_total")
                         gate.run { subscriber.on_gap?(subscriber.context, requestedAfter, firstSeq) }
                     case .overflow(let last):
                         end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(last)")
