@@ -23,6 +23,10 @@ public final class Node: Sendable {
     let liveSockets = LiveWebSockets()
     /// Transport exchanges not finished yet: ended by the host at the drain deadline.
     let openExchanges = OpenExchanges()
+    /// For the console: when the node started, its busiest streams, its recent errors.
+    let startedAt = Date()
+    let streamRates = StreamRates()
+    let recentErrors = RecentErrors()
     /// The listener's connections, counted against `limits.max_connections`.
     let connections: ConnectionCount
     /// `limits.connections`, with `max_connections` fitted under the open-file limit.
@@ -60,8 +64,10 @@ public final class Node: Sendable {
         self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
             : "\(config.dataDirectory)/\(config.store.sqlitePath)"
+        let rates = streamRates
         let store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream, onAppend: { event in
             metrics.increment("northstar_events_appended_total", [("type", event.type)])
+            rates.record(event.stream)
             hub.publish(event)
         }, onCommit: { timings in
             metrics.record("northstar_commit_duration_seconds", duration: timings.transaction)
@@ -100,7 +106,7 @@ public final class Node: Sendable {
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: NorthstarRequestContext.self)
         let allowed = AllowedMethods()
-        router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed))
+        router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed, recentErrors: recentErrors))
         HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)
             .register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
@@ -108,6 +114,7 @@ public final class Node: Sendable {
         CanvasRoutes(api: api).register(on: router)
         ArtifactRoutes(api: api, artifacts: kernel.artifacts).register(on: router)
         GestureRoutes(api: api).register(on: router)
+        ConsoleRoutes(api: api, status: { [self] in await consoleStatus() }).register(on: router)
         // Routes the transport plugins mounted while they started.
         var bridges: [TransportBridge] = []
         for plugin in plugins.plugins where plugin.kind == .transport {

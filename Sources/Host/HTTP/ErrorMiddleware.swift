@@ -10,6 +10,8 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let metrics: Metrics
     /// The methods each path takes, to tell 405 from 404.
     let allowed: AllowedMethods
+    /// What the console lists as recent errors.
+    var recentErrors: RecentErrors?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let facts = RequestFacts(requestID: TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
@@ -73,7 +75,10 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
         ]
         metadata["route"] = "\(template)"
         if let tenant = facts.tenant { metadata["tenant"] = "\(tenant)" }
-        if let code { metadata["code"] = "\(code)" }
+        if let code {
+            metadata["code"] = "\(code)"
+            recentErrors?.record(code: code, status: Int(status.code), route: template)
+        }
         if let detail { metadata["detail"] = "\(detail)" }
         logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: metadata)
     }
