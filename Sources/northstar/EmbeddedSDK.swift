@@ -1416,6 +1416,17 @@ static size_t position(const store *s, ns_str key, int *found) {
     return low;
 }
 
+/* The object under `key`, with a reference the caller releases; NULL if none. */
+static object *find(store *s, ns_str key) {
+    pthread_mutex_lock(&s->lock);
+    int found;
+    size_t at = position(s, key, &found);
+    object *o = found ? s->objects[at] : NULL;
+    if (o) o->refs++;
+    pthread_mutex_unlock(&s->lock);
+    return o;
+}
+
 /* ---- uploads ----------------------------------------------------------- */
 
 static void put_open(void *instance, ns_str key, const ns_object_info *info, ns_storage_call *call) {
@@ -1537,12 +1548,7 @@ static void get_open(void *instance, ns_str key, uint64_t offset, uint64_t lengt
     store *s = instance;
     reader *r = calloc(1, sizeof *r);
     if (!r) { s->api->storage_complete(call, NS_ERR_INTERNAL, str("out of memory"), NULL); return; }
-    pthread_mutex_lock(&s->lock);
-    int found;
-    size_t at = position(s, key, &found);
-    object *o = found ? s->objects[at] : NULL;
-    if (o) o->refs++;
-    pthread_mutex_unlock(&s->lock);
+    object *o = find(s, key);
     if (!o) { free(r); s->api->storage_complete(call, NS_ERR_NOT_FOUND, str("no such object"), NULL); return; }
     if (offset > o->size || (offset == o->size && o->size > 0)) {
         free(r);
@@ -1578,12 +1584,7 @@ static void get_close(void *instance, void *handle) {
 
 static void head(void *instance, ns_str key, ns_storage_call *call) {
     store *s = instance;
-    pthread_mutex_lock(&s->lock);
-    int found;
-    size_t at = position(s, key, &found);
-    object *o = found ? s->objects[at] : NULL;
-    if (o) o->refs++;
-    pthread_mutex_unlock(&s->lock);
+    object *o = find(s, key);
     if (!o) { s->api->storage_complete(call, NS_ERR_NOT_FOUND, str("no such object"), NULL); return; }
     ns_object_info info = info_of(o);
     s->api->storage_complete(call, NS_OK, str(""), &info);
