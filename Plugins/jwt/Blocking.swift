@@ -9,6 +9,7 @@ private final class Outcome<T>: @unchecked Sendable {
 ///
 /// `verify` is called on a host worker thread that may block (the ABI says
 /// so), never on an event loop, so waiting here starves nothing.
+@discardableResult
 func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
     let outcome = Outcome<T>()
     let done = DispatchSemaphore(value: 0)

@@ -584,7 +584,10 @@ typedef struct ns_transport_vtable {
      * MANDATORY (1.0). The client of an unfinished exchange went away: writes
      * now fail with NS_ERR_CANCELLED. Stop what feeds it and call
      * `response_end`, as for every exchange. Called at most once, as soon as
-     * the connection closes, also before the plugin answered.
+     * the connection closes, also before the plugin answered; never before
+     * `on_request` returned, nor after `response_end` returned (`response_end`
+     * waits for a call in flight on another thread: do not hold a lock this
+     * callback takes while calling it).
      * THREAD: any host thread; must not block.
      */
     void (*on_exchange_closed)(void *instance, ns_exchange *exchange);

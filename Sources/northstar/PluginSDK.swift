@@ -168,7 +168,10 @@ struct PluginTest: AsyncParsableCommand {
         var section = JSONValue.object([:])
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read \(config)") }
-            section = try JSONValue.parse(data)
+            guard let parsed = try? JSONValue.parse(data), case .object = parsed else {
+                throw ValidationError("--config \(config) must hold the plugin's config section, a JSON object")
+            }
+            section = parsed
         }
         let executable = PluginSet.executablePath()
         let report: Conformance.Report

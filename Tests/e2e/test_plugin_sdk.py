@@ -178,6 +178,15 @@ def test_the_kit_says_why_a_file_does_not_load(tmp_path):
     assert result.returncode == 2 and "not-a-shared-object" in result.stderr
 
 
+def test_the_kit_refuses_a_config_section_that_is_not_a_json_object(tmp_path):
+    for text in ("{not json", "[1, 2]"):
+        (tmp_path / "section.json").write_text(text)
+        result = kit(BIN / "libNorthstarFS.so", "--config", tmp_path / "section.json")
+        assert result.returncode == 64 and "a JSON object" in result.stderr, result.stderr
+    result = kit(BIN / "libNorthstarFS.so", "--config", tmp_path / "missing.json")
+    assert result.returncode == 64 and "cannot read" in result.stderr
+
+
 # ---- the examples in a node ------------------------------------------------
 
 

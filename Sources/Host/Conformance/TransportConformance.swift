@@ -31,8 +31,16 @@ struct TransportConformance {
         await run.check("the plugin mounts its routes") {
             try expect(!routes.isEmpty, "no route mounted in start (route_add)")
         }
-        let alice = (try? node.token(tenant: "t_conformance_a")) ?? ""
-        let bob = (try? node.token(tenant: "t_conformance_b")) ?? ""
+        let alice: String, bob: String, expired: String, elsewhere: String
+        do {
+            alice = try node.token(tenant: "t_conformance_a")
+            bob = try node.token(tenant: "t_conformance_b")
+            expired = try node.token(tenant: "t_conformance_a", ttl: 1)
+            elsewhere = try node.token(tenant: "t_conformance_a", env: "elsewhere")
+        } catch {
+            return run.checks + [.fail("credentials are minted for the checks", "\(error)")]
+        }
+        try? await Task.sleep(for: .seconds(2))  // the 1-second credential has expired
         for route in routes {
             guard let path = try? path(for: route, owner: alice, http: http) else {
                 await run.check("\(route): a resource to ask for") { throw ContractBroken("could not create one for its placeholders") }
@@ -44,10 +52,9 @@ struct TransportConformance {
             let refusals: [(String, [String: String])] = [
                 ("no credential", [:]),
                 ("a forged credential", ["Authorization": "Bearer " + Self.forged(alice)]),
-                ("an expired credential", ["Authorization": "Bearer " + ((try? node.token(tenant: "t_conformance_a", ttl: 1)) ?? "")]),
-                ("a credential for another env", ["Authorization": "Bearer " + ((try? node.token(tenant: "t_conformance_a", env: "elsewhere")) ?? "")]),
+                ("an expired credential", ["Authorization": "Bearer \(expired)"]),
+                ("a credential for another env", ["Authorization": "Bearer \(elsewhere)"]),
             ]
-            try? await Task.sleep(for: .seconds(2))  // the 1-second credential has expired
             for (what, headers) in refusals {
                 await run.check("\(route) with \(what): 401") {
                     let answer = try http.send("GET", path, headers: headers.merging(handshake) { $1 })

@@ -35,7 +35,9 @@ public final class Metrics: Sendable {
 
     /// Adds gauges, read at scrape time (live subscribers, open connections...).
     public func addGauges(_ added: [(name: String, help: String, read: @Sendable () -> Double)]) {
-        let made = added.map { (registry.makeGauge(name: $0.name, help: $0.help), $0.read) }
+        let made = added.map { gauge in
+            (registry.makeGauge(descriptor: MetricNameDescriptor(metricName: gauge.name, unitName: "", helpText: gauge.help)), gauge.read)
+        }
         gauges.withLockedValue { $0 += made }
     }
 
