@@ -173,6 +173,9 @@ struct PluginTest: AsyncParsableCommand {
             }
             section = parsed
         }
+        if credential != nil, let library = try? PluginLoader.load(file), library.kind != .auth {
+            throw ValidationError("--credential is for auth plugins; \(file) is a \(library.kind) plugin")
+        }
         let executable = PluginSet.executablePath()
         let report: Conformance.Report
         do {

@@ -185,6 +185,9 @@ def test_the_kit_refuses_a_config_section_that_is_not_a_json_object(tmp_path):
         assert result.returncode == 64 and "a JSON object" in result.stderr, result.stderr
     result = kit(BIN / "libNorthstarFS.so", "--config", tmp_path / "missing.json")
     assert result.returncode == 64 and "cannot read" in result.stderr
+    # A credential only means something to an auth plugin: not ignored silently.
+    result = kit(BIN / "libNorthstarFS.so", "--credential", "Bearer x")
+    assert result.returncode == 64 and "--credential is for auth plugins" in result.stderr
 
 
 # ---- the examples in a node ------------------------------------------------

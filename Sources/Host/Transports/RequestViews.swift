@@ -65,13 +65,10 @@ enum RequestViews {
             guard let request, let out, RequestViews.isOpen(request),
                   out.pointee.struct_size >= UInt32(NS_CREDENTIAL_MIN_SIZE) else { return ns_status(NS_ERR_INVALID_ARGUMENT) }
             if let authorization = RequestViews.header("authorization", in: request.pointee) {
-                let text = authorization.string
-                guard let space = text.firstIndex(of: " "), space != text.startIndex,
-                      !text[text.index(after: space)...].trimmingCharacters(in: .whitespaces).isEmpty else {
-                    return ns_status(NS_ERR_INVALID_ARGUMENT)
-                }
-                guard let scheme = RequestViews.keep(String(text[..<space]), for: request),
-                      let value = RequestViews.keep(text[text.index(after: space)...].trimmingCharacters(in: .whitespaces), for: request) else {
+                // The same reading as the REST routes': "<scheme> <value>".
+                guard let parsed = Credential(authorization: authorization.string),
+                      let scheme = RequestViews.keep(parsed.scheme, for: request),
+                      let value = RequestViews.keep(parsed.value, for: request) else {
                     return ns_status(NS_ERR_INVALID_ARGUMENT)
                 }
                 out.pointee.source = ns_credential_source(NS_CREDENTIAL_HEADER)
