@@ -64,34 +64,90 @@ func split(_ url: String) -> (String, Int, String)? {
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-/// Everything the subscribers saw.
+/// Everything the subscribers saw. Each subscriber keeps the latencies it
+/// measured on its own event loop (no lock per delivery: the tool's own cost
+/// is in every figure, so it must stay small); only counts are shared.
 final class Tally: Sendable {
-    private let state = NIOLockedValueBox((latencies: [UInt64](), connected: 0, failed: 0))
+    private let state = NIOLockedValueBox((connected: 0, failed: 0, delivered: 0, recorders: [LatencyRecorder]()))
 
     func connected() { state.withLockedValue { $0.connected += 1 } }
     func failed() { state.withLockedValue { $0.failed += 1 } }
-    func delivered(latency: UInt64) { state.withLockedValue { $0.latencies.append(latency) } }
-    var snapshot: (latencies: [UInt64], connected: Int, failed: Int) { state.withLockedValue { $0 } }
+    func register(_ recorder: LatencyRecorder) { state.withLockedValue { $0.recorders.append(recorder) } }
+    func delivered(_ count: Int) { state.withLockedValue { $0.delivered += count } }
+    var counts: (connected: Int, failed: Int, delivered: Int) { state.withLockedValue { ($0.connected, $0.failed, $0.delivered) } }
+
+    /// Every latency measured, gathered from each subscriber's loop.
+    func latencies() throws -> [UInt64] {
+        try state.withLockedValue { $0.recorders }.flatMap { recorder in
+            try recorder.loop.submit { recorder.latencies }.wait()
+        }
+    }
 }
 
-/// The latency marker `lt_<ns>` in a frame, if any.
-func sentTime<Text: StringProtocol>(in frame: Text) -> UInt64? {
-    guard let marker = frame.range(of: "lt_") else { return nil }
-    return UInt64(frame[marker.upperBound...].prefix { $0.isNumber })
+/// One subscriber's measurements: the latency of every `lt_<ns>` marker in
+/// the bytes it read, scanned as bytes (a marker may be split across reads).
+final class LatencyRecorder: @unchecked Sendable {
+    let loop: any EventLoop
+    private let tally: Tally
+    // On `loop` only:
+    fileprivate(set) var latencies: [UInt64] = []
+    /// The end of the last read, when it may be the start of a marker.
+    private var carry: [UInt8] = []
+
+    init(loop: any EventLoop, tally: Tally) {
+        self.loop = loop
+        self.tally = tally
+        tally.register(self)
+    }
+
+    func scan(_ buffer: ByteBuffer, arrived: UInt64) {
+        let before = latencies.count
+        if carry.isEmpty {
+            buffer.withUnsafeReadableBytes { scan($0, arrived: arrived) }
+        } else {
+            var joined = carry
+            joined.append(contentsOf: buffer.readableBytesView)
+            carry = []
+            joined.withUnsafeBytes { scan($0, arrived: arrived) }
+        }
+        if latencies.count > before { tally.delivered(latencies.count - before) }
+    }
+
+    func failed() { tally.failed() }
+
+    private func scan(_ bytes: UnsafeRawBufferPointer, arrived: UInt64) {
+        let l = UInt8(ascii: "l"), t = UInt8(ascii: "t"), underscore = UInt8(ascii: "_")
+        let zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
+        var index = 0
+        while index < bytes.count {
+            guard bytes[index] == l else { index += 1; continue }
+            // A marker cut by the end of this read: keep it for the next one.
+            if index + 3 > bytes.count { carry = Array(bytes[index...]); return }
+            guard bytes[index + 1] == t, bytes[index + 2] == underscore else { index += 1; continue }
+            var end = index + 3, sent: UInt64 = 0
+            while end < bytes.count, bytes[end] >= zero, bytes[end] <= nine {
+                sent = sent &* 10 &+ UInt64(bytes[end] - zero)
+                end += 1
+            }
+            if end == bytes.count { carry = Array(bytes[index...]); return }
+            if end > index + 3, sent <= arrived { latencies.append(arrived - sent) }
+            index = end
+        }
+    }
 }
 
 /// Reads WebSocket frames and records the latency of every `lt_<ns>` in them.
 final class WebSocketSubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
-    let tally: Tally
-    init(tally: Tally) { self.tally = tally }
+    let recorder: LatencyRecorder
+    init(recorder: LatencyRecorder) { self.recorder = recorder }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let arrived = now()
         switch frame.opcode {
         case .text:
-            if let sent = sentTime(in: String(buffer: frame.unmaskedData)), sent <= arrived { tally.delivered(latency: arrived - sent) }
+            recorder.scan(frame.unmaskedData, arrived: arrived)
         case .connectionClose:
             context.close(promise: nil)
         case .ping:
@@ -104,7 +160,7 @@ final class WebSocketSubscriberHandler: ChannelInboundHandler, @unchecked Sendab
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        tally.failed()
+        recorder.failed()
         context.close(promise: nil)
     }
 }
@@ -118,7 +174,8 @@ func connectWebSocket(_ group: any EventLoopGroup, host: String, port: Int, path
                 maxFrameSize: 1 << 20,
                 upgradePipelineHandler: { channel, _ in
                     tally.connected()
-                    return channel.pipeline.addHandler(WebSocketSubscriberHandler(tally: tally))
+                    let recorder = LatencyRecorder(loop: channel.eventLoop, tally: tally)
+                    return channel.pipeline.addHandler(WebSocketSubscriberHandler(recorder: recorder))
                 })
             return channel.pipeline.addHTTPClientHandlers(
                 withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
@@ -135,20 +192,19 @@ func connectWebSocket(_ group: any EventLoopGroup, host: String, port: Int, path
 final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     let tally: Tally
-    private var pending = ""
+    private var recorder: LatencyRecorder?
     init(tally: Tally) { self.tally = tally }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        recorder = LatencyRecorder(loop: context.eventLoop, tally: tally)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             if head.status == .ok { tally.connected() } else { tally.failed(); context.close(promise: nil) }
         case .body(let buffer):
-            let arrived = now()
-            pending += String(buffer: buffer)
-            while let range = pending.range(of: "\n\n") {
-                if let sent = sentTime(in: pending[..<range.lowerBound]), sent <= arrived { tally.delivered(latency: arrived - sent) }
-                pending.removeSubrange(..<range.upperBound)
-            }
+            recorder?.scan(buffer, arrived: now())
         case .end:
             context.close(promise: nil)
         }
@@ -243,10 +299,10 @@ do {
 }
 // Let every subscription finish its handshake before publishing.
 let settleDeadline = now() + 10_000_000_000
-while tally.snapshot.connected + tally.snapshot.failed < options.subscribers, now() < settleDeadline {
+while tally.counts.connected + tally.counts.failed < options.subscribers, now() < settleDeadline {
     try await Task.sleep(for: .milliseconds(20))
 }
-let connected = tally.snapshot.connected
+let connected = tally.counts.connected
 
 /// Sends one publish, stamped with the time it leaves.
 func publish(on channel: any Channel, counter: NIOLockedValueBox<Int>) {
@@ -290,11 +346,11 @@ let total = publishers.reduce(0) { $0 + $1.0.published.withLockedValue { $0 } }
 let publishSeconds = Double(now() - started) / 1e9
 let expected = total * connected
 let drainDeadline = now() + 10_000_000_000
-while tally.snapshot.latencies.count < expected, now() < drainDeadline { try await Task.sleep(for: .milliseconds(50)) }
+while tally.counts.delivered < expected, now() < drainDeadline { try await Task.sleep(for: .milliseconds(50)) }
 let elapsed = Double(now() - started) / 1e9
 
-let latencies = tally.snapshot.latencies.sorted()
-print(String(format: "subscribers: %d connected, %d failed", connected, tally.snapshot.failed))
+let latencies = try tally.latencies().sorted()
+print(String(format: "subscribers: %d connected, %d failed", connected, tally.counts.failed))
 print(String(format: "published: %d in %.2f s (%.0f/s), %d refused", total, publishSeconds, Double(total) / publishSeconds,
              publishers.reduce(0) { $0 + $1.0.failures.withLockedValue { $0 } }))
 print(String(format: "delivered: %d of %d (%.2f%%), %.0f events/s", latencies.count, expected,

@@ -75,7 +75,7 @@ public final class Node: Sendable {
             metrics.record("northstar_commit_batch_size", value: Double(timings.writes))
         })
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous,
-                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds), metrics: metrics)
+                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds), cache: config.auth.cache, metrics: metrics)
         let storage = try plugins.storagePlugin(named: config.storage.backend, source: config.source).map {
             StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds), metrics: metrics)
         }

@@ -58,7 +58,9 @@ def test_histograms_counters_and_gauges_cover_the_hot_paths(data_dir):
         assert samples(text, "northstar_commit_fsync_duration_seconds_count")[""] >= 6
         assert samples(text, "northstar_commit_batch_size_count")[""] >= 6
         assert samples(text, "northstar_delivery_latency_seconds_count")['{transport="sse"}'] == 5
-        assert samples(text, "northstar_plugin_call_duration_seconds_count")['{plugin="jwt",entry="verify"}'] >= 8
+        # One verification of the good token (then remembered), one of each refused one.
+        assert samples(text, "northstar_plugin_call_duration_seconds_count")['{plugin="jwt",entry="verify"}'] == 3
+        assert samples(text, "northstar_auth_cache_total")['{result="hit"}'] >= 7
         storage = samples(text, "northstar_storage_call_duration_seconds_count")
         assert storage['{backend="fs",operation="put_open"}'] == 1 and storage['{backend="fs",operation="put_finish"}'] == 1
         refusals = samples(text, "northstar_auth_rejections_total")

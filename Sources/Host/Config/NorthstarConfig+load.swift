@@ -159,6 +159,12 @@ extension NorthstarConfig {
         guard var reader = try root.object("auth") else { return AuthSettings(chain: [], anonymous: nil, expiryLeewaySeconds: 60) }
         let chain = try reader.stringArray("chain") ?? []
         let leeway = try reader.integer("expiry_leeway_seconds", range: 0...3600) ?? 60
+        var cache = AuthCache()
+        if var cacheReader = try reader.object("cache") {
+            cache.seconds = Int(try cacheReader.integer("seconds", range: 0...3600) ?? Int64(cache.seconds))
+            cache.entries = Int(try cacheReader.integer("entries", range: 1...1_000_000) ?? Int64(cache.entries))
+            try cacheReader.finish()
+        }
         var anonymous: AnonymousIdentity?
         if var anon = try reader.object("anonymous") {
             guard env != "prod" else {
@@ -173,7 +179,7 @@ extension NorthstarConfig {
             try anon.finish()
         }
         try reader.finish()
-        return AuthSettings(chain: chain, anonymous: anonymous, expiryLeewaySeconds: Int(leeway))
+        return AuthSettings(chain: chain, anonymous: anonymous, expiryLeewaySeconds: Int(leeway), cache: cache)
     }
 
     private static func parsePlugins(_ root: inout ConfigReader, source: String,

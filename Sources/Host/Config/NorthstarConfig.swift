@@ -84,6 +84,22 @@ public struct NorthstarConfig: Sendable {
         /// How long past its `exp` a credential is still honoured (clock
         /// skew); streams opened with it end then.
         public var expiryLeewaySeconds: Int
+        /// How long an accepted credential is remembered.
+        public var cache = AuthCache()
+    }
+
+    /// How long, and how many, accepted credentials the node remembers, so
+    /// a client's next request with the same token skips the plugin.
+    public struct AuthCache: Sendable {
+        /// 0: every request asks the plugins. A credential revoked at its
+        /// source keeps working for up to this long.
+        public var seconds = 30
+        public var entries = 10_000
+
+        public init(seconds: Int = 30, entries: Int = 10_000) {
+            self.seconds = seconds
+            self.entries = entries
+        }
     }
 
     /// The identity given to requests without a credential, when configured.

@@ -17,11 +17,16 @@ public final class AuthChain: Sendable {
 
     /// How long past its `exp` a credential is still honoured (clock skew).
     private let expiryLeeway: TimeInterval
+    /// Credentials accepted lately (nil: every request asks the plugins).
+    private let verified: VerifiedCredentials?
 
     public init(providers: [PluginInstance], env: String, anonymous: NorthstarConfig.AnonymousIdentity?,
-                expiryLeeway: TimeInterval = 60, metrics: Metrics? = nil) {
+                expiryLeeway: TimeInterval = 60, cache: NorthstarConfig.AuthCache? = nil, metrics: Metrics? = nil) {
         self.providers = providers
         self.metrics = metrics
+        verified = cache.flatMap { cache in
+            cache.seconds > 0 ? VerifiedCredentials(lifetime: .seconds(cache.seconds), capacity: cache.entries) : nil
+        }
         self.env = env
         self.anonymous = anonymous
         self.expiryLeeway = expiryLeeway
@@ -38,6 +43,14 @@ public final class AuthChain: Sendable {
             }
             return RequestContext(tenant: tenant, env: env, userID: anonymous.userID, scopes: Set(anonymous.scopes),
                                   requestID: requestID, traceparent: traceparent)
+        }
+        if let verified {
+            // Accepted lately: the node's rules (expiry, env) are checked again, the plugin is not asked.
+            if let known = verified.lookup(credential) {
+                metrics?.increment("northstar_auth_cache_total", [("result", "hit")])
+                return try context(from: known.claims, provider: known.provider, requestID: requestID, traceparent: traceparent)
+            }
+            metrics?.increment("northstar_auth_cache_total", [("result", "miss")])
         }
         for provider in providers {
             let verdict: AuthVerdict
@@ -63,7 +76,9 @@ public final class AuthChain: Sendable {
                 refused("rejected")
                 throw KernelError.unauthenticated("the credential is not valid")
             case .accepted(let claims):
-                return try context(from: claims, provider: provider.name, requestID: requestID, traceparent: traceparent)
+                let context = try context(from: claims, provider: provider.name, requestID: requestID, traceparent: traceparent)
+                verified?.remember(credential, provider: provider.name, claims: claims)
+                return context
             }
         }
         refused("no_provider")
