@@ -27,4 +27,23 @@ import Testing
         #expect(TraceContext.traceparent(from: nil).wholeMatch(of: /00-[0-9a-f]{32}-[0-9a-f]{16}-01/) != nil)
         #expect(Set((0..<1000).map { _ in TraceContext.hex(16) }).count == 1000)
     }
+
+    @Test("a client's traceparent is kept only when well formed")
+    func traceparentFromTheClient() {
+        let valid = "00-c97792b7c721dedc1cf343b843e08d3d-a6c355d7c5d16644-01"
+        #expect(TraceContext.traceparent(from: valid) == valid)
+        let refused = [
+            "", "00", valid.uppercased(), valid + "0", String(valid.dropLast()),
+            "01-c97792b7c721dedc1cf343b843e08d3d-a6c355d7c5d16644-01",          // another version
+            "00-00000000000000000000000000000000-a6c355d7c5d16644-01",          // an all-zero trace id
+            "00-c97792b7c721dedc1cf343b843e08d3d_a6c355d7c5d16644-01",          // not a dash
+            "00-c97792b7c721dedc1cf343b843e08d3g-a6c355d7c5d16644-01",          // not hex
+            "00-c97792b7c721dedc1cf343b843e08d3d-a6c355d7c5d16644-0é",          // not ASCII
+        ]
+        for header in refused {
+            let answer = TraceContext.traceparent(from: header)
+            #expect(answer != header, "\(header) was kept")
+            #expect(TraceContext.isWellFormed(traceparent: answer))
+        }
+    }
 }
