@@ -33,6 +33,12 @@ public final class Node: Sendable {
     let connectionLimits: ConnectionLimits
     private let logger = Logger(label: "northstar")
 
+    /// What waits in each streaming connection's queue: SSE and other
+    /// transport responses under way, and WebSockets.
+    private static func queuedBytes(_ exchanges: OpenExchanges, _ sockets: LiveWebSockets) -> [Int] {
+        exchanges.unfinished.map(\.sink.queuedBytes) + sockets.connectionSinks.map(\.queuedBytes)
+    }
+
     /// Loads and initialises every plugin of `config` and opens the store;
     /// starts nothing and binds nothing.
     public init(config: NorthstarConfig) throws {
@@ -60,6 +66,12 @@ public final class Node: Sendable {
             ("northstar_connections_open", "HTTP connections open now, over every transport.", { Double(connectionCount.open) }),
             ("northstar_websockets_open", "WebSockets accepted and not yet closed.", { Double(sockets.count) }),
             ("northstar_transport_exchanges_open", "Requests on transport routes not finished yet.", { Double(exchanges.unfinished.count) }),
+            ("northstar_connection_queued_bytes_max", "The most bytes framed and waiting for one streaming connection's socket now.",
+             { Double(Self.queuedBytes(exchanges, sockets).max() ?? 0) }),
+            ("northstar_connections_queued_bytes", "Bytes framed and waiting for the sockets of every streaming connection now.",
+             { Double(Self.queuedBytes(exchanges, sockets).reduce(0, +)) }),
+            ("northstar_connections_queueing", "Streaming connections with bytes waiting for their socket now (slow readers).",
+             { Double(Self.queuedBytes(exchanges, sockets).filter { $0 > 0 }.count) }),
         ])
         self.metrics = metrics
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
@@ -106,7 +118,8 @@ public final class Node: Sendable {
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: NorthstarRequestContext.self)
         let allowed = AllowedMethods()
-        router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed, recentErrors: recentErrors))
+        router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed, recentErrors: recentErrors,
+                                               tenantLabels: config.metrics.perTenant ? TenantLabels(capacity: config.metrics.maxTenants) : nil))
         HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)
             .register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)

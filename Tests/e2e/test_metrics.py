@@ -5,8 +5,10 @@ durations and errors, refusals by reason, and gauges read at scrape time.
 Labels stay bounded: no tenant, stream, thread or user id ever becomes one."""
 import json
 import re
+import socket
+import time
 
-from conftest import Server, bearer, dev_claims, dev_secret, sign_hs
+from conftest import Server, bearer, dev_claims, dev_secret, northstar, sign_hs
 from sse_client import SSEStream
 from storage_backends import FSBackend, jwt_plugin
 
@@ -90,3 +92,70 @@ def test_storage_failures_are_counted_by_backend_operation_and_code(data_dir):
         assert any('code="not_found"' in labels and 'backend="fs"' in labels for labels in errors), errors
     finally:
         server.stop()
+
+
+def test_queued_bytes_show_a_client_that_stopped_reading(data_dir):
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({"limits": {"send_queue_bytes": 1 << 20},
+                                  "plugins": [jwt_plugin(), {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    server = Server(data_dir, config=config).start()
+    stalled = socket.socket()
+    try:
+        headers = bearer(server.token())
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        gauges = lambda: {name: samples(server.get("/metrics").text, name)[""]
+                          for name in ["northstar_connections_queueing", "northstar_connection_queued_bytes_max",
+                                       "northstar_connections_queued_bytes"]}
+        assert set(gauges().values()) == {0}
+        # A subscriber with a tiny receive buffer that never reads.
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", server.port))
+        stalled.sendall(f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n\r\n".encode())
+        reader = SSEStream(server.port, f"/sse/chat/{thread}", headers)  # one that reads, for contrast
+        big = "x" * 8000
+        now = gauges()
+        for index in range(400):  # well before the 768 KiB the queue may hold past the socket's share
+            assert server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers).status_code == 201
+            if index % 5 == 4:
+                reader.events(5)
+                now = gauges()
+                if now["northstar_connections_queueing"]:
+                    break
+        assert now["northstar_connections_queueing"] == 1, now
+        assert 0 < now["northstar_connection_queued_bytes_max"] == now["northstar_connections_queued_bytes"] <= 768 * 1024
+        stalled.close()
+        reader.close()
+        deadline = time.monotonic() + 10
+        while any(gauges().values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert set(gauges().values()) == {0}
+    finally:
+        stalled.close()
+        server.stop()
+
+
+def test_per_tenant_counts_are_opt_in_and_capped(data_dir):
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({"metrics": {"per_tenant": True, "max_tenants": 2}, "plugins": [jwt_plugin()]}))
+    server = Server(data_dir, config=config).start()
+    try:
+        for tenant, requests in [("t_alpha", 3), ("t_beta", 2), ("t_gamma", 1), ("t_delta", 1), ("t_alpha", 1)]:
+            headers = bearer(server.token(tenant=tenant))
+            for _ in range(requests):
+                assert server.post("/v1/threads", json={}, headers=headers).status_code == 201
+        refused = server.get("/v1/threads/th_" + "a" * 26, headers=bearer(server.token(tenant="t_beta")))
+        assert refused.status_code == 404
+        counts = samples(server.get("/metrics").text, "northstar_tenant_requests_total")
+        assert counts == {'{tenant="t_alpha",status="201"}': 4, '{tenant="t_beta",status="201"}': 2,
+                          '{tenant="other",status="201"}': 2, '{tenant="t_beta",status="404"}': 1}, counts
+    finally:
+        server.stop()
+
+
+def test_per_tenant_settings_are_checked(data_dir):
+    for metrics, key in [({"per_tenant": "yes"}, "metrics.per_tenant"), ({"max_tenants": 0}, "metrics.max_tenants"),
+                         ({"max_tenants": 10_001}, "metrics.max_tenants"), ({"tenants": 5}, "metrics.tenants")]:
+        config = data_dir / "bad.json"
+        config.write_text(json.dumps({"metrics": metrics}))
+        result = northstar("config", "check", "--config", config, "--data-dir", data_dir)
+        assert result.returncode != 0 and key in result.stderr, (metrics, result.stderr)

@@ -123,6 +123,12 @@ extension NorthstarConfig {
         try storageReader.finish()
 
         let auth = try parseAuth(&root, env: env, source: source, expand: expand)
+        var metrics = MetricsSettings()
+        if var metricsReader = try root.object("metrics") {
+            metrics.perTenant = try metricsReader.bool("per_tenant") ?? metrics.perTenant
+            metrics.maxTenants = Int(try metricsReader.integer("max_tenants", range: 1...10_000) ?? Int64(metrics.maxTenants))
+            try metricsReader.finish()
+        }
         let plugins = try parsePlugins(&root, source: source, expand: expand)
         try root.finish()
 
@@ -130,6 +136,7 @@ extension NorthstarConfig {
                                      adminToken: adminToken, limits: limits, store: store, storage: storage, auth: auth,
                                      plugins: plugins, source: source)
         config.drainSeconds = drainSeconds
+        config.metrics = metrics
         config.logFormat = logFormat
         config.logLevels = logLevels
         config.drainDeadlineSeconds = drainDeadlineSeconds

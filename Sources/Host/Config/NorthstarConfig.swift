@@ -34,6 +34,8 @@ public struct NorthstarConfig: Sendable {
     public var store: StoreSettings
     public var storage: StorageSettings
     public var auth: AuthSettings
+    /// What `/metrics` may label by tenant.
+    public var metrics = MetricsSettings()
     /// Plugins in start order.
     public var plugins: [PluginSettings]
     /// The file this came from (`<embedded dev default>` for the default).
@@ -86,6 +88,18 @@ public struct NorthstarConfig: Sendable {
         public var expiryLeewaySeconds: Int
         /// How long an accepted credential is remembered.
         public var cache = AuthCache()
+    }
+
+    /// `/metrics` labels no tenant unless asked: then at most `maxTenants`
+    /// tenants get their own label, the rest are counted as `other`.
+    public struct MetricsSettings: Sendable {
+        public var perTenant = false
+        public var maxTenants = 100
+
+        public init(perTenant: Bool = false, maxTenants: Int = 100) {
+            self.perTenant = perTenant
+            self.maxTenants = maxTenants
+        }
     }
 
     /// How long, and how many, accepted credentials the node remembers, so

@@ -86,6 +86,10 @@ final class ConnectionSink: @unchecked Sendable {
 
     var eventLoop: any EventLoop { channel.eventLoop }
 
+    /// Bytes framed and waiting in the queue now, behind what NIO holds
+    /// (at most `socketShare`): a client that reads slowly has some.
+    var queuedBytes: Int { state.withLockedValue { $0.queuedBytes } }
+
     /// Runs `action` once if the socket closes before the stream finished
     /// (the client left); at once if it already has.
     func whenGone(_ action: @escaping @Sendable () -> Void) {

@@ -12,6 +12,8 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let allowed: AllowedMethods
     /// What the console lists as recent errors.
     var recentErrors: RecentErrors?
+    /// Set when `metrics.per_tenant` is on: requests are also counted by tenant.
+    var tenantLabels: TenantLabels?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let facts = RequestFacts(requestID: TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
@@ -68,6 +70,9 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
                        [("route", template), ("method", request.method.rawValue), ("status", String(status.code))],
                        duration: elapsed)
         if status == .conflict { metrics.increment("northstar_conflicts_total", [("code", code ?? "conflict")]) }
+        if let tenantLabels, let tenant = facts.tenant {
+            metrics.increment("northstar_tenant_requests_total", [("tenant", tenantLabels.label(for: tenant)), ("status", String(status.code))])
+        }
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",
             "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)",

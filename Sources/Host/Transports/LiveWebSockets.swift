@@ -16,6 +16,9 @@ public final class LiveWebSockets: Sendable {
     /// How many are open now (for /metrics).
     var count: Int { sockets.withLockedValue { $0.count } }
 
+    /// Where each open socket's frames wait (for /metrics).
+    var connectionSinks: [ConnectionSink] { sockets.withLockedValue { $0.values.map(\.sink) } }
+
     func closeAll(reason: String) {
         for socket in sockets.withLockedValue({ Array($0.values) }) { socket.close(code: 1001, reason: reason) }
     }
