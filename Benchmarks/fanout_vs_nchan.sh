@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Fan-out, Northstar and nginx + Nchan side by side, in one run.
+# Each round also reports the server's CPU time per delivery (from
+# /proc/<pid>/stat, user + system, around the run; nginx: master and workers).
 #
 # Method: both servers run on this machine's loopback, started by this
 # script; the same load tool (northstar-load) drives both, alternating
@@ -59,11 +61,25 @@ nginx_pid=$!
 for _ in $(seq 100); do curl -sf localhost:8384/healthz >/dev/null && break; sleep 0.1; done
 token=$("$bin/northstar" token --tenant t_bench --user bench --config "$work/config.json")
 
-# One run: prints "delivered_per_s p50_ms p99_ms delivered_percent".
+# CPU time (user + system, in clock ticks) the server's processes have used
+# so far: Northstar's process, or nginx's master and workers.
+server_ticks() {
+  local pids=$ns_pid total=0 pid stat fields
+  [ "$1" = nchan ] && pids="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
+  for pid in $pids; do
+    stat=$(<"/proc/$pid/stat")
+    read -r -a fields <<<"${stat##*) }"   # the fields after the command name: utime and stime are the 12th and 13th
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+
+# One run: prints "delivered_per_s p50_ms p99_ms delivered_percent server_cpu_us_per_delivery".
 # run TARGET TRANSPORT SUBSCRIBERS PUBLISHER_FLAGS...
 run() {
-  local target=$1 transport=$2 subscribers=$3 output
+  local target=$1 transport=$2 subscribers=$3 output ticks
   shift 3
+  ticks=$(server_ticks "$target")
   if [ "$target" = northstar ]; then
     local thread scheme=http path=sse
     thread=$(curl -s -H "Authorization: Bearer $token" -d '{}' localhost:8384/v1/threads | python3 -c 'import json,sys; print(json.load(sys.stdin)["thread_id"])')
@@ -79,14 +95,16 @@ run() {
       --publish "http://127.0.0.1:8390/pub?id=$channel" --body '{"text":"{{ts}}"}' \
       --subscribers "$subscribers" --seconds "$seconds" "$@")
   fi
+  ticks=$(( $(server_ticks "$target") - ticks ))
   python3 -c '
-import re, sys
+import os, re, sys
 text = sys.stdin.read()
-delivered = re.search(r"delivered: \d+ of \d+ \(([\d.]+)%\), (\d+) events/s", text)
+delivered = re.search(r"delivered: (\d+) of \d+ \(([\d.]+)%\), (\d+) events/s", text)
 latency = re.search(r"latency ms: p50 ([\d.]+|nan)\s+p90 \S+\s+p99 ([\d.]+|nan)", text)
 if not delivered or not latency:
-    print(0, "nan", "nan", 0); sys.exit()
-print(delivered.group(2), latency.group(1), latency.group(2), delivered.group(1))' <<<"$output"
+    print(0, "nan", "nan", 0, "nan"); sys.exit()
+cpu_us = int(sys.argv[1]) * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, int(delivered.group(1)))
+print(delivered.group(3), latency.group(1), latency.group(2), delivered.group(2), f"{cpu_us:.2f}")' "$ticks" <<<"$output"
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
@@ -95,13 +113,13 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) f
 scenario() {
   local name=$1 transport=$2 subscribers=$3
   shift 3
-  declare -A rates p50s p99s
-  for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; done
+  declare -A rates p50s p99s cpus
+  for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; cpus[$target]=""; done
   for round in $(seq "$rounds"); do
     for target in northstar nchan; do
-      read -r per_s p50 p99 percent < <(run "$target" "$transport" "$subscribers" "$@")
-      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms"
-      rates[$target]+=" $per_s"; p50s[$target]+=" $p50"; p99s[$target]+=" $p99"
+      read -r per_s p50 p99 percent cpu < <(run "$target" "$transport" "$subscribers" "$@")
+      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery"
+      rates[$target]+=" $per_s"; p50s[$target]+=" $p50"; p99s[$target]+=" $p99"; cpus[$target]+=" $cpu"
     done
   done
   local ns_rate nc_rate ns_p50 nc_p50 ns_p99 nc_p99
@@ -113,6 +131,8 @@ scenario() {
   printf '  Nchan     %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms\n' "$nc_rate" "$nc_p50" "$nc_p99"
   python3 -c "import sys; a,b,c,d,e,f = map(float, sys.argv[1:]); print(f'  ratio Northstar/Nchan: deliveries {a/b:.2f}x, p50 {c/d:.2f}x, p99 {e/f:.2f}x')" \
     "$ns_rate" "$nc_rate" "$ns_p50" "$nc_p50" "$ns_p99" "$nc_p99"
+  printf '  server CPU per delivery (user + system, whole run): Northstar %s µs, Nchan %s µs\n' \
+    "$(median ${cpus[northstar]})" "$(median ${cpus[nchan]})"
 }
 
 for name in "${scenarios[@]}"; do
