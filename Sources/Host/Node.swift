@@ -18,6 +18,8 @@ public final class Node: Sendable {
     public let plugins: PluginSet
     public let kernel: Kernel
     public let metrics: Metrics
+    /// Makes the spans when `tracing` is configured.
+    let tracer: NodeTracer?
     public let readiness = Readiness()
     /// The WebSockets open now: counted for /metrics, closed when draining.
     let liveSockets = LiveWebSockets()
@@ -74,6 +76,11 @@ public final class Node: Sendable {
              { Double(Self.queuedBytes(exchanges, sockets).filter { $0 > 0 }.count) }),
         ])
         self.metrics = metrics
+        tracer = config.tracing.map { settings in
+            NodeTracer(exporter: OTLPExporter(endpoint: settings.endpoint, serviceName: settings.serviceName, maxQueue: settings.maxQueue,
+                                              flushInterval: .milliseconds(settings.flushMilliseconds), metrics: metrics),
+                       sampleRatio: settings.sampleRatio)
+        }
         let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
             : "\(config.dataDirectory)/\(config.store.sqlitePath)"
         let rates = streamRates
@@ -119,7 +126,8 @@ public final class Node: Sendable {
         let router = Router(context: NorthstarRequestContext.self)
         let allowed = AllowedMethods()
         router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed, recentErrors: recentErrors,
-                                               tenantLabels: config.metrics.perTenant ? TenantLabels(capacity: config.metrics.maxTenants) : nil))
+                                               tenantLabels: config.metrics.perTenant ? TenantLabels(capacity: config.metrics.maxTenants) : nil,
+                                               tracer: tracer))
         HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)
             .register(on: router)
         let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
@@ -162,8 +170,10 @@ public final class Node: Sendable {
             },
             logger: logger
         )
+        // Listed first, so it stops last and sends the spans of the drain too.
+        let tracing: [ServiceGroupConfiguration.ServiceConfiguration] = tracer.map { [.init(service: TraceExportService(exporter: $0.exporter))] } ?? []
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [
+            services: tracing + [
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
                 .init(service: app),
                 .init(service: StoreRecoveryService(store: kernel.store)),
@@ -178,6 +188,16 @@ public final class Node: Sendable {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(config.drainSeconds + config.drainDeadlineSeconds + 20)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("stopped")
+    }
+}
+
+/// Sends spans while the node runs, and what is left once everything else
+/// has stopped.
+struct TraceExportService: Service {
+    let exporter: OTLPExporter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await exporter.run() }
     }
 }
 

@@ -36,6 +36,7 @@ import Testing
             "", "00", valid.uppercased(), valid + "0", String(valid.dropLast()),
             "01-c97792b7c721dedc1cf343b843e08d3d-a6c355d7c5d16644-01",          // another version
             "00-00000000000000000000000000000000-a6c355d7c5d16644-01",          // an all-zero trace id
+            "00-c97792b7c721dedc1cf343b843e08d3d-0000000000000000-01",          // an all-zero parent id
             "00-c97792b7c721dedc1cf343b843e08d3d_a6c355d7c5d16644-01",          // not a dash
             "00-c97792b7c721dedc1cf343b843e08d3g-a6c355d7c5d16644-01",          // not hex
             "00-c97792b7c721dedc1cf343b843e08d3d-a6c355d7c5d16644-0é",          // not ASCII

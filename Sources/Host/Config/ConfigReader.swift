@@ -61,6 +61,14 @@ struct ConfigReader {
         return integer
     }
 
+    /// A number from 0 to 1 (a ratio).
+    mutating func fraction(_ key: String) throws -> Double? {
+        guard let value = raw(key) else { return nil }
+        guard case .number(let number) = value else { throw error(key, "expected a number from 0 to 1, got \(value.typeName)") }
+        guard (0...1).contains(number) else { throw error(key, "must be between 0 and 1, got \(number)") }
+        return number
+    }
+
     mutating func bool(_ key: String) throws -> Bool? {
         guard let value = raw(key) else { return nil }
         guard case .bool(let flag) = value else { throw error(key, "expected true or false, got \(value.typeName)") }

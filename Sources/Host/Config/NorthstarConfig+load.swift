@@ -129,6 +129,7 @@ extension NorthstarConfig {
             metrics.maxTenants = Int(try metricsReader.integer("max_tenants", range: 1...10_000) ?? Int64(metrics.maxTenants))
             try metricsReader.finish()
         }
+        let tracing = try parseTracing(&root)
         let plugins = try parsePlugins(&root, source: source, expand: expand)
         try root.finish()
 
@@ -137,10 +138,33 @@ extension NorthstarConfig {
                                      plugins: plugins, source: source)
         config.drainSeconds = drainSeconds
         config.metrics = metrics
+        config.tracing = tracing
         config.logFormat = logFormat
         config.logLevels = logLevels
         config.drainDeadlineSeconds = drainDeadlineSeconds
         return config
+    }
+
+    /// `tracing`: absent or without an endpoint, the node makes no spans.
+    private static func parseTracing(_ root: inout ConfigReader) throws -> TracingSettings? {
+        guard var reader = try root.object("tracing") else { return nil }
+        let endpoint = try reader.string("endpoint")
+        var tracing = TracingSettings(endpoint: endpoint ?? "")
+        if let endpoint {
+            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+                  url.query == nil, url.fragment == nil else {
+                throw reader.error("endpoint", "must be the collector's http:// or https:// base URL (spans go to <endpoint>/v1/traces), got \"\(endpoint.prefix(100))\"")
+            }
+        }
+        tracing.serviceName = try reader.string("service_name") ?? tracing.serviceName
+        guard !tracing.serviceName.isEmpty, tracing.serviceName.count <= 100 else {
+            throw reader.error("service_name", "must be 1 to 100 characters")
+        }
+        tracing.sampleRatio = try reader.fraction("sample_ratio") ?? tracing.sampleRatio
+        tracing.flushMilliseconds = Int(try reader.integer("flush_ms", range: 10...60_000) ?? Int64(tracing.flushMilliseconds))
+        tracing.maxQueue = Int(try reader.integer("max_queue", range: 1...1_000_000) ?? Int64(tracing.maxQueue))
+        try reader.finish()
+        return endpoint == nil ? nil : tracing
     }
 
     private static func parseConnectionLimits(_ reader: inout ConfigReader, declaredBody: Int64) throws -> ConnectionLimits {

@@ -36,6 +36,8 @@ public struct NorthstarConfig: Sendable {
     public var auth: AuthSettings
     /// What `/metrics` may label by tenant.
     public var metrics = MetricsSettings()
+    /// Where spans go; nil: the node makes none.
+    public var tracing: TracingSettings?
     /// Plugins in start order.
     public var plugins: [PluginSettings]
     /// The file this came from (`<embedded dev default>` for the default).
@@ -100,6 +102,23 @@ public struct NorthstarConfig: Sendable {
             self.perTenant = perTenant
             self.maxTenants = maxTenants
         }
+    }
+
+    /// Spans exported over OTLP/HTTP (JSON) to `<endpoint>/v1/traces`.
+    public struct TracingSettings: Sendable {
+        /// The collector's base URL, `http://` or `https://`.
+        public var endpoint: String
+        /// The `service.name` resource attribute.
+        public var serviceName = "northstar"
+        /// The share of traces started here that are recorded; a request's
+        /// own `traceparent` flag decides for the traces it continues.
+        public var sampleRatio = 1.0
+        /// How often waiting spans are sent.
+        public var flushMilliseconds = 1000
+        /// Spans waiting to be sent past which new ones are dropped.
+        public var maxQueue = 4096
+
+        public init(endpoint: String) { self.endpoint = endpoint }
     }
 
     /// How long, and how many, accepted credentials the node remembers, so

@@ -1,5 +1,7 @@
 import Hummingbird
+import Instrumentation
 import Logging
+import Tracing
 
 /// Every error leaves as `{"error": {"code", "message"}}`, and every request
 /// is logged by method, path, route template and status, with its request
@@ -15,19 +17,42 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     /// Set when `metrics.per_tenant` is on: requests are also counted by tenant.
     var tenantLabels: TenantLabels?
 
+    /// Set when `tracing` is configured: each request gets a server span.
+    var tracer: NodeTracer?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let facts = RequestFacts(requestID: TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
-                                 traceparent: TraceContext.traceparent(from: request.headers[.init("traceparent")!]))
-        return try await RequestFacts.$current.withValue(facts) {
-            try await handle(request, context: context, facts: facts, next: next)
+        let requestID = TraceContext.requestID(from: request.headers[.init("x-request-id")!])
+        let incoming = request.headers[.init("traceparent")!]
+        guard let tracer else {
+            // Not tracing: the caller's trace context passes through unchanged.
+            let facts = RequestFacts(requestID: requestID, traceparent: TraceContext.traceparent(from: incoming))
+            return try await RequestFacts.$current.withValue(facts) {
+                try await handle(request, context: context, facts: facts, span: nil, next: next)
+            }
+        }
+        // The caller's span is the parent; events this request causes carry
+        // this span's id, so each delivery links back to it.
+        var parent = InstrumentationContext.topLevel
+        parent.spanIdentity = incoming.flatMap(SpanIdentity.init(traceparent:))
+        let span = tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
+        defer { span.end() }
+        span.attributes["http.request.method"] = request.method.rawValue
+        span.attributes["url.path"] = request.uri.path
+        span.attributes["northstar.request_id"] = requestID
+        let facts = RequestFacts(requestID: requestID, traceparent: span.identity.traceparent)
+        return try await InstrumentationContext.$current.withValue(span.context) {
+            try await RequestFacts.$current.withValue(facts) {
+                try await handle(request, context: context, facts: facts, span: span, next: next)
+            }
         }
     }
 
-    private func handle(_ request: Request, context: Context, facts: RequestFacts,
+    private func handle(_ request: Request, context: Context, facts: RequestFacts, span: RecordedSpan?,
                         next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let log = { (status: HTTPResponse.Status, code: String?, detail: String?) in
             self.log(request, route: context.endpointPath, facts: facts, status: status, started: started, code: code, detail: detail)
+            if let span { Self.finish(span, request: request, route: context.endpointPath, facts: facts, status: status, code: code) }
         }
         do {
             let response = try await next(request, context)
@@ -56,6 +81,21 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             log(.internalServerError, "internal", nil)
             throw KernelError(.internalFailure, code: "internal", message: "internal error; the server log has details")
         }
+    }
+
+    /// What the server span says once the status is known, after
+    /// OpenTelemetry's HTTP conventions: named by method and route template,
+    /// failed only for a 5xx (a 4xx is the caller's mistake, not the server's).
+    private static func finish(_ span: RecordedSpan, request: Request, route: String?, facts: RequestFacts,
+                               status: HTTPResponse.Status, code: String?) {
+        if let route, route.hasPrefix("/") {
+            span.operationName = "\(request.method.rawValue) \(route)"
+            span.attributes["http.route"] = route
+        }
+        span.attributes["http.response.status_code"] = Int64(status.code)
+        if let tenant = facts.tenant { span.attributes["northstar.tenant"] = tenant }
+        if let code { span.attributes["northstar.error_code"] = code }
+        if status.code >= 500 { span.setStatus(SpanStatus(code: .error, message: code)) }
     }
 
     /// One line per request; a server-side failure (5xx) also says what

@@ -42,8 +42,8 @@ public final class Metrics: Sendable {
     }
 
     /// Adds one to a counter.
-    public func increment(_ name: String, _ labels: [(String, String)] = []) {
-        CoreMetrics.Counter(label: name, dimensions: labels, factory: factory).increment()
+    public func increment(_ name: String, _ labels: [(String, String)] = [], by amount: Int = 1) {
+        CoreMetrics.Counter(label: name, dimensions: labels, factory: factory).increment(by: amount)
     }
 
     /// Records a duration in a histogram.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Instrumentation
 import NIOPosix
 
 /// Turns a credential into a `RequestContext`, through the auth plugins in
@@ -36,6 +37,13 @@ public final class AuthChain: Sendable {
     /// - Throws: `KernelError` 401 for a missing, rejected or unusable
     ///   credential, 503 when a provider cannot decide (its backend is down).
     public func authenticate(_ credential: Credential?, requestID: String, traceparent: String) async throws -> RequestContext {
+        try await Traced.span("auth") { span in
+            try await authenticateUntraced(credential, requestID: requestID, traceparent: traceparent, span: span)
+        }
+    }
+
+    private func authenticateUntraced(_ credential: Credential?, requestID: String, traceparent: String,
+                                      span: RecordedSpan?) async throws -> RequestContext {
         guard let credential else {
             guard let anonymous, let tenant = TenantID(anonymous.tenantID) else {
                 refused("missing")
@@ -48,9 +56,11 @@ public final class AuthChain: Sendable {
             // Accepted lately: the node's rules (expiry, env) are checked again, the plugin is not asked.
             if let known = verified.lookup(credential) {
                 metrics?.increment("northstar_auth_cache_total", [("result", "hit")])
+                span?.attributes["northstar.auth_cache"] = "hit"
                 return try context(from: known.claims, provider: known.provider, requestID: requestID, traceparent: traceparent)
             }
             metrics?.increment("northstar_auth_cache_total", [("result", "miss")])
+            span?.attributes["northstar.auth_cache"] = "miss"
         }
         for provider in providers {
             let verdict: AuthVerdict
@@ -59,7 +69,11 @@ public final class AuthChain: Sendable {
             defer { metrics?.record("northstar_plugin_call_duration_seconds", call, duration: ContinuousClock.now - started) }
             do {
                 // Plugins may block in verify: never on an event loop.
-                verdict = try await NIOThreadPool.singleton.runIfActive { try provider.verify(credential) }
+                verdict = try await Traced.span("auth.plugin", ["northstar.plugin": provider.name]) { _ in
+                    // On a pool thread: what the plugin fetches (a JWKS) carries this span's trace.
+                    let trace = InstrumentationContext.current
+                    return try await NIOThreadPool.singleton.runIfActive { try Traced.pluginCall(trace) { try provider.verify(credential) } }
+                }
             } catch let error as AuthPluginError {
                 metrics?.increment("northstar_plugin_call_errors_total", call)
                 refused("unavailable")

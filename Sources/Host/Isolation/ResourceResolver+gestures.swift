@@ -5,6 +5,13 @@ extension ResourceResolver {
     /// same 404.
     public func resolveGesture(_ gestureID: String, canvasID: String?, for context: RequestContext,
                                access: RequestContext.Access) async throws -> Gesture {
+        try await Traced.span("isolation.check", ["northstar.resource_kind": "gesture"]) { _ in
+            try await resolveGestureUntraced(gestureID, canvasID: canvasID, for: context, access: access)
+        }
+    }
+
+    private func resolveGestureUntraced(_ gestureID: String, canvasID: String?, for context: RequestContext,
+                                        access: RequestContext.Access) async throws -> Gesture {
         guard context.allows(access, on: .canvas) else {
             throw KernelError.forbidden("this credential lacks the canvas:\(access.rawValue) scope")
         }

@@ -22,6 +22,13 @@ public struct ResourceResolver: Sendable {
     ///   missing resource and another tenant's alike.
     public func resolve(_ kind: ResourceKind, id: String, for context: RequestContext,
                         access: RequestContext.Access) async throws -> Resource {
+        try await Traced.span("isolation.check", ["northstar.resource_kind": kind.rawValue]) { _ in
+            try await resolveUntraced(kind, id: id, for: context, access: access)
+        }
+    }
+
+    private func resolveUntraced(_ kind: ResourceKind, id: String, for context: RequestContext,
+                                 access: RequestContext.Access) async throws -> Resource {
         guard context.allows(access, on: kind.area) else {
             throw KernelError.forbidden("this credential lacks the \(kind.area.rawValue):\(access.rawValue) scope")
         }

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NorthstarPluginKit
 import PluginAPI
+import Tracing
 
 /// `ns_host_api.http_fetch` (ABI 1.1): the host's HTTP(S) client, lent to
 /// plugins so that none of them needs a network stack of its own.
@@ -50,21 +51,31 @@ enum HTTPFetchService {
             outbound.headers.add(name: header.name.string, value: header.value.string)
         }
         if fields.body.len > 0 { outbound.body = .bytes(ByteBuffer(bytes: fields.body.array)) }
+        // Inside a traced request: a client span, whose trace goes out unless the plugin set its own.
+        let span = Traced.outboundSpan(method: outbound.method.rawValue, host: URL(string: url)?.host ?? "")
+        if let span, !outbound.headers.contains(name: "traceparent") {
+            outbound.headers.add(name: "traceparent", value: span.identity.traceparent)
+        }
         let timeout = fields.timeout_ms == 0 ? defaultTimeout : .milliseconds(Int64(fields.timeout_ms))
         let limit = fields.max_response_bytes == 0 ? defaultMaxResponse : Int(min(fields.max_response_bytes, UInt64(Int.max)))
         let completion = Completion(done: done, context: context)
         let send = outbound
         Task {
+            defer { span?.end() }
             do {
                 let response = try await HTTPClient.shared.execute(send, timeout: timeout)
+                span?.attributes["http.response.status_code"] = Int64(response.status.code)
                 let body = try await response.body.collect(upTo: limit)
                 completion(ns_status(NS_OK), Int32(response.status.code), response.headers.map { ($0.name, $0.value) },
                            Array(buffer: body), "")
             } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+                span?.setStatus(SpanStatus(code: .error, message: "timeout"))
                 completion(ns_status(NS_ERR_TIMEOUT), 0, [], [], "timed out after \(timeout.nanoseconds / 1_000_000) ms")
             } catch is NIOTooManyBytesError {
+                span?.setStatus(SpanStatus(code: .error, message: "too_large"))
                 completion(ns_status(NS_ERR_TOO_LARGE), 0, [], [], "the answer is over \(limit) bytes")
             } catch {
+                span?.setStatus(SpanStatus(code: .error, message: "unavailable"))
                 completion(ns_status(NS_ERR_UNAVAILABLE), 0, [], [], "\(error)")
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Instrumentation
 import NorthstarPluginKit
 import PluginAPI
 
@@ -34,10 +35,19 @@ public final class StorageBackend: Sendable {
                       releaseLateHandle: @escaping @Sendable (UnsafeMutableRawPointer) -> Void = { _ in },
                       undoLateSuccess: @escaping @Sendable (ObjectInfo?) -> Void = { _ in },
                       _ start: (OpaquePointer) -> Void) async throws -> StorageCall.Result {
+        try await Traced.span("storage.\(what)", ["northstar.storage_backend": name]) { _ in
+            try await callUntraced(what, lent: lent, releaseLateHandle: releaseLateHandle, undoLateSuccess: undoLateSuccess, start)
+        }
+    }
+
+    private func callUntraced(_ what: String, lent: [UInt8], releaseLateHandle: @escaping @Sendable (UnsafeMutableRawPointer) -> Void,
+                              undoLateSuccess: @escaping @Sendable (ObjectInfo?) -> Void,
+                              _ start: (OpaquePointer) -> Void) async throws -> StorageCall.Result {
         let call = StorageCall(lent: lent, releaseLateHandle: releaseLateHandle, undoLateSuccess: undoLateSuccess)
         let started = ContinuousClock.now
         let labels = [("backend", name), ("operation", what)]
-        start(call.retainForPlugin())
+        // The plugin's requests (S3, GCS) made from inside the entry carry this span's trace.
+        Traced.pluginCall(InstrumentationContext.current) { start(call.retainForPlugin()) }
         let answer = await call.result(timeout: timeout)
         metrics?.record("northstar_storage_call_duration_seconds", labels, duration: ContinuousClock.now - started)
         guard let result = answer else {

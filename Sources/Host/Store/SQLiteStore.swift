@@ -139,7 +139,8 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     /// returns once that batch has committed. Events `body` adds to its
     /// second argument are published after the commit, in order.
     func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection, inout [StreamEvent]) throws -> T) async throws -> T {
-        try await batcher.submit(body)
+        // The span covers the wait for the batch and its fsync: what the caller waits for.
+        try await Traced.span("store.commit", ["db.system.name": "sqlite"]) { _ in try await batcher.submit(body) }
     }
 
     func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
