@@ -20,6 +20,8 @@ public final class Node: Sendable {
     public let metrics: Metrics
     /// Makes the spans when `tracing` is configured.
     let tracer: NodeTracer?
+    /// On a cluster (`store.backend: postgres`): live delivery from the shared log.
+    let follower: LogFollower?
     public let readiness = Readiness()
     /// The WebSockets open now: counted for /metrics, closed when draining.
     let liveSockets = LiveWebSockets()
@@ -81,18 +83,32 @@ public final class Node: Sendable {
                                               flushInterval: .milliseconds(settings.flushMilliseconds), metrics: metrics),
                        sampleRatio: settings.sampleRatio)
         }
-        let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
-            : "\(config.dataDirectory)/\(config.store.sqlitePath)"
         let rates = streamRates
-        let store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream, onAppend: { event in
-            metrics.increment("northstar_events_appended_total", [("type", event.type)])
-            rates.record(event.stream)
-            hub.publish(event)
-        }, onCommit: { timings in
+        let onCommit: @Sendable (CommitTimings) -> Void = { timings in
             metrics.record("northstar_commit_duration_seconds", duration: timings.transaction)
             metrics.record("northstar_commit_fsync_duration_seconds", duration: timings.commit)
             metrics.record("northstar_commit_batch_size", value: Double(timings.writes))
-        })
+        }
+        let store: any EventStore
+        if let postgres = config.store.postgres {
+            // A cluster: every node's hub is fed from the shared log by its follower.
+            let shared = PostgresStore(address: try PostgresAddress(url: postgres.url), poolSize: postgres.poolSize,
+                                       retainPerStream: config.store.retainEventsPerStream,
+                                       logger: Logger(label: "northstar.store"), onCommit: onCommit)
+            follower = LogFollower(store: shared, hub: hub, logger: Logger(label: "northstar.store"), onPublish: { event in
+                rates.record(event.stream)
+            })
+            store = shared
+        } else {
+            let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
+                : "\(config.dataDirectory)/\(config.store.sqlitePath)"
+            follower = nil
+            store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream, onAppend: { event in
+                metrics.increment("northstar_events_appended_total", [("type", event.type)])
+                rates.record(event.stream)
+                hub.publish(event)
+            }, onCommit: onCommit)
+        }
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous,
                              expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds), cache: config.auth.cache, metrics: metrics)
         let storage = try plugins.storagePlugin(named: config.storage.backend, source: config.source).map {
@@ -121,6 +137,11 @@ public final class Node: Sendable {
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         // Plugins may block in start and stop: never on the async executor,
         // whose few threads the host's own completions need.
+        // The cluster's schema first: a database that is out of reach or newer stops the node here.
+        if let follower {
+            try await follower.store.migrate()
+            logger.notice("store", metadata: ["backend": "postgres", "database": "\(follower.store.address.redacted)"])
+        }
         let plugins = self.plugins
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: NorthstarRequestContext.self)
@@ -172,8 +193,9 @@ public final class Node: Sendable {
         )
         // Listed first, so it stops last and sends the spans of the drain too.
         let tracing: [ServiceGroupConfiguration.ServiceConfiguration] = tracer.map { [.init(service: TraceExportService(exporter: $0.exporter))] } ?? []
+        let following: [ServiceGroupConfiguration.ServiceConfiguration] = follower.map { [.init(service: LogFollowerService(follower: $0))] } ?? []
         var groupConfiguration = ServiceGroupConfiguration(
-            services: tracing + [
+            services: tracing + following + [
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
                 .init(service: app),
                 .init(service: StoreRecoveryService(store: kernel.store)),
@@ -188,6 +210,16 @@ public final class Node: Sendable {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(config.drainSeconds + config.drainDeadlineSeconds + 20)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("stopped")
+    }
+}
+
+/// Feeds the hub from the cluster's log while the node runs.
+struct LogFollowerService: Service {
+    let follower: LogFollower
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await follower.run() }
+        follower.store.close()
     }
 }
 

@@ -28,7 +28,13 @@ struct Serve: AsyncParsableCommand {
         let node = try await NIOThreadPool.singleton.runIfActive { try fail(on: { try Node(config: config) }) }
         // What libraries record through swift-metrics lands in the node's /metrics too.
         MetricsSystem.bootstrap(node.metrics.factory)
-        try await node.run()
+        do {
+            try await node.run()
+        } catch let error as StoreOpenError {
+            // The cluster's database, found out of reach or newer at start.
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 }
 

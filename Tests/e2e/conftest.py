@@ -101,10 +101,32 @@ def data_dir():
         yield Path(directory)
 
 
+@pytest.fixture(scope="session")
+def shared_postgres():
+    """One PostgreSQL server for the session, when the store under test is postgres."""
+    from postgres_server import PostgresServer
+    instance = PostgresServer()
+    yield instance
+    instance.stop()
+
+
 @pytest.fixture
-def server(data_dir):
-    """A server on the embedded dev default."""
-    instance = Server(data_dir).start()
+def server(data_dir, request):
+    """A server on the embedded dev default; with NORTHSTAR_TEST_STORE=postgres,
+    the same on a new PostgreSQL database (scripts/test runs the store-facing
+    suites both ways)."""
+    config = None
+    if os.environ.get("NORTHSTAR_TEST_STORE") == "postgres":
+        url = request.getfixturevalue("shared_postgres").create_database()
+        document = _json.loads((ROOT / "Deploy" / "northstar.dev.json").read_text())
+        document["store"] = {**document.get("store", {}), "backend": "postgres", "postgres_url": url + "?sslmode=disable"}
+        document["node"].pop("data_dir", None)
+        document["node"].pop("listen", None)
+        config = data_dir / "postgres-config.json"
+        config.write_text(_json.dumps(document))
+    instance = Server(data_dir, config=config).start()
+    if config:
+        assert "backend=postgres" in instance.log_text()
     yield instance
     instance.kill()
 

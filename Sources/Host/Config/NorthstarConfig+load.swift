@@ -90,11 +90,12 @@ extension NorthstarConfig {
 
         var limitsReader = try root.object("limits") ?? ConfigReader(.object([:]), file: source, path: "limits", expand: expand)
         var storeReader = try root.object("store") ?? ConfigReader(.object([:]), file: source, path: "store", expand: expand)
-        let store = StoreSettings(
+        var store = StoreSettings(
             sqlitePath: try storeReader.string("sqlite_path") ?? "northstar.sqlite",
             retainEventsPerStream: try storeReader.integer("retain_events_per_stream", range: 0...Int64.max) ?? 0,
             snapshotEvery: try storeReader.integer("snapshot_every", range: 1...100_000) ?? 64
         )
+        store.postgres = try parsePostgres(&storeReader)
         try storeReader.finish()
 
         let commands = CommandLimits(
@@ -143,6 +144,31 @@ extension NorthstarConfig {
         config.logLevels = logLevels
         config.drainDeadlineSeconds = drainDeadlineSeconds
         return config
+    }
+
+    /// `store.backend`: `sqlite` (the default, one node) or `postgres` (a
+    /// cluster), which needs `postgres_url`.
+    private static func parsePostgres(_ reader: inout ConfigReader) throws -> StoreSettings.Postgres? {
+        let backend = try reader.string("backend") ?? "sqlite"
+        let url = try reader.string("postgres_url")
+        let poolSize = Int(try reader.integer("pool_size", range: 1...1000) ?? 10)
+        switch backend {
+        case "sqlite":
+            if url != nil { throw reader.error("postgres_url", "is for store.backend \"postgres\"; this store is sqlite") }
+            return nil
+        case "postgres":
+            guard let url else {
+                throw reader.error("postgres_url", "required with store.backend \"postgres\": postgres://user@host:port/database (put a password in the environment: \"${NAME}\")")
+            }
+            do {
+                _ = try PostgresAddress(url: url)
+            } catch {
+                throw reader.error("postgres_url", "\(error)")
+            }
+            return StoreSettings.Postgres(url: url, poolSize: poolSize)
+        default:
+            throw reader.error("backend", "must be sqlite or postgres, got \"\(backend.prefix(40))\"")
+        }
     }
 
     /// `tracing`: absent or without an endpoint, the node makes no spans.

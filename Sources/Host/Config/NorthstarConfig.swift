@@ -76,6 +76,15 @@ public struct NorthstarConfig: Sendable {
         /// A canvas snapshot is stored every this many revisions, so reading
         /// an old revision replays at most this many commands.
         public var snapshotEvery: Int64
+        /// Set for `store.backend: postgres`: the cluster's database instead of the SQLite file.
+        public var postgres: Postgres?
+
+        public struct Postgres: Sendable {
+            /// `postgres://user[:password]@host[:port]/database[?sslmode=...]`.
+            public var url: String
+            /// Connections this node keeps open at most.
+            public var poolSize: Int
+        }
     }
 
     /// The auth chain and the optional anonymous identity.

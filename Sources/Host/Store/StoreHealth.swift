@@ -33,6 +33,13 @@ public final class StoreHealth: Sendable {
         return KernelError(.unavailable, code: found.rawValue, message: Self.message(found))
     }
 
+    /// Records `found` and returns the answer a client gets for it (a store
+    /// out of reach, found without an SQLite error).
+    func refuse(_ found: Problem) -> KernelError {
+        problem.withLockedValue { $0 = found }
+        return KernelError(.unavailable, code: found.rawValue, message: Self.message(found))
+    }
+
     static func problem(of error: SQLiteError) -> Problem? {
         switch error.code & 0xFF {
         case SQLITE_FULL: .full

@@ -1,0 +1,310 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The cluster store: one PostgreSQL database shared by every node.
+///
+/// Each write is one transaction. Appends lock their stream's row first, so
+/// `seq` is assigned without races or gaps across nodes, and an idempotency
+/// key is checked after the lock, so two nodes given the same key agree on
+/// one outcome. Canvas commands lock the canvas head the same way: for one
+/// `base_rev` exactly one command wins. Every appended event sends a
+/// notification (`northstar_events`, payload `<seq> <stream>`) when its
+/// transaction commits; `LogFollower` turns those into live delivery on
+/// every node, reading the events themselves from the log.
+///
+/// PostgreSQL flushes the WAL of transactions that commit together once
+/// (its own group commit), so concurrent writes share an fsync here too.
+public final class PostgresStore: EventStore, Sendable {
+    static let channel = "northstar_events"
+
+    let client: PostgresClient
+    let address: PostgresAddress
+    let retainPerStream: Int64
+    let logger: Logger
+    public let health = StoreHealth()
+    /// Told of each committed write's duration (for `/metrics`).
+    private let onCommit: @Sendable (CommitTimings) -> Void
+    private let running: Task<Void, Never>
+
+    /// Starts the connection pool; nothing is sent until `migrate`.
+    init(address: PostgresAddress, poolSize: Int, retainPerStream: Int64, logger: Logger,
+         onCommit: @escaping @Sendable (CommitTimings) -> Void = { _ in }) {
+        var configuration = address.configuration
+        configuration.options.maximumConnections = poolSize
+        configuration.options.connectTimeout = .seconds(5)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.address = address
+        self.retainPerStream = retainPerStream
+        self.logger = logger
+        self.onCommit = onCommit
+        running = Task { await client.run() }
+    }
+
+    deinit { running.cancel() }
+
+    /// Brings the schema to this binary's version (see `PostgresSchema`).
+    /// - Throws: `StoreOpenError` when the database cannot be reached or is newer.
+    func migrate() async throws {
+        do {
+            // A connection of its own, not the pool's: the pool retries forever, this fails fast.
+            let connection = try await PostgresConnection.connect(configuration: try address.connectionConfiguration(),
+                                                                  id: 0, logger: logger)
+            do {
+                try await PostgresSchema.migrate(connection, address: address.redacted, logger: logger)
+                try await connection.close()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+        } catch let error as StoreOpenError {
+            throw error
+        } catch {
+            throw StoreOpenError(path: address.redacted, reason: "the database cannot be used: \(Self.describe(error))")
+        }
+    }
+
+    /// Ends the pool's connections.
+    func close() { running.cancel() }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one transaction and commits it; an error rolls it back
+    /// and comes back unchanged, except that a database out of reach is
+    /// answered 503 `store_unavailable` and marks the store unhealthy.
+    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await Traced.span("store.commit", ["db.system.name": "postgresql"]) { _ in
+            let started = ContinuousClock.now
+            let (value, commit) = try await transaction("BEGIN", body)
+            onCommit(CommitTimings(transaction: ContinuousClock.now - started, commit: commit, writes: 1))
+            if health.current != nil { health.wrote() }
+            return value
+        }
+    }
+
+    /// A read that sees one snapshot of the database.
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body).value
+    }
+
+    /// The body's value, and how long its COMMIT (the WAL flush) took.
+    private func transaction<T: Sendable>(_ begin: PostgresQuery, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> (value: T, commit: Duration) {
+        let logger = self.logger
+        do {
+            return try await withDeadline(Self.leaseTimeout) { [client] in try await client.withConnection { connection in
+                try await connection.query(begin, logger: logger)
+                do {
+                    let value = try await body(connection)
+                    let committing = ContinuousClock.now
+                    try await connection.query("COMMIT", logger: logger)
+                    return (value, ContinuousClock.now - committing)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            } }
+        } catch let error as PSQLError where error.serverInfo == nil {
+            // No answer from the server: the database is out of reach.
+            return try unavailable(error)
+        } catch let error as DeadlineExceeded {
+            // The pool found no connection in time, or the database stopped answering;
+            // a write cut off here may still have committed (a retry with its key is safe).
+            return try unavailable(error)
+        }
+    }
+
+    /// How long a request waits for a connection (or for its queries, once
+    /// it has one) before it is answered 503: the pool itself waits as long
+    /// as the database stays away.
+    static let leaseTimeout = Duration.seconds(5)
+
+    private struct DeadlineExceeded: Error, CustomStringConvertible {
+        var description: String { "no answer from the database within \(PostgresStore.leaseTimeout)" }
+    }
+
+    /// `body`'s result, or `DeadlineExceeded` after `limit` (then `body` is cancelled).
+    private func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw DeadlineExceeded()
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    private func unavailable<T>(_ error: any Error) throws -> T {
+        logger.error("store unreachable", metadata: ["database": "\(address.redacted)", "error": "\(Self.describe(error))"])
+        throw health.refuse(.failing)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: EventStore
+
+    public func probeWrite() async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await write { connection in
+            try await connection.query("""
+                INSERT INTO northstar.write_probe VALUES (1, \(now)) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms
+                """, logger: self.logger)
+        }
+    }
+
+    public func create(_ resource: Resource) async throws {
+        try await write { connection in
+            let createdAt = Int64((resource.createdAt.timeIntervalSince1970 * 1000).rounded())
+            try await connection.query("""
+                INSERT INTO northstar.resources VALUES (\(resource.id), \(resource.kind.rawValue), \(resource.tenant), \(resource.env),
+                    \(resource.createdBy), \(createdAt), \(resource.title), \(resource.metadata.jsonText), \(resource.headRev))
+                """, logger: self.logger)
+            try await connection.query("INSERT INTO northstar.streams VALUES (\(resource.stream.rawValue), 0, 1)", logger: self.logger)
+            if resource.kind == .canvas {
+                let empty = Data("{}".utf8)
+                try await connection.query("INSERT INTO northstar.canvas_heads VALUES (\(resource.id), 0, \(empty))", logger: self.logger)
+                try await connection.query("INSERT INTO northstar.snapshots VALUES (\(resource.id), 0, \(empty))", logger: self.logger)
+            }
+        }
+    }
+
+    public func resource(id: String) async throws -> Resource? {
+        try await read { connection in
+            let rows = try await connection.query("""
+                SELECT id, kind, tenant, env, created_by, created_at_ms, title, metadata, head_rev FROM northstar.resources WHERE id = \(id)
+                """, logger: self.logger).collect()
+            guard let row = rows.first else { return nil }
+            let (id, kindName, tenant, env, createdBy, createdAt, title, metadataText, headRev) =
+                try row.decode((String, String, String, String, String, Int64, String?, String, Int64).self)
+            guard let kind = ResourceKind(rawValue: kindName) else {
+                throw StoreCorruption(column: "resources.kind", why: "an unknown kind")
+            }
+            let metadata: JSONValue
+            do {
+                metadata = try JSONValue.parse(metadataText)
+            } catch is JSONValue.ParseError {
+                throw StoreCorruption(column: "resources.metadata", why: "not JSON")
+            }
+            return Resource(id: id, kind: kind, tenant: tenant, env: env, createdBy: createdBy,
+                            createdAt: Date(timeIntervalSince1970: Double(createdAt) / 1000), title: title, metadata: metadata,
+                            headRev: headRev)
+        }
+    }
+
+    public func append(_ draft: EventDraft, idempotencyKey: String?, fingerprint: String) async throws -> AppendOutcome {
+        let retain = retainPerStream
+        return try await write { connection in
+            let stream = draft.stream.rawValue
+            // The stream's lock first: a second node with the same key waits here, then sees the first one's record.
+            let head = try await Self.lockStream(stream, connection, logger: self.logger)
+            if let key = idempotencyKey {
+                let previous = try await connection.query("""
+                    SELECT fingerprint, seq FROM northstar.idempotency WHERE stream = \(stream) AND key = \(key)
+                    """, logger: self.logger).collect()
+                if let row = previous.first {
+                    let (recorded, seq) = try row.decode((String, Int64).self)
+                    guard recorded == fingerprint else { return .keyReused }
+                    return .replayed(try await Self.event(draft.stream, seq: UInt64(seq), type: draft.type, connection, logger: self.logger))
+                }
+            }
+            let event = try await Self.insertEvent(draft, head: head, retain: retain, connection, logger: self.logger)
+            if let key = idempotencyKey {
+                try await connection.query("""
+                    INSERT INTO northstar.idempotency VALUES (\(stream), \(key), \(fingerprint), \(Int64(event.seq)))
+                    """, logger: self.logger)
+            }
+            return .appended(event)
+        }
+    }
+
+    public func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage {
+        try await read { connection in
+            let head = try await connection.query("""
+                SELECT head_seq, first_seq FROM northstar.streams WHERE stream = \(stream.rawValue)
+                """, logger: self.logger).collect().first?.decode((Int64, Int64).self)
+            let rows = try await connection.query("""
+                SELECT seq, id, type, json FROM northstar.events WHERE stream = \(stream.rawValue) AND seq > \(Int64(clamping: after))
+                ORDER BY seq LIMIT \(Int64(limit))
+                """, logger: self.logger).collect()
+            let events = try rows.map { row in
+                let (seq, id, type, json) = try row.decode((Int64, String, String, Data).self)
+                return StreamEvent(stream: stream, seq: UInt64(seq), id: id, type: type, json: json)
+            }
+            // A stream that has no row yet has no events: head 0, first 1.
+            return EventPage(events: events, headSeq: UInt64(head?.0 ?? 0), firstSeq: UInt64(head?.1 ?? 1))
+        }
+    }
+
+    /// Up to `limit` events of `stream` after `after`: one query, no
+    /// transaction (live delivery reads only the events).
+    func events(of stream: StreamName, after: UInt64, limit: Int) async throws -> [StreamEvent] {
+        try await client.query("""
+            SELECT seq, id, type, json FROM northstar.events WHERE stream = \(stream.rawValue) AND seq > \(Int64(clamping: after))
+            ORDER BY seq LIMIT \(Int64(limit))
+            """, logger: logger).collect().map { row in
+            let (seq, id, type, json) = try row.decode((Int64, String, String, Data).self)
+            return StreamEvent(stream: stream, seq: UInt64(seq), id: id, type: type, json: json)
+        }
+    }
+
+    // MARK: Inside a write
+
+    /// Locks the stream's row until the transaction ends; its head and first seq.
+    static func lockStream(_ stream: String, _ connection: PostgresConnection, logger: Logger) async throws -> (head: Int64, first: Int64) {
+        guard let row = try await connection.query("""
+            SELECT head_seq, first_seq FROM northstar.streams WHERE stream = \(stream) FOR UPDATE
+            """, logger: logger).collect().first else {
+            throw StoreCorruption(column: "streams", why: "no stream \(stream)")
+        }
+        let (head, first) = try row.decode((Int64, Int64).self)
+        return (head, first)
+    }
+
+    /// Places one event at the head of a stream the caller has locked,
+    /// prunes what retention no longer keeps, and queues the notification
+    /// that goes out when the transaction commits.
+    static func insertEvent(_ draft: EventDraft, head: (head: Int64, first: Int64), retain: Int64,
+                            _ connection: PostgresConnection, logger: Logger) async throws -> StreamEvent {
+        let stream = draft.stream.rawValue
+        let seq = head.head + 1
+        let id = Identifier.make(prefix: "ev_")
+        let json = draft.encoded(seq: UInt64(seq), id: id, timestamp: Date())
+        try await connection.query("""
+            INSERT INTO northstar.events VALUES (\(stream), \(seq), \(id), \(draft.type), \(json))
+            """, logger: logger)
+        var first = head.first
+        if retain > 0, seq - first + 1 > retain {
+            first = seq - retain + 1
+            try await connection.query("DELETE FROM northstar.events WHERE stream = \(stream) AND seq < \(first)", logger: logger)
+        }
+        try await connection.query("""
+            UPDATE northstar.streams SET head_seq = \(seq), first_seq = \(first) WHERE stream = \(stream)
+            """, logger: logger)
+        try await connection.query("SELECT pg_notify(\(channel), \("\(seq) \(stream)"))", logger: logger)
+        return StreamEvent(stream: draft.stream, seq: UInt64(seq), id: id, type: draft.type, json: json)
+    }
+
+    /// The event at `seq`, for a replayed append; one that retention pruned
+    /// is answered with its identity only, as on SQLite.
+    static func event(_ stream: StreamName, seq: UInt64, type: String, _ connection: PostgresConnection,
+                      logger: Logger) async throws -> StreamEvent {
+        if let row = try await connection.query("""
+            SELECT id, type, json FROM northstar.events WHERE stream = \(stream.rawValue) AND seq = \(Int64(seq))
+            """, logger: logger).collect().first {
+            let (id, type, json) = try row.decode((String, String, Data).self)
+            return StreamEvent(stream: stream, seq: seq, id: id, type: type, json: json)
+        }
+        let stub = JSONValue.object(["v": .number(1), "id": .null, "stream": .string(stream.rawValue), "seq": .number(Double(seq)),
+                                     "type": .string(type), "pruned": .bool(true)])
+        return StreamEvent(stream: stream, seq: seq, id: "", type: type, json: stub.encoded())
+    }
+}
