@@ -21,6 +21,6 @@ struct Northstar: AsyncParsableCommand {
 
         Docs: README.md, docs/configuration.md, docs/plugins.md.
         """,
-        subcommands: [Serve.self, Token.self, Plugins.self, Config.self, Storage.self]
+        subcommands: [Serve.self, Token.self, Plugins.self, Config.self, Storage.self, Store.self]
     )
 }

@@ -4,11 +4,14 @@ node, live delivery from a commit on any node to subscribers on every node.
 PostgreSQL is Debian's, started here on 127.0.0.1 as an unprivileged user."""
 import concurrent.futures
 import json
+import subprocess
+import threading
 import time
 
+import jsonschema
 import pytest
 
-from conftest import Server, bearer, northstar
+from conftest import Server, bearer, load_schema, northstar
 from postgres_server import PostgresServer
 from sse_client import SSEStream
 
@@ -268,3 +271,160 @@ def test_a_database_restart_is_answered_503_then_recovered_and_live_subscribers_
         watcher.close()
     finally:
         cluster.stop()
+
+
+EVENT_SCHEMA = load_schema("stream-event.v1.json")
+
+
+def publish_sql(stream, type_="app.order_shipped", data='{"order": 7}', tenant="t_alpha", env="dev", extra=""):
+    return f"SELECT northstar.publish('{tenant}', '{env}', '{stream}', '{type_}', '{data}'::jsonb{extra})"
+
+
+def test_an_event_published_in_the_applications_transaction_exists_exactly_when_it_commits(cluster):
+    a, b = cluster.nodes
+    headers = bearer(a.token())
+    thread = a.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    watcher = SSEStream(b.port, f"/sse/chat/{thread}", headers, timeout=10)
+    time.sleep(0.3)
+    # The application's transaction: publish, then work on for a second before COMMIT.
+    session = threading.Thread(target=cluster.postgres.psql, args=(cluster.database,
+                               f"BEGIN; {publish_sql(f'chat:{thread}')}; SELECT pg_sleep(1); COMMIT;"))
+    started = time.monotonic()
+    session.start()
+    time.sleep(0.5)
+    assert a.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"] == []  # not before the commit
+    event = watcher.events(1)[0]["json"]
+    assert time.monotonic() - started >= 0.9  # delivered after the commit, not at the call
+    session.join()
+    jsonschema.validate(event, EVENT_SCHEMA)
+    assert event["seq"] == 1 and event["type"] == "app.order_shipped" and event["data"] == {"order": 7}
+    assert event["actor"] == "app" and event["stream"] == f"chat:{thread}"
+    # A node's append takes the next seq after it.
+    assert a.post(f"/v1/threads/{thread}/messages", json={"text": "next"}, headers=headers).json()["event"]["seq"] == 2
+    watcher.close()
+
+
+def test_a_rolled_back_publish_leaves_nothing(cluster):
+    a, _ = cluster.nodes
+    headers = bearer(a.token())
+    thread = a.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    cluster.postgres.psql(cluster.database, f"BEGIN; {publish_sql(f'chat:{thread}')}; ROLLBACK;")
+    assert a.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"] == []
+    assert a.post(f"/v1/threads/{thread}/messages", json={"text": "first"}, headers=headers).json()["event"]["seq"] == 1
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert cluster.postgres.psql(cluster.database, publish_sql(f"chat:{thread}", extra=f", 'billing', '{trace}'")) == "2\n"
+    published = a.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"][-1]
+    assert published["actor"] == "billing" and published["trace"] == trace
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"tenant": "t_beta"}, "no stream"),
+    ({"env": "prod"}, "no stream"),
+    ({"stream": "chat:th_" + "a" * 26}, "no stream"),
+    ({"stream": "gesture:gs_" + "a" * 26}, "stream must be"),
+    ({"type_": "chat.message"}, "type must be app."),
+    ({"type_": "app"}, "type must be app."),
+    ({"type_": "app.Order"}, "type must be app."),
+    ({"data": "[1, 2]"}, "data must be a JSON object"),
+    ({"extra": ", ''"}, "actor must be"),
+    ({"extra": ", 'app', 'not-a-trace'"}, "traceparent must be"),
+    ({"extra": ", 'app', '00-00000000000000000000000000000000-00f067aa0ba902b7-01'"}, "traceparent must be"),
+])
+def test_publish_refuses_another_tenants_stream_and_bad_input(cluster, change, message):
+    a, _ = cluster.nodes
+    headers = bearer(a.token())
+    thread = a.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    arguments = {"stream": f"chat:{thread}", **change}
+    try:
+        cluster.postgres.psql(cluster.database, publish_sql(**arguments))
+        raise AssertionError("published")
+    except AssertionError as refused:
+        assert message in str(refused), refused
+    assert a.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"] == []
+
+
+def all_events(node, thread, headers):
+    events = []
+    while True:
+        page = node.get(f"/v1/threads/{thread}/events?after={len(events)}&limit=1000", headers=headers).json()["events"]
+        if not page:
+            return events
+        events += page
+
+
+def test_store_copy_moves_a_node_to_a_cluster_verified_and_can_run_again(postgres, data_dir):
+    single = Server(data_dir / "single").start()
+    headers = bearer(single.token())
+    thread = single.post("/v1/threads", json={"title": "kept"}, headers=headers).json()["thread_id"]
+    for index in range(1205):  # more than one page of the copy
+        message = {"text": f"m{index}", **({"client_message_id": f"cm{index}"} if index < 5 else {})}
+        single.post(f"/v1/threads/{thread}/messages", json=message, headers=headers)
+    canvas = single.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    for rev in range(3):
+        single.post(f"/v1/canvases/{canvas}/commands", headers=headers,
+                    json={"command_id": f"c{rev}", "base_rev": rev, "ops": [{"op": "add", "path": f"/k{rev}", "value": rev}]})
+    gesture = single.post(f"/v1/canvases/{canvas}/gestures", headers=headers).json()["gesture_id"]
+    single.post(f"/v1/canvases/{canvas}/gestures/{gesture}/samples", headers=headers,
+                json={"samples": [{"t_ms": 0, "x": 1, "y": 2, "pointer": 1, "phase": "down"}]})
+    before = all_events(single, thread, headers)
+    single.stop()
+
+    url = postgres.create_database()
+    sqlite = data_dir / "single" / "northstar.sqlite"
+    copied = northstar("store", "copy", "--from", sqlite, "--to", url + "?sslmode=disable")
+    assert copied.returncode == 0, copied.stderr
+    assert "events: 1211 copied" in copied.stdout and copied.stdout.count(" verified\n") == 9 and "0 differ" in copied.stdout, copied.stdout
+
+    # Run again: nothing new, still verified. Then lose part of the copy (an interruption) and run again.
+    again = northstar("store", "copy", "--from", sqlite, "--to", url + "?sslmode=disable")
+    assert again.returncode == 0 and "events: 0 copied" in again.stdout
+    database = url.rsplit("/", 1)[1]
+    postgres.psql(database, f"DELETE FROM northstar.events WHERE stream = 'chat:{thread}' AND seq > 600")
+    resumed = northstar("store", "copy", "--from", sqlite, "--to", url + "?sslmode=disable")
+    assert resumed.returncode == 0 and "events: 605 copied" in resumed.stdout, resumed.stdout
+
+    cluster = Cluster.__new__(Cluster)
+    cluster.postgres, cluster.url, cluster.database, cluster.secret = postgres, url, database, data_dir / "single" / "jwt-dev-secret"
+    cluster.nodes = [Server(data_dir / f"node{i}", config=node_config(data_dir / f"node{i}", url, cluster.secret)) for i in range(2)]
+    cluster.start()
+    try:
+        a, b = cluster.nodes
+        headers = bearer(a.token())
+        for node in (a, b):
+            assert all_events(node, thread, headers) == before
+            assert node.get(f"/v1/canvases/{canvas}", headers=headers).json()["document"] == {"k0": 0, "k1": 1, "k2": 2}
+            assert node.get(f"/v1/canvases/{canvas}/gestures/{gesture}", headers=headers).json()["sample_count"] == 1
+        replay = b.post(f"/v1/threads/{thread}/messages", json={"text": "m3", "client_message_id": "cm3"}, headers=headers).json()
+        assert replay["replayed"] is True and replay["event"]["seq"] == 4
+        assert a.post(f"/v1/threads/{thread}/messages", json={"text": "new"}, headers=headers).json()["event"]["seq"] == 1206
+    finally:
+        cluster.stop()
+
+    # The cluster wrote meanwhile: a copy now finds the difference and says where.
+    differs = northstar("store", "copy", "--from", sqlite, "--to", url + "?sslmode=disable")
+    assert differs.returncode == 1 and "streams" in differs.stderr and "events" in differs.stderr
+
+
+def test_store_copy_refuses_what_it_cannot_open(postgres, data_dir):
+    missing = northstar("store", "copy", "--from", data_dir / "nothing.sqlite", "--to", "postgres://u@127.0.0.1:1/db")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    (data_dir / "empty.sqlite").write_bytes(b"")
+    for url, message in [("mysql://u@h/db", "must be postgres://"), ("postgres://u:secret@127.0.0.1:1/db", "cannot be used")]:
+        refused = northstar("store", "copy", "--from", data_dir / "empty.sqlite", "--to", url)
+        assert refused.returncode == 2 and message in refused.stderr and "secret" not in refused.stderr, refused.stderr
+
+
+def test_publish_is_for_granted_roles_only_and_they_get_no_table_rights(cluster):
+    a, _ = cluster.nodes
+    headers = bearer(a.token())
+    thread = a.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    database = cluster.database
+    cluster.postgres.psql(database, "CREATE ROLE app_granted; CREATE ROLE app_other; GRANT USAGE ON SCHEMA northstar TO app_granted, app_other;"
+                          " GRANT EXECUTE ON FUNCTION northstar.publish(text, text, text, text, jsonb, text, text) TO app_granted")
+    assert cluster.postgres.psql(database, f"SET ROLE app_granted; {publish_sql(f'chat:{thread}')}").split() == ["SET", "1"]
+    for refused in [f"SET ROLE app_other; {publish_sql(f'chat:{thread}')}",
+                    f"SET ROLE app_granted; INSERT INTO northstar.events VALUES ('chat:{thread}', 9, 'ev_x', 'app.x', ''::bytea)",
+                    "SET ROLE app_granted; SELECT count(*) FROM northstar.resources"]:
+        with pytest.raises(AssertionError, match="permission denied"):
+            cluster.postgres.psql(database, refused)
+    assert [e["seq"] for e in a.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"]] == [1]

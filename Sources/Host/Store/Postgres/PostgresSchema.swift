@@ -56,7 +56,80 @@ enum PostgresSchema {
             canvas text NOT NULL, command_id text NOT NULL, fingerprint text NOT NULL, rev bigint NOT NULL,
             PRIMARY KEY (canvas, command_id))
         """,
+        publishFunction,
+        // It runs with the schema owner's rights: only roles granted EXECUTE may call it.
+        "REVOKE ALL ON FUNCTION northstar.publish(text, text, text, text, jsonb, text, text) FROM PUBLIC",
     ]
+
+    /// `northstar.publish(tenant, env, stream, type, data[, actor[, traceparent]])`:
+    /// appends an event from the application's own transaction. The event
+    /// exists, and is delivered live on every node, exactly when that
+    /// transaction commits; a rollback leaves nothing, not even a used seq.
+    /// It is the same event a node would append (StreamEvent v1, the next
+    /// seq under the stream's lock, the notification), and isolation holds:
+    /// the stream must be a thread or canvas of that tenant in that env.
+    /// Types are `app.<name>` so an application cannot pass for the kernel.
+    /// It runs with its owner's rights (`SECURITY DEFINER`, a fixed
+    /// `search_path`), so an application's role needs EXECUTE on it and no
+    /// right on the tables, where it could skip the checks.
+    static let publishFunction = """
+        CREATE OR REPLACE FUNCTION northstar.publish(
+            p_tenant text, p_env text, p_stream text, p_type text, p_data jsonb,
+            p_actor text DEFAULT 'app', p_traceparent text DEFAULT NULL) RETURNS bigint
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE
+            alphabet constant text := 'abcdefghijklmnopqrstuvwxyz234567';
+            v_kind text := split_part(p_stream, ':', 1);
+            v_resource text := split_part(p_stream, ':', 2);
+            v_random bytea := uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid());
+            v_event_id text := 'ev_';
+            v_trace text := p_traceparent;
+            v_seq bigint;
+            v_event jsonb;
+        BEGIN
+            IF p_type IS NULL OR p_type !~ '^app([.][a-z][a-z0-9_]*)+$' THEN
+                RAISE EXCEPTION 'northstar.publish: type must be app.<name> (lowercase, dotted), got %', coalesce(p_type, 'null')
+                    USING ERRCODE = '22023';
+            END IF;
+            IF p_data IS NULL OR jsonb_typeof(p_data) <> 'object' THEN
+                RAISE EXCEPTION 'northstar.publish: data must be a JSON object' USING ERRCODE = '22023';
+            END IF;
+            IF p_actor IS NULL OR length(p_actor) = 0 OR length(p_actor) > 200 THEN
+                RAISE EXCEPTION 'northstar.publish: actor must be 1 to 200 characters' USING ERRCODE = '22023';
+            END IF;
+            IF v_trace IS NOT NULL AND (v_trace !~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+                    OR substr(v_trace, 4, 32) = repeat('0', 32) OR substr(v_trace, 37, 16) = repeat('0', 16)) THEN
+                RAISE EXCEPTION 'northstar.publish: traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)'
+                    USING ERRCODE = '22023';
+            END IF;
+            IF v_kind NOT IN ('chat', 'canvas') THEN
+                RAISE EXCEPTION 'northstar.publish: stream must be chat:<thread_id> or canvas:<canvas_id>' USING ERRCODE = '22023';
+            END IF;
+            -- Another tenant's stream, another env's and a missing one are one answer.
+            PERFORM 1 FROM northstar.resources r
+                WHERE r.id = v_resource AND r.kind = CASE v_kind WHEN 'chat' THEN 'thread' ELSE 'canvas' END
+                  AND r.tenant = p_tenant AND r.env = p_env;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'northstar.publish: no stream % for this tenant and env', p_stream USING ERRCODE = 'P0002';
+            END IF;
+            SELECT s.head_seq + 1 INTO v_seq FROM northstar.streams s WHERE s.stream = p_stream FOR UPDATE;
+            FOR i IN 0..25 LOOP
+                v_event_id := v_event_id || substr(alphabet, 1 + get_byte(v_random, i) % 32, 1);
+            END LOOP;
+            IF v_trace IS NULL THEN
+                v_trace := '00-' || replace(gen_random_uuid()::text, '-', '') || '-'
+                    || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16) || '-01';
+            END IF;
+            v_event := jsonb_build_object('v', 1, 'id', v_event_id, 'stream', p_stream, 'seq', v_seq, 'type', p_type,
+                'ts', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                'actor', p_actor, 'trace', v_trace, 'data', p_data);
+            INSERT INTO northstar.events VALUES (p_stream, v_seq, v_event_id, p_type, convert_to(v_event::text, 'UTF8'));
+            UPDATE northstar.streams SET head_seq = v_seq WHERE stream = p_stream;
+            PERFORM pg_notify('northstar_events', v_seq || ' ' || p_stream);
+            RETURN v_seq;
+        END
+        $$
+        """
 
     /// Brings the database to `version`, or refuses a newer one.
     static func migrate(_ connection: PostgresConnection, address: String, logger: Logger) async throws {
