@@ -53,12 +53,44 @@ func sha256Hex(_ text: String) -> String {
     return String(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64))
 }
 
-/// A kernel on a fresh SQLite file, with an anonymous identity to act as.
+/// Where each write's time went, summed: the whole transaction, and its COMMIT.
+final class CommitTimes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var writes = 0
+    private var transaction = Duration.zero
+    private var commit = Duration.zero
+
+    func add(_ timings: CommitTimings) {
+        lock.withLock { writes += timings.writes; transaction += timings.transaction; commit += timings.commit }
+    }
+
+    /// "transaction X ms, of which COMMIT Y ms, per write", then starts over.
+    func report() -> String {
+        lock.withLock {
+            defer { (writes, transaction, commit) = (0, .zero, .zero) }
+            guard writes > 0 else { return "" }
+            return String(format: " [per write: transaction %.2f ms, of which COMMIT %.2f ms]",
+                          seconds(transaction) * 1000 / Double(writes), seconds(commit) * 1000 / Double(writes))
+        }
+    }
+}
+
+let commitTimes = CommitTimes()
+
+/// A kernel on a fresh SQLite file, or on the PostgreSQL database named by
+/// `NORTHSTAR_BENCH_PG` (a new, empty one), with an anonymous identity to act as.
 func benchKernel() async throws -> (Kernel, RequestContext) {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let hub = StreamHub()
-    let store = try SQLiteStore(path: directory.appendingPathComponent("bench.sqlite").path) { hub.publish($0) }
+    let store: any EventStore
+    if let url = ProcessInfo.processInfo.environment["NORTHSTAR_BENCH_PG"] {
+        store = try await PostgresStore.open(url: url, poolSize: 20, onCommit: { commitTimes.add($0) })
+        print("store: postgres (pool of 20)")
+    } else {
+        store = try SQLiteStore(path: directory.appendingPathComponent("bench.sqlite").path) { hub.publish($0) }
+        print("store: sqlite")
+    }
     let auth = AuthChain(providers: [], env: "dev",
                          anonymous: .init(tenantID: "t_bench", userID: "bench", scopes: ["read", "write"]))
     let context = try await auth.authenticate(nil, requestID: "bench",
@@ -74,7 +106,8 @@ func append() async throws {
     let sequential = 2000
     var start = ContinuousClock.now
     for _ in 0..<sequential { _ = try await kernel.threads.post(message, threadID: threads[0].id, context: context) }
-    print(String(format: "append, 1 writer: %.0f events/s (%d events)", Double(sequential) / seconds(ContinuousClock.now - start), sequential))
+    print(String(format: "append, 1 writer: %.0f events/s (%d events)", Double(sequential) / seconds(ContinuousClock.now - start), sequential)
+          + commitTimes.report())
     let concurrent = 8000
     start = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -85,7 +118,8 @@ func append() async throws {
         }
         try await group.waitForAll()
     }
-    print(String(format: "append, 64 writers on 16 streams: %.0f events/s (%d events)", Double(concurrent) / seconds(ContinuousClock.now - start), concurrent))
+    print(String(format: "append, 64 writers on 16 streams: %.0f events/s (%d events)", Double(concurrent) / seconds(ContinuousClock.now - start), concurrent)
+          + commitTimes.report())
 }
 
 /// Durable commits per second on one canvas (sequential, each on the new head) and across 16 canvases.

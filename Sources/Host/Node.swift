@@ -94,10 +94,11 @@ public final class Node: Sendable {
             // A cluster: every node's hub is fed from the shared log by its follower.
             let shared = PostgresStore(address: try PostgresAddress(url: postgres.url), poolSize: postgres.poolSize,
                                        retainPerStream: config.store.retainEventsPerStream,
-                                       logger: Logger(label: "northstar.store"), onCommit: onCommit)
-            follower = LogFollower(store: shared, hub: hub, logger: Logger(label: "northstar.store"), onPublish: { event in
-                rates.record(event.stream)
-            })
+                                       logger: Logger(label: "northstar.store"), onAppend: { event in
+                                           metrics.increment("northstar_events_appended_total", [("type", event.type)])
+                                           rates.record(event.stream)
+                                       }, onCommit: onCommit)
+            follower = LogFollower(store: shared, hub: hub, logger: Logger(label: "northstar.store"))
             store = shared
         } else {
             let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath

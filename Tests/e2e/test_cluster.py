@@ -83,6 +83,9 @@ def test_a_commit_on_any_node_reaches_subscribers_on_every_node_once_in_order(cl
         assert [event["seq"] for event in got] == list(range(1, 21))
         assert [event["data"]["text"] for event in got] == [f"m{index}" for index in range(20)]
         stream.close()
+    # Each node counts what it appended, not what it delivered.
+    for node in (a, b):
+        assert 'northstar_events_appended_total{type="chat.message"} 10\n' in node.get("/metrics").text
 
 
 def test_a_subscriber_resumes_on_another_node_without_a_gap(cluster):
@@ -428,3 +431,23 @@ def test_publish_is_for_granted_roles_only_and_they_get_no_table_rights(cluster)
         with pytest.raises(AssertionError, match="permission denied"):
             cluster.postgres.psql(database, refused)
     assert [e["seq"] for e in a.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"]] == [1]
+
+
+def test_past_revisions_rebuild_from_snapshots_on_every_node(postgres, data_dir):
+    cluster = Cluster(postgres, data_dir, snapshot_every=3).start()
+    try:
+        a, b = cluster.nodes
+        headers = bearer(a.token())
+        canvas = a.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+        for rev in range(10):
+            node = (a, b)[rev % 2]
+            answer = node.post(f"/v1/canvases/{canvas}/commands", headers=headers,
+                               json={"command_id": f"c{rev}", "base_rev": rev, "ops": [{"op": "add", "path": f"/k{rev}", "value": rev}]})
+            assert answer.status_code == 201, answer.text
+        assert cluster.postgres.psql(cluster.database, f"SELECT rev FROM northstar.snapshots WHERE canvas = '{canvas}' ORDER BY rev").split() \
+            == ["0", "3", "6", "9"]
+        for rev in range(11):
+            document = b.get(f"/v1/canvases/{canvas}?rev={rev}", headers=headers).json()["document"]
+            assert document == {f"k{index}": index for index in range(rev)}
+    finally:
+        cluster.stop()

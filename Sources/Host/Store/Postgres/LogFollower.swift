@@ -20,14 +20,10 @@ final class LogFollower: Sendable {
     private let logger: Logger
     /// For each stream with local subscribers, the last seq handed to the hub.
     private let published = NIOLockedValueBox<[StreamName: UInt64]>([:])
-    /// Told of each event handed to the hub (console rates).
-    private let onPublish: @Sendable (StreamEvent) -> Void
-
-    init(store: PostgresStore, hub: StreamHub, logger: Logger, onPublish: @escaping @Sendable (StreamEvent) -> Void = { _ in }) {
+    init(store: PostgresStore, hub: StreamHub, logger: Logger) {
         self.store = store
         self.hub = hub
         self.logger = logger
-        self.onPublish = onPublish
     }
 
     /// Listens until cancelled, reconnecting after a lost connection with a
@@ -89,10 +85,7 @@ final class LogFollower: Sendable {
         do {
             while true {
                 let events = try await store.events(of: stream, after: cursor, limit: Self.pageSize)
-                for event in events {
-                    hub.publish(event)
-                    onPublish(event)
-                }
+                events.forEach(hub.publish)
                 // Only what was read moves the cursor: a notification for a seq not
                 // (yet) in the log must not make the follower skip the real one.
                 guard let last = events.last?.seq else { return }

@@ -6,7 +6,7 @@ extension PostgresStore {
                        apply: @escaping @Sendable (JSONValue) throws -> JSONValue) async throws -> CommitOutcome {
         let retain = retainPerStream
         let logger = self.logger
-        return try await write { connection in
+        return try await write { connection, appended in
             let id = canvas.id
             // The head's lock first: commands on one canvas from every node are linearized here.
             guard let head = try await connection.query("""
@@ -36,21 +36,17 @@ extension PostgresStore {
                                        "command_id": .string(command.commandID), "ops": command.ops,
                                    ]))
             let stream = try await Self.lockStream(canvas.stream.rawValue, connection, logger: logger)
-            let event = try await Self.insertEvent(draft, head: stream, retain: retain, connection, logger: logger)
+            let event = try await Self.insertEvent(draft, head: stream, retain: retain, connection, appended, logger: logger)
             let encoded = document.encoded()
+            // One statement for the rest: the head, the revision, the command record, and a snapshot when due.
+            let snapshot = snapshotEvery > 0 && rev % snapshotEvery == 0
             try await connection.query("""
-                UPDATE northstar.canvas_heads SET head_rev = \(rev), document = \(encoded) WHERE canvas = \(id)
-                """, logger: logger)
-            try await connection.query("UPDATE northstar.resources SET head_rev = \(rev) WHERE id = \(id)", logger: logger)
-            try await connection.query("""
-                INSERT INTO northstar.revisions VALUES (\(id), \(rev), \(command.baseRev), \(command.commandID), \(actor),
-                    \(timestamp), \(command.ops.encoded()), \(Int64(event.seq)))
-                """, logger: logger)
-            if snapshotEvery > 0, rev % snapshotEvery == 0 {
-                try await connection.query("INSERT INTO northstar.snapshots VALUES (\(id), \(rev), \(encoded))", logger: logger)
-            }
-            try await connection.query("""
-                INSERT INTO northstar.commands VALUES (\(id), \(command.commandID), \(command.fingerprint), \(rev))
+                WITH head AS (UPDATE northstar.canvas_heads SET head_rev = \(rev), document = \(encoded) WHERE canvas = \(id)),
+                     resource AS (UPDATE northstar.resources SET head_rev = \(rev) WHERE id = \(id)),
+                     revision AS (INSERT INTO northstar.revisions VALUES (\(id), \(rev), \(command.baseRev), \(command.commandID),
+                                  \(actor), \(timestamp), \(command.ops.encoded()), \(Int64(event.seq)))),
+                     command AS (INSERT INTO northstar.commands VALUES (\(id), \(command.commandID), \(command.fingerprint), \(rev)))
+                INSERT INTO northstar.snapshots SELECT \(id), \(rev), \(encoded) WHERE \(snapshot)
                 """, logger: logger)
             let revision = Revision(rev: rev, baseRev: command.baseRev, commandID: command.commandID, actor: actor,
                                     timestamp: timestamp, ops: command.ops, eventSeq: event.seq)

@@ -5,14 +5,14 @@ extension PostgresStore {
     public func createGesture(_ gesture: Gesture, announce: EventDraft) async throws -> StreamEvent {
         let retain = retainPerStream
         let logger = self.logger
-        return try await write { connection in
+        return try await write { connection, appended in
             try await connection.query("""
                 INSERT INTO northstar.gestures VALUES (\(gesture.id), \(gesture.canvasID), \(gesture.createdAtMs), \(try Self.encode(gesture)))
                 """, logger: logger)
             // A gesture's samples are never pruned by retention: a replay needs them all.
             try await connection.query("INSERT INTO northstar.streams VALUES (\(gesture.stream.rawValue), 0, 1)", logger: logger)
             let head = try await Self.lockStream(announce.stream.rawValue, connection, logger: logger)
-            return try await Self.insertEvent(announce, head: head, retain: retain, connection, logger: logger)
+            return try await Self.insertEvent(announce, head: head, retain: retain, connection, appended, logger: logger)
         }
     }
 
@@ -35,7 +35,7 @@ extension PostgresStore {
     public func updateGesture(id: String, _ change: @escaping @Sendable (inout Gesture) throws -> [EventDraft]) async throws -> (Gesture, [StreamEvent]) {
         let retain = retainPerStream
         let logger = self.logger
-        return try await write { connection in
+        return try await write { connection, appended in
             // The row's lock: samples sent through two nodes at once are applied one after the other.
             guard let row = try await connection.query("SELECT state FROM northstar.gestures WHERE id = \(id) FOR UPDATE", logger: logger)
                 .collect().first else {
@@ -49,7 +49,7 @@ extension PostgresStore {
             for draft in drafts {
                 let head = try await Self.lockStream(draft.stream.rawValue, connection, logger: logger)
                 events.append(try await Self.insertEvent(draft, head: head, retain: draft.stream == gesture.stream ? 0 : retain,
-                                                         connection, logger: logger))
+                                                         connection, appended, logger: logger))
             }
             return (gesture, events)
         }

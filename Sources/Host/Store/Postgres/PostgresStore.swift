@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// The cluster store: one PostgreSQL database shared by every node.
@@ -25,10 +26,16 @@ public final class PostgresStore: EventStore, Sendable {
     public let health = StoreHealth()
     /// Told of each committed write's duration (for `/metrics`).
     private let onCommit: @Sendable (CommitTimings) -> Void
+    /// Told of each event this node appended, once committed (metrics and
+    /// console rates; live delivery goes through `LogFollower`).
+    private let onAppend: @Sendable (StreamEvent) -> Void
     private let running: Task<Void, Never>
+    /// Group commit for appends, per stream.
+    private let appends = PostgresAppendBatcher()
 
     /// Starts the connection pool; nothing is sent until `migrate`.
     init(address: PostgresAddress, poolSize: Int, retainPerStream: Int64, logger: Logger,
+         onAppend: @escaping @Sendable (StreamEvent) -> Void = { _ in },
          onCommit: @escaping @Sendable (CommitTimings) -> Void = { _ in }) {
         var configuration = address.configuration
         configuration.options.maximumConnections = poolSize
@@ -39,10 +46,28 @@ public final class PostgresStore: EventStore, Sendable {
         self.retainPerStream = retainPerStream
         self.logger = logger
         self.onCommit = onCommit
+        self.onAppend = onAppend
         running = Task { await client.run() }
     }
 
     deinit { running.cancel() }
+
+    /// A store on `url`, its schema migrated: for tools and benchmarks (a node
+    /// makes its own from the config).
+    public static func open(url: String, poolSize: Int = 10, retainPerStream: Int64 = 0,
+                            onAppend: @escaping @Sendable (StreamEvent) -> Void = { _ in },
+                            onCommit: @escaping @Sendable (CommitTimings) -> Void = { _ in }) async throws -> PostgresStore {
+        let address: PostgresAddress
+        do {
+            address = try PostgresAddress(url: url)
+        } catch {
+            throw StoreOpenError(path: "postgres_url", reason: "\(error)")
+        }
+        let store = PostgresStore(address: address, poolSize: poolSize, retainPerStream: retainPerStream,
+                                  logger: Logger(label: "northstar.store"), onAppend: onAppend, onCommit: onCommit)
+        try await store.migrate()
+        return store
+    }
 
     /// Brings the schema to this binary's version (see `PostgresSchema`).
     /// - Throws: `StoreOpenError` when the database cannot be reached or is newer.
@@ -73,11 +98,14 @@ public final class PostgresStore: EventStore, Sendable {
     /// Runs `body` in one transaction and commits it; an error rolls it back
     /// and comes back unchanged, except that a database out of reach is
     /// answered 503 `store_unavailable` and marks the store unhealthy.
-    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// - Parameter writes: how many callers' writes the transaction holds (a batch of appends), for `/metrics`.
+    func write<T: Sendable>(writes: Int = 1, _ body: @escaping @Sendable (PostgresConnection, Appended) async throws -> T) async throws -> T {
         try await Traced.span("store.commit", ["db.system.name": "postgresql"]) { _ in
             let started = ContinuousClock.now
-            let (value, commit) = try await transaction("BEGIN", body)
-            onCommit(CommitTimings(transaction: ContinuousClock.now - started, commit: commit, writes: 1))
+            let appended = Appended()
+            let (value, commit) = try await transaction("BEGIN") { connection in try await body(connection, appended) }
+            onCommit(CommitTimings(transaction: ContinuousClock.now - started, commit: commit, writes: writes))
+            appended.events.forEach(onAppend)
             if health.current != nil { health.wrote() }
             return value
         }
@@ -154,7 +182,7 @@ public final class PostgresStore: EventStore, Sendable {
 
     public func probeWrite() async throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        _ = try await write { connection in
+        _ = try await write { connection, _ in
             try await connection.query("""
                 INSERT INTO northstar.write_probe VALUES (1, \(now)) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms
                 """, logger: self.logger)
@@ -162,7 +190,7 @@ public final class PostgresStore: EventStore, Sendable {
     }
 
     public func create(_ resource: Resource) async throws {
-        try await write { connection in
+        try await write { connection, _ in
             let createdAt = Int64((resource.createdAt.timeIntervalSince1970 * 1000).rounded())
             try await connection.query("""
                 INSERT INTO northstar.resources VALUES (\(resource.id), \(resource.kind.rawValue), \(resource.tenant), \(resource.env),
@@ -201,28 +229,9 @@ public final class PostgresStore: EventStore, Sendable {
     }
 
     public func append(_ draft: EventDraft, idempotencyKey: String?, fingerprint: String) async throws -> AppendOutcome {
-        let retain = retainPerStream
-        return try await write { connection in
-            let stream = draft.stream.rawValue
-            // The stream's lock first: a second node with the same key waits here, then sees the first one's record.
-            let head = try await Self.lockStream(stream, connection, logger: self.logger)
-            if let key = idempotencyKey {
-                let previous = try await connection.query("""
-                    SELECT fingerprint, seq FROM northstar.idempotency WHERE stream = \(stream) AND key = \(key)
-                    """, logger: self.logger).collect()
-                if let row = previous.first {
-                    let (recorded, seq) = try row.decode((String, Int64).self)
-                    guard recorded == fingerprint else { return .keyReused }
-                    return .replayed(try await Self.event(draft.stream, seq: UInt64(seq), type: draft.type, connection, logger: self.logger))
-                }
-            }
-            let event = try await Self.insertEvent(draft, head: head, retain: retain, connection, logger: self.logger)
-            if let key = idempotencyKey {
-                try await connection.query("""
-                    INSERT INTO northstar.idempotency VALUES (\(stream), \(key), \(fingerprint), \(Int64(event.seq)))
-                    """, logger: self.logger)
-            }
-            return .appended(event)
+        // The span covers the wait for the stream's batch and its commit: what the caller waits for.
+        try await Traced.span("store.commit", ["db.system.name": "postgresql"]) { _ in
+            try await appends.append(draft, idempotencyKey: idempotencyKey, fingerprint: fingerprint, on: self)
         }
     }
 
@@ -258,6 +267,12 @@ public final class PostgresStore: EventStore, Sendable {
 
     // MARK: Inside a write
 
+    /// The events a write appended, told after its commit. One write's, in
+    /// one task: not shared.
+    final class Appended: @unchecked Sendable {
+        var events: [StreamEvent] = []
+    }
+
     /// Locks the stream's row until the transaction ends; its head and first seq.
     static func lockStream(_ stream: String, _ connection: PostgresConnection, logger: Logger) async throws -> (head: Int64, first: Int64) {
         guard let row = try await connection.query("""
@@ -269,28 +284,44 @@ public final class PostgresStore: EventStore, Sendable {
         return (head, first)
     }
 
-    /// Places one event at the head of a stream the caller has locked,
-    /// prunes what retention no longer keeps, and queues the notification
-    /// that goes out when the transaction commits.
+    /// Places one event at the head of a stream the caller has locked (see `insertEvents`).
     static func insertEvent(_ draft: EventDraft, head: (head: Int64, first: Int64), retain: Int64,
-                            _ connection: PostgresConnection, logger: Logger) async throws -> StreamEvent {
-        let stream = draft.stream.rawValue
-        let seq = head.head + 1
-        let id = Identifier.make(prefix: "ev_")
-        let json = draft.encoded(seq: UInt64(seq), id: id, timestamp: Date())
-        try await connection.query("""
-            INSERT INTO northstar.events VALUES (\(stream), \(seq), \(id), \(draft.type), \(json))
-            """, logger: logger)
-        var first = head.first
-        if retain > 0, seq - first + 1 > retain {
-            first = seq - retain + 1
-            try await connection.query("DELETE FROM northstar.events WHERE stream = \(stream) AND seq < \(first)", logger: logger)
+                            _ connection: PostgresConnection, _ appended: Appended, logger: Logger) async throws -> StreamEvent {
+        try await insertEvents([(draft, nil, "")], stream: draft.stream, head: head, retain: retain, connection, appended,
+                               logger: logger)[0]
+    }
+
+    /// Places events at the head of a stream the caller has locked, in one
+    /// statement: the events, the new head, what retention prunes, their
+    /// idempotency records, and one notification each, sent at COMMIT.
+    static func insertEvents(_ drafts: [(draft: EventDraft, key: String?, fingerprint: String)], stream: StreamName,
+                             head: (head: Int64, first: Int64), retain: Int64,
+                             _ connection: PostgresConnection, _ appended: Appended, logger: Logger) async throws -> [StreamEvent] {
+        guard !drafts.isEmpty else { return [] }
+        let now = Date()
+        let events = drafts.enumerated().map { index, planned in
+            let seq = UInt64(head.head) + UInt64(index) + 1
+            let id = Identifier.make(prefix: "ev_")
+            return StreamEvent(stream: stream, seq: seq, id: id, type: planned.draft.type,
+                               json: planned.draft.encoded(seq: seq, id: id, timestamp: now))
         }
+        let last = head.head + Int64(events.count)
+        var first = head.first
+        if retain > 0, last - first + 1 > retain { first = last - retain + 1 }
+        let kept = zip(drafts, events).compactMap { planned, event in planned.key.map { ($0, planned.fingerprint, Int64(event.seq)) } }
         try await connection.query("""
-            UPDATE northstar.streams SET head_seq = \(seq), first_seq = \(first) WHERE stream = \(stream)
-            """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(channel), \("\(seq) \(stream)"))", logger: logger)
-        return StreamEvent(stream: draft.stream, seq: UInt64(seq), id: id, type: draft.type, json: json)
+            WITH inserted AS (
+                     INSERT INTO northstar.events SELECT \(stream.rawValue), * FROM unnest(
+                         \(events.map { Int64($0.seq) })::bigint[], \(events.map(\.id))::text[], \(events.map(\.type))::text[],
+                         \(events.map { ByteBuffer(data: $0.json) })::bytea[])),
+                 moved AS (UPDATE northstar.streams SET head_seq = \(last), first_seq = \(first) WHERE stream = \(stream.rawValue)),
+                 pruned AS (DELETE FROM northstar.events WHERE stream = \(stream.rawValue) AND seq < \(first)),
+                 remembered AS (INSERT INTO northstar.idempotency SELECT \(stream.rawValue), * FROM unnest(
+                         \(kept.map(\.0))::text[], \(kept.map(\.1))::text[], \(kept.map(\.2))::bigint[]))
+            SELECT pg_notify(\(channel), payload) FROM unnest(\(events.map { "\($0.seq) \(stream.rawValue)" })::text[]) AS payload
+            """, logger: logger).collect()
+        appended.events.append(contentsOf: events)
+        return events
     }
 
     /// The event at `seq`, for a replayed append; one that retention pruned
