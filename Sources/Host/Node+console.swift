@@ -26,6 +26,21 @@ extension Node {
             .object(["name": .string(plugin.name), "kind": .string("\(plugin.kind)"), "version": .string(plugin.library.version),
                      "abi": .string(plugin.library.abiVersion), "state": .string(readiness.current == .starting ? "starting" : "started")])
         }
+        let stamp = ISO8601DateFormatter()
+        // Every node of a cluster, as each last said; one node alone is its own cluster.
+        var cluster: [JSONValue] = [.object([
+            "id": .string(presence?.nodeID ?? "this"), "address": .string("\(config.listen)"), "version": .string(NorthstarVersion.current),
+            "state": .string(readiness.current.rawValue), "started_at": .string(stamp.string(from: startedAt)),
+            "seen_seconds_ago": .number(0), "this": .bool(true),
+        ])]
+        if let presence, let members = try? await presence.members(), !members.isEmpty {
+            cluster = members.map { member in
+                .object(["id": .string(member.id), "address": .string(member.address), "version": .string(member.version),
+                         "state": .string(member.state), "started_at": .string(stamp.string(from: member.startedAt)),
+                         "seen_seconds_ago": .number(Double(Int(Date().timeIntervalSince(member.seenAt)))),
+                         "this": .bool(member.id == presence.nodeID)])
+            }
+        }
         let storageErrors = recentErrors.snapshot.filter { $0.code.hasPrefix("storage_") || $0.code == "checksum_mismatch" }
         return .object([
             "node": .object([
@@ -47,6 +62,7 @@ extension Node {
                 } ?? "none configured"),
                 "drain": .string(readiness.current == .draining ? "draining" : "serving"),
             ]),
+            "cluster": .array(cluster),
             "hot_streams": .array(hot),
             "recent_errors": .array(errors),
         ])

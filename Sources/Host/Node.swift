@@ -22,6 +22,8 @@ public final class Node: Sendable {
     let tracer: NodeTracer?
     /// On a cluster (`store.backend: postgres`): live delivery from the shared log.
     let follower: LogFollower?
+    /// On a cluster: this node's row among the cluster's nodes.
+    let presence: ClusterPresence?
     public let readiness = Readiness()
     /// The WebSockets open now: counted for /metrics, closed when draining.
     let liveSockets = LiveWebSockets()
@@ -99,11 +101,13 @@ public final class Node: Sendable {
                                            rates.record(event.stream)
                                        }, onCommit: onCommit)
             follower = LogFollower(store: shared, hub: hub, logger: Logger(label: "northstar.store"))
+            presence = ClusterPresence(store: shared, startedAt: startedAt)
             store = shared
         } else {
             let path = config.store.sqlitePath.hasPrefix("/") ? config.store.sqlitePath
                 : "\(config.dataDirectory)/\(config.store.sqlitePath)"
             follower = nil
+            presence = nil
             store = try SQLiteStore.openWritable(path: path, retainPerStream: config.store.retainEventsPerStream, onAppend: { event in
                 metrics.increment("northstar_events_appended_total", [("type", event.type)])
                 rates.record(event.stream)
@@ -183,8 +187,9 @@ public final class Node: Sendable {
             server: server,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port),
                                  serverName: "northstar"),
-            onServerRunning: { channel in
+            onServerRunning: { [presence, config] channel in
                 let port = channel.localAddress?.port ?? 0
+                presence?.listening(host: config.listen.host, port: port)
                 readiness.set(.ready)
                 logger.notice("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
                                                       "port": "\(port)"])
@@ -194,7 +199,10 @@ public final class Node: Sendable {
         )
         // Listed first, so it stops last and sends the spans of the drain too.
         let tracing: [ServiceGroupConfiguration.ServiceConfiguration] = tracer.map { [.init(service: TraceExportService(exporter: $0.exporter))] } ?? []
-        let following: [ServiceGroupConfiguration.ServiceConfiguration] = follower.map { [.init(service: LogFollowerService(follower: $0))] } ?? []
+        var following: [ServiceGroupConfiguration.ServiceConfiguration] = follower.map { [.init(service: LogFollowerService(follower: $0))] } ?? []
+        if let presence {
+            following.append(.init(service: ClusterPresenceService(presence: presence, readiness: readiness)))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
             services: tracing + following + [
                 .init(service: PluginService(plugins: plugins, readiness: readiness)),
@@ -221,6 +229,17 @@ struct LogFollowerService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown { await follower.run() }
         follower.store.close()
+    }
+}
+
+/// Keeps this node listed among the cluster's nodes while it runs.
+struct ClusterPresenceService: Service {
+    let presence: ClusterPresence
+    let readiness: Readiness
+
+    func run() async throws {
+        let readiness = self.readiness
+        await cancelWhenGracefulShutdown { await presence.run(state: { readiness.current.rawValue }) }
     }
 }
 

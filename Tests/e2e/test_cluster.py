@@ -451,3 +451,25 @@ def test_past_revisions_rebuild_from_snapshots_on_every_node(postgres, data_dir)
             assert document == {f"k{index}": index for index in range(rev)}
     finally:
         cluster.stop()
+
+
+def test_the_console_of_any_node_lists_every_node(postgres, data_dir):
+    cluster = Cluster(postgres, data_dir, count=3).start()
+    try:
+        a, b, c = cluster.nodes
+        admin = bearer(a.token(user="ops", scopes="read,write,admin"))
+        deadline = time.monotonic() + 10
+        while len(b.get("/console/status", headers=admin).json()["cluster"]) < 3:
+            assert time.monotonic() < deadline, "the nodes did not all show up"
+            time.sleep(0.2)
+        listed = b.get("/console/status", headers=admin).json()["cluster"]
+        assert sorted(int(n["address"].rsplit(":", 1)[1]) for n in listed) == sorted(node.port for node in cluster.nodes)
+        assert [n["this"] for n in listed].count(True) == 1
+        this = next(n for n in listed if n["this"])
+        assert this["address"].endswith(f":{b.port}") and all(n["state"] == "ready" and n["version"] for n in listed)
+        assert b.get("/console/status", headers=bearer(b.token())).status_code == 403  # admins only
+        assert c.stop() == 0  # a node that stops leaves the list
+        remaining = a.get("/console/status", headers=admin).json()["cluster"]
+        assert sorted(int(n["address"].rsplit(":", 1)[1]) for n in remaining) == sorted([a.port, b.port])
+    finally:
+        cluster.stop()

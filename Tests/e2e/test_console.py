@@ -64,6 +64,7 @@ def test_the_status_tells_the_node_plugins_connections_health_streams_and_errors
     errors = {e["code"]: e for e in status["recent_errors"]}
     assert errors["not_found"]["status"] == 404 and errors["not_found"]["route"] == "/v1/threads/{thread_id}"
     assert status["health"] == {"store": "ok", "storage": "fs: ok", "drain": "serving"}
+    assert [(n["this"], n["state"], n["version"]) for n in status["cluster"]] == [(True, "ready", status["node"]["version"])]
     metrics = server.get("/metrics").text
     live = float(re.search(r"^northstar_live_subscribers (\S+)$", metrics, re.M).group(1))
     assert status["connections"]["live_subscribers"] == live

@@ -22,6 +22,7 @@ enum ConsolePage {
       <button>Show</button></form>
     <div class="grid">
       <section><h2>Node</h2><table id="node"></table></section>
+      <section><h2>Cluster</h2><table id="cluster"></table></section>
       <section><h2>Connections</h2><table id="connections"></table></section>
       <section><h2>Plugins</h2><table id="plugins"></table></section>
       <section><h2>Health</h2><table id="health"></table></section>
@@ -61,6 +62,8 @@ enum ConsolePage {
           `${s.node.state} · env ${s.node.env} · up ${s.node.uptime_seconds} s · version ${s.node.version}`;
         fill("node", ["", ""], [["state", s.node.state], ["version", s.node.version], ["ABI", s.node.abi],
           ["env", s.node.env], ["started", s.node.started_at], ["uptime (s)", s.node.uptime_seconds]]);
+        fill("cluster", ["node", "address", "version", "state", "seen (s ago)"],
+          s.cluster.map(n => [n.this ? n.id + " (this)" : n.id, n.address, n.version, n.state, n.seen_seconds_ago]));
         fill("connections", ["", ""], [["HTTP connections", s.connections.open], ["live subscribers", s.connections.live_subscribers],
           ["streams with subscribers", s.connections.streams_with_subscribers], ["WebSockets", s.connections.websockets_open],
           ["transport requests", s.connections.transport_exchanges_open]]);

@@ -56,6 +56,12 @@ enum PostgresSchema {
             canvas text NOT NULL, command_id text NOT NULL, fingerprint text NOT NULL, rev bigint NOT NULL,
             PRIMARY KEY (canvas, command_id))
         """,
+        // The cluster's nodes, for the console (`ClusterPresence`).
+        """
+        CREATE TABLE IF NOT EXISTS northstar.nodes (
+            id text PRIMARY KEY, address text NOT NULL, version text NOT NULL, state text NOT NULL,
+            started_at_ms bigint NOT NULL, seen_at_ms bigint NOT NULL)
+        """,
         publishFunction,
         // It runs with the schema owner's rights: only roles granted EXECUTE may call it.
         "REVOKE ALL ON FUNCTION northstar.publish(text, text, text, text, jsonb, text, text) FROM PUBLIC",
