@@ -473,3 +473,33 @@ def test_the_console_of_any_node_lists_every_node(postgres, data_dir):
         assert sorted(int(n["address"].rsplit(":", 1)[1]) for n in remaining) == sorted([a.port, b.port])
     finally:
         cluster.stop()
+
+
+def test_commands_batched_together_keep_their_own_outcomes(cluster):
+    a, _ = cluster.nodes
+    headers = bearer(a.token())
+    canvas = a.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    bodies = [("same", {"command_id": "same", "base_rev": 0, "ops": [{"op": "add", "path": "/by", "value": "same"}]})] * 8
+    bodies += [(f"x{index}", {"command_id": f"x{index}", "base_rev": 0, "ops": [{"op": "add", "path": "/by", "value": f"x{index}"}]})
+               for index in range(8)]
+    bodies += [("bad", {"command_id": "bad", "base_rev": 0, "ops": [{"op": "remove", "path": "/nothing"}]})]
+
+    def send(item):
+        name, body = item
+        answer = a.post(f"/v1/canvases/{canvas}/commands", json=body, headers=headers)
+        return name, answer.status_code, answer.json()
+
+    with concurrent.futures.ThreadPoolExecutor(17) as pool:
+        answers = list(pool.map(send, bodies))
+    assert [status for _, status, _ in answers].count(201) == 1
+    winner = next(name for name, status, _ in answers if status == 201)
+    for name, status, body in answers:
+        if name == "same" and winner == "same":
+            assert status in (200, 201) and body["rev"] == 1  # the copies replay the one that won
+        elif name == "bad":
+            assert (status, body["error"]["code"]) in ((422, "patch_failed"), (409, "rev_conflict"))
+        elif name != winner:
+            assert status == 409 and body["error"]["head_rev"] == 1
+    head = a.get(f"/v1/canvases/{canvas}", headers=headers).json()
+    assert head["head_rev"] == 1 and head["document"] == {"by": winner}
+    assert len(a.get(f"/v1/canvases/{canvas}/events", headers=headers).json()["events"]) == 1

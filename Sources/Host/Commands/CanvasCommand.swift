@@ -104,3 +104,13 @@ public enum CommitOutcome: Sendable {
     /// The command_id was used before with another body.
     case idReused
 }
+
+extension CanvasCommand {
+    /// The `canvas.committed` event this command makes as revision `rev`:
+    /// the same on every store.
+    func committedEvent(on canvas: Resource, rev: Int64, actor: String, traceparent: String) -> EventDraft {
+        EventDraft(stream: canvas.stream, type: "canvas.committed", actor: actor, traceparent: traceparent, rev: rev,
+                   data: .object(["rev": .number(Double(rev)), "base_rev": .number(Double(baseRev)),
+                                  "command_id": .string(commandID), "ops": ops]))
+    }
+}

@@ -25,11 +25,7 @@ extension SQLiteStore {
                 let document = try apply(try JSONValue.parse(Data(try head.blob(1, "canvas_heads.document"))))
                 let rev = headRev + 1
                 let timestamp = EventDraft.format(Date())
-                let draft = EventDraft(stream: canvas.stream, type: "canvas.committed", actor: actor, traceparent: traceparent,
-                                       rev: rev, data: .object([
-                                           "rev": .number(Double(rev)), "base_rev": .number(Double(command.baseRev)),
-                                           "command_id": .string(command.commandID), "ops": command.ops,
-                                       ]))
+                let draft = command.committedEvent(on: canvas, rev: rev, actor: actor, traceparent: traceparent)
                 let event = try Self.insertEvent(draft, retain: retain, db: db)
                 let encoded = Array(document.encoded())
                 try db.query("UPDATE canvas_heads SET head_rev = ?, document = ? WHERE canvas = ?",

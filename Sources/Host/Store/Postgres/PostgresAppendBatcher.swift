@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
@@ -22,56 +21,19 @@ final class PostgresAppendBatcher: Sendable {
         let draft: EventDraft
         let idempotencyKey: String?
         let fingerprint: String
-        let answer: CheckedContinuation<AppendOutcome, any Error>
     }
 
-    private struct Queues {
-        var waiting: [StreamName: [Job]] = [:]
-        /// Streams with a batch under way: new jobs wait for the next one.
-        var running: Set<StreamName> = []
-    }
-
-    private let queues = NIOLockedValueBox(Queues())
+    private let batches = KeyedBatches<StreamName, Job, AppendOutcome>(maxBatch: maxBatch)
 
     /// Appends `draft` in its stream's next batch on `store`; returns once that batch committed.
     func append(_ draft: EventDraft, idempotencyKey: String?, fingerprint: String, on store: PostgresStore) async throws -> AppendOutcome {
-        try await withCheckedThrowingContinuation { answer in
-            let job = Job(draft: draft, idempotencyKey: idempotencyKey, fingerprint: fingerprint, answer: answer)
-            let start = queues.withLockedValue { queues -> Bool in
-                queues.waiting[draft.stream, default: []].append(job)
-                return queues.running.insert(draft.stream).inserted
-            }
-            // Detached: a batch serves many requests, not the one that happened to start it.
-            if start { Task.detached { [self] in await drain(draft.stream, on: store) } }
-        }
-    }
-
-    /// Runs batches for `stream` until nothing waits.
-    private func drain(_ stream: StreamName, on store: PostgresStore) async {
-        while true {
-            let batch = queues.withLockedValue { queues -> [Job] in
-                let waiting = queues.waiting[stream] ?? []
-                let taken = Array(waiting.prefix(Self.maxBatch))
-                if taken.count == waiting.count {
-                    queues.waiting[stream] = nil
-                } else {
-                    queues.waiting[stream] = Array(waiting.dropFirst(taken.count))
-                }
-                if taken.isEmpty { queues.running.remove(stream) }
-                return taken
-            }
-            guard !batch.isEmpty else { return }
-            do {
-                let outcomes = try await commit(batch, stream: stream, on: store)
-                for (job, outcome) in zip(batch, outcomes) { job.answer.resume(returning: outcome) }
-            } catch {
-                for job in batch { job.answer.resume(throwing: error) }
-            }
+        try await batches.submit(Job(draft: draft, idempotencyKey: idempotencyKey, fingerprint: fingerprint), key: draft.stream) {
+            stream, batch in try await Self.commit(batch, stream: stream, on: store).map { .success($0) }
         }
     }
 
     /// One transaction for the whole batch: outcomes in the jobs' order.
-    private func commit(_ batch: [Job], stream: StreamName, on store: PostgresStore) async throws -> [AppendOutcome] {
+    private static func commit(_ batch: [Job], stream: StreamName, on store: PostgresStore) async throws -> [AppendOutcome] {
         let retain = store.retainPerStream
         let logger = store.logger
         return try await store.write(writes: batch.count) { connection, appended in

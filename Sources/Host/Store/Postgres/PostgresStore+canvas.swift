@@ -4,9 +4,33 @@ import PostgresNIO
 extension PostgresStore {
     public func commit(_ command: CanvasCommand, canvas: Resource, actor: String, traceparent: String, snapshotEvery: Int64,
                        apply: @escaping @Sendable (JSONValue) throws -> JSONValue) async throws -> CommitOutcome {
+        // The span covers the wait for the canvas's batch and its commit: what the caller waits for.
+        try await Traced.span("store.commit", ["db.system.name": "postgresql"]) { _ in
+            try await commands.submit(PlannedCommand(command: command, actor: actor, traceparent: traceparent, apply: apply),
+                                      key: canvas.id) { [self] _, batch in
+                try await commit(batch, canvas: canvas, snapshotEvery: snapshotEvery)
+            }
+        }
+    }
+
+    /// One command waiting for its canvas's next batch.
+    struct PlannedCommand: Sendable {
+        let command: CanvasCommand
+        let actor: String
+        let traceparent: String
+        let apply: @Sendable (JSONValue) throws -> JSONValue
+    }
+
+    /// Commands on one canvas that arrived together, in one transaction: the
+    /// head's lock once, each command checked and applied in order against
+    /// the head the previous one made (in memory), then every revision,
+    /// event and record written by three statements and one COMMIT. A
+    /// command that fails (its patch does not apply) fails alone.
+    private func commit(_ batch: [PlannedCommand], canvas: Resource, snapshotEvery: Int64) async throws
+        -> [Result<CommitOutcome, any Error>] {
         let retain = retainPerStream
         let logger = self.logger
-        return try await write { connection, appended in
+        return try await write(writes: batch.count) { connection, appended in
             let id = canvas.id
             // The head's lock first: commands on one canvas from every node are linearized here.
             guard let head = try await connection.query("""
@@ -14,43 +38,86 @@ extension PostgresStore {
                 """, logger: logger).collect().first else {
                 throw StoreCorruption(column: "canvas_heads", why: "no canvas head for \(id)")
             }
-            let (headRev, stored) = try head.decode((Int64, Data).self)
-            if let previous = try await connection.query("""
-                SELECT fingerprint, rev FROM northstar.commands WHERE canvas = \(id) AND command_id = \(command.commandID)
-                """, logger: logger).collect().first {
-                let (fingerprint, rev) = try previous.decode((String, Int64).self)
-                guard fingerprint == command.fingerprint else { return .idReused }
-                guard let revision = try await Self.revisions(canvas: id, after: rev - 1, limit: 1, connection, logger: logger).first else {
-                    throw StoreCorruption(column: "commands", why: "command \(command.commandID) names a missing revision")
-                }
-                return .replayed(revision)
+            let (storedRev, stored) = try head.decode((Int64, Data).self)
+            var headRev = storedRev
+            var document = try JSONValue.parse(stored)
+            // Command ids recorded before this batch (read after the lock: another node's are committed by now).
+            var recorded: [String: (fingerprint: String, rev: Int64)] = [:]
+            for row in try await connection.query("""
+                SELECT command_id, fingerprint, rev FROM northstar.commands WHERE canvas = \(id) AND command_id = ANY(\(batch.map(\.command.commandID)))
+                """, logger: logger).collect() {
+                let (commandID, fingerprint, rev) = try row.decode((String, String, Int64).self)
+                recorded[commandID] = (fingerprint, rev)
             }
-            if command.baseRev < headRev { return .conflict(headRev: headRev) }
-            if command.baseRev > headRev { return .ahead(headRev: headRev) }
-            let document = try apply(try JSONValue.parse(stored))
-            let rev = headRev + 1
-            let timestamp = EventDraft.format(Date())
-            let draft = EventDraft(stream: canvas.stream, type: "canvas.committed", actor: actor, traceparent: traceparent,
-                                   rev: rev, data: .object([
-                                       "rev": .number(Double(rev)), "base_rev": .number(Double(command.baseRev)),
-                                       "command_id": .string(command.commandID), "ops": command.ops,
-                                   ]))
-            let stream = try await Self.lockStream(canvas.stream.rawValue, connection, logger: logger)
-            let event = try await Self.insertEvent(draft, head: stream, retain: retain, connection, appended, logger: logger)
-            let encoded = document.encoded()
-            // One statement for the rest: the head, the revision, the command record, and a snapshot when due.
-            let snapshot = snapshotEvery > 0 && rev % snapshotEvery == 0
-            try await connection.query("""
-                WITH head AS (UPDATE northstar.canvas_heads SET head_rev = \(rev), document = \(encoded) WHERE canvas = \(id)),
-                     resource AS (UPDATE northstar.resources SET head_rev = \(rev) WHERE id = \(id)),
-                     revision AS (INSERT INTO northstar.revisions VALUES (\(id), \(rev), \(command.baseRev), \(command.commandID),
-                                  \(actor), \(timestamp), \(command.ops.encoded()), \(Int64(event.seq)))),
-                     command AS (INSERT INTO northstar.commands VALUES (\(id), \(command.commandID), \(command.fingerprint), \(rev)))
-                INSERT INTO northstar.snapshots SELECT \(id), \(rev), \(encoded) WHERE \(snapshot)
-                """, logger: logger)
-            let revision = Revision(rev: rev, baseRev: command.baseRev, commandID: command.commandID, actor: actor,
-                                    timestamp: timestamp, ops: command.ops, eventSeq: event.seq)
-            return .committed(revision, event)
+            enum Plan { case done(Result<CommitOutcome, any Error>), replay(Int64), new(Int) }
+            var plans: [Plan] = []
+            // The document is kept only where a snapshot is due.
+            var made: [(planned: PlannedCommand, rev: Int64, timestamp: String, snapshot: JSONValue?)] = []
+            for planned in batch {
+                let command = planned.command
+                if let known = recorded[command.commandID] {
+                    plans.append(known.fingerprint == command.fingerprint ? .replay(known.rev) : .done(.success(.idReused)))
+                    continue
+                }
+                if command.baseRev < headRev { plans.append(.done(.success(.conflict(headRev: headRev)))); continue }
+                if command.baseRev > headRev { plans.append(.done(.success(.ahead(headRev: headRev)))); continue }
+                do {
+                    document = try planned.apply(document)
+                } catch {
+                    plans.append(.done(.failure(error)))
+                    continue
+                }
+                headRev += 1
+                recorded[command.commandID] = (command.fingerprint, headRev)
+                plans.append(.new(made.count))
+                made.append((planned, headRev, EventDraft.format(Date()), snapshotEvery > 0 && headRev % snapshotEvery == 0 ? document : nil))
+            }
+            var revisions: [Revision] = []
+            var events: [StreamEvent] = []
+            if !made.isEmpty {
+                let stream = try await Self.lockStream(canvas.stream.rawValue, connection, logger: logger)
+                events = try await Self.insertEvents(made.map { made in
+                    (made.planned.command.committedEvent(on: canvas, rev: made.rev, actor: made.planned.actor,
+                                                         traceparent: made.planned.traceparent), nil, "")
+                }, stream: canvas.stream, head: stream, retain: retain, connection, appended, logger: logger)
+                revisions = zip(made, events).map { made, event in
+                    Revision(rev: made.rev, baseRev: made.planned.command.baseRev, commandID: made.planned.command.commandID,
+                             actor: made.planned.actor, timestamp: made.timestamp, ops: made.planned.command.ops, eventSeq: event.seq)
+                }
+                let snapshots = made.compactMap { made in made.snapshot.map { (rev: made.rev, document: $0) } }
+                // One statement for the rest: the head, the revisions, the command records, and the snapshots due.
+                try await connection.query("""
+                    WITH head AS (UPDATE northstar.canvas_heads SET head_rev = \(headRev), document = \(document.encoded()) WHERE canvas = \(id)),
+                         resource AS (UPDATE northstar.resources SET head_rev = \(headRev) WHERE id = \(id)),
+                         revision AS (INSERT INTO northstar.revisions SELECT \(id), * FROM unnest(
+                             \(revisions.map(\.rev))::bigint[], \(revisions.map(\.baseRev))::bigint[], \(revisions.map(\.commandID))::text[],
+                             \(revisions.map(\.actor))::text[], \(revisions.map(\.timestamp))::text[],
+                             \(revisions.map { ByteBuffer(data: $0.ops.encoded()) })::bytea[], \(revisions.map { Int64($0.eventSeq) })::bigint[])),
+                         command AS (INSERT INTO northstar.commands SELECT \(id), * FROM unnest(
+                             \(made.map(\.planned.command.commandID))::text[], \(made.map(\.planned.command.fingerprint))::text[],
+                             \(made.map(\.rev))::bigint[]))
+                    INSERT INTO northstar.snapshots SELECT \(id), * FROM unnest(
+                        \(snapshots.map(\.rev))::bigint[], \(snapshots.map { ByteBuffer(data: $0.document.encoded()) })::bytea[])
+                    """, logger: logger).collect()
+            }
+            // Each command's outcome; a replay names its revision, made in this batch or before.
+            let madeNow = Dictionary(uniqueKeysWithValues: revisions.map { ($0.rev, $0) })
+            var results: [Result<CommitOutcome, any Error>] = []
+            for plan in plans {
+                switch plan {
+                case .done(let result): results.append(result)
+                case .new(let index): results.append(.success(.committed(revisions[index], events[index])))
+                case .replay(let rev):
+                    if let revision = madeNow[rev] {
+                        results.append(.success(.replayed(revision)))
+                    } else if let revision = try await Self.revisions(canvas: id, after: rev - 1, limit: 1, connection, logger: logger).first {
+                        results.append(.success(.replayed(revision)))
+                    } else {
+                        throw StoreCorruption(column: "commands", why: "a command of canvas \(id) names a missing revision \(rev)")
+                    }
+                }
+            }
+            return results
         }
     }
 

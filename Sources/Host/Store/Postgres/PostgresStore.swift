@@ -32,6 +32,8 @@ public final class PostgresStore: EventStore, Sendable {
     private let running: Task<Void, Never>
     /// Group commit for appends, per stream.
     private let appends = PostgresAppendBatcher()
+    /// Group commit for canvas commands, per canvas.
+    let commands = KeyedBatches<String, PlannedCommand, CommitOutcome>(maxBatch: 256)
 
     /// Starts the connection pool; nothing is sent until `migrate`.
     init(address: PostgresAddress, poolSize: Int, retainPerStream: Int64, logger: Logger,
