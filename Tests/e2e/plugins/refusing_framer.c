@@ -58,9 +58,13 @@ static void on_end(void *context, ns_status status, ns_str message) {
 
 static void on_subscribed(void *context, ns_status status, ns_subscription *subscription, ns_str message) {
     request_state *state = context;
-    (void)message;
-    if (status == NS_OK) state->subscription = subscription;
-    else answer(state, 503, "subscribe refused");
+    if (status == NS_OK) {
+        state->subscription = subscription;
+        return;
+    }
+    char body[600];  /* why, so a failing test says it */
+    snprintf(body, sizeof body, "subscribe refused: status=%d %.*s", (int)status, (int)message.len, message.ptr);
+    answer(state, 503, body);
 }
 
 static void on_authenticated(void *context, ns_status status, ns_principal *principal, ns_str message) {

@@ -14,8 +14,12 @@ import PostgresNIO
 /// transaction commits; `LogFollower` turns those into live delivery on
 /// every node, reading the events themselves from the log.
 ///
-/// PostgreSQL flushes the WAL of transactions that commit together once
-/// (its own group commit), so concurrent writes share an fsync here too.
+/// Group commit: appends to one stream, and commands on one canvas, that
+/// arrive while the previous batch for it commits share the next
+/// transaction (`PostgresAppendBatcher`, `commit` with `KeyedBatches`), so
+/// the row lock that orders them is taken once per batch. Batches for
+/// different streams run side by side on pooled connections, and
+/// PostgreSQL flushes the WAL of transactions that commit together once.
 public final class PostgresStore: EventStore, Sendable {
     static let channel = "northstar_events"
 
