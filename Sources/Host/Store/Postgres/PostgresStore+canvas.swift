@@ -86,7 +86,7 @@ extension PostgresStore {
                 }
                 let snapshots = made.compactMap { made in made.snapshot.map { (rev: made.rev, document: $0) } }
                 // One statement for the rest: the head, the revisions, the command records, and the snapshots due.
-                try await connection.query("""
+                _ = try await connection.query("""
                     WITH head AS (UPDATE northstar.canvas_heads SET head_rev = \(headRev), document = \(document.encoded()) WHERE canvas = \(id)),
                          resource AS (UPDATE northstar.resources SET head_rev = \(headRev) WHERE id = \(id)),
                          revision AS (INSERT INTO northstar.revisions SELECT \(id), * FROM unnest(

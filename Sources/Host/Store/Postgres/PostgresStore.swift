@@ -315,7 +315,7 @@ public final class PostgresStore: EventStore, Sendable {
         var first = head.first
         if retain > 0, last - first + 1 > retain { first = last - retain + 1 }
         let kept = zip(drafts, events).compactMap { planned, event in planned.key.map { ($0, planned.fingerprint, Int64(event.seq)) } }
-        try await connection.query("""
+        _ = try await connection.query("""
             WITH inserted AS (
                      INSERT INTO northstar.events SELECT \(stream.rawValue), * FROM unnest(
                          \(events.map { Int64($0.seq) })::bigint[], \(events.map(\.id))::text[], \(events.map(\.type))::text[],
