@@ -140,13 +140,13 @@ public final class Node: Sendable {
     /// then drains connections and stops the plugins in reverse order.
     /// - Parameter onListening: called with the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        // Plugins may block in start and stop: never on the async executor,
-        // whose few threads the host's own completions need.
         // The cluster's schema first: a database that is out of reach or newer stops the node here.
         if let follower {
             try await follower.store.migrate()
             logger.notice("store", metadata: ["backend": "postgres", "database": "\(follower.store.address.redacted)"])
         }
+        // Plugins may block in start and stop: never on the async executor,
+        // whose few threads the host's own completions need.
         let plugins = self.plugins
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: NorthstarRequestContext.self)
@@ -219,37 +219,6 @@ public final class Node: Sendable {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(config.drainSeconds + config.drainDeadlineSeconds + 20)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("stopped")
-    }
-}
-
-/// Feeds the hub from the cluster's log while the node runs.
-struct LogFollowerService: Service {
-    let follower: LogFollower
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await follower.run() }
-        follower.store.close()
-    }
-}
-
-/// Keeps this node listed among the cluster's nodes while it runs.
-struct ClusterPresenceService: Service {
-    let presence: ClusterPresence
-    let readiness: Readiness
-
-    func run() async throws {
-        let readiness = self.readiness
-        await cancelWhenGracefulShutdown { await presence.run(state: { readiness.current.rawValue }) }
-    }
-}
-
-/// Sends spans while the node runs, and what is left once everything else
-/// has stopped.
-struct TraceExportService: Service {
-    let exporter: OTLPExporter
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await exporter.run() }
     }
 }
 

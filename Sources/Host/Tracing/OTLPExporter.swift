@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 import Tracing
 
 /// Sends finished spans to an OpenTelemetry collector over OTLP/HTTP with
@@ -121,5 +122,15 @@ final class OTLPExporter: Sendable {
             return true
         }
         if due { logger.warning("\(message)") }
+    }
+}
+
+/// Sends spans while the node runs, and what is left once everything else
+/// has stopped.
+struct TraceExportService: Service {
+    let exporter: OTLPExporter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await exporter.run() }
     }
 }

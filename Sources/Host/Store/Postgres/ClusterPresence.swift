@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
+import ServiceLifecycle
 
 /// Which nodes a cluster has: each node keeps a row in `northstar.nodes`,
 /// refreshed every few seconds while it runs and removed when it stops, so
@@ -81,5 +82,16 @@ final class ClusterPresence: Sendable {
                           startedAt: Date(timeIntervalSince1970: Double(started) / 1000),
                           seenAt: Date(timeIntervalSince1970: Double(seen) / 1000))
         }
+    }
+}
+
+/// Keeps this node listed among the cluster's nodes while it runs.
+struct ClusterPresenceService: Service {
+    let presence: ClusterPresence
+    let readiness: Readiness
+
+    func run() async throws {
+        let readiness = self.readiness
+        await cancelWhenGracefulShutdown { await presence.run(state: { readiness.current.rawValue }) }
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
+import ServiceLifecycle
 
 /// Live delivery on a cluster: every node, the writer included, learns of
 /// committed events from PostgreSQL notifications and reads them from the
@@ -104,5 +105,15 @@ final class LogFollower: Sendable {
         for (stream, last) in published.withLockedValue({ $0 }) {
             await deliver(stream, after: last)
         }
+    }
+}
+
+/// Feeds the hub from the cluster's log while the node runs.
+struct LogFollowerService: Service {
+    let follower: LogFollower
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await follower.run() }
+        follower.store.close()
     }
 }
