@@ -339,6 +339,7 @@ def test_the_queue_is_bounded(data_dir):
     ({"endpoint": "http://127.0.0.1:4318", "max_queue": 0}, "tracing.max_queue"),
     ({"endpoint": "http://127.0.0.1:4318", "service_name": ""}, "tracing.service_name"),
     ({"endpoint": "http://127.0.0.1:4318", "exporter": "zipkin"}, "tracing.exporter"),
+    ({"service_name": "northstar"}, "tracing.endpoint"),
     ("on", "tracing"),
 ])
 def test_bad_tracing_config_is_refused_with_the_key(data_dir, tracing, key):

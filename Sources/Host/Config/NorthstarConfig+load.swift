@@ -171,16 +171,17 @@ extension NorthstarConfig {
         }
     }
 
-    /// `tracing`: absent or without an endpoint, the node makes no spans.
+    /// `tracing`: absent, the node makes no spans; present, it needs its
+    /// endpoint (a section without one would silently trace nothing).
     private static func parseTracing(_ root: inout ConfigReader) throws -> TracingSettings? {
         guard var reader = try root.object("tracing") else { return nil }
-        let endpoint = try reader.string("endpoint")
-        var tracing = TracingSettings(endpoint: endpoint ?? "")
-        if let endpoint {
-            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
-                  url.query == nil, url.fragment == nil else {
-                throw reader.error("endpoint", "must be the collector's http:// or https:// base URL (spans go to <endpoint>/v1/traces), got \"\(endpoint.prefix(100))\"")
-            }
+        guard let endpoint = try reader.string("endpoint") else {
+            throw reader.error("endpoint", "required in a tracing section: the collector's base URL, e.g. http://127.0.0.1:4318 (remove the section to trace nothing)")
+        }
+        var tracing = TracingSettings(endpoint: endpoint)
+        guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+              url.query == nil, url.fragment == nil else {
+            throw reader.error("endpoint", "must be the collector's http:// or https:// base URL (spans go to <endpoint>/v1/traces), got \"\(endpoint.prefix(100))\"")
         }
         tracing.serviceName = try reader.string("service_name") ?? tracing.serviceName
         guard !tracing.serviceName.isEmpty, tracing.serviceName.count <= 100 else {
@@ -190,7 +191,7 @@ extension NorthstarConfig {
         tracing.flushMilliseconds = Int(try reader.integer("flush_ms", range: 10...60_000) ?? Int64(tracing.flushMilliseconds))
         tracing.maxQueue = Int(try reader.integer("max_queue", range: 1...1_000_000) ?? Int64(tracing.maxQueue))
         try reader.finish()
-        return endpoint == nil ? nil : tracing
+        return tracing
     }
 
     private static func parseConnectionLimits(_ reader: inout ConfigReader, declaredBody: Int64) throws -> ConnectionLimits {
