@@ -151,6 +151,9 @@ public final class Node: Sendable {
         try await NIOThreadPool.singleton.runIfActive { try plugins.start() }
         let router = Router(context: NorthstarRequestContext.self)
         let allowed = AllowedMethods()
+        if !config.allowedOrigins.isEmpty {
+            router.add(middleware: CORSMiddleware(allowedOrigins: Set(config.allowedOrigins)))
+        }
         router.add(middleware: ErrorMiddleware(metrics: metrics, allowed: allowed, recentErrors: recentErrors,
                                                tenantLabels: config.metrics.perTenant ? TenantLabels(capacity: config.metrics.maxTenants) : nil,
                                                tracer: tracer))
@@ -162,6 +165,7 @@ public final class Node: Sendable {
         ArtifactRoutes(api: api, artifacts: kernel.artifacts).register(on: router)
         GestureRoutes(api: api).register(on: router)
         ConsoleRoutes(api: api, status: { [self] in await consoleStatus() }).register(on: router)
+        if let directory = config.clientDirectory { ClientRoutes(directory: directory).register(on: router, logger: logger) }
         // Routes the transport plugins mounted while they started.
         var bridges: [TransportBridge] = []
         for plugin in plugins.plugins where plugin.kind == .transport {

@@ -27,25 +27,27 @@ def northstar(*args, **kwargs):
 class Server:
     """A running `northstar serve`, stopped by `stop()` (SIGTERM) or `kill()` (SIGKILL)."""
 
-    def __init__(self, data_dir, config=None, extra_args=(), env=None, preexec=None):
+    def __init__(self, data_dir, config=None, extra_args=(), env=None, preexec=None, cwd=None):
         self.data_dir = Path(data_dir)
         self.config = config
         self.log_path = self.data_dir / "server.log"
         self.extra_args = list(extra_args)
         self.env = {**os.environ, **(env or {})}
         self.preexec = preexec  # run in the child before exec (a resource limit, say)
+        self.cwd = cwd  # the working directory relative config paths resolve against
         self.process = None
         self.port = None
+        self.listen = "127.0.0.1:0"  # set to the first port to restart on the same address
 
     def start(self, timeout=30):
-        args = [str(NORTHSTAR), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
+        args = [str(NORTHSTAR), "serve", "--listen", self.listen, "--data-dir", str(self.data_dir)]
         if self.config:
             args += ["--config", str(self.config)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "a")
         start_offset = self.log_path.stat().st_size  # a restart appends; read only its own lines
         self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=self.log, env=self.env,
-                                        preexec_fn=self.preexec)
+                                        preexec_fn=self.preexec, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # The "listening" line, as text or as JSON (node.log_format).

@@ -9,7 +9,8 @@ enum DevDefaultConfig {
       "node": {
         "env": "dev",
         "listen": "127.0.0.1:8080",
-        "data_dir": ".northstar"
+        "data_dir": ".northstar",
+        "client_dir": "clients/js"
       },
       "store": {
         "sqlite_path": "northstar.sqlite",

@@ -80,6 +80,11 @@ extension NorthstarConfig {
         }
         let drainSeconds = Int(try node.integer("drain_seconds", range: 0...600) ?? 0)
         let drainDeadlineSeconds = Int(try node.integer("drain_deadline_seconds", range: 1...300) ?? 10)
+        let allowedOrigins = try node.stringArray("allowed_origins") ?? []
+        for origin in allowedOrigins where !CORSMiddleware.isOrigin(origin) {
+            throw node.error("allowed_origins", "\"\(origin.prefix(80))\" is not an origin: scheme and host, like \"https://app.example.com\" or \"http://localhost:3000\", with no path")
+        }
+        let clientDirectory = try node.string("client_dir").map(absolutePath)
         try node.finish()
 
         let expand: @Sendable (String, String) throws -> String = { text, path in
@@ -143,6 +148,8 @@ extension NorthstarConfig {
         config.logFormat = logFormat
         config.logLevels = logLevels
         config.drainDeadlineSeconds = drainDeadlineSeconds
+        config.allowedOrigins = allowedOrigins
+        config.clientDirectory = clientDirectory
         return config
     }
 

@@ -28,6 +28,12 @@ public struct NorthstarConfig: Sendable {
     /// Log levels by logger label prefix (`node.log_levels`), e.g.
     /// `"northstar.http": "debug"`; the longest matching prefix wins.
     public var logLevels: [String: Logger.Level] = [:]
+    /// Web origins whose pages may call the REST API (`node.allowed_origins`):
+    /// they get CORS headers and their preflights are answered.
+    public var allowedOrigins: [String] = []
+    /// Where the browser client lives (`node.client_dir`): when set, the node
+    /// serves `/client/northstar.js`, its types and the `/demo` page from it.
+    public var clientDirectory: String?
 
     public enum LogFormat: String, Sendable { case text, json }
     public var limits: Limits

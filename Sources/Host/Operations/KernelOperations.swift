@@ -90,6 +90,8 @@ enum KernelOperations {
             let answer = try await run(operation, Input(target: target, canvasID: nil, body: json), kernel: kernel, context: context)
             return (answer.created ? 201 : 200, answer.body)
         } catch let error as KernelError {
+            // Counted as over REST, so a WebSocket app's conflicts show in /metrics too.
+            if error.status == .conflict { kernel?.hub.metrics?.increment("northstar_conflicts_total", [("code", error.code)]) }
             return (Int(error.status.code), error.json.encoded())
         } catch {
             return (500, KernelError(.internalFailure, code: "internal", message: "internal error").json.encoded())
