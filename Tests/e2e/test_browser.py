@@ -3,12 +3,10 @@ headless Chromium loads a page from another origin, subscribes, and reports
 what it saw."""
 import json
 import queue
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 
+from browser_pages import chromium
 from conftest import QuietHandler, Server, bearer, local_http
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>northstar sse</title><script>
@@ -76,14 +74,6 @@ class PageServer:
 
     def next_report(self, timeout=30):
         return self.reports.get(timeout=timeout)
-
-
-def chromium(url):
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert binary, "chromium is required (scripts/bootstrap installs Debian's chromium)"
-    profile = tempfile.mkdtemp(prefix="northstar-chromium-")
-    return subprocess.Popen([binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                             f"--user-data-dir={profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture

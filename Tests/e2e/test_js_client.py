@@ -10,7 +10,9 @@ import pytest
 import requests
 
 from browser_pages import PageSite
-from conftest import Server, bearer
+from conftest import ROOT, Server, bearer
+
+ROOT_CLIENT = ROOT / "clients" / "js"
 
 
 def site_config(data_dir, origin, ws=True, **extra):
@@ -28,11 +30,6 @@ def site_config(data_dir, origin, ws=True, **extra):
     path = data_dir / "config.json"
     path.write_text(json.dumps(config))
     return path
-
-
-from conftest import ROOT  # noqa: E402
-
-ROOT_CLIENT = ROOT / "clients" / "js"
 
 
 @pytest.fixture
@@ -474,6 +471,8 @@ def test_the_demo_page_draws_the_canvas_it_is_given(data_dir, tmp_path):
     command = {"command_id": "strokes", "base_rev": 0, "ops": [{"op": "add", "path": "/strokes", "value": strokes}]}
     assert server.post(f"/v1/canvases/{canvas}/commands", json=command, headers=bearer(token)).status_code == 201
     assert server.get("/demo").headers["content-type"].startswith("text/html")
+    # The README tells newcomers to open the demo this way: the address this test opens.
+    assert 'echo "http://127.0.0.1:8080/demo#token=$(.build/debug/northstar token' in (ROOT / "README.md").read_text()
     shot = tmp_path / "demo.png"
     browser = chromium(f"{server.url}/demo#token={token}&thread={thread}&canvas={canvas}",
                        f"--screenshot={shot}", "--window-size=1200,800", "--force-device-scale-factor=1",
@@ -488,4 +487,170 @@ def test_the_demo_page_draws_the_canvas_it_is_given(data_dir, tmp_path):
     assert abs((red_right - red_left) - 310) <= 4 and abs((red_bottom - red_top) - 10) <= 4
     assert abs((blue_bottom - blue_top) - 130) <= 4 and abs((blue_right - blue_left) - 10) <= 4
     assert abs((blue_left - red_left) - 50) <= 4 and abs((blue_top - red_top) - 140) <= 4
+    server.kill()
+
+
+# ---- reconnects: a draining server, writes made while the server is away -------------------
+
+RESTART_PAGE = """
+const client = ns.connect({url: params.server, token, transports: params.transports, backoffBaseMs: 400});
+const changes = [];
+client.onStateChange(({state, reason}) => changes.push({state, code: reason?.code ?? null, at: performance.now()}));
+const seqs = [];
+const thread = new ns.Thread(client, params.thread, {onMessage: m => seqs.push(m.seq)});
+const canvas = new ns.Canvas(client, params.canvas);
+await canvas.ready;
+report('ready');
+await flag('down');
+// Made while the server is away: they wait, then go once it is back.
+const posted = thread.post('while away', {clientMessageId: 'away-1'});
+const committed = canvas.command([{op: 'add', path: '/while', value: 'away'}], {commandId: 'away-c'});
+const [message, command] = await Promise.all([posted, committed]);
+report('written');
+await flag('check');
+report('done', {changes, seqs, message: {seq: message.seq, pending: message.pending}, command,
+                document: canvas.document, count: thread.messages.length});
+"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_writes_made_while_the_server_is_away_go_once_it_is_back(data_dir, site, transport):
+    server = start(data_dir, site)
+    token = server.token()
+    thread = create(server, "threads", token)
+    canvas = create(server, "canvases", token)
+    site.add("page", server.url, RESTART_PAGE, thread=thread, canvas=canvas, transports=[transport])
+    site.open("page")
+    site.wait("page", "ready")
+    server.listen = f"127.0.0.1:{server.port}"
+    server.kill()
+    site.flags.add("down")
+    time.sleep(1.5)
+    server.start()
+    site.wait("page", "written", timeout=60)
+    post(server, token, thread, "after")
+    time.sleep(0.5)
+    site.flags.add("check")
+    done = site.wait("page", "done", timeout=60)
+    assert done["message"] == {"seq": 1, "pending": False} and done["command"] == {"rev": 1, "replayed": False}
+    assert done["document"] == {"while": "away"}
+    events = server.get(f"/v1/threads/{thread}/events?after=0", headers=bearer(token)).json()["events"]
+    assert [e["data"]["text"] for e in events] == ["while away", "after"]  # stored once
+    assert done["count"] == 2 and done["seqs"] == [1, 2]  # its own message once, reconciled with its event
+    states = [c["state"] for c in done["changes"]]
+    assert "reconnecting" in states and states[-1] == "open"
+    server.kill()
+
+
+DRAIN_PAGE = """
+const client = ns.connect({url: params.server, token, backoffBaseMs: 6000});
+const changes = [];
+client.onStateChange(({state, reason}) => changes.push({state, code: reason?.code ?? null, at: performance.now()}));
+await client.ready();
+report('open');
+// Open, then closed by the drain, then open again.
+while (!(changes.length >= 3 && client.state === 'open')) await new Promise(r => setTimeout(r, 50));
+report('done', {changes});
+"""
+
+
+def test_a_draining_server_is_reconnected_to_without_the_backoff_penalty(data_dir, site):
+    server = start(data_dir, site)
+    site.add("page", server.url, DRAIN_PAGE)
+    site.open("page")
+    site.wait("page", "open")
+    server.listen = f"127.0.0.1:{server.port}"
+    server.stop()  # SIGTERM: sockets close with 1001, which the browser must see
+    server.start()
+    changes = site.wait("page", "done", timeout=40)["changes"]
+    closed = next(c for c in changes if c["state"] == "reconnecting")
+    assert closed["code"] == "closed_1001"
+    assert changes[-1]["state"] == "open"
+    # The first retry after a 1001 comes within half the base delay (3 s of 6 s),
+    # where an ordinary retry would wait anywhere up to the whole 6 s.
+    after = changes[changes.index(closed) + 1]
+    assert after["at"] - closed["at"] < 3500, changes
+    server.kill()
+
+
+# ---- the replay player: pause, resume, seek and speed ----------------------------------
+
+PLAYER_PAGE = """
+const client = ns.connect({url: params.server, token, transports: params.transports});
+const played = [];
+let player;
+const ended = new Promise(resolve => {
+  player = new ns.ReplayPlayer(client, params.gesture, {speed: 4,
+    onSample: sample => played.push(sample.t_ms), onEnd: resolve});
+});
+player.play();
+while (played.length < 3) await new Promise(r => setTimeout(r, 5));
+await player.pause();
+const atPause = played.length;
+await new Promise(r => setTimeout(r, 400));
+const duringPause = played.length - atPause;
+await player.play();
+await ended;
+const whole = [...played];
+played.length = 0;
+const again = new Promise(resolve => { player.options.onEnd = resolve; });
+player.seek(700);
+await again;
+const fromSeek = [...played];
+let error = null;
+try { player.setSpeed(99); } catch (e) { error = e.code; }
+report('done', {whole, atPause, duringPause, fromSeek, error, state: player.state});
+"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_the_replay_player_pauses_resumes_and_seeks_without_losing_a_sample(data_dir, site, transport):
+    server = start(data_dir, site)
+    token = server.token()
+    canvas = create(server, "canvases", token)
+    gesture = server.post(f"/v1/canvases/{canvas}/gestures", headers=bearer(token)).json()["gesture_id"]
+    samples = [{"t_ms": t, "x": t / 10, "y": 1, "pointer": 1, "phase": "down" if t == 0 else "up" if t == 1000 else "move"}
+               for t in range(0, 1001, 100)]
+    base = f"/v1/canvases/{canvas}/gestures/{gesture}"
+    assert server.post(base + "/samples", json={"samples": samples}, headers=bearer(token)).status_code == 200
+    assert server.post(base + "/end", headers=bearer(token)).status_code == 200
+    site.add("page", server.url, PLAYER_PAGE, gesture=gesture, transports=[transport])
+    site.open("page")
+    done = site.wait("page", "done")
+    assert done["whole"] == [s["t_ms"] for s in samples]  # every sample once, in order, across the pause
+    assert done["atPause"] >= 3 and done["duringPause"] == 0
+    assert done["fromSeek"] == [700, 800, 900, 1000]
+    assert done["error"] == "invalid_speed" and done["state"] == "ended"
+    server.kill()
+
+
+UNSUBSCRIBE_PAGE = """
+const client = ns.connect({url: params.server, token, transports: [params.transport]});
+const seqs = [];
+const subscription = client.subscribe('chat:' + params.thread, {onEvent: event => {
+  seqs.push(event.seq);
+  if (event.seq === 1) { subscription.unsubscribe(); report('unsubscribed'); }
+}});
+await flag('check');
+report('done', {seqs, closed: subscription.closed});
+"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_unsubscribing_stops_the_stream_on_the_server_too(data_dir, site, transport):
+    server = start(data_dir, site)
+    token = server.token()
+    thread = create(server, "threads", token)
+    site.add("page", server.url, UNSUBSCRIBE_PAGE, thread=thread, transport=transport)
+    site.open("page")
+    post(server, token, thread, "one")
+    site.wait("page", "unsubscribed")
+    for text in ("two", "three"):
+        post(server, token, thread, text)
+    deadline = time.monotonic() + 10
+    while "northstar_live_subscribers 0.0" not in server.get("/metrics").text:
+        assert time.monotonic() < deadline, "the server still holds the subscription"
+        time.sleep(0.1)
+    site.flags.add("check")
+    assert site.wait("page", "done") == {"page": "page", "kind": "done", "seqs": [1], "closed": True}
     server.kill()

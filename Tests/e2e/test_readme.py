@@ -166,7 +166,8 @@ def wait_for_port(log_path, process, timeout):
 
 def test_every_runnable_doc_block_is_run_or_marked_as_an_illustration():
     """A shell block in the docs is run by a test (named in its info string) or says it is an illustration."""
-    documents = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "Benchmarks" / "README.md"]
+    documents = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "Benchmarks" / "README.md",
+                 ROOT / "clients" / "js" / "README.md"]
     unmarked = []
     for document in documents:
         for info, body in code_blocks(document.read_text()):

@@ -63,6 +63,9 @@ final class ConnectionSink: @unchecked Sendable {
         /// Bytes a cut-off stream may still send: its last word.
         var lastWordBytes = 4096
         var onGone: (@Sendable () -> Void)?
+        /// Catch-ups waiting for the queue to shrink (`waitForRoom`), by ticket.
+        var roomWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+        var nextTicket = 0
     }
 
     let channel: any Channel
@@ -161,6 +164,42 @@ final class ConnectionSink: @unchecked Sendable {
         }
     }
 
+    // MARK: Catch-up pacing (any thread)
+
+    /// A catch-up writes a backlog as fast as the log reads, which is faster
+    /// than any socket: it waits while the queue holds more than this, so a
+    /// client that reads is paced, never cut off as a slow consumer.
+    private var pauseMark: Int { (limit - socketShare) / 2 }
+    /// ...and goes on once the queue is down to this.
+    private var resumeMark: Int { (limit - socketShare) / 8 }
+
+    /// Returns true at once while the queue has room, else once the client
+    /// has read it down (or the connection ended); false when it has not
+    /// read for `timeout`: a slow consumer.
+    func waitForRoom(timeout: TimeAmount) async -> Bool {
+        let mark = pauseMark
+        if state.withLockedValue({ $0.ended || $0.queuedBytes <= mark }) { return true }
+        return await withCheckedContinuation { continuation in
+            let ticket = state.withLockedValue { state -> Int? in
+                guard !state.ended, state.queuedBytes > mark else { return nil }
+                state.nextTicket += 1
+                state.roomWaiters[state.nextTicket] = continuation
+                return state.nextTicket
+            }
+            guard let ticket else { return continuation.resume(returning: true) }
+            eventLoop.scheduleTask(in: timeout) { [state] in
+                state.withLockedValue { $0.roomWaiters.removeValue(forKey: ticket) }?.resume(returning: false)
+            }
+        }
+    }
+
+    /// The catch-ups to wake now that the queue shrank or the connection ended (take under the lock).
+    private func roomMade(_ state: inout State) -> [CheckedContinuation<Bool, Never>] {
+        guard !state.roomWaiters.isEmpty, state.ended || state.cutOff || state.queuedBytes <= resumeMark else { return [] }
+        defer { state.roomWaiters = [:] }
+        return Array(state.roomWaiters.values)
+    }
+
     // MARK: The connection's side (on the loop)
 
     /// Watches the socket before the connection opens (on the loop): a
@@ -255,11 +294,12 @@ final class ConnectionSink: @unchecked Sendable {
     /// `cutOffGrace`. `action` runs on the loop after the queue was written.
     func finish(then action: @escaping @Sendable () -> Void) {
         afterQueued { [self] in
-            let cut = state.withLockedValue { state -> Bool in
+            let (cut, paced) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Bool, Never>]) in
                 state.ended = true
                 state.onGone = nil
-                return state.cutOff && !state.gone
+                return (state.cutOff && !state.gone, roomMade(&state))
             }
+            paced.forEach { $0.resume(returning: true) }
             writer?.sink = nil
             if cut { closeWhenWritten() }
             action()
@@ -279,18 +319,21 @@ final class ConnectionSink: @unchecked Sendable {
 
     /// The socket closed: nothing more is written, and the owner is told once.
     func connectionClosed() {
-        let (action, waiting) = state.withLockedValue { state -> ((@Sendable () -> Void)?, [@Sendable () -> Void]) in
+        let (action, waiting, paced) = state.withLockedValue { state -> ((@Sendable () -> Void)?, [@Sendable () -> Void], [CheckedContinuation<Bool, Never>]) in
             defer { state.gone = true; state.ended = true; state.queue = []; state.queuedBytes = 0; state.onGone = nil }
             // Whoever waits for the queue to be written is released: it never will be.
             let waiting = state.queue.compactMap { item -> (@Sendable () -> Void)? in
                 if case .then(let action) = item { return action }
                 return nil
             }
-            return (state.gone ? nil : state.onGone, waiting)
+            let paced = Array(state.roomWaiters.values)
+            state.roomWaiters = [:]
+            return (state.gone ? nil : state.onGone, waiting, paced)
         }
         writer = nil
         action?()
         waiting.forEach { $0() }
+        paced.forEach { $0.resume(returning: true) }
     }
 
     // MARK: Cut-off and draining
@@ -300,7 +343,11 @@ final class ConnectionSink: @unchecked Sendable {
 
     /// Cuts the stream off (a subscription fell its limit behind before it went live).
     func cutOff() {
-        state.withLockedValue { cut(&$0) }
+        let paced = state.withLockedValue { state in
+            cut(&state)
+            return roomMade(&state)
+        }
+        paced.forEach { $0.resume(returning: true) }
     }
 
     /// Cuts the stream off: the live events waiting are dropped, and each
@@ -347,15 +394,19 @@ final class ConnectionSink: @unchecked Sendable {
         }
         writer?.flush()
         needsFlush = false
-        guard index < items.count else { return }
         // The socket is full: the rest waits, ahead of anything queued since.
         let rest = items[index...]
-        let dropped = state.withLockedValue { state -> Bool in
-            guard !state.gone else { return true }
+        let (dropped, paced) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Bool, Never>]) in
+            guard !state.gone else { return (true, []) }
             state.queue = Array(rest) + state.queue
             state.queuedBytes += rest.reduce(0) { $0 + $1.size }
-            return false
+            return (false, roomMade(&state))
         }
+        paced.forEach { $0.resume(returning: true) }
         if dropped { rest.forEach { if case .then(let action) = $0 { action() } } }
+        // The flush above may have emptied NIO's buffer, and told us so while
+        // the rest was not back in the queue yet: that news would be lost, and
+        // the rest would wait for a writability change that never comes.
+        if !dropped, !rest.isEmpty, writer?.isWritable == true { eventLoop.execute { self.becameWritable() } }
     }
 }

@@ -24,6 +24,9 @@ final class HostSubscription: @unchecked Sendable {
     private let loop: any EventLoop
     /// Where gaps served are counted (`/metrics`).
     private let metrics: Metrics?
+    /// The subscriber's connection, when its transport named it: the
+    /// catch-up is paced by what the client reads.
+    private let connection: ConnectionSink?
     private let gate = PluginCallbackGate()
     private let running = NIOLockedValueBox(Running())
 
@@ -35,8 +38,9 @@ final class HostSubscription: @unchecked Sendable {
     }
 
     init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, loop: any EventLoop,
-         metrics: Metrics? = nil) {
+         connection: ConnectionSink? = nil, metrics: Metrics? = nil) {
         self.subscription = subscription
+        self.connection = connection
         self.metrics = metrics
         self.subscriber = subscriber
         self.principal = principal
@@ -68,6 +72,14 @@ final class HostSubscription: @unchecked Sendable {
                 while let item = try await subscription.next() {
                     switch item {
                     case .event(let event):
+                        // A backlog goes out as fast as the client reads it; one that
+                        // stops reading for the cut-off grace is a slow consumer.
+                        if let connection, await !connection.waitForRoom(timeout: ConnectionSink.cutOffGrace) {
+                            connection.cutOff()
+                            end(ns_status(NS_ERR_TOO_LARGE),
+                                "slow consumer: the client stopped reading the backlog; resume after seq \(subscription.lastDeliveredSeq)")
+                            return
+                        }
                         let delivered = gate.run {
                             withNSStr(event.type) { type in
                                 event.json.withUnsafeBytes { raw in

@@ -88,6 +88,9 @@ final class HostWebSocket: @unchecked Sendable {
         }
     }
 
+    /// Whether `close` has sent the host's close frame (the client's next close frame is its reply).
+    var closeSent: Bool { state.withLockedValue { $0.closeRequested } }
+
     // MARK: The connection's side
 
     /// Serves the upgraded connection: what the plugin queued goes out, the

@@ -91,7 +91,8 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                         guard case .accept(let socket)? = decided.withLockedValue({ $0 }) else {
                             throw ChannelError.inappropriateOperationForState
                         }
-                        try channel.pipeline.syncOperations.addHandler(WebSocketFrameGuard(maxMessageBytes: limits.maxMessageBytes))
+                        try channel.pipeline.syncOperations.addHandler(WebSocketFrameGuard(maxMessageBytes: limits.maxMessageBytes,
+                                                                                        hostClosed: { socket.closeSent }))
                         let frames = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         return .websocket(frames, socket)

@@ -8,6 +8,13 @@ import NIOWebSocket
 /// text message that is not UTF-8; 1009 for a message over the limit, however
 /// it is fragmented.
 ///
+/// It also completes the closing handshake the host starts (1001, 4001,
+/// 4008, ...): those close frames are written past the WebSocket library, so
+/// the library would answer the client's reply with a close frame of its own,
+/// a frame after the close that browsers treat as a broken connection (1006:
+/// the app never sees the code). The reply is taken here, and the connection
+/// closes, as RFC 6455 has the server do.
+///
 /// THREAD: the connection's event loop only.
 final class WebSocketFrameGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
@@ -22,14 +29,23 @@ final class WebSocketFrameGuard: ChannelInboundHandler, RemovableChannelHandler 
     /// (a character may be split across fragments).
     private var text = ByteBuffer()
     private var closing = false
+    /// Whether the host has sent its close frame on this connection.
+    private let hostClosed: @Sendable () -> Bool
 
-    init(maxMessageBytes: Int) { self.maxMessageBytes = maxMessageBytes }
+    init(maxMessageBytes: Int, hostClosed: @escaping @Sendable () -> Bool) {
+        self.maxMessageBytes = maxMessageBytes
+        self.hostClosed = hostClosed
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         let frame = unwrapInboundIn(data)
         if let violation = check(frame) {
             return close(context, code: violation.code, reason: violation.reason)
+        }
+        if frame.opcode == .connectionClose, hostClosed() {
+            closing = true
+            return context.close(promise: nil)
         }
         context.fireChannelRead(data)
     }

@@ -51,7 +51,7 @@ export class Client {
     this.url = options.url.replace(/\/+$/, '');
     this.options = {
       transports: ['ws', 'sse'], backoffBaseMs: 250, backoffMaxMs: 10_000, requestTimeoutMs: 15_000,
-      refreshBeforeExpiryMs: 30_000, ...options,
+      refreshBeforeExpiryMs: 30_000, frameBudgetMs: 8, ...options,
     };
     if (!this.options.transports.length || this.options.transports.some(t => t !== 'ws' && t !== 'sse')) {
       throw new NorthstarError('invalid_option', 'transports must list "ws" and/or "sse"');
@@ -70,6 +70,7 @@ export class Client {
     this._refreshTimer = null;
     this._reconnectTimer = null;
     this._socket = null;
+    this._inbox = new Inbox(this.options.frameBudgetMs);
   }
 
   // ---- connection state ----------------------------------------------------
@@ -251,7 +252,7 @@ export class Client {
       this._setState('open', null);
       this._resumeOnSocket();
     };
-    socket.onmessage = message => { if (this._socket === socket) this._onMessage(message.data); };
+    socket.onmessage = message => { if (this._socket === socket) this._inbox.push(() => this._onMessage(message.data)); };
     socket.onclose = close => {
       if (this._socket !== socket) return;
       this._socket = null;
@@ -380,7 +381,7 @@ export class Client {
     const mine = () => subscription.transportState === source && !subscription.closed;
     source.onopen = () => { if (mine()) attempt = 0; };
     for (const type of SSE_EVENT_TYPES) {
-      source.addEventListener(type, message => {
+      source.addEventListener(type, message => this._inbox.push(() => {
         if (!mine()) return;
         const data = JSON.parse(message.data);
         if (type === 'stream.gap') subscription._gap(data.requested_after, data.first_seq);
@@ -388,7 +389,7 @@ export class Client {
           this._closeSource(subscription);
           this._streamEnded(subscription, data.reason, data.last_seq, data.message);
         } else subscription._event(data);
-      });
+      }));
     }
     // The browser's own retry would reuse the old URL (and its old credential):
     // the client reopens the stream itself, after its last seq.
@@ -576,6 +577,49 @@ export class Client {
           : new NorthstarError('http_error', `${method} ${path} answered ${response.status}`, { status: response.status });
       }
       return { status: response.status, body: json };
+    }
+  }
+}
+
+/**
+ * What arrives from the server, handled in order, at most `budgetMs` of it
+ * per task: a burst (a catch-up of thousands of events) then leaves the
+ * browser room to draw frames between slices instead of freezing the page.
+ * With nothing waiting, a message is handled at once, in the task it came in.
+ */
+class Inbox {
+  constructor(budgetMs) {
+    this.budgetMs = budgetMs;
+    this.tasks = [];
+    this.next = 0;
+    this.scheduled = false;
+    if (typeof MessageChannel === 'function') {
+      // A message to ourselves: the next task, without setTimeout's 4 ms clamp.
+      this.channel = new MessageChannel();
+      this.channel.port1.onmessage = () => this._drain();
+    }
+  }
+
+  push(task) {
+    this.tasks.push(task);
+    if (!this.scheduled) this._drain();
+  }
+
+  _drain() {
+    this.scheduled = false;
+    const started = performance.now();
+    while (this.next < this.tasks.length) {
+      const task = this.tasks[this.next++];
+      try { task(); } catch (error) { queueMicrotask(() => { throw error; }); }
+      if (performance.now() - started >= this.budgetMs && this.next < this.tasks.length) {
+        this.scheduled = true;
+        if (this.channel) this.channel.port2.postMessage(null); else setTimeout(() => this._drain(), 0);
+        break;
+      }
+    }
+    if (this.next === this.tasks.length) {
+      this.tasks = [];
+      this.next = 0;
     }
   }
 }
