@@ -508,6 +508,8 @@ const committed = canvas.command([{op: 'add', path: '/while', value: 'away'}], {
 const [message, command] = await Promise.all([posted, committed]);
 report('written');
 await flag('check');
+// The stream may still be reopening after the restart: wait for the message posted since.
+for (let i = 0; i < 400 && thread.messages.length < 2; i++) await new Promise(r => setTimeout(r, 50));
 report('done', {changes, seqs, message: {seq: message.seq, pending: message.pending}, command,
                 document: canvas.document, count: thread.messages.length});
 """
@@ -529,7 +531,6 @@ def test_writes_made_while_the_server_is_away_go_once_it_is_back(data_dir, site,
     server.start()
     site.wait("page", "written", timeout=60)
     post(server, token, thread, "after")
-    time.sleep(0.5)
     site.flags.add("check")
     done = site.wait("page", "done", timeout=60)
     assert done["message"] == {"seq": 1, "pending": False} and done["command"] == {"rev": 1, "replayed": False}

@@ -73,7 +73,7 @@ export class Canvas {
   async _load() {
     // `head_seq` is read before the document: following the stream after it,
     // and skipping commits the document holds, misses nothing.
-    const { body } = await this.client.rest('GET', `/v1/canvases/${this.canvasId}`);
+    const { body } = await this.client.rest('GET', `/v1/canvases/${this.canvasId}`, undefined, { retry: true });
     this.document = body.document;
     this.rev = body.rev;
     this.subscription = this.client.subscribe(`canvas:${this.canvasId}`, {
@@ -119,7 +119,8 @@ export class Canvas {
     this._catchingUp ??= (async () => {
       try {
         for (;;) {
-          const { body } = await this.client.rest('GET', `/v1/canvases/${this.canvasId}/revisions?after=${this.rev}`);
+          const { body } = await this.client.rest('GET', `/v1/canvases/${this.canvasId}/revisions?after=${this.rev}`, undefined,
+            { retry: true });
           for (const revision of body.revisions) this._apply(revision);
           if (body.revisions.length === 0 || this.rev >= body.head_rev) return;
         }
@@ -133,7 +134,7 @@ export class Canvas {
   /** The log no longer holds what the stream needed: read the document again. */
   async _gap(gap) {
     this.options.onGap?.(gap);
-    const { body } = await this.client.rest('GET', `/v1/canvases/${this.canvasId}`);
+    const { body } = await this.client.rest('GET', `/v1/canvases/${this.canvasId}`, undefined, { retry: true });
     if (body.rev > this.rev) {
       this.document = body.document;
       this.rev = body.rev;

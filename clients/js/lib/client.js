@@ -370,6 +370,7 @@ export class Client {
       return this._retry(error);
     }
     if (subscription.closed || subscription.paused || this.state === 'closed') return;
+    this._closeSource(subscription); // one EventSource per stream, whoever reopened it first
     const [kind, id] = splitStream(subscription.stream);
     const path = kind === 'replay' ? `/sse/gestures/${id}` : `/sse/${kind}/${id}`;
     const query = new URLSearchParams({ access_token: token, last_event_id: String(subscription.lastSeq) });
@@ -448,12 +449,14 @@ export class Client {
   }
 
   _subscribeOnSocket(subscription) {
+    if (!this._socketOpen()) return; // the reconnect subscribes it after its last seq
     const [kind, id] = splitStream(subscription.stream);
     const message = kind === 'replay'
       ? { type: 'replay', gesture_id: id, after: subscription.lastSeq, ...replayQuery(subscription) }
       : { type: 'subscribe', stream: subscription.stream, after: subscription.lastSeq };
     this._send(message).catch(error => {
-      if (error.code === 'connection_lost' || error.code === 'closed' || error.code === 'already_subscribed') return;
+      // A lost or late answer: the next reconnect subscribes it again after its last seq.
+      if (['connection_lost', 'closed', 'timeout', 'already_subscribed'].includes(error.code)) return;
       if (error.code === 'token_expired') return void this._reauthenticate();
       subscription._failed(error);
     });
@@ -542,7 +545,7 @@ export class Client {
    * A REST request with the current credential; resolves with `{status, body}`.
    * A 401 gets one retry with a fresh credential. With `retry`, a request that
    * got no answer (or a 502/503/504) is sent again, with backoff, until the
-   * client is closed: use it only for retry-safe writes.
+   * client is closed: for reads, and for writes that are retry-safe.
    */
   async rest(method, path, body, { retry = false } = {}) {
     let refreshed = false;
