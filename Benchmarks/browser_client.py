@@ -35,6 +35,7 @@ the figures as this machine's, and compare transports within one run.
     python3 Benchmarks/browser_client.py [--seconds 5] [--rates 100,250,500,1000] [--backlog 20000] [--rounds 8] [--down 1]
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -107,6 +108,22 @@ def config(data_dir, origin):
     return path
 
 
+@contextlib.contextmanager
+def page_and_server():
+    """A page site, a server that lets its pages in, a token and a new thread."""
+    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as folder:
+        data_dir = Path(folder)
+        site = PageSite(data_dir)
+        server = Server(data_dir, config=config(data_dir, site.origin)).start()
+        try:
+            token = server.token()
+            thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
+            yield site, server, token, thread
+        finally:
+            server.kill()
+            site.close()
+
+
 def reports(site, page, kind, seconds):
     """The `kind` reports of `page` over the next `seconds`."""
     found, deadline = [], time.monotonic() + seconds
@@ -121,112 +138,85 @@ def reports(site, page, kind, seconds):
 
 
 def intake(args, transport):
-    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as folder:
-        data_dir = Path(folder)
-        site = PageSite(data_dir)
-        server = Server(data_dir, config=config(data_dir, site.origin)).start()
-        try:
-            token = server.token()
-            thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
-            site.add("intake", server.url, INTAKE_PAGE, thread=thread, transport=transport)
-            site.open("intake")
-            assert site.wait("intake", "ready")["transport"] == transport
-            idle = [f for r in reports(site, "intake", "tick", 3)[1:] for f in r["frames"]]
-            period = statistics.median(idle)
-            rows = [("idle", period)]
-            total = 0
-            for rate in args.rates:
-                before = reports(site, "intake", "tick", 1.05)[-1]["received"]
-                load = subprocess.Popen([str(BIN / "northstar-load"), "--subscribe", f"{server.url}/sse/chat/{thread}",
-                                         "--publish", f"{server.url}/v1/threads/{thread}/messages",
-                                         "--header", f"Authorization: Bearer {token}", "--subscribers", "1",
-                                         "--rate", str(rate), "--seconds", str(args.seconds)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                ticks = reports(site, "intake", "tick", args.seconds + 1)
-                load.communicate(timeout=120)
-                published = int(server.get(f"/v1/threads/{thread}", headers=bearer(token)).json()["head_seq"]) - total
-                total += published
-                # Events still on their way count if they arrive within 5 s more (their latency shows the delay).
-                while ticks[-1]["received"] < total and len(ticks) < args.seconds + 6:
-                    ticks += reports(site, "intake", "tick", 1.05)
-                received = ticks[-1]["received"] - before
-                frames = [f for t in ticks for f in t["frames"]]
-                latencies = [x for t in ticks for x in t["latencies"]]
-                dropped = sum(1 for f in frames if f > 1.5 * period) / max(1, len(frames))
-                rows.append((rate, published, received, dropped, percentile(frames, 0.99),
-                             percentile(latencies, 0.5), percentile(latencies, 0.99)))
-            return rows
-        finally:
-            server.kill()
-            site.close()
+    with page_and_server() as (site, server, token, thread):
+        site.add("intake", server.url, INTAKE_PAGE, thread=thread, transport=transport)
+        site.open("intake")
+        assert site.wait("intake", "ready")["transport"] == transport
+        idle = [f for r in reports(site, "intake", "tick", 3)[1:] for f in r["frames"]]
+        period = statistics.median(idle)
+        rows = [("idle", period)]
+        total = 0
+        for rate in args.rates:
+            before = reports(site, "intake", "tick", 1.05)[-1]["received"]
+            load = subprocess.Popen([str(BIN / "northstar-load"), "--subscribe", f"{server.url}/sse/chat/{thread}",
+                                     "--publish", f"{server.url}/v1/threads/{thread}/messages",
+                                     "--header", f"Authorization: Bearer {token}", "--subscribers", "1",
+                                     "--rate", str(rate), "--seconds", str(args.seconds)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            ticks = reports(site, "intake", "tick", args.seconds + 1)
+            load.communicate(timeout=120)
+            published = int(server.get(f"/v1/threads/{thread}", headers=bearer(token)).json()["head_seq"]) - total
+            total += published
+            # Events still on their way count if they arrive within 5 s more (their latency shows the delay).
+            while ticks[-1]["received"] < total and len(ticks) < args.seconds + 6:
+                ticks += reports(site, "intake", "tick", 1.05)
+            received = ticks[-1]["received"] - before
+            frames = [f for t in ticks for f in t["frames"]]
+            latencies = [x for t in ticks for x in t["latencies"]]
+            dropped = sum(1 for f in frames if f > 1.5 * period) / max(1, len(frames))
+            rows.append((rate, published, received, dropped, percentile(frames, 0.99),
+                         percentile(latencies, 0.5), percentile(latencies, 0.99)))
+        return rows
 
 
 def catch_up(args, transport):
     """A page that subscribes from 0 to a thread of `--backlog` stored messages:
     the events per second it takes in while it catches up, and its frames."""
-    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as folder:
-        data_dir = Path(folder)
-        site = PageSite(data_dir)
-        server = Server(data_dir, config=config(data_dir, site.origin)).start()
-        try:
-            token = server.token()
-            thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
-            subprocess.run([str(BIN / "northstar-load"), "--subscribe", f"{server.url}/sse/chat/{thread}",
-                            "--publish", f"{server.url}/v1/threads/{thread}/messages",
-                            "--header", f"Authorization: Bearer {token}", "--subscribers", "1",
-                            "--rate", "500", "--seconds", str(args.backlog / 500)], capture_output=True, timeout=300)
-            stored = int(server.get(f"/v1/threads/{thread}", headers=bearer(token)).json()["head_seq"])
-            site.add("catch-up", server.url, INTAKE_PAGE, thread=thread, transport=transport)
-            started = time.monotonic()
-            site.open("catch-up")
-            ticks = []
-            while not ticks or ticks[-1]["received"] < stored:
-                assert time.monotonic() - started < 120, "the page did not catch up in 120 s"
-                ticks += reports(site, "catch-up", "tick", 1.05)
-            busy = [t for t in ticks if t["latencies"]]
-            frames = [f for t in busy for f in t["frames"]]
-            period = 1000 / 60
-            dropped = sum(1 for f in frames if f > 1.5 * period) / max(1, len(frames))
-            seconds = (ticks[-1]["lastAt"] - ticks[-1]["firstAt"]) / 1000
-            return stored, stored / max(seconds, 0.001), dropped, percentile(frames, 0.99)
-        finally:
-            server.kill()
-            site.close()
+    with page_and_server() as (site, server, token, thread):
+        subprocess.run([str(BIN / "northstar-load"), "--subscribe", f"{server.url}/sse/chat/{thread}",
+                        "--publish", f"{server.url}/v1/threads/{thread}/messages",
+                        "--header", f"Authorization: Bearer {token}", "--subscribers", "1",
+                        "--rate", "500", "--seconds", str(args.backlog / 500)], capture_output=True, timeout=300)
+        stored = int(server.get(f"/v1/threads/{thread}", headers=bearer(token)).json()["head_seq"])
+        site.add("catch-up", server.url, INTAKE_PAGE, thread=thread, transport=transport)
+        started = time.monotonic()
+        site.open("catch-up")
+        ticks = []
+        while not ticks or ticks[-1]["received"] < stored:
+            assert time.monotonic() - started < 120, "the page did not catch up in 120 s"
+            ticks += reports(site, "catch-up", "tick", 1.05)
+        busy = [t for t in ticks if t["latencies"]]
+        frames = [f for t in busy for f in t["frames"]]
+        period = 1000 / 60
+        dropped = sum(1 for f in frames if f > 1.5 * period) / max(1, len(frames))
+        seconds = (ticks[-1]["lastAt"] - ticks[-1]["firstAt"]) / 1000
+        return stored, stored / max(seconds, 0.001), dropped, percentile(frames, 0.99)
 
 
 def resume(args, transport, signal_name):
-    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as folder:
-        data_dir = Path(folder)
-        site = PageSite(data_dir)
-        server = Server(data_dir, config=config(data_dir, site.origin)).start()
+    opened, resumed = [], []
+    with page_and_server() as (site, server, token, thread):
         server.listen = f"127.0.0.1:{server.port}"
-        opened, resumed = [], []
-        try:
-            token = server.token()
-            thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
-            site.add("resume", server.url, RESUME_PAGE, thread=thread, transport=transport)
-            site.open("resume")
-            site.wait("resume", "state")
-            for seq in range(1, args.rounds + 1):
-                if signal_name == "SIGKILL":
-                    server.kill()
-                else:
-                    server.stop()
-                time.sleep(args.down)
-                server.start()
-                listening = time.time()
-                server.post(f"/v1/threads/{thread}/messages", json={"text": f"after restart {seq}"}, headers=bearer(token))
-                event = site.wait("resume", "event", timeout=60)
-                assert event["seq"] == seq, event
-                states = [r for r in site.seen if r["page"] == "resume" and r["kind"] == "state"]
-                site.seen = [r for r in site.seen if r not in states]
-                open_at = [s["at"] for s in states if s["state"] == "open"]
-                opened.append((open_at[-1] if open_at else event["at"]) - listening * 1000)
-                resumed.append(event["at"] - listening * 1000)
-            return opened, resumed
-        finally:
-            server.kill()
-            site.close()
+        site.add("resume", server.url, RESUME_PAGE, thread=thread, transport=transport)
+        site.open("resume")
+        site.wait("resume", "state")
+        for seq in range(1, args.rounds + 1):
+            if signal_name == "SIGKILL":
+                server.kill()
+            else:
+                server.stop()
+            time.sleep(args.down)
+            server.start()
+            listening = time.time()
+            server.post(f"/v1/threads/{thread}/messages", json={"text": f"after restart {seq}"}, headers=bearer(token))
+            event = site.wait("resume", "event", timeout=60)
+            assert event["seq"] == seq, event
+            states = [r for r in site.seen if r["page"] == "resume" and r["kind"] == "state"]
+            site.seen = [r for r in site.seen if r not in states]
+            open_at = [s["at"] for s in states if s["state"] == "open"]
+            opened.append((open_at[-1] if open_at else event["at"]) - listening * 1000)
+            resumed.append(event["at"] - listening * 1000)
+    return opened, resumed
 
 
 def main():

@@ -92,6 +92,10 @@ class PageSite:
     def open(self, name):
         self.browsers.append(chromium(self.origin + "/" + name))
 
+    def next_report(self, timeout=30):
+        """The next report, whatever it is (for pages that report plain objects)."""
+        return self.reports.get(timeout=timeout)
+
     def wait(self, page, kind, timeout=30):
         """The next report of `kind` from `page`; a page error fails at once."""
         deadline = time.monotonic() + timeout

@@ -2,12 +2,11 @@
 headless Chromium loads a page from another origin, subscribes, and reports
 what it saw."""
 import json
-import queue
 
 import pytest
 
-from browser_pages import chromium
-from conftest import QuietHandler, Server, bearer, local_http
+from browser_pages import PageSite, chromium
+from conftest import Server, bearer
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>northstar sse</title><script>
 const report = body => fetch('/report', {method: 'POST', body: JSON.stringify(body)});
@@ -47,38 +46,9 @@ socket.onmessage = e => {
 </script>"""
 
 
-class PageServer:
-    """Serves the test page on 127.0.0.1 and collects what the page reports."""
-
-    def __init__(self):
-        self.page = ""
-        self.reports = queue.Queue()
-        outer = self
-
-        class Handler(QuietHandler):
-            def do_GET(self):
-                body = outer.page.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                outer.reports.put(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-        self.httpd, self.origin = local_http(Handler)
-
-    def next_report(self, timeout=30):
-        return self.reports.get(timeout=timeout)
-
-
 @pytest.fixture
 def setup(data_dir):
-    page = PageServer()
+    page = PageSite(data_dir)
     config = {"plugins": [
         {"name": "jwt", "path": "libNorthstarJWT.so",
          "config": {"dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
@@ -97,7 +67,7 @@ def test_event_source_gets_replay_and_live_events(setup):
     token = server.token()
     thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
     server.post(f"/v1/threads/{thread}/messages", json={"text": "before"}, headers=bearer(token))
-    page.page = PAGE % json.dumps(f"{server.url}/sse/chat/{thread}?access_token={token}")
+    page.pages['/'] = PAGE % json.dumps(f"{server.url}/sse/chat/{thread}?access_token={token}")
     browser = chromium(page.origin + "/")
     try:
         assert page.next_report() == {"open": True}
@@ -117,8 +87,8 @@ def test_a_page_from_another_origin_is_refused(setup):
     server, page = setup
     token = server.token()
     thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
-    other = PageServer()  # a different port: a different origin, not in allowed_origins
-    other.page = PAGE % json.dumps(f"{server.url}/sse/chat/{thread}?access_token={token}")
+    other = PageSite(server.data_dir)  # a different port: a different origin, not in allowed_origins
+    other.pages['/'] = PAGE % json.dumps(f"{server.url}/sse/chat/{thread}?access_token={token}")
     browser = chromium(other.origin + "/")
     try:
         report = other.next_report()
@@ -146,7 +116,7 @@ def test_browser_websocket_subscribes_posts_and_gets_live_events(setup):
     token = server.token()
     thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
     server.post(f"/v1/threads/{thread}/messages", json={"text": "before"}, headers=bearer(token))
-    page.page = WS_PAGE % json.dumps([f"ws://127.0.0.1:{server.port}/ws", token, thread])
+    page.pages['/'] = WS_PAGE % json.dumps([f"ws://127.0.0.1:{server.port}/ws", token, thread])
     browser = chromium(page.origin + "/")
     try:
         assert page.next_report() == {"open": True, "protocol": "northstar.v1"}
@@ -165,8 +135,8 @@ def test_browser_websocket_from_another_origin_is_refused(setup):
     server, _ = setup
     token = server.token()
     thread = server.post("/v1/threads", json={}, headers=bearer(token)).json()["thread_id"]
-    other = PageServer()  # not in the ws plugin's allowed_origins
-    other.page = WS_PAGE % json.dumps([f"ws://127.0.0.1:{server.port}/ws", token, thread])
+    other = PageSite(server.data_dir)  # not in the ws plugin's allowed_origins
+    other.pages['/'] = WS_PAGE % json.dumps([f"ws://127.0.0.1:{server.port}/ws", token, thread])
     browser = chromium(other.origin + "/")
     try:
         assert other.next_report() == {"error": True}
