@@ -66,7 +66,7 @@ def test_the_client_files_and_the_demo_are_served_and_nothing_else(served):
     assert module.status_code == 200 and module.headers["content-type"].startswith("text/javascript")
     assert module.headers["access-control-allow-origin"] == APP  # a module script of another origin needs it
     assert module.text == (ROOT / "clients" / "js" / "northstar.js").read_text()
-    for name in ("client", "canvas", "chat", "graft", "json-patch", "subscription", "errors", "ids"):
+    for name in ("client", "canvas", "chat", "graft", "inbox", "json-patch", "subscription", "errors", "ids"):
         assert served.get(f"/client/lib/{name}.js").status_code == 200, name
     assert served.get("/client/northstar.d.ts").status_code == 200
     assert "Northstar demo" in served.get("/demo").text

@@ -14,7 +14,7 @@ struct ClientRoutes {
     static let files: [(path: String, file: String, type: String)] = [
         ("/client/northstar.js", "northstar.js", "text/javascript; charset=utf-8"),
         ("/client/northstar.d.ts", "northstar.d.ts", "text/plain; charset=utf-8"),
-    ] + ["canvas", "chat", "client", "errors", "graft", "ids", "json-patch", "subscription"].map {
+    ] + ["canvas", "chat", "client", "errors", "graft", "ids", "inbox", "json-patch", "subscription"].map {
         ("/client/lib/\($0).js", "lib/\($0).js", "text/javascript; charset=utf-8")
     } + [
         ("/demo", "demo/index.html", "text/html; charset=utf-8"),
