@@ -57,10 +57,15 @@ public struct Canvases: Sendable {
     }
 
     /// The document at `rev` (nil: the head), rebuilt from the nearest snapshot.
-    public func document(canvasID: String, rev: Int64?, context: RequestContext) async throws -> (rev: Int64, document: JSONValue, resource: Resource) {
+    /// `headSeq` is the canvas stream's last seq, read before the document: a
+    /// client that follows the stream after it, skipping commits up to `rev`,
+    /// misses nothing.
+    public func document(canvasID: String, rev: Int64?, context: RequestContext)
+        async throws -> (rev: Int64, document: JSONValue, resource: Resource, headSeq: UInt64) {
         let canvas = try await resolver.resolve(.canvas, id: canvasID, for: context, access: .read)
+        let headSeq = try await store.events(stream: canvas.stream, after: 0, limit: 0).headSeq
         let head = try await store.head(canvas: canvas.id)
-        guard let rev, rev != head.rev else { return (head.rev, head.document, canvas) }
+        guard let rev, rev != head.rev else { return (head.rev, head.document, canvas, headSeq) }
         guard rev < head.rev else {
             throw KernelError(.notFound, code: "revision_not_found", message: "rev \(rev) is past head_rev \(head.rev)",
                            details: ["head_rev": .number(Double(head.rev))])
@@ -71,7 +76,7 @@ public struct Canvases: Sendable {
             // Stored operations were validated when committed.
             document = try JSONPatch(ops.arrayValue ?? [], maxDepth: .max).apply(to: document)
         }
-        return (rev, document, canvas)
+        return (rev, document, canvas, headSeq)
     }
 
     /// A page of revisions after `after`.

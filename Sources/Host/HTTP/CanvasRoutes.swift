@@ -14,14 +14,10 @@ struct CanvasRoutes {
             let context = try await api.identify(request)
             let id = try routeContext.parameters.require("canvas_id")
             let rev = try request.uri.queryParameters["rev"].map { _ in Int64(try api.unsigned(request, "rev", default: 0, max: UInt64(Int64.max))) }
-            // The stream's head is read before the document, so a client that
-            // subscribes after `head_seq` and skips commits up to `rev` misses nothing.
-            let canvas = try await kernel.resolver.resolve(.canvas, id: id, for: context, access: .read)
-            let headSeq = try await kernel.store.events(stream: canvas.stream, after: 0, limit: 0).headSeq
             let state = try await kernel.canvases.document(canvasID: id, rev: rev, context: context)
             return jsonResponse(.ok, state.resource.json(extra: [
                 "rev": .number(Double(state.rev)), "head_rev": .number(Double(state.resource.headRev)), "document": state.document,
-                "head_seq": .number(Double(headSeq)),
+                "head_seq": .number(Double(state.headSeq)),
             ]))
         }
         router.post("/v1/canvases/:canvas_id/commands") { request, routeContext in
