@@ -5,6 +5,7 @@ and close 4001 on a one-stream route), writes with an expired principal are
 refused 401 token_expired, and a WS client that sends a fresh token for the
 same identity (`auth`) keeps its subscriptions."""
 import json
+import socket
 import time
 
 import pytest
@@ -56,6 +57,37 @@ def test_an_sse_stream_ends_when_its_token_expires(strict_server):
     assert ended["reason"] == "token_expired" and "resume after seq 2" in ended["message"]
     assert TTL - 1.5 < time.monotonic() - started < TTL + 5
     stream.close()
+
+
+def test_a_request_pipelined_behind_a_stream_is_answered_once_the_stream_ended(strict_server):
+    """The stream's request task is gone while the stream runs (the
+    connection holds the response's end back); a second request sent on the
+    same connection must still wait for the stream, then be answered on it."""
+    server = strict_server
+    thread = make_thread(server, bearer(server.token()), 1)
+    token = server.token(ttl=TTL)
+    requests = (f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n"
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").encode()
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
+    connection.sendall(requests)
+    terminator = b"\r\n0\r\n\r\n"  # the chunked stream's last chunk
+    received = b""
+    # Read until the stream ended and the second answer (a small JSON body) came whole.
+    while not (terminator in received and received.split(terminator, 1)[1].endswith(b"}")):
+        chunk = connection.recv(65536)
+        assert chunk, f"the connection closed before the second answer: {received!r}"
+        received += chunk
+    connection.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
+    # The stream: its event, its last word, then its terminating chunk; only then the next answer.
+    end_of_stream = body.index(terminator)
+    assert body.index(b'"seq":1') < body.index(b"stream.end") < end_of_stream
+    assert b"token_expired" in body[:end_of_stream]
+    second = body[end_of_stream + len(terminator):]
+    assert second.startswith(b"HTTP/1.1 200"), second
+    assert b"HTTP/1.1" not in body[:end_of_stream], "an answer was written into the stream"
 
 
 def test_ws_subscriptions_end_at_expiry_unless_renewed_and_writes_are_refused(strict_server):

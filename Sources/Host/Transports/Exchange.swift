@@ -36,7 +36,8 @@ final class Exchange: @unchecked Sendable {
         var head: Head?
         var socket: HostWebSocket?
         var headWaiter: CheckedContinuation<Decision?, Never>?
-        var endWaiter: CheckedContinuation<Void, Never>?
+        /// What runs once the plugin ended the exchange or the client left.
+        var whenEnded: [@Sendable () -> Void] = []
         var ended = false          // the plugin called response_end
         var gone = false           // the client went away, or the host gave up
         var pluginHolds = true     // the plugin's reference is still out
@@ -168,18 +169,18 @@ final class Exchange: @unchecked Sendable {
     /// `response_end`: no more bytes; the plugin's reference is returned.
     func end() {
         callbacks.close()
-        let (headWaiter, endWaiter, release, unanswered) = state.withLockedValue { state in
+        let (headWaiter, whenEnded, release, unanswered) = state.withLockedValue { state in
             state.ended = true
-            defer { state.headWaiter = nil; state.endWaiter = nil }
+            defer { state.headWaiter = nil; state.whenEnded = [] }
             let release = state.pluginHolds
             state.pluginHolds = false
             // Ending before starting answers 504: the plugin gave no response.
             let unanswered = state.head == nil && state.socket == nil && !state.gone
-            return (unanswered ? state.headWaiter : nil, state.endWaiter, release, unanswered)
+            return (unanswered ? state.headWaiter : nil, state.whenEnded, release, unanswered)
         }
         if unanswered { reportMisuse("response_end without response_start; the client is answered 504 transport_no_answer") }
         headWaiter?.resume(returning: nil)
-        endWaiter?.resume()
+        whenEnded.forEach { $0() }
         if release { Unmanaged.passUnretained(self).release() }
     }
 
@@ -219,30 +220,58 @@ final class Exchange: @unchecked Sendable {
         }
     }
 
-    /// Waits until the plugin ended the exchange or the client left.
-    func waitForEnd() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLockedValue { state -> Bool in
-                if state.ended || state.gone { return true }
-                state.endWaiter = continuation
-                return false
-            }
-            if done { continuation.resume() }
+    /// Runs `action` once the plugin ended the exchange or the client left
+    /// (at once if either happened already).
+    func whenEnded(_ action: @escaping @Sendable () -> Void) {
+        let done = state.withLockedValue { state -> Bool in
+            if state.ended || state.gone { return true }
+            state.whenEnded.append(action)
+            return false
         }
+        if done { action() }
     }
 
-    /// Streams the answer's body once its head is out: opens the sink with
-    /// the framing the connection chose for it, and returns when the plugin
-    /// ended it and every byte was handed to the socket (or the client left).
+    /// Waits until the plugin ended the exchange or the client left.
+    func waitForEnd() async {
+        await withCheckedContinuation { continuation in whenEnded { continuation.resume() } }
+    }
+
+    /// Streams the answer's body once its head is out, without holding the
+    /// request's task: the sink opens with the framing the connection chose,
+    /// the connection's `StreamResponseGate` holds back the response's end,
+    /// and once the plugin ended the exchange (or the client left) and every
+    /// byte was handed to the socket, the gate lets the end go.
+    ///
+    /// Why not wait here: the task that routed the request keeps, for as
+    /// long as it lives, the memory its deepest call needed (Swift's task
+    /// allocator frees its slabs only with the task), about 14 KiB. An idle
+    /// stream must not pay that; once this returns, the task ends and the
+    /// stream is held by its socket, its sink and its subscription alone.
     func streamBody() async {
         let sink = self.sink
-        sink.eventLoop.execute { sink.open(framing: RequestGuard.bodyFraming(on: sink.channel)) }
-        await withTaskCancellationHandler {
-            await waitForEnd()
-        } onCancel: {
-            clientGone()
+        let held = await withCheckedContinuation { (opened: CheckedContinuation<Bool, Never>) in
+            sink.eventLoop.execute {
+                let gate = StreamResponseGate.on(sink.channel)
+                gate?.holdEnd()
+                sink.open(framing: RequestGuard.bodyFraming(on: sink.channel))
+                opened.resume(returning: gate != nil)
+            }
         }
-        await withCheckedContinuation { continuation in sink.finish { continuation.resume() } }
+        let finished: @Sendable (@escaping @Sendable () -> Void) -> Void = { [self] then in
+            sink.finish {
+                self.clientGone()  // a no-op once the plugin has ended the response
+                self.markFinished()
+                then()
+            }
+        }
+        guard held else {
+            // No gate on this connection (it is not one of the listener's): wait here.
+            await withTaskCancellationHandler { await waitForEnd() } onCancel: { clientGone() }
+            return await withCheckedContinuation { continuation in finished { continuation.resume() } }
+        }
+        whenEnded {
+            finished { StreamResponseGate.on(sink.channel)?.releaseEnd() }
+        }
     }
 
     /// The body a refused handshake's plugin wrote, whole, once it ended.
@@ -295,15 +324,15 @@ final class Exchange: @unchecked Sendable {
     /// once, if it has not ended the exchange. Its reference stays out until
     /// it calls `response_end`.
     func clientGone() {
-        let (notify, headWaiter, endWaiter) = state.withLockedValue { state in
+        let (notify, headWaiter, whenEnded) = state.withLockedValue { state in
             state.gone = true
-            defer { state.headWaiter = nil; state.endWaiter = nil }
+            defer { state.headWaiter = nil; state.whenEnded = [] }
             let notify = state.pluginHolds && !state.ended && !state.told
             state.told = true
-            return (notify, state.headWaiter, state.endWaiter)
+            return (notify, state.headWaiter, state.whenEnded)
         }
         headWaiter?.resume(returning: nil)
-        endWaiter?.resume()
+        whenEnded.forEach { $0() }
         if notify { callbacks.run { plugin.exchangeClosed(OpaquePointer(Unmanaged.passUnretained(self).toOpaque())) } }
     }
 }

@@ -37,8 +37,28 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
     static func builder(upgrade: WebSocketUpgrade, limits: WebSocketLimits, connectionLimits: ConnectionLimits,
                         connections: ConnectionCount) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            NorthstarServerChannel(responder: responder, upgrade: upgrade, limits: limits,
+            NorthstarServerChannel(responder: answeringReadsInATaskOfTheirOwn(responder), upgrade: upgrade, limits: limits,
                                    connectionLimits: connectionLimits, connections: connections)
+        }
+    }
+
+    /// Answers GET requests in a task of their own.
+    ///
+    /// A GET may open a stream that stays for hours (SSE). Swift's task
+    /// allocator keeps, for as long as a task lives, the memory of the
+    /// deepest call it made: routing a request through the middleware and
+    /// the router costs about 14 KiB. Routed in the connection's own task,
+    /// every idle stream would hold that. Routed in a task of its own, which
+    /// ends once the stream is started (`Exchange.streamBody`), the
+    /// connection's task stays shallow, waiting for the next request.
+    /// Other methods are answered in the connection's task: they end, and a
+    /// publisher's POST does not pay the hop.
+    private static func answeringReadsInATaskOfTheirOwn(_ responder: @escaping Responder) -> Responder {
+        { request, writer, channel in
+            guard request.method == .get else { return try await responder(request, writer, channel) }
+            let handOff = WriterHandOff(writer)
+            let task = Task { try await responder(request, handOff.take(), channel) }
+            try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
         }
     }
 
@@ -106,6 +126,7 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler())
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
+                        try channel.pipeline.syncOperations.addHandler(StreamResponseGate())
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         if case .refuse(let refusal)? = decided.withLockedValue({ $0 }) { return .refused(http, refusal) }
@@ -131,34 +152,60 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
+    /// Each branch is a function of its own, kept out of line: an async
+    /// function's frame holds what every branch keeps across its waits, and
+    /// the connection's task keeps its deepest frames for as long as the
+    /// connection lives (see `answeringReadsInATaskOfTheirOwn`).
     func handle(value: Value, logger: Logger) async {
         guard let outcome = try? await value.outcome.get() else { return }
         switch outcome {
         case .http(let http):
             await handleHTTP(asyncChannel: http, logger: logger)
         case .refused(let http, let refusal):
-            try? await http.executeThenClose { _, outbound in
-                var fields = HTTPFields()
-                for (name, text) in refusal.headers {
-                    if let name = HTTPField.Name(name), ![.contentLength, .connection, .transferEncoding].contains(name) {
-                        fields.append(HTTPField(name: name, value: text))
-                    }
-                }
-                fields[.contentLength] = String(refusal.body.readableBytes)
-                fields[.connection] = "close"
-                try await outbound.write(contentsOf: [.head(HTTPResponse(status: .init(code: refusal.status), headerFields: fields)),
-                                                      .body(refusal.body), .end(nil)])
-            }
+            await answer(http, refusal: refusal)
         case .websocket(let frames, let socket):
-            let configuration = WebSocketHandler.Configuration(
-                extensions: [], autoPing: .enabled(timePeriod: .seconds(limits.pingIntervalSeconds)),
-                closeTimeout: .seconds(10), validateUTF8: true, maxFrameSize: limits.maxMessageBytes)
-            _ = try? await WebSocketHandler.handle(
-                type: .server, configuration: configuration, asyncChannel: frames, context: SocketContext(logger: logger),
-                handler: { inbound, outbound, _ in await socket.run(inbound: inbound, outbound: outbound) })
-            socket.abandon()  // a no-op when `run` finished it
+            await run(frames, socket: socket, logger: logger)
         }
     }
+
+    /// Answers a refused WebSocket handshake with the transport's answer, then closes.
+    @inline(never)
+    private func answer(_ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, refusal: WebSocketUpgrade.Refusal) async {
+        try? await http.executeThenClose { _, outbound in
+            var fields = HTTPFields()
+            for (name, text) in refusal.headers {
+                if let name = HTTPField.Name(name), ![.contentLength, .connection, .transferEncoding].contains(name) {
+                    fields.append(HTTPField(name: name, value: text))
+                }
+            }
+            fields[.contentLength] = String(refusal.body.readableBytes)
+            fields[.connection] = "close"
+            try await outbound.write(contentsOf: [.head(HTTPResponse(status: .init(code: refusal.status), headerFields: fields)),
+                                                  .body(refusal.body), .end(nil)])
+        }
+    }
+
+    /// Runs an accepted WebSocket until it closes.
+    @inline(never)
+    private func run(_ frames: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, socket: HostWebSocket, logger: Logger) async {
+        let configuration = WebSocketHandler.Configuration(
+            extensions: [], autoPing: .enabled(timePeriod: .seconds(limits.pingIntervalSeconds)),
+            closeTimeout: .seconds(10), validateUTF8: true, maxFrameSize: limits.maxMessageBytes)
+        _ = try? await WebSocketHandler.handle(
+            type: .server, configuration: configuration, asyncChannel: frames, context: SocketContext(logger: logger),
+            handler: { inbound, outbound, _ in await socket.run(inbound: inbound, outbound: outbound) })
+        socket.abandon()  // a no-op when `run` finished it
+    }
+}
+
+/// Carries a response writer, which cannot be copied, into the task that answers with it.
+private final class WriterHandOff: @unchecked Sendable {
+    private var writer: ResponseWriter?
+
+    init(_ writer: consuming ResponseWriter) { self.writer = .some(writer) }
+
+    /// The writer; taken once, by the one task that answers.
+    func take() -> ResponseWriter { writer.take()! }
 }
 
 /// The context WSCore hands a WebSocket handler.

@@ -100,9 +100,7 @@ struct TransportBridge: Sendable {
         // the host writes there (see `ConnectionSink`); the writer ends it.
         return Response(status: .init(code: head.status), headers: fields, body: ResponseBody { writer in
             await exchange.streamBody()
-            exchange.clientGone()  // a no-op once the plugin has ended the response
-            exchange.markFinished()
-            try await writer.finish(nil)
+            try await writer.finish(nil)  // held back by the connection until the stream ends
         })
     }
 

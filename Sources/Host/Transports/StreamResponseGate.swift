@@ -1,0 +1,128 @@
+import NIOCore
+import NIOHTTPTypes
+
+/// Holds back the end of a streamed response until its stream ends, so that
+/// no task has to wait for it.
+///
+/// A transport's stream (an SSE response) is written past the HTTP encoder
+/// (`DirectWriter`); the request's task only starts it. When that task
+/// writes the response's end, this handler keeps the end, and whatever the
+/// connection writes after it, until `releaseEnd()`: then the end goes out
+/// behind the last byte of the stream, as if the task had waited.
+///
+/// A client that pipelines another request behind the stream would have it
+/// answered into the middle of the stream; the request waits here instead,
+/// and the connection stops reading, until the stream ended. That is what
+/// HTTP/1.1 asks, and what a task waiting for the stream did.
+///
+/// Sits between Hummingbird's connection state handler and the connection's
+/// async channel, where the parts are `HTTPRequestPart` and `HTTPResponsePart`.
+///
+/// THREAD: the connection's event loop only.
+final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var context: ChannelHandlerContext?
+    /// The next response end is to be kept.
+    private var holding = false
+    /// The end, and what was written after it, in order.
+    private var heldWrites: [(NIOAny, EventLoopPromise<Void>?)] = []
+    /// Parts of a request sent behind the stream, not passed on yet.
+    private var heldReads: [NIOAny] = []
+    private var readWanted = false
+
+    /// The gate of `channel`'s pipeline, if it has one (on its loop).
+    static func on(_ channel: any Channel) -> StreamResponseGate? {
+        try? channel.pipeline.syncOperations.handler(type: StreamResponseGate.self)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        failHeld()
+    }
+
+    /// Keeps the current response's end until `releaseEnd()`.
+    func holdEnd() {
+        holding = true
+    }
+
+    /// The stream ended: its response's end goes out, then what waited behind it.
+    func releaseEnd() {
+        guard holding, let context else { return }
+        holding = false
+        let writes = heldWrites
+        heldWrites = []
+        for (data, promise) in writes { context.write(data, promise: promise) }
+        context.flush()
+        let reads = heldReads
+        heldReads = []
+        for part in reads { channelRead(context: context, data: part) }
+        if !reads.isEmpty { context.fireChannelReadComplete() }
+        if readWanted, heldReads.isEmpty {
+            readWanted = false
+            context.read()
+        }
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if holding, !heldWrites.isEmpty || isEnd(data) {
+            heldWrites.append((data, promise))
+            return
+        }
+        context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        context.flush()  // what is held is flushed when it goes
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if !heldReads.isEmpty {
+            readWanted = true  // stop reading: the next request waits for the stream
+            return
+        }
+        context.read()
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A head while the end is held is the next request, sent behind the stream.
+        if !heldReads.isEmpty || (holding && isHead(data)) {
+            heldReads.append(data)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failHeld()
+        context.fireChannelInactive()
+    }
+
+    private func isHead(_ data: NIOAny) -> Bool {
+        if case .head = unwrapInboundIn(data) { return true }
+        return false
+    }
+
+    private func isEnd(_ data: NIOAny) -> Bool {
+        if case .end = unwrapOutboundIn(data) { return true }
+        return false
+    }
+
+    /// The connection closed with writes held: they never will be written.
+    private func failHeld() {
+        let writes = heldWrites
+        heldWrites = []
+        heldReads = []
+        holding = false
+        for (_, promise) in writes { promise?.fail(ChannelError.ioOnClosedChannel) }
+    }
+}
