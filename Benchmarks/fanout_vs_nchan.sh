@@ -74,12 +74,27 @@ server_ticks() {
   echo "$total"
 }
 
-# One run: prints "delivered_per_s p50_ms p99_ms delivered_percent server_cpu_us_per_delivery".
+# Northstar's fsyncs so far, from /metrics: "count sum_seconds count_over_10ms".
+fsyncs() {
+  curl -s localhost:8384/metrics | python3 -c '
+import re, sys
+count = total = within = 0.0
+for line in sys.stdin:
+    if line.startswith("northstar_commit_fsync_duration_seconds_count"): count = float(line.split()[-1])
+    elif line.startswith("northstar_commit_fsync_duration_seconds_sum"): total = float(line.split()[-1])
+    elif re.match(r"northstar_commit_fsync_duration_seconds_bucket\{le=\"0\.01\"\}", line): within = float(line.split()[-1])
+print(int(count), total, int(count - within))'
+}
+
+# One run: prints "delivered_per_s p50_ms p99_ms delivered_percent server_cpu_us_per_delivery fsyncs",
+# the last, for Northstar, the fsyncs of the run: their mean and how many took over 10 ms.
 # run TARGET TRANSPORT SUBSCRIBERS PUBLISHER_FLAGS...
 run() {
   local target=$1 transport=$2 subscribers=$3 output ticks
   shift 3
   ticks=$(server_ticks "$target")
+  local synced_before="0 0 0" synced_after="0 0 0"
+  [ "$target" = northstar ] && synced_before=$(fsyncs)
   if [ "$target" = northstar ]; then
     local thread scheme=http path=sse
     thread=$(curl -s -H "Authorization: Bearer $token" -d '{}' localhost:8384/v1/threads | python3 -c 'import json,sys; print(json.load(sys.stdin)["thread_id"])')
@@ -96,15 +111,19 @@ run() {
       --subscribers "$subscribers" --seconds "$seconds" "$@")
   fi
   ticks=$(( $(server_ticks "$target") - ticks ))
+  [ "$target" = northstar ] && synced_after=$(fsyncs)
   python3 -c '
 import os, re, sys
 text = sys.stdin.read()
 delivered = re.search(r"delivered: (\d+) of \d+ \(([\d.]+)%\), (\d+) events/s", text)
 latency = re.search(r"latency ms: p50 ([\d.]+|nan)\s+p90 \S+\s+p99 ([\d.]+|nan)", text)
+before, after = sys.argv[2].split(), sys.argv[3].split()
+count = int(after[0]) - int(before[0])
+fsync = f"{(float(after[1]) - float(before[1])) * 1000 / count:.2f}ms/{int(after[2]) - int(before[2])}" if count else "-"
 if not delivered or not latency:
-    print(0, "nan", "nan", 0, "nan"); sys.exit()
+    print(0, "nan", "nan", 0, "nan", fsync); sys.exit()
 cpu_us = int(sys.argv[1]) * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, int(delivered.group(1)))
-print(delivered.group(3), latency.group(1), latency.group(2), delivered.group(2), f"{cpu_us:.2f}")' "$ticks" <<<"$output"
+print(delivered.group(3), latency.group(1), latency.group(2), delivered.group(2), f"{cpu_us:.2f}", fsync)' "$ticks" "$synced_before" "$synced_after" <<<"$output"
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
@@ -117,8 +136,10 @@ scenario() {
   for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; cpus[$target]=""; done
   for round in $(seq "$rounds"); do
     for target in northstar nchan; do
-      read -r per_s p50 p99 percent cpu < <(run "$target" "$transport" "$subscribers" "$@")
-      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery"
+      read -r per_s p50 p99 percent cpu fsync < <(run "$target" "$transport" "$subscribers" "$@")
+      local disk=""
+      [ "$fsync" != "-" ] && disk=", fsync mean ${fsync%/*}, ${fsync#*/} over 10 ms"
+      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery$disk"
       rates[$target]+=" $per_s"; p50s[$target]+=" $p50"; p99s[$target]+=" $p99"; cpus[$target]+=" $cpu"
     done
   done

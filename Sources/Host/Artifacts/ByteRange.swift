@@ -14,7 +14,7 @@ struct ByteRange: Equatable {
                                message: "Range must be one \"bytes=FIRST-LAST\", \"bytes=FIRST-\" or \"bytes=-SUFFIX\"",
                                details: ["size": .number(Double(size))])
         guard header.hasPrefix("bytes=") else { throw invalid }
-        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        let spec = header.dropFirst(6).trimmingHeaderWhitespace
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { throw invalid }
         let first = String(spec[..<dash]), last = String(spec[spec.index(after: dash)...])
         func number(_ text: String) throws -> UInt64 {

@@ -123,7 +123,7 @@ struct ArtifactRoutes {
         var headers: HTTPFields = [.eTag: info.entityTag, .acceptRanges: "bytes", .contentType: info.contentType]
         if !info.sha256.isEmpty { headers[HTTPField.Name("x-checksum-sha256")!] = info.sha256 }
         if let tags = request.headers[.ifNoneMatch],
-           tags.split(separator: ",").contains(where: { let tag = $0.trimmingCharacters(in: .whitespaces); return tag == "*" || tag == info.entityTag || tag == "W/" + info.entityTag }) {
+           tags.split(separator: ",").contains(where: { let tag = $0.trimmingHeaderWhitespace; return tag == "*" || tag == info.entityTag || tag == "W/" + info.entityTag }) {
             if let reader { storage.getClose(reader) }
             return Response(status: .notModified, headers: headers)
         }

@@ -175,10 +175,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if !lengths.isEmpty, !head.headers["Transfer-Encoding"].isEmpty {
             return (.badRequest, "bad_request", "Content-Length and Transfer-Encoding together are refused", [])
         }
-        if Set(lengths.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }).count > 1 {
+        if Set(lengths.flatMap { $0.split(separator: ",").map(\.trimmingHeaderWhitespace) }).count > 1 {
             return (.badRequest, "bad_request", "conflicting Content-Length values", [])
         }
-        if let length = lengths.first.flatMap({ Int64($0.trimmingCharacters(in: .whitespaces)) }), length > limits.maxDeclaredBodyBytes {
+        if let length = lengths.first.flatMap({ Int64($0.trimmingHeaderWhitespace) }), length > limits.maxDeclaredBodyBytes {
             return (.payloadTooLarge, "body_too_large", "the declared body is over the \(limits.maxDeclaredBodyBytes)-byte limit", [])
         }
         if head.headers["Upgrade"].contains(where: { $0.lowercased() == "websocket" }) {

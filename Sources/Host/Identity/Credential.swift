@@ -20,8 +20,10 @@ public struct Credential: Sendable, CustomStringConvertible {
     /// Parses `Authorization: <scheme> <value>`; nil when the header is malformed.
     public init?(authorization header: String) {
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, !parts[1].trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        self.init(source: .header, scheme: String(parts[0]), value: parts[1].trimmingCharacters(in: .whitespaces))
+        guard parts.count == 2 else { return nil }
+        let value = parts[1].trimmingHeaderWhitespace
+        guard !value.isEmpty else { return nil }
+        self.init(source: .header, scheme: String(parts[0]), value: String(value))
     }
 
     public var description: String { "\(scheme) <redacted>" }

@@ -249,28 +249,20 @@ final class Exchange: @unchecked Sendable {
     /// stream is held by its socket, its sink and its subscription alone.
     func streamBody() async {
         let sink = self.sink
-        let held = await withCheckedContinuation { (opened: CheckedContinuation<Bool, Never>) in
+        // Every HTTP connection of the listener has a gate (`NorthstarServerChannel`).
+        await withCheckedContinuation { (opened: CheckedContinuation<Void, Never>) in
             sink.eventLoop.execute {
-                let gate = StreamResponseGate.on(sink.channel)
-                gate?.holdEnd()
+                StreamResponseGate.on(sink.channel)?.holdEnd()
                 sink.open(framing: RequestGuard.bodyFraming(on: sink.channel))
-                opened.resume(returning: gate != nil)
+                opened.resume()
             }
         }
-        let finished: @Sendable (@escaping @Sendable () -> Void) -> Void = { [self] then in
+        whenEnded { [self] in
             sink.finish {
                 self.clientGone()  // a no-op once the plugin has ended the response
                 self.markFinished()
-                then()
+                StreamResponseGate.on(sink.channel)?.releaseEnd()
             }
-        }
-        guard held else {
-            // No gate on this connection (it is not one of the listener's): wait here.
-            await withTaskCancellationHandler { await waitForEnd() } onCancel: { clientGone() }
-            return await withCheckedContinuation { continuation in finished { continuation.resume() } }
-        }
-        whenEnded {
-            finished { StreamResponseGate.on(sink.channel)?.releaseEnd() }
         }
     }
 
