@@ -11,9 +11,16 @@
 /// single lookup.
 public struct ResourceResolver: Sendable {
     let store: any EventStore
+    /// Threads already read (their records never change).
+    let threadRecords: ThreadRecords
 
     public init(store: any EventStore) {
+        self.init(store: store, threadRecords: ThreadRecords())
+    }
+
+    init(store: any EventStore, threadRecords: ThreadRecords) {
         self.store = store
+        self.threadRecords = threadRecords
     }
 
     /// The resource `id` of `kind`, if `context` may access it that way.
@@ -35,10 +42,18 @@ public struct ResourceResolver: Sendable {
         guard Identifier.isWellFormed(id, prefix: kind.prefix) else {
             throw KernelError.invalid("invalid_id", "\"\(id.prefix(80))\" is not a \(kind.rawValue) id (\(kind.prefix) and 26 base32 characters)")
         }
-        guard let resource = try await store.resource(id: id), resource.kind == kind,
+        guard let resource = try await record(id), resource.kind == kind,
               resource.tenant == context.tenant.rawValue, resource.env == context.env else {
             throw KernelError.notFound(kind.rawValue)
         }
+        return resource
+    }
+
+    /// The record of `id`: a thread already read, or what the store has.
+    private func record(_ id: String) async throws -> Resource? {
+        if let known = threadRecords.record(id) { return known }
+        let resource = try await store.resource(id: id)
+        if let resource { threadRecords.keep(resource) }
         return resource
     }
 
