@@ -67,6 +67,14 @@ import Testing
         #expect(refusal(#"{"node": {"listen": "nowhere"}}"#)?.path == "node.listen")
     }
 
+    @Test("the slow-consumer grace is 1 to 3600 seconds, 60 unless set")
+    func slowConsumerGrace() throws {
+        #expect(refusal(#"{"limits": {"slow_consumer_grace_seconds": 0}}"#)?.path == "limits.slow_consumer_grace_seconds")
+        #expect(refusal(#"{"limits": {"slow_consumer_grace_seconds": 3601}}"#)?.path == "limits.slow_consumer_grace_seconds")
+        #expect(refusal(#"{"limits": {"slow_consumer_grace_seconds": "soon"}}"#)?.path == "limits.slow_consumer_grace_seconds")
+        #expect(WebSocketLimits().slowConsumerGraceSeconds == 60)
+    }
+
     @Test("a missing required value is refused")
     func missingRequired() {
         #expect(refusal(#"{"plugins": [{"config": {}}]}"#)?.path == "plugins[0].path")

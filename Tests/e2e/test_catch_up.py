@@ -3,12 +3,13 @@ reaches a subscriber that reads it, whole and in order, over SSE and WS: the
 catch-up is paced by what the client reads. Only a client that stops
 reading is a slow consumer."""
 import json
+import socket
 import time
 
 import pytest
 from websockets.sync.client import connect
 
-from conftest import bearer
+from conftest import Server, bearer
 from sse_client import SSEStream
 
 COUNT = 300
@@ -72,4 +73,71 @@ def test_a_client_that_reads_the_backlog_slowly_still_gets_all_of_it(backlog):
                 time.sleep(0.2)  # a client busy elsewhere: 3 s in all
     assert seqs == list(range(1, COUNT + 1))
     assert time.monotonic() - started > 2.5
+    stream.close()
+
+
+GRACE = 2  # seconds: limits.slow_consumer_grace_seconds on the impatient node
+# A backlog past what loopback's kernel buffers take for a client that does not
+# read (a send buffer grows to tcp_wmem's 4 MiB) plus the 256 KiB queue: 6.5 MB.
+BIG_COUNT = 400
+BIG_TEXT = "y" * 16000
+
+
+@pytest.fixture
+def impatient_backlog(data_dir):
+    """A node that waits GRACE s, not 60, for a client that stopped reading; a big backlog on it."""
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({
+        "limits": {"slow_consumer_grace_seconds": GRACE},
+        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
+    server = Server(data_dir, config=config).start()
+    headers = bearer(server.token())
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    for index in range(BIG_COUNT):
+        assert server.post(f"/v1/threads/{thread}/messages", json={"text": f"{index} {BIG_TEXT}"}, headers=headers).status_code == 201
+    yield server, headers, thread
+    server.kill()
+
+
+def test_a_client_that_stops_reading_its_backlog_is_cut_off_after_the_grace_and_resumes_without_loss(impatient_backlog):
+    server, headers, thread = impatient_backlog
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    client.connect(("127.0.0.1", server.port))
+    client.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                    f"Authorization: {headers['Authorization']}\r\n\r\n").encode())
+    started = time.monotonic()
+    # Read nothing while the server waits, then read what it sent until it closes the socket.
+    time.sleep(2 * GRACE + 1)  # the queue fills, then the grace runs out
+    client.settimeout(15)
+    received = b""
+    while chunk := client.recv(65536):
+        received += chunk
+    closed_after = time.monotonic() - started
+    client.close()
+    # Cut off after the grace, not after the default 60 s.
+    assert closed_after < 20, closed_after
+    seqs = [json.loads(line[len(b"data: "):])["seq"] for line in received.split(b"\n")
+            if line.startswith(b"data: ") and b'"type":"chat.message"' in line]
+    assert 0 < len(seqs) < BIG_COUNT, "the client was not cut off"
+    assert seqs == list(range(1, len(seqs) + 1)), "what arrived before the cut-off has a gap"
+    if b"stream.end" in received:
+        end = json.loads(received.split(b"event: stream.end")[1].split(b"data: ")[1].split(b"\n")[0])
+        assert end["reason"] == "slow_consumer" and end["last_seq"] == seqs[-1], end
+    # Nothing stays held for it on the server.
+    deadline = time.monotonic() + 5
+    while "northstar_transport_exchanges_open 0" not in server.get("/metrics").text:
+        assert time.monotonic() < deadline, "the cut-off stream's exchange is still open"
+        time.sleep(0.1)
+    # It resumes after the last event it read and misses nothing.
+    stream = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": str(seqs[-1])}, timeout=20)
+    rest = []
+    while len(rest) < BIG_COUNT - len(seqs):
+        frame = stream.frame()
+        assert frame.get("event") != "stream.end", frame
+        if frame.get("event") == "chat.message":
+            rest.append(json.loads(frame["data"])["seq"])
+    assert rest == list(range(seqs[-1] + 1, BIG_COUNT + 1))
     stream.close()

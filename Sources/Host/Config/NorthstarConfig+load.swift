@@ -112,7 +112,8 @@ extension NorthstarConfig {
         let transports = WebSocketLimits(
             sendQueueBytes: Int(try limitsReader.integer("send_queue_bytes", range: 4096...(1 << 30)) ?? 256 << 10),
             maxMessageBytes: Int(try limitsReader.integer("ws_max_message_bytes", range: 128...(1 << 24)) ?? 1 << 16),
-            pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30))
+            pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30),
+            slowConsumerGraceSeconds: Int(try limitsReader.integer("slow_consumer_grace_seconds", range: 1...3600) ?? 60))
         var limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 256 << 10),
                             commands: commands, transports: transports,
                             maxObjectBytes: UInt64(try limitsReader.integer("max_object_bytes", range: 1...(1 << 42)) ?? 100 << 20),

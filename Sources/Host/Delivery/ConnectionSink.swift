@@ -21,7 +21,7 @@ import NIOWebSocket
 /// subscription's position goes back to the last event really sent), and
 /// only a short last word may follow (`stream.end`, a 4008 close), written
 /// past the limit. When the stream then finishes, the socket closes once
-/// that last word has left, or after `cutOffGrace`. Until then a cut-off
+/// that last word has left, or after `grace`. Until then a cut-off
 /// connection holds next to nothing of its own: a client that reads again
 /// within the grace reads its events, then where to resume.
 ///
@@ -73,17 +73,20 @@ final class ConnectionSink: @unchecked Sendable {
     let limit: Int
     /// How much of `limit` NIO may hold (its high water mark); the queue holds the rest.
     let socketShare: Int
-    /// How long a cut-off connection waits for its client to read its last word.
-    static let cutOffGrace: TimeAmount = .seconds(60)
+    /// How long a client that stopped reading is waited for: a cut-off
+    /// connection, for its last word to be read; a catch-up, for room in
+    /// the queue (`limits.slow_consumer_grace_seconds`).
+    let grace: TimeAmount
 
     private let state = NIOLockedValueBox(State())
     // On the loop only:
     private var writer: DirectWriter?
     private var needsFlush = false
 
-    init(channel: any Channel, limit: Int) {
+    init(channel: any Channel, limit: Int, grace: TimeAmount = .seconds(60)) {
         self.channel = channel
         self.limit = limit
+        self.grace = grace
         socketShare = max(4096, limit / 4)
     }
 
@@ -291,7 +294,7 @@ final class ConnectionSink: @unchecked Sendable {
 
     /// Ends the stream: nothing is taken after what is queued now. A cut-off
     /// connection then closes once its last word has left, or after
-    /// `cutOffGrace`. `action` runs on the loop after the queue was written.
+    /// `grace`. `action` runs on the loop after the queue was written.
     func finish(then action: @escaping @Sendable () -> Void) {
         afterQueued { [self] in
             let (cut, paced) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Bool, Never>]) in
@@ -313,8 +316,8 @@ final class ConnectionSink: @unchecked Sendable {
         // An empty write completes after every write before it has left.
         if let writer { writer.write(ByteBuffer(), promise: written); writer.flush() } else { written.succeed() }
         written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        let grace = channel.eventLoop.scheduleTask(in: Self.cutOffGrace) { channel.close(promise: nil) }
-        channel.closeFuture.whenComplete { _ in grace.cancel() }
+        let deadline = channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
     }
 
     /// The socket closed: nothing more is written, and the owner is told once.

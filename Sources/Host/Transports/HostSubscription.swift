@@ -73,8 +73,8 @@ final class HostSubscription: @unchecked Sendable {
                     switch item {
                     case .event(let event):
                         // A backlog goes out as fast as the client reads it; one that
-                        // stops reading for the cut-off grace is a slow consumer.
-                        if let connection, await !connection.waitForRoom(timeout: ConnectionSink.cutOffGrace) {
+                        // stops reading for the connection's grace is a slow consumer.
+                        if let connection, await !connection.waitForRoom(timeout: connection.grace) {
                             connection.cutOff()
                             end(ns_status(NS_ERR_TOO_LARGE),
                                 "slow consumer: the client stopped reading the backlog; resume after seq \(subscription.lastDeliveredSeq)")

@@ -18,7 +18,7 @@ struct TransportBridge: Sendable {
 
     /// The HTTP route.
     func respond(to request: Request, context: NorthstarRequestContext) async throws -> Response {
-        let exchange = Exchange(plugin: plugin, route: route, sink: ConnectionSink(channel: context.channel, limit: limits.sendQueueBytes),
+        let exchange = Exchange(plugin: plugin, route: route, sink: limits.sink(on: context.channel),
                                 openExchanges: openExchanges)
         guard exchange.register() else {
             exchange.sink.stopWatching()
@@ -47,7 +47,7 @@ struct TransportBridge: Sendable {
     }
 
     func handshake(_ head: HTTPRequest, parameters: [String], channel: any Channel) async -> HandshakeAnswer {
-        let exchange = Exchange(plugin: plugin, route: route, sink: ConnectionSink(channel: channel, limit: limits.sendQueueBytes),
+        let exchange = Exchange(plugin: plugin, route: route, sink: limits.sink(on: channel),
                                 openExchanges: openExchanges, webSocketLimits: limits)
         defer { exchange.markFinished() }  // the socket, if accepted, is tracked as a WebSocket from here
         guard exchange.register() else {
