@@ -90,6 +90,28 @@ def test_a_request_pipelined_behind_a_stream_is_answered_once_the_stream_ended(s
     assert b"HTTP/1.1" not in body[:end_of_stream], "an answer was written into the stream"
 
 
+def test_a_stream_asked_with_connection_close_runs_until_it_ends_then_the_connection_closes(strict_server):
+    """`Connection: close` closes the connection after the answer, and the
+    answer is the whole stream: live events arrive, then its last word."""
+    server = strict_server
+    long_lived = bearer(server.token())
+    thread = make_thread(server, long_lived, 0)
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
+    connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                        f"Connection: close\r\nAuthorization: Bearer {server.token(ttl=TTL)}\r\n\r\n").encode())
+    received = connection.recv(65536)
+    assert received.startswith(b"HTTP/1.1 200"), received
+    time.sleep(0.3)
+    server.post(f"/v1/threads/{thread}/messages", json={"text": "live"}, headers=long_lived)
+    while chunk := connection.recv(65536):  # until the server closes it
+        received += chunk
+    connection.close()
+    body = received.partition(b"\r\n\r\n")[2]
+    assert b'"text":"live"' in body, "the stream was cut before its live event"
+    assert body.index(b'"text":"live"') < body.index(b"stream.end") < body.index(b"\r\n0\r\n\r\n")
+    assert b"token_expired" in body
+
+
 def test_ws_subscriptions_end_at_expiry_unless_renewed_and_writes_are_refused(strict_server):
     server = strict_server
     long_lived = bearer(server.token())

@@ -59,6 +59,12 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
             let handOff = WriterHandOff(writer)
             let task = Task { try await responder(request, handOff.take(), channel) }
             try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+            // The HTTP loop closes a `Connection: close` request's connection as
+            // soon as this returns: a stream it started must end first.
+            if request.headers[.connection]?.lowercased().contains("close") == true {
+                let loop = channel.eventLoop
+                try? await loop.flatSubmit { StreamResponseGate.on(channel)?.streamEnded(on: loop) ?? loop.makeSucceededVoidFuture() }.get()
+            }
         }
     }
 

@@ -10,6 +10,10 @@ import NIOHTTPTypes
 /// connection writes after it, until `releaseEnd()`: then the end goes out
 /// behind the last byte of the stream, as if the task had waited.
 ///
+/// A request that said `Connection: close` has its connection closed by the
+/// HTTP loop as soon as its task returned; the loop waits for `streamEnded()`
+/// first (`NorthstarServerChannel`), so the stream is not cut short.
+///
 /// A client that pipelines another request behind the stream would have it
 /// answered into the middle of the stream; the request waits here instead,
 /// and the connection stops reading, until the stream ended. That is what
@@ -30,6 +34,8 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
     private var holding = false
     /// The end, and what was written after it, in order.
     private var heldWrites: [(NIOAny, EventLoopPromise<Void>?)] = []
+    /// Completed when the held end went out, or the connection closed.
+    private var ended: EventLoopPromise<Void>?
     /// Parts of a request sent behind the stream, not passed on yet.
     private var heldReads: [NIOAny] = []
     private var readWanted = false
@@ -51,6 +57,14 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         holding = true
     }
 
+    /// Succeeds once no stream's end is held (at once if none is).
+    func streamEnded(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard holding else { return loop.makeSucceededVoidFuture() }
+        let promise = ended ?? loop.makePromise()
+        ended = promise
+        return promise.futureResult
+    }
+
     /// The stream ended: its response's end goes out, then what waited behind it.
     func releaseEnd() {
         guard holding, let context else { return }
@@ -59,6 +73,8 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         heldWrites = []
         for (data, promise) in writes { context.write(data, promise: promise) }
         context.flush()
+        ended?.succeed()
+        ended = nil
         let reads = heldReads
         heldReads = []
         for part in reads { channelRead(context: context, data: part) }
@@ -124,5 +140,7 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         heldReads = []
         holding = false
         for (_, promise) in writes { promise?.fail(ChannelError.ioOnClosedChannel) }
+        ended?.succeed()
+        ended = nil
     }
 }
