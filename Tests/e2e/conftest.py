@@ -3,6 +3,7 @@
 Each server gets its own data directory and an OS-picked port (`--listen
 127.0.0.1:0`); the port is read from the server's own log line.
 """
+import json
 import os
 import re
 import signal
@@ -95,6 +96,19 @@ class Server:
 
     def log_text(self):
         return self.log_path.read_text()
+
+
+def dev_config(data_dir, limits=None, ws=None, store=None):
+    """Writes a config of the dev JWT provider and the sse and ws transports,
+    with these `limits`, `ws` plugin settings and `store`; returns its path."""
+    config = Path(data_dir) / "config.json"
+    config.write_text(json.dumps({
+        "limits": limits or {}, "store": store or {},
+        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {}},
+                    {"name": "ws", "path": "libNorthstarWS.so", "config": ws or {}}]}))
+    return config
 
 
 @pytest.fixture

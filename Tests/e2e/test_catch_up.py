@@ -9,7 +9,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from conftest import Server, bearer
+from conftest import Server, bearer, dev_config
 from sse_client import SSEStream
 
 COUNT = 300
@@ -86,13 +86,7 @@ BIG_TEXT = "y" * 16000
 @pytest.fixture
 def impatient_backlog(data_dir):
     """A node that waits GRACE s, not 60, for a client that stopped reading; a big backlog on it."""
-    config = data_dir / "config.json"
-    config.write_text(json.dumps({
-        "limits": {"slow_consumer_grace_seconds": GRACE},
-        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
-                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
-                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {}}]}))
-    server = Server(data_dir, config=config).start()
+    server = Server(data_dir, config=dev_config(data_dir, limits={"slow_consumer_grace_seconds": GRACE})).start()
     headers = bearer(server.token())
     thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
     for index in range(BIG_COUNT):

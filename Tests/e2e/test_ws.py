@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import Server, bearer, dev_claims, dev_secret, load_schema, sign_hs
+from conftest import Server, bearer, dev_claims, dev_config, dev_secret, load_schema, sign_hs
 from sse_client import SSEStream
 from ws_raw import RawWebSocket
 
@@ -51,14 +51,7 @@ def refused(server, path, **kwargs):
 
 
 def ws_config(data_dir, ws=None, limits=None, store=None):
-    config = data_dir / "config.json"
-    config.write_text(json.dumps({
-        "limits": limits or {}, "store": store or {},
-        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
-                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
-                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {}},
-                    {"name": "ws", "path": "libNorthstarWS.so", "config": ws or {}}]}))
-    return config
+    return dev_config(data_dir, limits=limits, ws=ws, store=store)
 
 
 def test_a_post_over_ws_reaches_ws_and_sse_subscribers_as_one_event(server):

@@ -15,12 +15,8 @@ public struct ResourceResolver: Sendable {
     let threadRecords: ThreadRecords
 
     public init(store: any EventStore) {
-        self.init(store: store, threadRecords: ThreadRecords())
-    }
-
-    init(store: any EventStore, threadRecords: ThreadRecords) {
         self.store = store
-        self.threadRecords = threadRecords
+        threadRecords = ThreadRecords()
     }
 
     /// The resource `id` of `kind`, if `context` may access it that way.

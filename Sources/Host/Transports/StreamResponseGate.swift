@@ -95,10 +95,6 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    func flush(context: ChannelHandlerContext) {
-        context.flush()  // what is held is flushed when it goes
-    }
-
     func read(context: ChannelHandlerContext) {
         if !heldReads.isEmpty {
             readWanted = true  // stop reading: the next request waits for the stream
