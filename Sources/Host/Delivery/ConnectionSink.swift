@@ -83,7 +83,7 @@ final class ConnectionSink: @unchecked Sendable {
     private var writer: DirectWriter?
     private var needsFlush = false
 
-    init(channel: any Channel, limit: Int, grace: TimeAmount = .seconds(60)) {
+    init(channel: any Channel, limit: Int, grace: TimeAmount) {
         self.channel = channel
         self.limit = limit
         self.grace = grace
