@@ -112,6 +112,75 @@ def test_a_stream_asked_with_connection_close_runs_until_it_ends_then_the_connec
     assert b"token_expired" in body
 
 
+def read_stream_to_its_end(connection, received=b""):
+    """Reads one chunked SSE answer to its terminating chunk; returns it and what came after."""
+    terminator = b"\r\n0\r\n\r\n"
+    while terminator not in received:
+        chunk = connection.recv(65536)
+        assert chunk, f"the connection closed inside the stream: {received!r}"
+        received += chunk
+    stream, _, rest = received.partition(terminator)
+    return stream, rest
+
+
+def test_a_connection_whose_streams_ended_serves_the_requests_sent_after_them(strict_server):
+    """While a stream runs its connection's HTTP loop is parked, with no task;
+    each time the stream ends the loop resumes on the same connection: here
+    twice, each stream then a request sent only after it ended."""
+    server = strict_server
+    thread = make_thread(server, bearer(server.token()), 1)
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
+    for _ in range(2):
+        connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                            f"Authorization: Bearer {server.token(ttl=TTL)}\r\n\r\n").encode())
+        stream, rest = read_stream_to_its_end(connection)
+        assert stream.startswith(b"HTTP/1.1 200") and b'"seq":1' in stream and b"token_expired" in stream
+        assert rest == b"", f"bytes after the stream's end: {rest!r}"
+    connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    connection.close()
+
+
+def open_gauge(server, name):
+    for line in server.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing from /metrics")
+
+
+def test_clients_that_leave_while_their_streams_run_release_their_connections(strict_server):
+    """A parked connection has no task to notice its client left: the
+    connection itself must end the exchange and give its place back."""
+    server = strict_server
+    token = server.token()
+    thread = make_thread(server, bearer(token), 0)
+    baseline = open_gauge(server, "northstar_connections_open")
+    connections = []
+    for _ in range(20):
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                            f"Authorization: Bearer {token}\r\n\r\n").encode())
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+        connections.append(connection)
+    assert open_gauge(server, "northstar_connections_open") >= baseline + 20
+    assert open_gauge(server, "northstar_transport_exchanges_open") >= 20
+    for connection in connections:
+        connection.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (open_gauge(server, "northstar_connections_open") <= baseline
+                and open_gauge(server, "northstar_transport_exchanges_open") == 0):
+            break
+        time.sleep(0.1)
+    assert open_gauge(server, "northstar_connections_open") <= baseline
+    assert open_gauge(server, "northstar_transport_exchanges_open") == 0
+    # The node still serves streams on new connections.
+    stream = SSEStream(server.port, f"/sse/chat/{thread}", headers=bearer(token), timeout=10)
+    assert stream.status == 200
+    stream.close()
+
+
 def test_ws_subscriptions_end_at_expiry_unless_renewed_and_writes_are_refused(strict_server):
     server = strict_server
     long_lived = bearer(server.token())

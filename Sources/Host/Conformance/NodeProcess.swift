@@ -39,7 +39,9 @@ final class NodeProcess: @unchecked Sendable {
         try Data(document.jsonText.utf8).write(to: configURL)
         let data = folder.appendingPathComponent("data").path
         let log = folder.appendingPathComponent("server.log").path
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else {
+            throw ContractBroken("cannot create the node's log file \(log)")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["serve", "--config", configURL.path, "--listen", "127.0.0.1:0", "--data-dir", data]

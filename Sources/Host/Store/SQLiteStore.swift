@@ -56,7 +56,7 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     /// while `health` reports a problem, so readiness comes back as soon as
     /// writes do.
     public func probeWrite() async throws {
-        try await onWriter { db, _ in
+        _ = try await onWriter { db, _ in
             try db.query("INSERT OR REPLACE INTO write_probe (id, at_ms) VALUES (1, ?)",
                          [.integer(Int64(Date().timeIntervalSince1970 * 1000))])
         }

@@ -244,9 +244,10 @@ final class Exchange: @unchecked Sendable {
     ///
     /// Why not wait here: the task that routed the request keeps, for as
     /// long as it lives, the memory its deepest call needed (Swift's task
-    /// allocator frees its slabs only with the task), about 14 KiB. An idle
-    /// stream must not pay that; once this returns, the task ends and the
-    /// stream is held by its socket, its sink and its subscription alone.
+    /// allocator frees its slabs only with the task). An idle stream must
+    /// not pay that; once this returns, the connection's loop parks and its
+    /// task ends (`HTTPConnectionLoop`), and the stream is held by its
+    /// socket, its sink and its subscription alone.
     func streamBody() async {
         let sink = self.sink
         // Every HTTP connection of the listener has a gate (`NorthstarServerChannel`).

@@ -37,34 +37,8 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
     static func builder(upgrade: WebSocketUpgrade, limits: WebSocketLimits, connectionLimits: ConnectionLimits,
                         connections: ConnectionCount) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            NorthstarServerChannel(responder: answeringReadsInATaskOfTheirOwn(responder), upgrade: upgrade, limits: limits,
+            NorthstarServerChannel(responder: responder, upgrade: upgrade, limits: limits,
                                    connectionLimits: connectionLimits, connections: connections)
-        }
-    }
-
-    /// Answers GET requests in a task of their own.
-    ///
-    /// A GET may open a stream that stays for hours (SSE). Swift's task
-    /// allocator keeps, for as long as a task lives, the memory of the
-    /// deepest call it made: routing a request through the middleware and
-    /// the router costs about 14 KiB. Routed in the connection's own task,
-    /// every idle stream would hold that. Routed in a task of its own, which
-    /// ends once the stream is started (`Exchange.streamBody`), the
-    /// connection's task stays shallow, waiting for the next request.
-    /// Other methods are answered in the connection's task: they end, and a
-    /// publisher's POST does not pay the hop.
-    private static func answeringReadsInATaskOfTheirOwn(_ responder: @escaping Responder) -> Responder {
-        { request, writer, channel in
-            guard request.method == .get else { return try await responder(request, writer, channel) }
-            let handOff = WriterHandOff(writer)
-            let task = Task { try await responder(request, handOff.take(), channel) }
-            try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-            // The HTTP loop closes a `Connection: close` request's connection as
-            // soon as this returns: a stream it started must end first.
-            if request.headers[.connection]?.lowercased().contains("close") == true {
-                let loop = channel.eventLoop
-                try? await loop.flatSubmit { StreamResponseGate.on(channel)?.streamEnded(on: loop) ?? loop.makeSucceededVoidFuture() }.get()
-            }
         }
     }
 
@@ -160,13 +134,13 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// Each branch is a function of its own, kept out of line: an async
     /// function's frame holds what every branch keeps across its waits, and
-    /// the connection's task keeps its deepest frames for as long as the
-    /// connection lives (see `answeringReadsInATaskOfTheirOwn`).
+    /// the connection's task keeps its deepest frames for as long as it
+    /// lives (see `HTTPConnectionLoop`).
     func handle(value: Value, logger: Logger) async {
         guard let outcome = try? await value.outcome.get() else { return }
         switch outcome {
         case .http(let http):
-            await handleHTTP(asyncChannel: http, logger: logger)
+            await HTTPConnectionLoop(http, responder: responder, logger: logger).serve()
         case .refused(let http, let refusal):
             await answer(http, refusal: refusal)
         case .websocket(let frames, let socket):
@@ -202,16 +176,6 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
             handler: { inbound, outbound, _ in await socket.run(inbound: inbound, outbound: outbound) })
         socket.abandon()  // a no-op when `run` finished it
     }
-}
-
-/// Carries a response writer, which cannot be copied, into the task that answers with it.
-private final class WriterHandOff: @unchecked Sendable {
-    private var writer: ResponseWriter?
-
-    init(_ writer: consuming ResponseWriter) { self.writer = .some(writer) }
-
-    /// The writer; taken once, by the one task that answers.
-    func take() -> ResponseWriter { writer.take()! }
 }
 
 /// The context WSCore hands a WebSocket handler.

@@ -10,9 +10,9 @@ import NIOHTTPTypes
 /// connection writes after it, until `releaseEnd()`: then the end goes out
 /// behind the last byte of the stream, as if the task had waited.
 ///
-/// A request that said `Connection: close` has its connection closed by the
-/// HTTP loop as soon as its task returned; the loop waits for `streamEnded()`
-/// first (`NorthstarServerChannel`), so the stream is not cut short.
+/// The connection's HTTP loop parks here while the stream runs
+/// (`parkUntilStreamEnds`), so no task waits for it either; the gate
+/// resumes the loop once the stream ended, or the connection closed.
 ///
 /// A client that pipelines another request behind the stream would have it
 /// answered into the middle of the stream; the request waits here instead,
@@ -34,8 +34,8 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
     private var holding = false
     /// The end, and what was written after it, in order.
     private var heldWrites: [(NIOAny, EventLoopPromise<Void>?)] = []
-    /// Completed when the held end went out, or the connection closed.
-    private var ended: EventLoopPromise<Void>?
+    /// Resumes the parked HTTP loop: called once the held end went out, or the connection closed.
+    private var resumeLoop: (() -> Void)?
     /// Parts of a request sent behind the stream, not passed on yet.
     private var heldReads: [NIOAny] = []
     private var readWanted = false
@@ -57,12 +57,13 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         holding = true
     }
 
-    /// Succeeds once no stream's end is held (at once if none is).
-    func streamEnded(on loop: any EventLoop) -> EventLoopFuture<Void> {
-        guard holding else { return loop.makeSucceededVoidFuture() }
-        let promise = ended ?? loop.makePromise()
-        ended = promise
-        return promise.futureResult
+    /// Keeps `resume` until the held end went out, or the connection
+    /// closed, then calls it once. False, and `resume` is not kept, when no
+    /// end is held: the stream has ended already.
+    func parkUntilStreamEnds(_ resume: @escaping () -> Void) -> Bool {
+        guard holding, context != nil else { return false }
+        resumeLoop = resume
+        return true
     }
 
     /// The stream ended: its response's end goes out, then what waited behind it.
@@ -73,8 +74,6 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         heldWrites = []
         for (data, promise) in writes { context.write(data, promise: promise) }
         context.flush()
-        ended?.succeed()
-        ended = nil
         let reads = heldReads
         heldReads = []
         for part in reads { channelRead(context: context, data: part) }
@@ -83,6 +82,15 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
             readWanted = false
             context.read()
         }
+        resume()
+    }
+
+    /// Resumes the parked loop, if one is parked here: after the held reads
+    /// were passed on, so the loop finds the request sent behind the stream.
+    private func resume() {
+        let resume = resumeLoop
+        resumeLoop = nil
+        resume?()
     }
 
     // MARK: Outbound
@@ -136,7 +144,6 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         heldReads = []
         holding = false
         for (_, promise) in writes { promise?.fail(ChannelError.ioOnClosedChannel) }
-        ended?.succeed()
-        ended = nil
+        resume()  // the loop finds the connection closed and ends
     }
 }
