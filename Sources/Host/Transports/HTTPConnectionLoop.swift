@@ -10,22 +10,23 @@ import NIOHTTPTypes
 ///
 /// A connection that opened a stream (SSE) holds no task while the stream
 /// runs. Swift's task allocator keeps, for as long as a task lives, the
-/// memory of the deepest call it made: the loop, routing and the transport
-/// cost about 8 KiB, paid by every idle stream if a task waited for it.
-/// So once a request's task has started a stream and returned, the loop
-/// parks with the connection's `StreamResponseGate` and its task ends; the
-/// gate resumes it, in a task of its own, when the stream has ended (or the
-/// connection closed), and the loop reads the next request.
+/// memory of the deepest call it made: this loop, the middleware, the
+/// router and the transport take 8 KiB and more, which every idle stream
+/// would pay if a task waited for it. So once a request has started its
+/// stream and the responder returned, the loop parks with the connection's
+/// `StreamResponseGate` and the connection's task ends; the gate resumes the
+/// loop, in a task of its own, when the stream has ended (or the connection
+/// closed), and the loop reads the next request.
 ///
 /// Hummingbird's own loop (`handleHTTP`) cannot park: it reads through the
 /// async channel's scoped accessor, which closes the connection when its
 /// task ends. This loop takes the channel's inbound stream and outbound
 /// writer unscoped, and closes the connection itself when it is done.
 ///
-/// THREAD: one task at a time: the one serving, then, after a park, the
-/// one the gate started. The gate's callback runs after the serving task
-/// stopped touching the loop, on the connection's event loop, and the new
-/// task starts from there.
+/// THREAD: one task at a time: the one serving, then, after a park, the one
+/// the gate started. The park is decided on the connection's event loop,
+/// where the gate also resumes, and once parked the serving task touches
+/// nothing of the loop: it only returns.
 final class HTTPConnectionLoop: @unchecked Sendable {
     private let channel: any Channel
     private let outbound: NIOAsyncChannelOutboundWriter<HTTPResponsePart>
