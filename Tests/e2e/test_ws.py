@@ -50,10 +50,6 @@ def refused(server, path, **kwargs):
     return response.status_code, json.loads(bytes(response.body))
 
 
-def ws_config(data_dir, ws=None, limits=None, store=None):
-    return dev_config(data_dir, limits=limits, ws=ws, store=store)
-
-
 def test_a_post_over_ws_reaches_ws_and_sse_subscribers_as_one_event(server):
     headers = bearer(server.token())
     thread = thread_with_messages(server, headers, 1)
@@ -229,7 +225,7 @@ def test_credentials_from_subprotocol_and_query(server):
 
 
 def test_origin_allow_list_and_query_tokens_off_by_default(data_dir):
-    server = Server(data_dir, config=ws_config(data_dir, ws={"allowed_origins": ["https://app.example.com"]})).start()
+    server = Server(data_dir, config=dev_config(data_dir, ws={"allowed_origins": ["https://app.example.com"]})).start()
     try:
         headers = bearer(server.token())
         thread = thread_with_messages(server, headers, 1)
@@ -247,7 +243,7 @@ def test_origin_allow_list_and_query_tokens_off_by_default(data_dir):
 
 
 def test_bad_messages_get_errors_and_the_socket_stays_open(data_dir):
-    server = Server(data_dir, config=ws_config(data_dir, ws={"max_subscriptions": 2},
+    server = Server(data_dir, config=dev_config(data_dir, ws={"max_subscriptions": 2},
                                                limits={"ws_max_message_bytes": 4096})).start()
     try:
         headers = bearer(server.token())
@@ -327,7 +323,7 @@ def test_a_client_that_never_reads_is_closed_and_memory_stays_bounded(server):
 
 
 def test_a_peer_that_stops_answering_pings_is_closed(data_dir):
-    server = Server(data_dir, config=ws_config(data_dir, limits={"ws_ping_interval_seconds": 1})).start()
+    server = Server(data_dir, config=dev_config(data_dir, limits={"ws_ping_interval_seconds": 1})).start()
     try:
         headers = bearer(server.token())
         thread = thread_with_messages(server, headers, 0)
@@ -366,7 +362,7 @@ def test_a_client_that_vanishes_mid_frame_leaves_others_unaffected(server):
 
 
 def test_gap_when_the_log_no_longer_holds_the_events(data_dir):
-    server = Server(data_dir, config=ws_config(data_dir, store={"retain_events_per_stream": 3})).start()
+    server = Server(data_dir, config=dev_config(data_dir, store={"retain_events_per_stream": 3})).start()
     try:
         headers = bearer(server.token())
         thread = thread_with_messages(server, headers, 10)
@@ -401,7 +397,7 @@ def test_sigterm_closes_sockets_with_going_away_and_the_server_exits(server):
                                         ({"allow_query_token": 1}, "allow_query_token"),
                                         ({"allowed_origins": "https://a.example"}, "allowed_origins")])
 def test_bad_ws_config_is_refused_before_the_port_is_bound(data_dir, bad, words):
-    server = Server(data_dir, config=ws_config(data_dir, ws=bad))
+    server = Server(data_dir, config=dev_config(data_dir, ws=bad))
     with pytest.raises(RuntimeError) as refused:
         server.start(timeout=15)
     assert "config-rejected" in str(refused.value) and words in str(refused.value)
