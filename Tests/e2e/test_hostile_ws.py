@@ -8,8 +8,8 @@ import struct
 import pytest
 from websockets.sync.client import connect
 
-from conftest import Server, bearer
-from test_ws import thread_with_messages, ws_config, ws_url
+from conftest import Server, bearer, dev_config
+from test_ws import thread_with_messages, ws_url
 from ws_raw import RawWebSocket
 
 
@@ -54,7 +54,7 @@ VIOLATIONS = [
 
 @pytest.mark.parametrize("name,frames,code", VIOLATIONS, ids=[case[0] for case in VIOLATIONS])
 def test_protocol_violations_close_with_the_rfc_code(data_dir, name, frames, code):
-    server = Server(data_dir, config=ws_config(data_dir, limits={"ws_max_message_bytes": 8192})).start()
+    server = Server(data_dir, config=dev_config(data_dir, limits={"ws_max_message_bytes": 8192})).start()
     try:
         socket = RawWebSocket(server.port, "/ws", headers=[f"Authorization: Bearer {server.token()}"])
         assert socket.status == 101
