@@ -80,10 +80,10 @@ def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_
         for text in ("one", "two"):
             assert server.post(f"/v1/threads/{thread}/messages", json={"text": text}, headers=headers).status_code == 201
         first = server.get(f"/old/chat/{thread}?after=1", headers=headers)
-        assert first.status_code == 200 and first.json()["seq"] == 2 and first.json()["data"]["text"] == "two"
+        assert first.status_code == 200 and first.json()["seq"] == 2 and first.json()["data"]["text"] == "two", first.text
         # A live event (one committed after the subscribe) reaches it through on_event.
         live = get_after_next_post(server, f"/old/chat/{thread}?after=2", thread, headers)
-        assert live.status_code == 200 and live.json()["seq"] == 3 and live.json()["data"]["text"] == "live"
+        assert live.status_code == 200 and live.json()["seq"] == 3 and live.json()["data"]["text"] == "live", live.text
         # 1.1's contract for a refusal: the code inside a 400's message.
         refused = server.get(f"/old/chat/{thread}?after=99", headers=headers)
         assert refused.status_code == 400 and refused.text.startswith("invalid_after: "), refused.text
