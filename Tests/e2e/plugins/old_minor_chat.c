@@ -82,14 +82,23 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
     api->subscribe(host, principal, str(state->stream), state->after, &subscriber, on_subscribed);
 }
 
+/* The digits of `after=N` at the start of the query. A borrowed ns_str is
+ * not NUL-terminated, so the number is read within its length, never past. */
+static uint64_t query_after(ns_str query) {
+    uint64_t after = 0;
+    if (query.len <= 6 || memcmp(query.ptr, "after=", 6) != 0) return 0;
+    for (uint64_t i = 6; i < query.len && query.ptr[i] >= '0' && query.ptr[i] <= '9'; i++) {
+        after = after * 10 + (uint64_t)(query.ptr[i] - '0');
+    }
+    return after;
+}
+
 static void on_request(void *instance, const ns_http_request *request, ns_exchange *exchange) {
     (void)instance;
     request_state *state = calloc(1, sizeof *state);  /* a test fixture: freed with the process */
     state->exchange = exchange;
     snprintf(state->stream, sizeof state->stream, "chat:%.*s", (int)request->params[0].len, request->params[0].ptr);
-    if (request->query.len > 6 && memcmp(request->query.ptr, "after=", 6) == 0) {
-        state->after = strtoull(request->query.ptr + 6, NULL, 10);
-    }
+    state->after = query_after(request->query);
     if (request->query.len == 18 && memcmp(request->query.ptr, "principal=released", 18) == 0) state->misuse = 1;
     if (request->query.len == 16 && memcmp(request->query.ptr, "principal=forged", 16) == 0) state->misuse = 2;
     ns_str token = {0, 0};
