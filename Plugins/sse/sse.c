@@ -51,6 +51,14 @@ typedef struct sse_plugin {
     int origin_count;
 } sse_plugin;
 
+/* What only the handshake needs: freed once the subscribe is answered, so an
+ * open stream keeps none of it. */
+typedef struct sse_handshake {
+    char stream[MAX_STREAM];
+    char refusal[48];           /* a refused subscribe's code, from on_refused (ABI 1.2) */
+} sse_handshake;
+
+/* One open stream. Kept small: a server holds tens of thousands of them. */
 typedef struct sse_conn {
     sse_plugin *plugin;
     pthread_mutex_t lock;
@@ -60,10 +68,9 @@ typedef struct sse_conn {
     ns_principal *principal;
     ns_subscription *subscription;
     ns_timer *timer;
-    char stream[MAX_STREAM];
     uint64_t after;
-    char origin[MAX_ORIGIN + 1]; /* an allowed Origin to answer with CORS, or "" */
-    char refusal[48];           /* a refused subscribe's code, from on_refused (ABI 1.2) */
+    const char *origin;         /* an entry of plugin->origins to answer with CORS, or "" */
+    sse_handshake *handshake;   /* until on_subscribed */
 } sse_conn;
 
 static ns_str str(const char *text) {
@@ -150,6 +157,7 @@ static void unref(sse_conn *conn) {
     pthread_mutex_unlock(&conn->lock);
     if (last) {
         pthread_mutex_destroy(&conn->lock);
+        free(conn->handshake);
         free(conn);
     }
 }
@@ -290,10 +298,10 @@ static void heartbeat(void *context) {
 
 /* The stable code of a refused subscribe; `on_subscribed` follows at once. */
 static void on_refused(void *context, ns_str code) {
-    sse_conn *conn = context;
-    size_t n = code.len < sizeof conn->refusal - 1 ? (size_t)code.len : sizeof conn->refusal - 1;
-    memcpy(conn->refusal, code.ptr, n);
-    conn->refusal[n] = '\0';
+    sse_handshake *handshake = ((sse_conn *)context)->handshake;
+    size_t n = code.len < sizeof handshake->refusal - 1 ? (size_t)code.len : sizeof handshake->refusal - 1;
+    memcpy(handshake->refusal, code.ptr, n);
+    handshake->refusal[n] = '\0';
 }
 
 static void on_subscribed(void *context, ns_status status, ns_subscription *subscription, ns_str message) {
@@ -312,7 +320,7 @@ static void on_subscribed(void *context, ns_status status, ns_subscription *subs
     } else if (status == NS_ERR_DENIED) {
         fail(conn, 403, "forbidden", message);
     } else if (status == NS_ERR_INVALID_ARGUMENT) {
-        fail(conn, 400, conn->refusal[0] ? conn->refusal : "invalid_request", message);
+        fail(conn, 400, conn->handshake->refusal[0] ? conn->handshake->refusal : "invalid_request", message);
     } else if (status != NS_OK) {
         fail(conn, 503, "unavailable", message);
     } else {
@@ -333,6 +341,9 @@ static void on_subscribed(void *context, ns_status status, ns_subscription *subs
         pthread_mutex_unlock(&conn->lock);
         if (late && timer) plugin->api->timer_cancel(timer);
     }
+    /* The handshake is over: nothing reads it any more. */
+    free(conn->handshake);
+    conn->handshake = NULL;
     unref(conn); /* the subscribe call's reference */
 }
 
@@ -356,7 +367,7 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
     /* Naming the exchange lets the host write live events to it directly. */
     ns_subscriber subscriber = {sizeof(ns_subscriber), conn, on_event, on_gap, on_end, on_refused, conn->exchange, NULL};
     /* The authenticate call's reference now covers the subscribe call. */
-    plugin->api->subscribe(plugin->host, principal, str(conn->stream), conn->after, &subscriber, on_subscribed);
+    plugin->api->subscribe(plugin->host, principal, str(conn->handshake->stream), conn->after, &subscriber, on_subscribed);
 }
 
 /* A header's value, or {NULL, 0}. */
@@ -370,11 +381,19 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
     sse_plugin *plugin = instance;
     const ns_host_api *api = plugin->api;
     sse_conn *conn = calloc(1, sizeof *conn);
-    if (!conn) { api->response_error(exchange, 503, str("unavailable"), str("out of memory")); return; }
+    sse_handshake *handshake = calloc(1, sizeof *handshake);
+    if (!conn || !handshake) {
+        free(conn);
+        free(handshake);
+        api->response_error(exchange, 503, str("unavailable"), str("out of memory"));
+        return;
+    }
     pthread_mutex_init(&conn->lock, NULL);
     conn->plugin = plugin;
     conn->exchange = exchange;
     conn->refs = 1;
+    conn->origin = "";
+    conn->handshake = handshake;
     api->exchange_set_context(exchange, conn);
 
     ns_str id = request->param_count > 0 ? request->params[0] : str("");
@@ -382,10 +401,10 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
     if (request->route_id == ROUTE_GESTURE) {
         /* A replay: the host reads its options from the stream name; the
          * credential and resume parameters stay out of it (names get logged). */
-        snprintf(conn->stream, sizeof conn->stream, "replay:%.*s?", (int)id.len, id.ptr);
-        replay_options(conn->stream, sizeof conn->stream, request->query);
+        snprintf(handshake->stream, sizeof handshake->stream, "replay:%.*s?", (int)id.len, id.ptr);
+        replay_options(handshake->stream, sizeof handshake->stream, request->query);
     } else {
-        snprintf(conn->stream, sizeof conn->stream, "%s:%.*s", request->route_id == ROUTE_CHAT ? "chat" : "canvas",
+        snprintf(handshake->stream, sizeof handshake->stream, "%s:%.*s", request->route_id == ROUTE_CHAT ? "chat" : "canvas",
                  (int)id.len, id.ptr);
     }
 
@@ -394,14 +413,15 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
      * plugin refuses it. Requests without an Origin (curl, servers) pass. */
     ns_str origin = header(api, request, "origin");
     if (origin.ptr) {
-        int listed = 0;
-        for (int i = 0; i < plugin->origin_count; i++)
-            listed |= strlen(plugin->origins[i]) == origin.len && memcmp(plugin->origins[i], origin.ptr, origin.len) == 0;
-        if (!listed && !same_origin(origin, header(api, request, "host"))) {
+        for (int i = 0; i < plugin->origin_count; i++) {
+            if (strlen(plugin->origins[i]) == origin.len && memcmp(plugin->origins[i], origin.ptr, origin.len) == 0) {
+                conn->origin = plugin->origins[i];  /* the plugin outlives its connections */
+            }
+        }
+        if (!conn->origin[0] && !same_origin(origin, header(api, request, "host"))) {
             fail(conn, 403, "origin_not_allowed", str("this page's origin is not in allowed_origins"));
             return;
         }
-        if (listed) memcpy(conn->origin, origin.ptr, (size_t)origin.len);
     }
 
     ns_str last = header(api, request, "last-event-id");
