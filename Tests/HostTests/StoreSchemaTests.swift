@@ -69,11 +69,11 @@ import Testing
     func corruptRowsAreReported() async throws {
         let fixture = try StoreFixture()
         let thread = try await fixture.kernel.threads.create(try CreateResourceRequest(json: .object([:])), context: StoreFixture.context())
-        try await fixture.store.onWriter { db, _ in
+        _ = try await fixture.store.onWriter { db, _ in
             try db.query("UPDATE resources SET metadata = 'not json' WHERE id = ?", [.text(thread.id)])
         }
         await #expect(throws: StoreCorruption.self) { _ = try await fixture.store.resource(id: thread.id) }
-        try await fixture.store.onWriter { db, _ in
+        _ = try await fixture.store.onWriter { db, _ in
             try db.query("UPDATE resources SET metadata = '{}', head_rev = 'x' WHERE id = ?", [.text(thread.id)])
         }
         await #expect(throws: StoreCorruption.self) { _ = try await fixture.store.resource(id: thread.id) }

@@ -3,30 +3,47 @@ import NIOCore
 import NIOPosix
 import PluginAPI
 
-/// The host's side of an `ns_timer *`: a repeating or one-shot task on an event loop.
+/// The host's side of an `ns_timer *`: a repeating timer on the `TimerWheel`,
+/// or a one-shot task on an event loop.
 /// OWNERSHIP: retained for the plugin until `timer_cancel`.
 final class HostTimer: @unchecked Sendable {
     private let gate = PluginCallbackGate()
-    private var scheduled: RepeatedTask?
-
+    private let callback: ns_timer_fn
+    private let contextBits: UInt
+    let interval: TimeAmount
+    private let wheel: TimerWheel?
     private var once: Scheduled<Void>?
 
+    // Guarded by the wheel's lock: where the timer waits, and whether it was removed.
+    var slot: Int?
+    var removed = false
+
     /// Fires every `interval` until cancelled.
-    init(interval: TimeAmount, fire: @escaping ns_timer_fn, context: UnsafeMutableRawPointer?) {
-        let gate = self.gate
-        let contextBits = UInt(bitPattern: context)
-        scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            gate.run { fire(UnsafeMutableRawPointer(bitPattern: contextBits)) }
-        }
+    init(interval: TimeAmount, fire: @escaping ns_timer_fn, context: UnsafeMutableRawPointer?, wheel: TimerWheel = .shared) {
+        callback = fire
+        contextBits = UInt(bitPattern: context)
+        self.interval = interval
+        self.wheel = wheel
+        wheel.add(self)
     }
 
     /// Fires once, after `delay`, unless cancelled first (`timer_once`, ABI 1.4).
     init(once delay: TimeAmount, fire: @escaping ns_timer_fn, context: UnsafeMutableRawPointer?) {
+        callback = fire
+        contextBits = UInt(bitPattern: context)
+        interval = delay
+        wheel = nil
         let gate = self.gate
-        let contextBits = UInt(bitPattern: context)
+        let contextBits = self.contextBits
         once = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: delay) {
             gate.run { fire(UnsafeMutableRawPointer(bitPattern: contextBits)) }
         }
+    }
+
+    /// Calls the plugin's `fire`, unless the timer was cancelled.
+    func fire() {
+        let (callback, contextBits) = (self.callback, self.contextBits)
+        gate.run { callback(UnsafeMutableRawPointer(bitPattern: contextBits)) }
     }
 
     func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
@@ -36,7 +53,7 @@ final class HostTimer: @unchecked Sendable {
         guard let pointer else { return }
         let timer = Unmanaged<HostTimer>.fromOpaque(UnsafeRawPointer(pointer)).takeRetainedValue()
         timer.gate.close()
-        timer.scheduled?.cancel()
+        timer.wheel?.remove(timer)
         timer.once?.cancel()
     }
 }
