@@ -41,7 +41,7 @@ public final class StreamHub: Sendable {
             let fanouts = state.loops[event.stream].map { $0.values.map(\.fanout) } ?? []
             return (queued, fanouts)
         }
-        for subscription in queued { subscription.live.push(event) }
+        for subscription in queued { subscription.live?.push(event) }
         guard !fanouts.isEmpty else { return }
         let live = LiveEvent(event)
         for fanout in fanouts { fanout.publish(live) }
@@ -57,7 +57,7 @@ public final class StreamHub: Sendable {
                              state.queues[stream, default: [:]][ObjectIdentifier(subscription)] = subscription
                              return true
                          }
-                         if !open { subscription.live.finish() }
+                         if !open { subscription.live?.finish() }
                      },
                      unregister: { [state] subscription in
                          state.withLockedValue { state in
@@ -130,7 +130,7 @@ public final class StreamHub: Sendable {
             defer { state.queues = [:]; state.loops = [:] }
             return (state.queues.values.flatMap(\.values), Array(state.fanouts.values))
         }
-        queued.forEach { $0.live.finish() }
+        queued.forEach { $0.live?.finish() }
         fanouts.forEach { $0.shutdown() }
     }
 

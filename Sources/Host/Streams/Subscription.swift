@@ -48,14 +48,16 @@ public final class Subscription: AsyncSequence, Sendable {
         var phase = Phase.catchingUp
         /// `.live` was handed out: the reader follows the end through `whenLiveEnds`.
         var handedOff = false
+        /// Runs when the catch-up is done (`whenCaughtUp`).
+        var caughtUp: (@Sendable () -> Void)?
     }
 
     public let stream: StreamName
     private let store: any EventStore
     private let register: @Sendable (Subscription) -> Void
     private let unregister: @Sendable (Subscription) -> Void
-    let live: LiveQueue
-    private let caughtUp = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
+    /// Live events for the subscriber to take; nil when a sink writes them.
+    let live: LiveQueue?
     /// Set when the host writes live events to the connection itself.
     let sink: LiveSink?
     private let ending: LiveEnding?
@@ -88,7 +90,7 @@ public final class Subscription: AsyncSequence, Sendable {
         self.sink = sink
         self.ending = ending
         self.goLive = goLive
-        live = LiveQueue(limit: 1)
+        live = nil  // an open stream holds no queue it never uses
         cursor = NIOLockedValueBox(Cursor(lastDelivered: after))
     }
 
@@ -124,12 +126,12 @@ public final class Subscription: AsyncSequence, Sendable {
                     cursor.withLockedValue { $0.phase = .draining }
                     register(self)
                 } else {
-                    let live = cursor.withLockedValue { cursor -> Bool in
-                        guard cursor.phase == .draining else { return false }
+                    let (live, caughtUp) = cursor.withLockedValue { cursor -> (Bool, (@Sendable () -> Void)?) in
+                        guard cursor.phase == .draining else { return (false, nil) }
                         cursor.phase = .live
-                        return true
+                        return (true, cursor.caughtUp)
                     }
-                    if live { caughtUp.withLockedValue { $0 }?() }
+                    caughtUp?()
                     if live, let sink, let goLive {
                         // Everything up to here came from the log: the sink writes what is after it.
                         sink.position.store(after, ordering: .relaxed)
@@ -151,7 +153,7 @@ public final class Subscription: AsyncSequence, Sendable {
                     case .unframeable(let seq): throw UnframeableEvent(seq: seq)
                     }
                 }
-                switch await live.next() {
+                switch await live?.next() {
                 case .event(let event)?:
                     let fresh = cursor.withLockedValue { cursor -> Bool in
                         guard event.seq > cursor.lastDelivered else { return false }
@@ -175,7 +177,7 @@ public final class Subscription: AsyncSequence, Sendable {
     /// log, before the first live one (and before the host writes any to a
     /// sink). Set it before the first `next()`.
     func whenCaughtUp(_ action: @escaping @Sendable () -> Void) {
-        caughtUp.withLockedValue { $0 = action }
+        cursor.withLockedValue { $0.caughtUp = action }
     }
 
     /// After `.live`: runs `action` once, when the host's live delivery ends.
@@ -189,7 +191,7 @@ public final class Subscription: AsyncSequence, Sendable {
     /// Ends the subscription: no more items, the hub forgets it. Idempotent.
     public func cancel() {
         end()
-        live.finish()
+        live?.finish()
         sink?.cancel()
         ending?.signal(.shutdown)
     }

@@ -33,6 +33,9 @@ final class Exchange: @unchecked Sendable {
     }
 
     private struct State {
+        var answered = false       // response_start was called
+        /// The answer's head, until the connection takes it (an open stream
+        /// keeps none of its header strings).
         var head: Head?
         var socket: HostWebSocket?
         var headWaiter: CheckedContinuation<Decision?, Never>?
@@ -109,10 +112,14 @@ final class Exchange: @unchecked Sendable {
         enum Outcome { case start(CheckedContinuation<Decision?, Never>?), gone, twice }
         let outcome = state.withLockedValue { state -> Outcome in
             guard !state.gone else { return .gone }
-            guard state.head == nil, state.socket == nil, !state.ended else { return .twice }
-            state.head = Head(status: status, headers: headers)
-            defer { state.headWaiter = nil }
-            return .start(state.headWaiter)
+            guard !state.answered, state.socket == nil, !state.ended else { return .twice }
+            state.answered = true
+            guard let waiter = state.headWaiter else {
+                state.head = Head(status: status, headers: headers)
+                return .start(nil)
+            }
+            state.headWaiter = nil
+            return .start(waiter)
         }
         switch outcome {
         case .start(let waiter):
@@ -135,7 +142,7 @@ final class Exchange: @unchecked Sendable {
         let socket = HostWebSocket(plugin: plugin, conn: conn, subprotocol: subprotocol, sink: sink,
                                    maxMessageBytes: limits.maxMessageBytes)
         let outcome = state.withLockedValue { state -> CheckedContinuation<Decision?, Never>?? in
-            guard state.head == nil, state.socket == nil, !state.ended, !state.gone, state.pluginHolds else { return .none }
+            guard !state.answered, state.socket == nil, !state.ended, !state.gone, state.pluginHolds else { return .none }
             state.socket = socket
             state.ended = true
             state.pluginHolds = false
@@ -153,7 +160,7 @@ final class Exchange: @unchecked Sendable {
     enum WriteResult { case queued, full, closed, misuse }
 
     func write(_ bytes: ByteBuffer) -> WriteResult {
-        let (open, early) = state.withLockedValue { ($0.head != nil && !$0.ended && !$0.gone, $0.head == nil && !$0.gone) }
+        let (open, early) = state.withLockedValue { ($0.answered && !$0.ended && !$0.gone, !$0.answered && !$0.gone) }
         if early {
             reportMisuse("response_write before response_start; start the response first")
             return .misuse
@@ -175,7 +182,7 @@ final class Exchange: @unchecked Sendable {
             let release = state.pluginHolds
             state.pluginHolds = false
             // Ending before starting answers 504: the plugin gave no response.
-            let unanswered = state.head == nil && state.socket == nil && !state.gone
+            let unanswered = !state.answered && state.socket == nil && !state.gone
             return (unanswered ? state.headWaiter : nil, state.whenEnded, release, unanswered)
         }
         if unanswered { reportMisuse("response_end without response_start; the client is answered 504 transport_no_answer") }
@@ -210,7 +217,10 @@ final class Exchange: @unchecked Sendable {
     func waitForDecision() async -> Decision? {
         await withCheckedContinuation { continuation in
             let ready: Decision?? = state.withLockedValue { state in
-                if let head = state.head { return .some(.respond(head)) }
+                if let head = state.head {
+                    state.head = nil
+                    return .some(.respond(head))
+                }
                 if let socket = state.socket { return .some(.upgrade(socket)) }
                 if state.ended || state.gone { return .some(nil) }
                 state.headWaiter = continuation
