@@ -17,7 +17,8 @@ WS close 4008).
     python3 Benchmarks/connection_memory.py stalled [--clients 1000] [--messages 20000]
 
 Needs a release build (swift build -c release) and, for the Nchan side of
-`idle`, Debian's nginx-light and libnginx-mod-nchan.
+`idle`, Debian's nginx-light and libnginx-mod-nchan (installed here when
+missing, as Benchmarks/fanout_vs_nchan.sh does).
 """
 import argparse
 import base64
@@ -89,10 +90,22 @@ class Northstar:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def install_nchan():
+    """Debian's nginx and its Nchan module, installed when missing."""
+    for package in ("nginx-light", "libnginx-mod-nchan"):
+        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True).stdout
+        if "install ok installed" not in status:
+            subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
 class Nchan:
     def __init__(self):
+        install_nchan()
         self.process = subprocess.Popen(["nginx", "-p", str(ROOT / "Benchmarks" / "nchan"), "-c", "nginx.conf"])
         for _ in range(100):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited {self.process.returncode} (see its message above)")
             try:
                 socket.create_connection(("127.0.0.1", NCHAN_PORT), timeout=1).close()
                 break
@@ -168,15 +181,14 @@ def run_idle(arguments):
         print(f"  Northstar: {held} held; RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB: {each:.2f} KiB each")
     finally:
         northstar.stop()
-    if shutil.which("nginx"):
-        nchan = Nchan()
-        try:
-            before, after, held, nchan_each = idle(nchan.pids(), NCHAN_PORT, "/sub?id=idle", {}, arguments.connections,
-                                                   arguments.processes)
-            print(f"  Nchan:     {held} held; RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB: {nchan_each:.2f} KiB each")
-            print(f"  ratio Northstar/Nchan: {each / nchan_each:.2f}x")
-        finally:
-            nchan.stop()
+    nchan = Nchan()
+    try:
+        before, after, held, nchan_each = idle(nchan.pids(), NCHAN_PORT, "/sub?id=idle", {}, arguments.connections,
+                                               arguments.processes)
+        print(f"  Nchan:     {held} held; RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB: {nchan_each:.2f} KiB each")
+        print(f"  ratio Northstar/Nchan: {each / nchan_each:.2f}x")
+    finally:
+        nchan.stop()
 
 
 def raw_subscribe(path, token, websocket=False):
