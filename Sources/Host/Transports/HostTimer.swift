@@ -14,8 +14,9 @@ final class HostTimer: @unchecked Sendable {
     private let wheel: TimerWheel?
     private var once: Scheduled<Void>?
 
-    // Guarded by the wheel's lock: where the timer waits, and whether it was removed.
-    var slot: Int?
+    // Guarded by the wheel's lock: where the timer waits (its slot and its
+    // index there), and whether it was removed.
+    var place: (slot: Int, index: Int)?
     var removed = false
 
     /// Fires every `interval` until cancelled.

@@ -56,11 +56,15 @@ final class TimerWheel: @unchecked Sendable {
             guard !timer.removed else { return }
             timer.removed = true
             count -= 1
-            if let slot = timer.slot, let index = slots[slot].firstIndex(where: { $0.timer === timer }) {
-                slots[slot].swapAt(index, slots[slot].count - 1)
-                slots[slot].removeLast()
+            // In O(1), whatever the slot holds: the last entry takes its place.
+            if let (slot, index) = timer.place {
+                let last = slots[slot].removeLast()
+                if index < slots[slot].count {
+                    slots[slot][index] = last
+                    last.timer.place = (slot, index)
+                }
             }
-            timer.slot = nil
+            timer.place = nil
             if count == 0 {
                 turning?.cancel()
                 turning = nil
@@ -76,10 +80,11 @@ final class TimerWheel: @unchecked Sendable {
             var waiting: [Entry] = []
             for var entry in slots[cursor] {
                 if entry.rounds == 0 {
-                    entry.timer.slot = nil
+                    entry.timer.place = nil
                     due.append(entry.timer)
                 } else {
                     entry.rounds -= 1
+                    entry.timer.place = (cursor, waiting.count)
                     waiting.append(entry)
                 }
             }
@@ -99,7 +104,7 @@ final class TimerWheel: @unchecked Sendable {
     private func place(_ timer: HostTimer) {
         let ticks = max(1, Int((timer.interval.nanoseconds + tick.nanoseconds - 1) / tick.nanoseconds))
         let slot = (cursor + ticks) % slots.count
+        timer.place = (slot, slots[slot].count)
         slots[slot].append(Entry(timer: timer, rounds: ticks / slots.count))
-        timer.slot = slot
     }
 }
