@@ -156,8 +156,9 @@ final class HostSubscription: @unchecked Sendable {
     }
 
     private func end(_ status: ns_status, _ message: String) {
-        gate.run { withNSStr(message) { subscriber.on_end?(subscriber.context, status, $0) } }
-        gate.close()
+        // The catch-up task, the live sink's loop and the expiry watch may all
+        // end it at once: the plugin hears of the end once.
+        gate.runLast { withNSStr(message) { subscriber.on_end?(subscriber.context, status, $0) } }
         running.withLockedValue { $0.expiry }?.cancel()
     }
 

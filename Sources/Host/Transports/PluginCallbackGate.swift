@@ -20,6 +20,17 @@ final class PluginCallbackGate: @unchecked Sendable {
         return true
     }
 
+    /// Runs `body` unless the gate is closed, and closes it in the same hold
+    /// of the lock: a last callback (`on_end`) runs at most once, however
+    /// many threads end the subscription at the same moment.
+    func runLast(_ body: () -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { return }
+        closed = true
+        body()
+    }
+
     /// Closes the gate, waiting for a callback in flight. Idempotent.
     func close() {
         lock.lock()
