@@ -781,6 +781,9 @@ typedef struct ns_host_api {
     /**
      * Call `fire(context)` every `interval_ms` (at least 10) until cancelled,
      * on a host thread; `fire` must not block (heartbeats, pings, timeouts).
+     * Each call comes `interval_ms` after the last one, or up to 10 ms later
+     * (the host keeps its many repeating timers on one coarse wheel); use
+     * `timer_once` (1.4) when a delay must be kept to the millisecond.
      * Returns NULL when `interval_ms` is too small. THREAD: any. (1.1)
      */
     ns_timer *(*timer_start)(ns_host *host, uint32_t interval_ms, ns_timer_fn fire, void *context);
