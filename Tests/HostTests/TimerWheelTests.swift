@@ -10,7 +10,9 @@ import Testing
 private final class Firings: @unchecked Sendable {
     private let state = NIOLockedValueBox<[ContinuousClock.Instant]>([])
     let started = ContinuousClock.now
-    var cancelInside: OpaquePointer?
+    /// The timer's own handle, for a fire that cancels it. Set under the
+    /// lock while the timer is made, so a fire that comes first waits for it.
+    let cancelInside = NIOLockedValueBox<OpaquePointer?>(nil)
 
     var times: [ContinuousClock.Instant] { state.withLockedValue { $0 } }
     var count: Int { times.count }
@@ -20,7 +22,7 @@ private final class Firings: @unchecked Sendable {
     static let fire: ns_timer_fn = { context in
         let firings = Unmanaged<Firings>.fromOpaque(context!).takeUnretainedValue()
         firings.record()
-        if let own = firings.cancelInside { HostTimer.cancel(own) }
+        if let own = firings.cancelInside.withLockedValue({ $0 }) { HostTimer.cancel(own) }
     }
 
     /// Waits (bounded) until `count` reaches `wanted`.
@@ -67,8 +69,9 @@ private final class Firings: @unchecked Sendable {
     func cancelInsideFire() async throws {
         let wheel = wheel()
         let firings = Firings()
-        firings.cancelInside = HostTimer(interval: .milliseconds(10), fire: Firings.fire, context: firings.context, wheel: wheel)
-            .retainForPlugin()
+        firings.cancelInside.withLockedValue {
+            $0 = HostTimer(interval: .milliseconds(10), fire: Firings.fire, context: firings.context, wheel: wheel).retainForPlugin()
+        }
         try await firings.wait(for: 1)
         try await Task.sleep(for: .milliseconds(100))
         #expect(firings.count == 1)

@@ -36,7 +36,7 @@ final class TimerWheel: @unchecked Sendable {
         slots = Array(repeating: [], count: slotCount)
     }
 
-    /// How many timers the wheel holds (for tests and metrics).
+    /// How many timers the wheel holds (for tests).
     var timerCount: Int { lock.withLock { count } }
 
     /// Starts `timer`: its first firing is one interval from now.
