@@ -164,7 +164,8 @@ let package = Package(
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "PluginAPILayout", "NorthstarHost"],
                     exclude: ["abi-layout.json", "headers"]),
         .testTarget(name: "HostTests", dependencies: ["NorthstarHost", "NorthstarPluginKit", "PluginAPI", "NorthstarCloud",
-                                                      .product(name: "Crypto", package: "swift-crypto")],
+                                                      .product(name: "Crypto", package: "swift-crypto"),
+                                                      .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Fixtures"]),
     ]
 )

@@ -142,6 +142,65 @@ def test_a_connection_whose_streams_ended_serves_the_requests_sent_after_them(st
     connection.close()
 
 
+def test_a_request_sent_in_pieces_while_a_stream_runs_is_answered_after_it(strict_server):
+    """While a stream runs, its connection's HTTP parser is out of the
+    pipeline (an idle stream keeps less memory); what the client sends
+    meanwhile waits, and is parsed and answered once the stream ended: here
+    a HEAD request, in two pieces, sent after the stream started, then a GET."""
+    server = strict_server
+    thread = make_thread(server, bearer(server.token()), 1)
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
+    connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                        f"Authorization: Bearer {server.token(ttl=TTL)}\r\n\r\n").encode())
+    received = b""
+    while b'"seq":1' not in received:
+        chunk = connection.recv(65536)
+        assert chunk, received
+        received += chunk
+    connection.sendall(b"HEAD /healthz HTTP/1.1\r\nHo")
+    time.sleep(0.2)
+    connection.sendall(b"st: x\r\n\r\n")
+    stream, rest = read_stream_to_its_end(connection, received)
+    assert b"token_expired" in stream and b"HTTP/1.1" not in stream.partition(b"\r\n\r\n")[2]
+    # The HEAD answer (405: health is GET only): a head only, no body, though it names the body's length.
+    while b"\r\n\r\n" not in rest:
+        chunk = connection.recv(65536)
+        assert chunk, rest
+        rest += chunk
+    head, _, after = rest.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405") and b"content-length: 0" not in head.lower(), head
+    time.sleep(0.2)
+    connection.setblocking(False)
+    try:
+        after += connection.recv(65536)
+    except BlockingIOError:
+        pass
+    connection.setblocking(True)
+    assert after == b"", f"a HEAD answer carried a body: {after!r}"
+    connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"}"), answer
+    connection.close()
+
+
+def test_bytes_that_are_no_request_sent_while_a_stream_runs_are_refused_after_it(strict_server):
+    server = strict_server
+    thread = make_thread(server, bearer(server.token()), 1)
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
+    connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                        f"Authorization: Bearer {server.token(ttl=TTL)}\r\n\r\n").encode())
+    received = connection.recv(65536)
+    assert received.startswith(b"HTTP/1.1 200"), received
+    connection.sendall(b"\x01\x02 not http at all\r\n\r\n")
+    stream, rest = read_stream_to_its_end(connection, received)
+    assert b"token_expired" in stream
+    while chunk := connection.recv(65536):  # until the server closes it
+        rest += chunk
+    assert rest.startswith(b"HTTP/1.1 400"), rest
+    assert b'"code"' in rest
+    connection.close()
+
+
 def open_gauge(server, name):
     for line in server.get("/metrics").text.splitlines():
         if line.startswith(name + " "):

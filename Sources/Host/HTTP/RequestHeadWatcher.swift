@@ -21,6 +21,13 @@ final class RequestHeadWatcher: ChannelInboundHandler, RemovableChannelHandler {
     /// The last bytes seen, to find the blank line that ends a head.
     private var recent: UInt32 = 0
     private(set) var answered = false
+    /// Bytes the client sent after the current request's head (its body,
+    /// or a request pipelined behind it).
+    private var bytesPastHead = 0
+
+    /// The current request's head has ended, and nothing came after it: a
+    /// parser that has seen the whole head holds no byte of anything else.
+    var nothingPastHead: Bool { !inHead && bytesPastHead == 0 }
 
     init(limits: ConnectionLimits) { self.limits = limits }
 
@@ -33,14 +40,18 @@ final class RequestHeadWatcher: ChannelInboundHandler, RemovableChannelHandler {
         headBytes = 0
         onRequestLine = true
         recent = 0
+        bytesPastHead = 0
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }  // bytes after an answer are dropped; the connection is closing
-        guard inHead else { return context.fireChannelRead(data) }
         let buffer = unwrapInboundIn(data)
+        guard inHead else {
+            bytesPastHead += buffer.readableBytes
+            return context.fireChannelRead(data)
+        }
         var lineBytes = 0
-        for byte in buffer.readableBytesView {
+        for (offset, byte) in buffer.readableBytesView.enumerated() {
             headBytes += 1
             recent = (recent << 8) | UInt32(byte)
             if onRequestLine {
@@ -55,7 +66,11 @@ final class RequestHeadWatcher: ChannelInboundHandler, RemovableChannelHandler {
                               message: "the request head is over the \(limits.maxHeaderBytes)-byte limit")
             }
             // "\r\n\r\n" or a bare "\n\n" ends the head.
-            if recent == 0x0D0A_0D0A || recent & 0xFFFF == 0x0A0A { inHead = false; break }
+            if recent == 0x0D0A_0D0A || recent & 0xFFFF == 0x0A0A {
+                inHead = false
+                bytesPastHead = buffer.readableBytes - offset - 1
+                break
+            }
         }
         context.fireChannelRead(data)
     }

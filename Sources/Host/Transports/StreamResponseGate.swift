@@ -14,6 +14,10 @@ import NIOHTTPTypes
 /// (`parkUntilStreamEnds`), so no task waits for it either; the gate
 /// resumes the loop once the stream ended, or the connection closed.
 ///
+/// While the loop is parked, the connection's HTTP parser leaves the
+/// pipeline when it holds nothing (`ParkedParser`): an idle stream then
+/// keeps about 1.6 KiB less. It comes back when the stream ends.
+///
 /// A client that pipelines another request behind the stream would have it
 /// answered into the middle of the stream; the request waits here instead,
 /// and the connection stops reading, until the stream ended. That is what
@@ -39,6 +43,10 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
     /// Parts of a request sent behind the stream, not passed on yet.
     private var heldReads: [NIOAny] = []
     private var readWanted = false
+    /// The last request passed on was read to its end.
+    private var requestEnded = false
+    /// Stands in for the HTTP parser while the stream runs, when the parser could leave.
+    private var parkedParser: ParkedParser?
 
     /// The gate of `channel`'s pipeline, if it has one (on its loop).
     static func on(_ channel: any Channel) -> StreamResponseGate? {
@@ -60,9 +68,15 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
     /// Keeps `resume` until the held end went out, or the connection
     /// closed, then calls it once. False, and `resume` is not kept, when no
     /// end is held: the stream has ended already.
+    ///
+    /// While the loop is parked, the HTTP parser leaves the pipeline if it
+    /// holds nothing (`ParkedParser`), and comes back when the stream ends.
     func parkUntilStreamEnds(_ resume: @escaping () -> Void) -> Bool {
-        guard holding, context != nil else { return false }
+        guard holding, let context else { return false }
         resumeLoop = resume
+        if requestEnded, heldReads.isEmpty, parkedParser == nil {
+            parkedParser = ParkedParser.park(context.pipeline.syncOperations)
+        }
         return true
     }
 
@@ -74,6 +88,10 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         heldWrites = []
         for (data, promise) in writes { context.write(data, promise: promise) }
         context.flush()
+        // The parser comes back after the response's end went through the
+        // encoder, and parses what the client sent meanwhile.
+        parkedParser?.unpark()
+        parkedParser = nil
         let reads = heldReads
         heldReads = []
         for part in reads { channelRead(context: context, data: part) }
@@ -119,6 +137,11 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
             heldReads.append(data)
             return
         }
+        switch unwrapInboundIn(data) {
+        case .head: requestEnded = false
+        case .end: requestEnded = true
+        case .body: break
+        }
         context.fireChannelRead(data)
     }
 
@@ -143,6 +166,7 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         heldWrites = []
         heldReads = []
         holding = false
+        parkedParser = nil
         for (_, promise) in writes { promise?.fail(ChannelError.ioOnClosedChannel) }
         resume()  // the loop finds the connection closed and ends
     }
