@@ -142,12 +142,9 @@ def test_a_connection_whose_streams_ended_serves_the_requests_sent_after_them(st
     connection.close()
 
 
-def test_a_request_sent_in_pieces_while_a_stream_runs_is_answered_after_it(strict_server):
-    """While a stream runs, its connection's HTTP parser is out of the
-    pipeline (an idle stream keeps less memory); what the client sends
-    meanwhile waits, and is parsed and answered once the stream ended: here
-    a HEAD request, in two pieces, sent after the stream started, then a GET."""
-    server = strict_server
+def stream_past_its_first_event(server):
+    """A raw connection whose SSE stream (token of TTL seconds, thread of one
+    message) has delivered its catch-up event; returns it and what it read."""
     thread = make_thread(server, bearer(server.token()), 1)
     connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
     connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
@@ -157,6 +154,15 @@ def test_a_request_sent_in_pieces_while_a_stream_runs_is_answered_after_it(stric
         chunk = connection.recv(65536)
         assert chunk, received
         received += chunk
+    return connection, received
+
+
+def test_a_request_sent_in_pieces_while_a_stream_runs_is_answered_after_it(strict_server):
+    """While a stream runs, its connection's HTTP parser is out of the
+    pipeline (an idle stream keeps less memory); what the client sends
+    meanwhile waits, and is parsed and answered once the stream ended: here
+    a HEAD request, in two pieces, sent after the stream started, then a GET."""
+    connection, received = stream_past_its_first_event(strict_server)
     connection.sendall(b"HEAD /healthz HTTP/1.1\r\nHo")
     time.sleep(0.2)
     connection.sendall(b"st: x\r\n\r\n")
@@ -184,16 +190,7 @@ def test_a_request_sent_in_pieces_while_a_stream_runs_is_answered_after_it(stric
 
 
 def test_bytes_that_are_no_request_sent_while_a_stream_runs_are_refused_after_it(strict_server):
-    server = strict_server
-    thread = make_thread(server, bearer(server.token()), 1)
-    connection = socket.create_connection(("127.0.0.1", server.port), timeout=TTL + 10)
-    connection.sendall((f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-                        f"Authorization: Bearer {server.token(ttl=TTL)}\r\n\r\n").encode())
-    received = b""
-    while b'"seq":1' not in received:
-        chunk = connection.recv(65536)
-        assert chunk, received
-        received += chunk
+    connection, received = stream_past_its_first_event(strict_server)
     assert received.startswith(b"HTTP/1.1 200"), received
     # The parser leaves once the connection's HTTP loop has parked on the
     # stream, just after the stream started; bytes that come before that
