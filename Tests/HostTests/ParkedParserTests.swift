@@ -4,16 +4,6 @@ import NIOHTTP1
 @testable import NorthstarHost
 import Testing
 
-/// Counts the reads that reach the socket end of the pipeline.
-private final class ReadCounter: ChannelOutboundHandler {
-    typealias OutboundIn = ByteBuffer
-    var reads = 0
-    func read(context: ChannelHandlerContext) {
-        reads += 1
-        context.read()
-    }
-}
-
 /// The HTTP parser leaves a streaming connection's pipeline and comes back
 /// when the stream ends: run on an embedded channel with the server's
 /// parser, its paired encoder and the raw-bytes watcher, as a connection has.

@@ -42,6 +42,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// and a reset can destroy the answer before the client reads it.
     private var lingering = false
     private var timer: Scheduled<Void>?
+    /// Bytes sent after a request read whole did not parse, while its
+    /// response (a stream, perhaps) was being written: they are answered
+    /// once that response has ended, and reading stops meanwhile.
+    private var refusedAfterResponse: HTTPParserError?
     /// The request being answered is a HEAD: its answer has no body.
     private var answeringHead = false
     /// How the body of the response being written is framed on the wire,
@@ -117,6 +121,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             responsesDone += 1
             if closeAfterResponse {
                 linger(context)
+            } else if let error = refusedAfterResponse {
+                refuse(error)
             } else if case .responding = phase, requestsRead == responsesDone {
                 // Everything asked has been answered: the connection is idle now.
                 phase = .waiting(first: false)
@@ -164,8 +170,26 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         guard let parserError = error as? HTTPParserError else { return }
         cancelTimer()
-        guard !responseOpen else { return context.close(promise: nil) }
-        let (status, message) = Self.describe(parserError)
+        if responseOpen {
+            // The request being answered was read whole: what failed is
+            // what came after it, which the answer must not be cut for.
+            // Whether the parser saw those bytes before or after a stream
+            // parked it (`ParkedParser`), they are answered after the stream.
+            guard case .responding = phase else { return context.close(promise: nil) }
+            refusedAfterResponse = refusedAfterResponse ?? parserError
+            return
+        }
+        refuse(parserError)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // A refusal waits for the response: nothing the client sends now can be served.
+        if refusedAfterResponse == nil { context.read() }
+    }
+
+    /// Answers a request that did not parse (400 or 431) and closes the connection.
+    private func refuse(_ error: HTTPParserError) {
+        let (status, message) = Self.describe(error)
         watcher.answer(status, code: status == .requestHeaderFieldsTooLarge ? "headers_too_large" : "bad_request", message: message)
     }
 
