@@ -222,7 +222,9 @@ def read_all(connection, limit_seconds=30):
 def run_stalled(arguments):
     binary = Path(arguments.bin)
     # A cut-off client's last word waits for it to read for the grace
-    # (60 s by default), then the socket closes without it. These clients
+    # (60 s by default), then the socket closes without it (the idle
+    # timeout no longer cuts it short: its clock starts once the last word
+    # is on the wire). These clients
     # read only once every message was published, which can take longer on
     # a loaded machine: the grace is set past the publishing here, so what is
     # checked is that the last word was written, not how long the machine took.

@@ -9,7 +9,7 @@ import time
 import jsonschema
 import pytest
 
-from conftest import Server, bearer, dev_claims, dev_secret, load_schema, sign_hs
+from conftest import Server, bearer, dev_claims, dev_config, dev_secret, load_schema, sign_hs
 from sse_client import SSEStream
 
 EVENT_SCHEMA = load_schema("stream-event.v1.json")
@@ -214,6 +214,40 @@ def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
     resumed = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": str(seqs[-1])})
     assert resumed.events(1)[0]["json"]["seq"] == seqs[-1] + 1
     resumed.close()
+
+
+def test_a_cut_off_client_gets_its_last_word_for_the_whole_grace_however_short_the_idle_timeout(data_dir):
+    """A slow consumer's last word is kept for `slow_consumer_grace_seconds`.
+    The stream's response has ended by then, but its bytes are not on the
+    wire: the connection is not idle, so `idle_timeout_seconds` (1 s here)
+    must not close it under the client first."""
+    config = dev_config(data_dir, limits={"idle_timeout_seconds": 1, "slow_consumer_grace_seconds": 30})
+    server = Server(data_dir, config=config).start()
+    try:
+        headers = bearer(server.token())
+        thread = thread_with_messages(server, headers, 0)
+        stalled = SSEStream(server.port, f"/sse/chat/{thread}", headers)
+        big = "x" * 8000
+        for _ in range(800):  # ~6.4 MB of events while the client reads nothing
+            server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
+        deadline = time.monotonic() + 10
+        while 'northstar_slow_consumer_cutoffs_total{transport="sse"} 1\n' not in server.get("/metrics").text:
+            assert time.monotonic() < deadline, "the stalled client was not cut off"
+            time.sleep(0.1)
+        time.sleep(3)  # three idle timeouts, well inside the grace
+        stalled.sock.settimeout(10)
+        seqs, ends = [], []
+        with pytest.raises(EOFError):
+            while True:
+                frame = stalled.frame()
+                if frame.get("event") == "chat.message":
+                    seqs.append(int(frame["id"]))
+                elif frame.get("event") == "stream.end":
+                    ends.append(json.loads(frame["data"]))
+        assert 0 < len(seqs) < 800 and seqs == list(range(1, len(seqs) + 1))
+        assert [(end["reason"], end["last_seq"]) for end in ends] == [("slow_consumer", seqs[-1])], ends
+    finally:
+        server.kill()
 
 
 def test_sigterm_ends_open_streams_and_the_server_exits(server):

@@ -116,18 +116,28 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             context.write(data, promise: promise)
         case .end:
-            context.write(data, promise: promise)
             responseOpen = false
             responsesDone += 1
-            if closeAfterResponse {
-                linger(context)
-            } else if let error = refusedAfterResponse {
-                refuse(error)
-            } else if case .responding = phase, requestsRead == responsesDone {
-                // Everything asked has been answered: the connection is idle now.
-                phase = .waiting(first: false)
-                watcher.expectHead()
-                arm(context)
+            guard !closeAfterResponse, refusedAfterResponse == nil, case .responding = phase, requestsRead == responsesDone else {
+                context.write(data, promise: promise)
+                if closeAfterResponse {
+                    linger(context)
+                } else if let error = refusedAfterResponse {
+                    refuse(error)
+                }
+                return
+            }
+            // Everything asked has been answered: the connection is idle
+            // once the answer is on the wire. Its idle clock starts then,
+            // not now: a client still reading a stream's last bytes (a slow
+            // consumer's last word, kept for the grace) is not idle.
+            phase = .waiting(first: false)
+            watcher.expectHead()
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.cascade(to: promise)
+            context.write(data, promise: written)
+            written.futureResult.assumeIsolated().whenSuccess { [self] in
+                if case .waiting(first: false) = phase { arm(context) }
             }
         }
     }
