@@ -113,4 +113,85 @@ private final class Firings: @unchecked Sendable {
         for (index, timer) in timers.enumerated() where index % 2 == 1 { HostTimer.cancel(timer) }
         #expect(wheel.timerCount == 0)
     }
+
+    @Test("a one-shot entry fires once, is out of the wheel then, and can be added again")
+    func oneShot() async throws {
+        let wheel = wheel()
+        let once = OneShot(after: .milliseconds(10))
+        wheel.remove(once)  // never added: nothing to remove, nothing counted
+        #expect(wheel.timerCount == 0)
+        wheel.add(once)
+        wheel.add(once)  // already waiting: left as it is
+        #expect(wheel.timerCount == 1)
+        try await once.firings.wait(for: 1)
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(once.firings.count == 1)
+        #expect(wheel.timerCount == 0)
+        wheel.remove(once)  // fired already: nothing to remove
+        #expect(wheel.timerCount == 0)
+        wheel.add(once)
+        try await once.firings.wait(for: 2)
+        #expect(once.firings.count == 2)
+        #expect(once.firings.times[0] - once.firings.started >= .milliseconds(10))
+        // Removed before it fires, it never does.
+        wheel.add(once)
+        wheel.remove(once)
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(once.firings.count == 2)
+        #expect(wheel.timerCount == 0)
+    }
+
+    @Test("a one-shot entry that adds itself again from its fire, as the expiry watch does, fires until it stops")
+    func oneShotAddedFromItsFire() async throws {
+        let wheel = wheel()
+        let watch = OneShot(after: .milliseconds(4), wheel: wheel, times: 3)
+        wheel.add(watch)
+        try await watch.firings.wait(for: 3)
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(watch.firings.count == 3)
+        #expect(wheel.timerCount == 0)
+        // Removed while it waits between two firings: no more.
+        let stopped = OneShot(after: .milliseconds(20), wheel: wheel, times: 100)
+        wheel.add(stopped)
+        try await stopped.firings.wait(for: 1)
+        stopped.stop()
+        let seen = stopped.firings.count
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(stopped.firings.count == seen)
+        #expect(wheel.timerCount == 0)
+    }
+}
+
+/// A one-shot wheel entry, as a subscription's expiry watch is.
+private final class OneShot: WheelTimer, @unchecked Sendable {
+    let interval: TimeAmount
+    var repeats: Bool { false }
+    var place: (slot: Int, index: Int)?
+    var onWheel = false
+    let firings = Firings()
+    /// Where it adds itself again from `fire`, until it has fired `times` times.
+    private let wheel: TimerWheel?
+    private let times: Int
+
+    init(after interval: TimeAmount, wheel: TimerWheel? = nil, times: Int = 1) {
+        self.interval = interval
+        self.wheel = wheel
+        self.times = times
+    }
+
+    private let stopped = NIOLockedValueBox(false)
+
+    func fire() {
+        firings.record()
+        guard let wheel, firings.count < times else { return }
+        wheel.add(self)
+        // A stop that came while it fired found it off the wheel: take it off again.
+        if stopped.withLockedValue({ $0 }) { wheel.remove(self) }
+    }
+
+    /// Stops it for good, whether it waits or fires now (as a subscription's cancel does).
+    func stop() {
+        stopped.withLockedValue { $0 = true }
+        wheel?.remove(self)
+    }
 }

@@ -14,14 +14,14 @@ import PluginAPI
 /// subscriber then, and the end of live delivery arrives as a callback.
 ///
 /// OWNERSHIP: retained for the plugin until `subscription_cancel`.
-final class HostSubscription: @unchecked Sendable {
+final class HostSubscription: WheelTimer, @unchecked Sendable {
     private let subscription: any StreamSource
     private let subscriber: ns_subscriber
     /// Whose subscription this is: it ends when the principal's credential
     /// runs out, unless the transport renewed it (`principal_renew`) before.
     private let principal: Principal
-    /// Where the expiry watch runs: the connection's loop when there is one.
-    private let loop: any EventLoop
+    /// Where the expiry watch waits.
+    private let wheel: TimerWheel
     /// Where gaps served are counted (`/metrics`).
     private let metrics: Metrics?
     /// The subscriber's connection, when its transport named it: the
@@ -33,18 +33,17 @@ final class HostSubscription: @unchecked Sendable {
     private struct Running {
         var task: Task<Void, Never>?
         var taskDone = false
-        var expiry: Scheduled<Void>?
         var cancelled = false
     }
 
-    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, loop: any EventLoop,
+    init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, wheel: TimerWheel = .shared,
          connection: ConnectionSink? = nil, metrics: Metrics? = nil) {
         self.subscription = subscription
         self.connection = connection
         self.metrics = metrics
         self.subscriber = subscriber
         self.principal = principal
-        self.loop = loop
+        self.wheel = wheel
     }
 
     /// `subscription_position`: the seq of the last event delivered, live writes included.
@@ -135,18 +134,27 @@ final class HostSubscription: @unchecked Sendable {
 
     /// Ends the subscription with NS_ERR_EXPIRED when the principal's
     /// credential runs out; a renewal moves the deadline, and the watch
-    /// follows. A timer on the loop, not a task: nothing waits per subscriber.
+    /// follows. An entry on the timer wheel, not a task or a NIO timer:
+    /// nothing waits per subscriber, and it costs a few bytes here.
     private func watchExpiry() {
         guard let deadline = principal.context.expiresAt else { return }
         let wait = deadline.timeIntervalSinceNow
         guard wait > 0 else { return expire() }
-        let scheduled = loop.scheduleTask(in: .milliseconds(Int64(min(wait, 3600) * 1000) + 1)) { [self] in watchExpiry() }
-        let cancelled = running.withLockedValue { running -> Bool in
-            running.expiry = scheduled
-            return running.cancelled
-        }
-        if cancelled { scheduled.cancel() }
+        // Up to an hour at a time: a renewal may have moved the deadline by then.
+        interval = .milliseconds(Int64(min(wait, 3600) * 1000) + 1)
+        wheel.add(self)
+        // A cancel that came meanwhile may have missed the entry just added.
+        if running.withLockedValue({ $0.cancelled }) { wheel.remove(self) }
     }
+
+    // The expiry watch's entry on the wheel (`WheelTimer`): it fires once,
+    // and `watchExpiry` adds it again while the credential lasts. `interval`
+    // is set before each add; `place` and `onWheel` are the wheel's, under its lock.
+    private(set) var interval: TimeAmount = .zero
+    var repeats: Bool { false }
+    var place: (slot: Int, index: Int)?
+    var onWheel = false
+    func fire() { watchExpiry() }
 
     private func expire() {
         end(ns_status(NS_ERR_EXPIRED),
@@ -159,18 +167,18 @@ final class HostSubscription: @unchecked Sendable {
         // The catch-up task, the live sink's loop and the expiry watch may all
         // end it at once: the plugin hears of the end once.
         gate.runLast { withNSStr(message) { subscriber.on_end?(subscriber.context, status, $0) } }
-        running.withLockedValue { $0.expiry }?.cancel()
+        wheel.remove(self)
     }
 
     /// `subscription_cancel`: stops delivery; no callback runs after this returns.
     func cancel() {
         gate.close()
         subscription.cancel()
-        let (task, expiry) = running.withLockedValue { running in
+        let task = running.withLockedValue { running in
             running.cancelled = true
-            return (running.task, running.expiry)
+            return running.task
         }
         task?.cancel()
-        expiry?.cancel()
+        wheel.remove(self)
     }
 }

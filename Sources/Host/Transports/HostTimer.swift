@@ -6,7 +6,7 @@ import PluginAPI
 /// The host's side of an `ns_timer *`: a repeating timer on the `TimerWheel`,
 /// or a one-shot task on an event loop.
 /// OWNERSHIP: retained for the plugin until `timer_cancel`.
-final class HostTimer: @unchecked Sendable {
+final class HostTimer: WheelTimer, @unchecked Sendable {
     private let gate = PluginCallbackGate()
     private let callback: ns_timer_fn
     private let contextBits: UInt
@@ -14,10 +14,9 @@ final class HostTimer: @unchecked Sendable {
     private let wheel: TimerWheel?
     private var once: Scheduled<Void>?
 
-    // Guarded by the wheel's lock: where the timer waits (its slot and its
-    // index there), and whether it was removed.
+    // The wheel's, under its lock (`WheelTimer`).
     var place: (slot: Int, index: Int)?
-    var removed = false
+    var onWheel = false
 
     /// Fires every `interval` until cancelled.
     init(interval: TimeAmount, fire: @escaping ns_timer_fn, context: UnsafeMutableRawPointer?, wheel: TimerWheel = .shared) {
@@ -46,6 +45,9 @@ final class HostTimer: @unchecked Sendable {
         let (callback, contextBits) = (self.callback, self.contextBits)
         gate.run { callback(UnsafeMutableRawPointer(bitPattern: contextBits)) }
     }
+
+    /// On the wheel it fires every interval (`timer_once` is not on the wheel).
+    var repeats: Bool { true }
 
     func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
 

@@ -2,22 +2,37 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// The plugins' repeating timers (`timer_start`), on one hashed wheel.
+/// What the wheel holds: it fires `interval` after it was added, and again
+/// every `interval` while it `repeats` and was not removed.
+protocol WheelTimer: AnyObject, Sendable {
+    var interval: TimeAmount { get }
+    var repeats: Bool { get }
+    /// Guarded by the wheel's lock: where the timer waits (its slot and its
+    /// index there; nil while it fires), and whether it is on the wheel at
+    /// all (false until added, once removed, and once a one-shot has fired).
+    var place: (slot: Int, index: Int)? { get set }
+    var onWheel: Bool { get set }
+    func fire()
+}
+
+/// The per-stream timers, on one hashed wheel: the plugins' repeating
+/// timers (`timer_start`, an SSE stream's heartbeat) and each subscription's
+/// token-expiry watch.
 ///
-/// Every open SSE stream has a heartbeat timer, so a server holding tens of
-/// thousands of streams holds as many timers. One NIO repeated task each
-/// costs about 0.7 KiB (the task, its rescheduling closure, its promise, its
-/// slot in the loop's heap); an entry here costs 16 bytes beside the timer.
-/// The wheel turns every `tick` while it holds a timer, processing one slot
-/// per turn: a timer fires between its interval and one tick later, which
-/// heartbeats and pings do not notice. One-shot timers (`timer_once`) stay
-/// on NIO's scheduler, where a short delay is kept to the millisecond.
+/// A server holding tens of thousands of streams holds as many of each. One
+/// NIO scheduled task each costs 0.2 to 0.7 KiB (the task, its closure, its
+/// promise, its slot in the loop's heap); an entry here costs 24 bytes beside
+/// the timer. The wheel turns every `tick` while it holds a timer,
+/// processing one slot per turn: a timer fires between its interval and one
+/// tick later, which heartbeats, pings and expiry do not notice. The
+/// plugins' one-shot timers (`timer_once`) stay on NIO's scheduler, where a
+/// short delay is kept to the millisecond.
 final class TimerWheel: @unchecked Sendable {
     static let shared = TimerWheel(loop: MultiThreadedEventLoopGroup.singleton.next())
 
     /// One timer in a slot: it fires when its slot comes round with `rounds` at 0.
     private struct Entry {
-        let timer: HostTimer
+        let timer: any WheelTimer
         var rounds: Int
     }
 
@@ -39,9 +54,13 @@ final class TimerWheel: @unchecked Sendable {
     /// How many timers the wheel holds (for tests).
     var timerCount: Int { lock.withLock { count } }
 
-    /// Starts `timer`: its first firing is one interval from now.
-    func add(_ timer: HostTimer) {
+    /// Starts `timer`: its first firing is one interval from now. A timer
+    /// that fires once may be added again once it has fired (from its own
+    /// `fire`, too); one that is on the wheel already is left as it is.
+    func add(_ timer: any WheelTimer) {
         lock.withLock {
+            guard !timer.onWheel else { return }
+            timer.onWheel = true
             place(timer)
             count += 1
             if turning == nil {
@@ -50,12 +69,11 @@ final class TimerWheel: @unchecked Sendable {
         }
     }
 
-    /// Stops `timer` (it is never placed again), whether waiting or firing now.
-    func remove(_ timer: HostTimer) {
+    /// Stops `timer` (it is never placed again), whether waiting or firing
+    /// now; nothing happens if it is not on the wheel.
+    func remove(_ timer: any WheelTimer) {
         lock.withLock {
-            guard !timer.removed else { return }
-            timer.removed = true
-            count -= 1
+            guard timer.onWheel else { return }
             // In O(1), whatever the slot holds: the last entry takes its place.
             if let (slot, index) = timer.place {
                 let last = slots[slot].removeLast()
@@ -65,22 +83,32 @@ final class TimerWheel: @unchecked Sendable {
                 }
             }
             timer.place = nil
-            if count == 0 {
-                turning?.cancel()
-                turning = nil
-            }
+            takeOut(timer)
+        }
+    }
+
+    /// Counts `timer` out (it is out of its slot already), and stops the
+    /// wheel once it holds nothing. Under `lock`.
+    private func takeOut(_ timer: any WheelTimer) {
+        timer.onWheel = false
+        count -= 1
+        if count == 0 {
+            turning?.cancel()
+            turning = nil
         }
     }
 
     /// One turn: fires the slot's due timers (outside the lock, so a timer
-    /// may cancel itself or others), then places each again unless removed.
+    /// may cancel itself or others, or add itself again), then places each
+    /// repeating one again unless removed.
     private func turn() {
-        let due: [HostTimer] = lock.withLock {
-            var due: [HostTimer] = []
+        let due: [any WheelTimer] = lock.withLock {
+            var due: [any WheelTimer] = []
             var waiting: [Entry] = []
             for var entry in slots[cursor] {
                 if entry.rounds == 0 {
                     entry.timer.place = nil
+                    if !entry.timer.repeats { takeOut(entry.timer) }
                     due.append(entry.timer)
                 } else {
                     entry.rounds -= 1
@@ -94,14 +122,14 @@ final class TimerWheel: @unchecked Sendable {
         }
         for timer in due {
             timer.fire()
-            lock.withLock { if !timer.removed { place(timer) } }
+            if timer.repeats { lock.withLock { if timer.onWheel { place(timer) } } }
         }
     }
 
     /// Puts `timer` in the slot the wheel reaches one interval from now, or
     /// up to a tick later: the turn in progress counts for nothing, so the
     /// slot is `ticks` whole turns past the next. Under `lock`.
-    private func place(_ timer: HostTimer) {
+    private func place(_ timer: any WheelTimer) {
         let ticks = max(1, Int((timer.interval.nanoseconds + tick.nanoseconds - 1) / tick.nanoseconds))
         let slot = (cursor + ticks) % slots.count
         timer.place = (slot, slots[slot].count)

@@ -146,8 +146,7 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
     Task {
         do {
             let source = try await streamSource(name, after: after, kernel: kernel, context: context, connection: connection)
-            let loop = connection?.sink.eventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
-            let hosted = HostSubscription(source, subscriber: copy.function, principal: principal, loop: loop,
+            let hosted = HostSubscription(source, subscriber: copy.function, principal: principal,
                                           connection: connection?.sink, metrics: kernel.hub.metrics)
             let pointer = hosted.retainForPlugin()
             withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
