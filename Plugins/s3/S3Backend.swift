@@ -36,6 +36,16 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
 
     private var sweeper: Task<Void, Never>?
 
+    /// The multipart uploads this process has open: never swept, whatever
+    /// date the server gives them (a server with a wrong clock, or one that
+    /// reports a fixed date, would otherwise have live uploads aborted).
+    private var uploading: Set<String> = []
+    private let uploadingLock = NSLock()
+
+    private func isUploading(_ id: String) -> Bool { uploadingLock.withLock { uploading.contains(id) } }
+    private func began(_ id: String) { _ = uploadingLock.withLock { uploading.insert(id) } }
+    private func ended(_ id: String) { _ = uploadingLock.withLock { uploading.remove(id) } }
+
     /// Aborts every multipart upload of the bucket begun more than
     /// `abandoned_upload_seconds` ago. Failures are logged and retried next time.
     func abortAbandonedUploads() async {
@@ -49,7 +59,8 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
                 for entry in XMLText.elements("Upload", in: xml) {
                     guard let key = XMLText.value("Key", in: entry), let id = XMLText.value("UploadId", in: entry),
                           let initiated = XMLText.value("Initiated", in: entry),
-                          Double(HTTPDate.iso8601(initiated)) / 1000 < cutoff.timeIntervalSince1970 else { continue }
+                          Double(HTTPDate.iso8601(initiated)) / 1000 < cutoff.timeIntervalSince1970,
+                          !isUploading(id) else { continue }
                     _ = try await send("DELETE", key: key, query: [("uploadId", id)], expect: [200, 204, 404], what: "abort abandoned upload")
                     host.log(ns_log_level(NS_LOG_WARNING), "aborted a multipart upload left behind since \(initiated)")
                 }
@@ -106,6 +117,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
                 throw PluginFailure(status: Int32(NS_ERR_IO), message: "S3 gave no UploadId")
             }
             upload.uploadID = id
+            began(id)
         }
         let number = upload.parts.count + 1
         let answer = try await send("PUT", key: upload.key, query: [("partNumber", String(number)), ("uploadId", upload.uploadID!)],
@@ -133,6 +145,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
             throw error
         }
         upload.uploadID = nil
+        ended(uploadID)
         do {
             // A multipart upload's metadata is fixed before its bytes are
             // known: copy the object onto itself to record the SHA-256.
@@ -152,6 +165,7 @@ final class S3Backend: StorageProvider, @unchecked Sendable {
         let upload = handle as! Upload
         guard let uploadID = upload.uploadID else { return }
         upload.uploadID = nil
+        ended(uploadID)
         Task { _ = try? await send("DELETE", key: upload.key, query: [("uploadId", uploadID)], expect: [200, 204, 404], what: "abort") }
     }
 

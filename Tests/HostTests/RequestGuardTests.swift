@@ -21,7 +21,7 @@ import Testing
         try pipeline.addHandler(watcher)
         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                  withOutboundHeaderValidation: false)
-        try pipeline.addHandler(RequestGuard(limits: limits, watcher: watcher, count: count, ticket: ticket))
+        try pipeline.addHandler(RequestGuard(limits: limits, sendTimeout: .seconds(60), watcher: watcher, count: count, ticket: ticket))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }

@@ -174,6 +174,60 @@ def test_size_limit_refused_while_streaming_and_nothing_left(data_dir, name):
         store.close()
 
 
+GRACE = 2  # seconds: limits.slow_consumer_grace_seconds on the node below
+
+
+def open_connections(server):
+    line = next(line for line in server.get("/metrics").text.splitlines() if line.startswith("northstar_connections_open "))
+    return float(line.split()[1])
+
+
+def test_downloads_whose_clients_stop_reading_are_closed_after_the_grace(data_dir):
+    """A client that asks for an object and reads none of it would hold its
+    connection (and what NIO keeps for it) for as long as it likes: a
+    connection flood that costs the client nothing. Once the socket has
+    taken nothing for the slow-consumer grace, the server closes it; a client
+    that only paused within the grace gets the whole object."""
+    store = Store(data_dir, "fs", limits={"slow_consumer_grace_seconds": GRACE, "idle_timeout_seconds": 1})
+    try:
+        server, headers = store.server, bearer(store.server.token())
+        baseline = open_connections(server)
+        # Sizes past what the kernel's buffers take for a client that does not read, and around that.
+        objects = {size: upload(server, headers, os.urandom(size)).json()["asset_id"]
+                   for size in (9_000_000, 3_000_000, 1_000_000)}
+        stalled = []
+        for asset_id in objects.values():
+            for _ in range(2):
+                client = socket.socket()
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+                client.connect(("127.0.0.1", server.port))
+                client.sendall(f"GET /v1/artifacts/{asset_id} HTTP/1.1\r\nHost: x\r\n"
+                               f"Authorization: {headers['Authorization']}\r\n\r\n".encode())
+                stalled.append(client)
+        # A client that pauses for half the grace, then reads, gets it all.
+        patient = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        patient.sendall(f"GET /v1/artifacts/{objects[9_000_000]} HTTP/1.1\r\nHost: x\r\n"
+                        f"Authorization: {headers['Authorization']}\r\n\r\n".encode())
+        time.sleep(GRACE / 2)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < 9_000_000:
+            chunk = patient.recv(1 << 20)
+            assert chunk, f"the paused client's download was cut at {len(received)} bytes"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200")
+        patient.close()
+        # The ones that never read are closed once the grace has passed.
+        deadline = time.monotonic() + GRACE + 10
+        while open_connections(server) > baseline:
+            assert time.monotonic() < deadline, f"{open_connections(server) - baseline:.0f} stalled downloads still held"
+            time.sleep(0.2)
+        for client in stalled:
+            client.close()
+        assert upload(server, headers, b"still serving").status_code == 201
+    finally:
+        store.close()
+
+
 def raw_request(server, method, path, headers, body=b""):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.putrequest(method, path, skip_accept_encoding=True)
@@ -533,6 +587,16 @@ def test_s3_multipart_uploads_left_behind_are_aborted(data_dir):
             time.sleep(0.2)
         assert pending() == []
         assert upload(server, bearer(server.token()), b"still fine").status_code == 201
+        # An upload of this node's own, in progress across several sweeps (one
+        # every 1 s here), is never taken for a leftover, although this server
+        # dates every multipart upload 2010-11-10: only its own clock says so.
+        def slowly():
+            for _ in range(6):
+                yield os.urandom(1 << 20)
+                time.sleep(0.6)
+        streamed = server.post("/v1/artifacts?filename=slow.bin", data=slowly(), headers=bearer(server.token()))
+        assert streamed.status_code == 201, streamed.text
+        assert streamed.json()["size"] == 6 << 20
     finally:
         server.kill()
         backend.stop()

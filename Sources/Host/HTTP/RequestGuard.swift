@@ -4,9 +4,11 @@ import NIOHTTP1
 
 /// Sits right after the HTTP parser and makes every connection end well:
 /// a malformed request is answered (400, 408, 413, 426) and closed, a
-/// connection that sends nothing, or stops halfway, is timed out, and an
-/// answer given before the request body was read closes the connection
-/// instead of waiting for a body that may never end.
+/// connection that sends nothing, or stops halfway, is timed out, a client
+/// that stops reading its answer (a download) is closed once it has read
+/// nothing for the slow-consumer grace, and an answer given before the
+/// request body was read closes the connection instead of waiting for a
+/// body that may never end.
 ///
 /// THREAD: the connection's event loop only.
 final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
@@ -25,6 +27,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let limits: ConnectionLimits
+    /// How long an answer may wait for a client that reads none of it
+    /// (`limits.slow_consumer_grace_seconds`).
+    private let sendTimeout: TimeAmount
     private let watcher: RequestHeadWatcher
     private let count: ConnectionCount
     private let ticket: ConnectionCount.Ticket
@@ -56,8 +61,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// How long a connection answered early keeps reading what the client still sends.
     static let lingerTime: TimeAmount = .seconds(2)
 
-    init(limits: ConnectionLimits, watcher: RequestHeadWatcher, count: ConnectionCount, ticket: ConnectionCount.Ticket) {
+    init(limits: ConnectionLimits, sendTimeout: TimeAmount, watcher: RequestHeadWatcher, count: ConnectionCount,
+         ticket: ConnectionCount.Ticket) {
         self.limits = limits
+        self.sendTimeout = sendTimeout
         self.watcher = watcher
         self.count = count
         self.ticket = ticket
@@ -130,15 +137,45 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             // Everything asked has been answered: the connection is idle
             // once the answer is on the wire. Its idle clock starts then,
             // not now: a client still reading a stream's last bytes (a slow
-            // consumer's last word, kept for the grace) is not idle.
+            // consumer's last word, kept for the grace) is not idle. One
+            // that reads none of them for the grace is closed.
             phase = .waiting(first: false)
             watcher.expectHead()
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.cascade(to: promise)
+            startSendTimeout(context)
             context.write(data, promise: written)
             written.futureResult.assumeIsolated().whenSuccess { [self] in
                 if case .waiting(first: false) = phase { arm(context) }
             }
+        }
+    }
+
+    /// A download whose client stops reading: NIO holds what the socket
+    /// does not take, the answer's writer waits, and the connection would
+    /// stay held for as long as the client likes. Once the socket has taken
+    /// nothing for the grace, the connection closes (a client that only
+    /// paused resumes with a `Range` request). A stream's slow reader is
+    /// its sink's business (cut off, told where to resume, then closed).
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .responding = phase, responseOpen, StreamResponseGate.on(context.channel)?.streaming != true {
+            if context.channel.isWritable {
+                cancelTimer()
+            } else if timer == nil {
+                startSendTimeout(context)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Closes the connection unless what is written reaches the socket
+    /// within the grace (the caller cancels it then, or re-arms another clock).
+    private func startSendTimeout(_ context: ChannelHandlerContext) {
+        cancelTimer()
+        let loop = context.eventLoop.assumeIsolated()
+        timer = loop.scheduleTask(in: sendTimeout) { [self] in
+            timer = nil
+            context.close(promise: nil)
         }
     }
 

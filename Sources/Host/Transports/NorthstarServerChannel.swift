@@ -126,7 +126,8 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(DirectWriter(), position: .first)
             let parser = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try channel.pipeline.syncOperations.addHandler(
-                RequestGuard(limits: connectionLimits, watcher: watcher, count: connections, ticket: ticket),
+                RequestGuard(limits: connectionLimits, sendTimeout: .seconds(Int64(limits.slowConsumerGraceSeconds)),
+                             watcher: watcher, count: connections, ticket: ticket),
                 position: .after(parser.handler))
             return Value(outcome: outcome, channel: channel)
         }

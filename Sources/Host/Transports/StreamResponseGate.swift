@@ -60,6 +60,9 @@ final class StreamResponseGate: ChannelDuplexHandler, RemovableChannelHandler {
         failHeld()
     }
 
+    /// A stream is being written: its response's end is held.
+    var streaming: Bool { holding }
+
     /// Keeps the current response's end until `releaseEnd()`.
     func holdEnd() {
         holding = true
