@@ -26,7 +26,9 @@
 #   Benchmarks/fanout_vs_nchan.sh [ROUNDS] [SECONDS] [SCENARIO...]   (default 5 rounds of 10 s, all)
 #
 # Needs: a release build (swift build -c release), Debian's nginx-light and
-# libnginx-mod-nchan (installed here when missing).
+# libnginx-mod-nchan (installed here when missing). NORTHSTAR_RELEASE_DIR
+# names another build folder to run instead (a copy of .build/release made
+# before a change, to compare two builds against the same Nchan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -34,7 +36,7 @@ seconds=${2:-10}
 shift $(( $# > 2 ? 2 : $# ))
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(light open-50k open-100k closed-1 closed-16 ws-light ws-open-50k 10k)
-bin=.build/release
+bin=${NORTHSTAR_RELEASE_DIR:-.build/release}
 for package in nginx-light libnginx-mod-nchan; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null

@@ -9,6 +9,7 @@ import socket
 import time
 
 import pytest
+import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -208,8 +209,12 @@ def test_bytes_that_are_no_request_sent_while_a_stream_runs_are_refused_after_it
     connection.close()
 
 
-def open_gauge(server, name):
-    for line in server.get("/metrics").text.splitlines():
+def open_gauge(server, name, session=requests):
+    """A gauge from /metrics. Polled through one kept-alive `session`, the
+    count of open connections holds that one connection and no other: with a
+    new connection per poll, the previous poll's may not have closed yet on
+    a loaded machine, and would count as one held by the server."""
+    for line in session.get(server.url + "/metrics", timeout=10).text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} missing from /metrics")
@@ -221,7 +226,8 @@ def test_clients_that_leave_while_their_streams_run_release_their_connections(st
     server = strict_server
     token = server.token()
     thread = make_thread(server, bearer(token), 0)
-    baseline = open_gauge(server, "northstar_connections_open")
+    session = requests.Session()
+    baseline = open_gauge(server, "northstar_connections_open", session)
     connections = []
     for _ in range(20):
         connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -229,18 +235,18 @@ def test_clients_that_leave_while_their_streams_run_release_their_connections(st
                             f"Authorization: Bearer {token}\r\n\r\n").encode())
         assert connection.recv(65536).startswith(b"HTTP/1.1 200")
         connections.append(connection)
-    assert open_gauge(server, "northstar_connections_open") >= baseline + 20
-    assert open_gauge(server, "northstar_transport_exchanges_open") >= 20
+    assert open_gauge(server, "northstar_connections_open", session) >= baseline + 20
+    assert open_gauge(server, "northstar_transport_exchanges_open", session) >= 20
     for connection in connections:
         connection.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if (open_gauge(server, "northstar_connections_open") <= baseline
-                and open_gauge(server, "northstar_transport_exchanges_open") == 0):
+        if (open_gauge(server, "northstar_connections_open", session) <= baseline
+                and open_gauge(server, "northstar_transport_exchanges_open", session) == 0):
             break
         time.sleep(0.1)
-    assert open_gauge(server, "northstar_connections_open") <= baseline
-    assert open_gauge(server, "northstar_transport_exchanges_open") == 0
+    assert open_gauge(server, "northstar_connections_open", session) <= baseline
+    assert open_gauge(server, "northstar_transport_exchanges_open", session) == 0
     # The node still serves streams on new connections.
     stream = SSEStream(server.port, f"/sse/chat/{thread}", headers=bearer(token), timeout=10)
     assert stream.status == 200
