@@ -210,6 +210,12 @@ final class WSConnection: @unchecked Sendable {
                 return false
             }
             subscriber.subscription = subscription
+            // Answered under the lock that recorded the subscription: an
+            // unsubscribe sent right after it finds the subscription only
+            // now, so its answer can only follow this one.
+            if routeStream != subscriber.stream || subscriber.requestID != nil {
+                sendTextLocked(#"{"type":"subscribed","id":\#(subscriber.requestID ?? "null"),"stream":\#(quoted(subscriber.stream))}"#)
+            }
             return true
         }
         guard stillWanted else {
@@ -226,11 +232,7 @@ final class WSConnection: @unchecked Sendable {
             Unmanaged.passUnretained(subscriber).release()
             return
         }
-        if routeStream == subscriber.stream && subscriber.requestID == nil {
-            accept()
-        } else {
-            sendText(#"{"type":"subscribed","id":\#(subscriber.requestID ?? "null"),"stream":\#(quoted(subscriber.stream))}"#)
-        }
+        if routeStream == subscriber.stream && subscriber.requestID == nil { accept() }
     }
 
     private func subscribeFailed(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
@@ -324,12 +326,15 @@ final class WSConnection: @unchecked Sendable {
     // MARK: Sending
 
     func sendText(_ text: String) {
-        lock.withLock {
-            guard let socket, !closed else { return }
-            let status = withNSBytes(Array(text.utf8)) { api.websocket_send(socket, ns_ws_opcode(NS_WS_TEXT), $0) }
-            if status == ns_status(NS_ERR_TOO_LARGE) {
-                closeLocked(4008, "slow consumer: the send queue is full; reconnect and resume each stream after its last seq")
-            }
+        lock.withLock { sendTextLocked(text) }
+    }
+
+    /// `sendText` with `lock` held.
+    private func sendTextLocked(_ text: String) {
+        guard let socket, !closed else { return }
+        let status = withNSBytes(Array(text.utf8)) { api.websocket_send(socket, ns_ws_opcode(NS_WS_TEXT), $0) }
+        if status == ns_status(NS_ERR_TOO_LARGE) {
+            closeLocked(4008, "slow consumer: the send queue is full; reconnect and resume each stream after its last seq")
         }
     }
 
