@@ -9,19 +9,21 @@ import Testing
 /// encoder, raw-bytes watcher and guard, in a connection's order.
 @Suite struct RequestGuardTests {
     private let counter = ReadCounter()
+    private let socket = HeldSocket()
 
-    private func connection() throws -> EmbeddedChannel {
+    private func connection(sendTimeout: TimeAmount = .seconds(60)) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         let limits = ConnectionLimits()
         let count = ConnectionCount(maxConnections: 10, maxPendingPerAddress: 10)
         let ticket = try count.admit(address: "127.0.0.1", channel: channel)
         let watcher = RequestHeadWatcher(limits: limits)
         let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(socket)
         try pipeline.addHandler(counter)
         try pipeline.addHandler(watcher)
         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                  withOutboundHeaderValidation: false)
-        try pipeline.addHandler(RequestGuard(limits: limits, sendTimeout: .seconds(60), watcher: watcher, count: count, ticket: ticket))
+        try pipeline.addHandler(RequestGuard(limits: limits, sendTimeout: sendTimeout, watcher: watcher, count: count, ticket: ticket))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -96,5 +98,51 @@ import Testing
         #expect(try written(channel).hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
         channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
+    }
+
+    /// A whole answer: a head, one chunk and its end, written and flushed
+    /// without waiting for the socket to take them.
+    private func answer(on channel: EmbeddedChannel) throws {
+        try send("GET /file HTTP/1.1\r\nHost: x\r\n\r\n", to: channel)
+        try drainParts(channel)
+        let parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: .http1_1, status: .ok)), chunk("the whole file"), .end(nil)]
+        parts.forEach { channel.write($0, promise: nil) }
+        channel.flush()
+    }
+
+    @Test("an answer whose end the socket does not take is closed after the send grace")
+    func unsentEndClosesAfterTheGrace() throws {
+        let channel = try connection(sendTimeout: .seconds(5))
+        socket.holding = true
+        try answer(on: channel)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
+        #expect(channel.isActive, "closed before the grace was over")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(!channel.isActive, "a client that reads nothing holds its connection past the grace")
+    }
+
+    @Test("an answer the socket takes at its flush waits for the idle timeout, not the send grace")
+    func sentAnswerIsIdleNotTimed() throws {
+        let channel = try connection(sendTimeout: .seconds(5))
+        try answer(on: channel)
+        #expect(try written(channel).hasSuffix("0\r\n\r\n"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(channel.isActive, "an idle kept-alive connection was closed long before its idle timeout")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(31))
+        #expect(!channel.isActive, "an idle connection outlived its idle timeout")
+    }
+
+    @Test("an answer whose client pauses, then reads within the grace, keeps its connection")
+    func pausedClientWithinTheGraceKeepsItsConnection() throws {
+        let channel = try connection(sendTimeout: .seconds(5))
+        socket.holding = true
+        try answer(on: channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        socket.release()
+        #expect(try written(channel).hasSuffix("0\r\n\r\n"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(channel.isActive, "the send clock outlived the answer it timed")
+        try answer(on: channel)  // the connection serves the next request as usual
+        #expect(try written(channel).contains("the whole file"))
     }
 }

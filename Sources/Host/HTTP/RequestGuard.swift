@@ -51,6 +51,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// response (a stream, perhaps) was being written: they are answered
     /// once that response has ended, and reading stops meanwhile.
     private var refusedAfterResponse: HTTPParserError?
+    /// The last answer's end is written but has not reached the socket yet.
+    private var endUnsent = false
     /// The request being answered is a HEAD: its answer has no body.
     private var answeringHead = false
     /// How the body of the response being written is framed on the wire,
@@ -143,12 +145,22 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             watcher.expectHead()
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.cascade(to: promise)
-            startSendTimeout(context)
+            cancelTimer()  // a clock started while the body was written: the end's own starts at its flush
+            endUnsent = true
             context.write(data, promise: written)
-            written.futureResult.assumeIsolated().whenSuccess { [self] in
-                if case .waiting(first: false) = phase { arm(context) }
+            written.futureResult.assumeIsolated().whenComplete { [self] result in
+                endUnsent = false
+                if case .success = result, case .waiting(first: false) = phase { arm(context) }
             }
         }
+    }
+
+    /// Most answers are on the wire when their flush returns, and need no
+    /// clock. One whose end the socket has not taken by then starts the
+    /// send clock: its client reads slowly, or not at all.
+    func flush(context: ChannelHandlerContext) {
+        context.flush()
+        if endUnsent, timer == nil { startSendTimeout(context) }
     }
 
     /// A download whose client stops reading: NIO holds what the socket
