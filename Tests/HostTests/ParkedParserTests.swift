@@ -8,12 +8,12 @@ import Testing
 /// when the stream ends: run on an embedded channel with the server's
 /// parser, its paired encoder and the raw-bytes watcher, as a connection has.
 @Suite struct ParkedParserTests {
-    private let counter = ReadCounter()
+    private let socket = SocketEnd()
 
     private func connection() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(counter)
+        try pipeline.addHandler(socket)
         try pipeline.addHandler(RequestHeadWatcher(limits: ConnectionLimits()))
         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                  withOutboundHeaderValidation: false)
@@ -61,9 +61,9 @@ import Testing
 
         // A HEAD request, in two pieces: nothing is parsed, and reading stops at the first piece.
         try send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n", to: channel)
-        let readsBefore = counter.reads
+        let readsBefore = socket.reads
         channel.read()
-        #expect(counter.reads == readsBefore, "reading goes on while bytes wait")
+        #expect(socket.reads == readsBefore, "reading goes on while bytes wait")
         try send("\r\n", to: channel)
         #expect(try parts(of: channel).isEmpty)
 
@@ -72,7 +72,7 @@ import Testing
         _ = try written(channel)
         parked.unpark()
         #expect(hasParser(channel))
-        #expect(counter.reads == readsBefore + 1, "the read asked for meanwhile is made")
+        #expect(socket.reads == readsBefore + 1, "the read asked for meanwhile is made")
         let replayed = try parts(of: channel)
         guard case .head(let head)? = replayed.first else { Issue.record("no head: \(replayed)"); return }
         #expect(head.method == .HEAD && head.uri == "/healthz")

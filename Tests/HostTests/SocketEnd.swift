@@ -1,15 +1,23 @@
 import NIOCore
 
-/// The socket end of an embedded pipeline that can stop taking bytes, as a
-/// client that stops reading makes a real socket do: while `holding`,
-/// writes wait here, unwritten, and their promises stay open.
-final class HeldSocket: ChannelOutboundHandler {
+/// The socket end of an embedded pipeline, for tests that need to see what
+/// a handler asks of the socket: it counts reads (has a handler stopped
+/// reading?), and it can stop taking bytes, as a client that stops reading
+/// makes a real socket do. While `holding`, writes wait here, unwritten,
+/// and their promises stay open.
+final class SocketEnd: ChannelOutboundHandler {
     typealias OutboundIn = ByteBuffer
+    var reads = 0
     var holding = false
     private var waiting: [(NIOAny, EventLoopPromise<Void>?)] = []
     private var context: ChannelHandlerContext?
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if holding { waiting.append((data, promise)) } else { context.write(data, promise: promise) }
