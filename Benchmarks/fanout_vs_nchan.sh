@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fan-out, Northstar and nginx + Nchan side by side, in one run.
 # Each round also reports the server's CPU time per delivery (from
-# /proc/<pid>/stat, user + system, around the run; nginx: master and workers).
+# /proc/<pid>/stat, user + system; nginx: master and workers), around the
+# whole run and while publishing only (between the load tool's marks on
+# stderr), since connecting 10,000 subscribers costs more than delivering.
 #
 # Method: both servers run on this machine's loopback, started by this
 # script; the same load tool (northstar-load) drives both, alternating
@@ -88,11 +90,18 @@ for line in sys.stdin:
 print(int(count), total, int(count - within))'
 }
 
-# One run: prints "delivered_per_s p50_ms p99_ms delivered_percent server_cpu_us_per_delivery fsyncs",
-# the last, for Northstar, the fsyncs of the run: their mean and how many took over 10 ms.
+# Waits until the load tool (PID) has written LINE to FILE, or has ended.
+wait_for_mark() {
+  until grep -qx "$1" "$2" 2>/dev/null; do kill -0 "$3" 2>/dev/null || return 0; sleep 0.02; done
+}
+
+# One run: prints "delivered_per_s p50_ms p99_ms delivered_percent server_cpu_us_per_delivery
+# publishing_cpu_us_per_delivery fsyncs": the server's CPU over the whole run (connecting the
+# subscribers included) and over the publishing only (from the load tool's marks), and, for
+# Northstar, the fsyncs of the run: their mean and how many took over 10 ms.
 # run TARGET TRANSPORT SUBSCRIBERS PUBLISHER_FLAGS...
 run() {
-  local target=$1 transport=$2 subscribers=$3 output ticks
+  local target=$1 transport=$2 subscribers=$3 output ticks publishing_ticks load_pid
   shift 3
   ticks=$(server_ticks "$target")
   local synced_before="0 0 0" synced_after="0 0 0"
@@ -101,17 +110,25 @@ run() {
     local thread scheme=http path=sse
     thread=$(curl -s -H "Authorization: Bearer $token" -d '{}' localhost:8384/v1/threads | python3 -c 'import json,sys; print(json.load(sys.stdin)["thread_id"])')
     [ "$transport" = ws ] && scheme=ws path=ws
-    output=$("$bin/northstar-load" --subscribe "$scheme://127.0.0.1:8384/$path/chat/$thread" \
+    "$bin/northstar-load" --subscribe "$scheme://127.0.0.1:8384/$path/chat/$thread" \
       --publish "http://127.0.0.1:8384/v1/threads/$thread/messages" --header "Authorization: Bearer $token" \
-      --subscribers "$subscribers" --seconds "$seconds" "$@")
+      --subscribers "$subscribers" --seconds "$seconds" "$@" >"$work/load.out" 2>"$work/load.err" &
   else
     local channel="c$RANDOM$RANDOM" subscribe
     subscribe="http://127.0.0.1:8390/sub?id=$channel"
     [ "$transport" = ws ] && subscribe="ws://127.0.0.1:8390/ws?id=$channel"
-    output=$("$bin/northstar-load" --subscribe "$subscribe" \
+    "$bin/northstar-load" --subscribe "$subscribe" \
       --publish "http://127.0.0.1:8390/pub?id=$channel" --body '{"text":"{{ts}}"}' \
-      --subscribers "$subscribers" --seconds "$seconds" "$@")
+      --subscribers "$subscribers" --seconds "$seconds" "$@" >"$work/load.out" 2>"$work/load.err" &
   fi
+  load_pid=$!
+  wait_for_mark publishing "$work/load.err" "$load_pid"
+  publishing_ticks=$(server_ticks "$target")
+  wait_for_mark published "$work/load.err" "$load_pid"
+  publishing_ticks=$(( $(server_ticks "$target") - publishing_ticks ))
+  wait "$load_pid" || true
+  grep -vx -e publishing -e published "$work/load.err" >&2 || true  # the tool's own complaints, if any
+  output=$(<"$work/load.out")
   ticks=$(( $(server_ticks "$target") - ticks ))
   [ "$target" = northstar ] && synced_after=$(fsyncs)
   python3 -c '
@@ -123,9 +140,11 @@ before, after = sys.argv[2].split(), sys.argv[3].split()
 count = int(after[0]) - int(before[0])
 fsync = f"{(float(after[1]) - float(before[1])) * 1000 / count:.2f}ms/{int(after[2]) - int(before[2])}" if count else "-"
 if not delivered or not latency:
-    print(0, "nan", "nan", 0, "nan", fsync); sys.exit()
-cpu_us = int(sys.argv[1]) * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, int(delivered.group(1)))
-print(delivered.group(3), latency.group(1), latency.group(2), delivered.group(2), f"{cpu_us:.2f}", fsync)' "$ticks" "$synced_before" "$synced_after" <<<"$output"
+    print(0, "nan", "nan", 0, "nan", "nan", fsync); sys.exit()
+tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+per_delivery = lambda ticks: "%.2f" % (int(ticks) * tick_us / max(1, int(delivered.group(1))))
+print(delivered.group(3), latency.group(1), latency.group(2), delivered.group(2), per_delivery(sys.argv[1]),
+      per_delivery(sys.argv[4]), fsync)' "$ticks" "$synced_before" "$synced_after" "$publishing_ticks" <<<"$output"
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
@@ -134,15 +153,16 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) f
 scenario() {
   local name=$1 transport=$2 subscribers=$3
   shift 3
-  declare -A rates p50s p99s cpus
-  for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; cpus[$target]=""; done
+  declare -A rates p50s p99s cpus publishing_cpus
+  for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; cpus[$target]=""; publishing_cpus[$target]=""; done
   for round in $(seq "$rounds"); do
     for target in northstar nchan; do
-      read -r per_s p50 p99 percent cpu fsync < <(run "$target" "$transport" "$subscribers" "$@")
+      read -r per_s p50 p99 percent cpu publishing_cpu fsync < <(run "$target" "$transport" "$subscribers" "$@")
       local disk=""
       [ "$fsync" != "-" ] && disk=", fsync mean ${fsync%/*}, ${fsync#*/} over 10 ms"
-      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery$disk"
+      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery ($publishing_cpu while publishing)$disk"
       rates[$target]+=" $per_s"; p50s[$target]+=" $p50"; p99s[$target]+=" $p99"; cpus[$target]+=" $cpu"
+      publishing_cpus[$target]+=" $publishing_cpu"
     done
   done
   local ns_rate nc_rate ns_p50 nc_p50 ns_p99 nc_p99
@@ -156,6 +176,8 @@ scenario() {
     "$ns_rate" "$nc_rate" "$ns_p50" "$nc_p50" "$ns_p99" "$nc_p99"
   printf '  server CPU per delivery (user + system, whole run): Northstar %s µs, Nchan %s µs\n' \
     "$(median ${cpus[northstar]})" "$(median ${cpus[nchan]})"
+  printf '  server CPU per delivery while publishing (connecting left out): Northstar %s µs, Nchan %s µs\n' \
+    "$(median ${publishing_cpus[northstar]})" "$(median ${publishing_cpus[nchan]})"
 }
 
 for name in "${scenarios[@]}"; do

@@ -321,6 +321,9 @@ for _ in 0..<max(1, options.inFlight) {
     let handler = PublisherHandler()
     publishers.append((handler, try await connect(group, host: pubHost, port: pubPort, handler: handler)))
 }
+// Marks on stderr around the publishing, for a script that measures the
+// server only while it delivers (connecting and closing left out).
+FileHandle.standardError.write(Data("publishing\n".utf8))
 let started = now()
 if options.inFlight > 0 {
     // Closed loop: each connection sends its next publish when the last is answered.
@@ -342,6 +345,7 @@ if options.inFlight > 0 {
         publish(on: channel, counter: handler.published)
     }
 }
+FileHandle.standardError.write(Data("published\n".utf8))
 let total = publishers.reduce(0) { $0 + $1.0.published.withLockedValue { $0 } }
 let publishSeconds = Double(now() - started) / 1e9
 let expected = total * connected
