@@ -213,7 +213,7 @@ final class WSConnection: @unchecked Sendable {
             // Answered under the lock that recorded the subscription: an
             // unsubscribe sent right after it finds the subscription only
             // now, so its answer can only follow this one.
-            if routeStream != subscriber.stream || subscriber.requestID != nil {
+            if !subscriber.isRouteStream {
                 sendTextLocked(#"{"type":"subscribed","id":\#(subscriber.requestID ?? "null"),"stream":\#(quoted(subscriber.stream))}"#)
             }
             return true
@@ -232,7 +232,7 @@ final class WSConnection: @unchecked Sendable {
             Unmanaged.passUnretained(subscriber).release()
             return
         }
-        if routeStream == subscriber.stream && subscriber.requestID == nil { accept() }
+        if subscriber.isRouteStream { accept() }
     }
 
     private func subscribeFailed(_ subscriber: StreamSubscriber, _ status: ns_status, _ message: String) {
@@ -245,7 +245,7 @@ final class WSConnection: @unchecked Sendable {
         }
         // The host named the refusal's code through `on_refused` (ABI 1.2).
         let code = subscriber.refusalCode ?? "unavailable"
-        if routeStream == subscriber.stream && subscriber.requestID == nil {
+        if subscriber.isRouteStream {
             refuse(httpStatus, code, message)
         } else {
             send(error: subscriber.requestID ?? "null", code: code, message: message)
@@ -411,6 +411,9 @@ final class StreamSubscriber: @unchecked Sendable {
     var unsubscribeID: String?
     /// A replay's options (`speed=2&from_ms=100`); empty for a live stream.
     let options: String
+    /// The stream the socket's route named, opened with the socket rather
+    /// than by a subscribe message: it is answered by accepting the upgrade.
+    var isRouteStream: Bool { requestID == nil && stream == connection.routeStream }
 
     init(connection: WSConnection, stream: String, requestID: String?, options: String = "") {
         self.connection = connection

@@ -147,6 +147,16 @@ def server(data_dir, request):
     instance.kill()
 
 
+def wait_for(condition, seconds=15):
+    """True once `condition()` holds, polled every 0.2 s; False after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 # --- tokens made by hand, to test what the server refuses ---------------------
 
 import base64

@@ -8,7 +8,7 @@ import re
 import socket
 import time
 
-from conftest import Server, bearer, dev_claims, dev_secret, northstar, sign_hs
+from conftest import Server, bearer, dev_claims, dev_secret, northstar, sign_hs, wait_for
 from sse_client import SSEStream
 from storage_backends import FSBackend, jwt_plugin
 
@@ -48,6 +48,8 @@ def test_histograms_counters_and_gauges_cover_the_hot_paths(data_dir):
         assert server.get(f"/v1/threads/{thread}").status_code == 401
         for index in range(20):  # paths no route matches: one label, not twenty
             assert server.get(f"/no/such/path/{index}").status_code == 404
+        # The stream counts as live once its catch-up has read the log to the end.
+        assert wait_for(lambda: samples(server.get("/metrics").text, "northstar_live_subscribers")[""] == 1)
         text = server.get("/metrics").text
         stream.close()
 

@@ -12,12 +12,11 @@ read-only while files on it are open for writing) is tested in
 import json
 import os
 import subprocess
-import time
 from contextlib import contextmanager
 
 import pytest
 
-from conftest import NORTHSTAR, Server, bearer
+from conftest import NORTHSTAR, Server, bearer, wait_for
 
 
 def can_mount():
@@ -50,15 +49,6 @@ def server_on(data_dir, database_dir):
         "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
             "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}}]}))
     return Server(data_dir, config=config).start()
-
-
-def wait_for(condition, seconds=15):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_full_disk_is_503_store_full_reads_go_on_and_the_node_recovers(data_dir):
