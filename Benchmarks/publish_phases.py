@@ -173,7 +173,11 @@ def one_round(args):
                     get(f"{base}/healthz")
                     break
                 except OSError:
+                    if server.poll() is not None:
+                        raise SystemExit(f"northstar serve exited {server.returncode}:\n{open(log.name).read()}")
                     time.sleep(0.05)
+            else:
+                raise SystemExit(f"northstar serve did not answer /healthz in 15 s:\n{open(log.name).read()}")
             token = subprocess.run([northstar, "token", "--tenant", "t_bench", "--user", "bench", "--config", config],
                                    capture_output=True, text=True, check=True).stdout.strip()
             thread = json.loads(get(f"{base}/v1/threads", token, {}))["thread_id"]
@@ -189,6 +193,8 @@ def one_round(args):
             server.wait(timeout=60)
             sink.shutdown()
         latency = re.search(r"latency ms: p50 (\S+) .* p99 (\S+)  p99.9", load)
+        if not latency:
+            raise SystemExit(f"northstar-load printed no latency line:\n{load}")
         means = {label: mean_ms(before, after, name) for label, name in [
             ("POST", f'northstar_http_request_duration_seconds{{route="{POST_ROUTE}",method="POST",status="201"}}'),
             ("transaction", "northstar_commit_duration_seconds"),
