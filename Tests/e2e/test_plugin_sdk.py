@@ -8,6 +8,7 @@ contract."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -16,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, ROOT, Server, bearer, dev_claims, dev_secret, northstar, sign_hs
+from conftest import BIN, ROOT, Server, bearer, dev_claims, dev_secret, northstar, sign_hs, wait_for
 from storage_backends import BACKENDS
 
 EXAMPLES = ROOT / "Plugins" / "examples"
@@ -269,15 +270,15 @@ def test_a_long_poll_whose_client_leaves_is_ended_at_once(lp_server):
     import socket
     client = socket.create_connection(("127.0.0.1", server.port))
     client.sendall(f"GET /lp/chat/{thread}?wait=60 HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n\r\n".encode())
-    deadline = time.monotonic() + 5
-    while "northstar_transport_exchanges_open 1" not in server.get("/metrics").text and time.monotonic() < deadline:
-        time.sleep(0.05)
+
+    def gauges_read(exchanges, subscribers):
+        metrics = server.get("/metrics").text
+        value = lambda name: float(re.search(rf"^{name} (\S+)$", metrics, re.M).group(1))
+        return (value("northstar_transport_exchanges_open"), value("northstar_live_subscribers")) == (exchanges, subscribers)
+    # The poll is waiting on its subscription, then its client leaves.
+    assert wait_for(lambda: gauges_read(1, 1), seconds=5)
     client.close()
-    deadline = time.monotonic() + 5
-    while "northstar_transport_exchanges_open 0" not in server.get("/metrics").text and time.monotonic() < deadline:
-        time.sleep(0.05)
-    metrics = server.get("/metrics").text
-    assert "northstar_transport_exchanges_open 0" in metrics and "northstar_live_subscribers 0" in metrics
+    assert wait_for(lambda: gauges_read(0, 0), seconds=5)
 
 
 def test_the_memory_backend_keeps_the_hosts_digest_so_etags_hold(lp_server):
