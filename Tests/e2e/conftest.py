@@ -147,6 +147,11 @@ def server(data_dir, request):
     instance.kill()
 
 
+def gauge(server, name):
+    """The value of the unlabelled sample `name` in the server's `/metrics`."""
+    return float(re.search(rf"^{re.escape(name)} (\S+)$", server.get("/metrics").text, re.M).group(1))
+
+
 def wait_for(condition, seconds=15):
     """True once `condition()` holds, polled every 0.2 s; False after `seconds`."""
     deadline = time.monotonic() + seconds

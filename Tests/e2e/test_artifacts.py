@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import Server, bearer, dev_claims, dev_secret, sign_hs
+from conftest import Server, bearer, dev_claims, dev_secret, gauge, sign_hs
 from storage_backends import BACKENDS, FSBackend, S3Backend, write_config
 
 
@@ -178,8 +178,7 @@ GRACE = 2  # seconds: limits.slow_consumer_grace_seconds on the node below
 
 
 def open_connections(server):
-    line = next(line for line in server.get("/metrics").text.splitlines() if line.startswith("northstar_connections_open "))
-    return float(line.split()[1])
+    return gauge(server, "northstar_connections_open")
 
 
 def test_downloads_whose_clients_stop_reading_are_closed_after_the_grace(data_dir):

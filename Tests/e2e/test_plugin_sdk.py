@@ -8,7 +8,6 @@ contract."""
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -17,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, ROOT, Server, bearer, dev_claims, dev_secret, northstar, sign_hs, wait_for
+from conftest import BIN, ROOT, Server, bearer, dev_claims, dev_secret, gauge, northstar, sign_hs, wait_for
 from storage_backends import BACKENDS
 
 EXAMPLES = ROOT / "Plugins" / "examples"
@@ -272,9 +271,7 @@ def test_a_long_poll_whose_client_leaves_is_ended_at_once(lp_server):
     client.sendall(f"GET /lp/chat/{thread}?wait=60 HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n\r\n".encode())
 
     def gauges_read(exchanges, subscribers):
-        metrics = server.get("/metrics").text
-        value = lambda name: float(re.search(rf"^{name} (\S+)$", metrics, re.M).group(1))
-        return (value("northstar_transport_exchanges_open"), value("northstar_live_subscribers")) == (exchanges, subscribers)
+        return (gauge(server, "northstar_transport_exchanges_open"), gauge(server, "northstar_live_subscribers")) == (exchanges, subscribers)
     # The poll is waiting on its subscription, then its client leaves.
     assert wait_for(lambda: gauges_read(1, 1), seconds=5)
     client.close()

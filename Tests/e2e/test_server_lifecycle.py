@@ -1,9 +1,8 @@
 """The server starts on the embedded default, reports ready, and stops cleanly."""
 import json
-import re
 import socket
 
-from conftest import BIN, Server, northstar, wait_for
+from conftest import BIN, Server, gauge, northstar, wait_for
 
 
 def test_health_and_ready(server):
@@ -124,9 +123,6 @@ def test_metrics_count_requests_events_and_live_subscribers(server):
     # The event above came from the log; the stream counts as live once its
     # catch-up has read the log to the end, a moment later.
     assert "# TYPE northstar_live_subscribers gauge\n" in text
-
-    def live_subscribers():
-        return float(re.search(r"^northstar_live_subscribers (\S+)$", server.get("/metrics").text, re.M).group(1))
-    assert wait_for(lambda: live_subscribers() == 1, seconds=10)
+    assert wait_for(lambda: gauge(server, "northstar_live_subscribers") == 1, seconds=10)
     stream.close()
-    assert wait_for(lambda: live_subscribers() == 0, seconds=10)
+    assert wait_for(lambda: gauge(server, "northstar_live_subscribers") == 0, seconds=10)

@@ -9,7 +9,7 @@ import time
 import jsonschema
 import pytest
 
-from conftest import Server, bearer, dev_claims, dev_config, dev_secret, load_schema, sign_hs
+from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs
 from sse_client import SSEStream
 
 EVENT_SCHEMA = load_schema("stream-event.v1.json")
@@ -281,8 +281,7 @@ def test_a_client_that_leaves_is_forgotten_at_once_without_another_event(server)
         assert [e["json"]["seq"] for e in stream.events(1)] == [1]
 
     def live_subscribers():
-        line = next(l for l in server.get("/metrics").text.splitlines() if l.startswith("northstar_live_subscribers "))
-        return float(line.split()[1])
+        return gauge(server, "northstar_live_subscribers")
 
     deadline = time.monotonic() + 5
     while live_subscribers() != 3 and time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import Server, bearer, dev_claims, dev_config, dev_secret, load_schema, sign_hs
+from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs
 from sse_client import SSEStream
 from ws_raw import RawWebSocket
 
@@ -104,18 +104,17 @@ def test_commands_over_ws_get_the_kernels_answers(server):
 def test_open_sockets_are_counted_in_metrics(server):
     headers = bearer(server.token())
 
-    def gauge():
-        line = next(l for l in server.get("/metrics").text.splitlines() if l.startswith("northstar_websockets_open"))
-        return float(line.split()[-1])
+    def open_sockets():
+        return gauge(server, "northstar_websockets_open")
 
-    assert gauge() == 0
+    assert open_sockets() == 0
     with connect(ws_url(server, "/ws"), additional_headers=headers) as one, connect(ws_url(server, "/ws"), additional_headers=headers):
         assert request(one, {"type": "ping", "id": 1})["type"] == "pong"
-        assert gauge() == 2
+        assert open_sockets() == 2
     deadline = time.monotonic() + 5
-    while gauge() != 0 and time.monotonic() < deadline:
+    while open_sockets() != 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gauge() == 0
+    assert open_sockets() == 0
 
 
 def test_many_requests_in_flight_are_matched_by_id(server):
