@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BIN, ROOT, Server, northstar, wait_for
+from conftest import BIN, ROOT, Server, gauge, northstar, wait_for
 
 HEADER = ROOT / "Sources" / "PluginAPI" / "include"
 SOURCE = ROOT / "Tests" / "e2e" / "plugins" / "misbehaving.c"
@@ -235,6 +235,6 @@ def test_response_error_with_a_status_that_is_no_error_is_logged_and_the_exchang
         assert answer.status_code == 504 and answer.json()["error"]["code"] == "transport_no_answer"
         assert "response_error with status 200; an error's status is 400 to 599" in server.log_text()
         # The exchange is counted until its last reference goes, just after the answer.
-        assert wait_for(lambda: server.get("/metrics").text.count("northstar_transport_exchanges_open 0") == 1, seconds=5)
+        assert wait_for(lambda: gauge(server, "northstar_transport_exchanges_open") == 0, seconds=5)
     finally:
         server.stop()

@@ -9,7 +9,7 @@ import time
 import jsonschema
 import pytest
 
-from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs
+from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs, wait_for
 from sse_client import SSEStream
 
 EVENT_SCHEMA = load_schema("stream-event.v1.json")
@@ -283,13 +283,7 @@ def test_a_client_that_leaves_is_forgotten_at_once_without_another_event(server)
     def live_subscribers():
         return gauge(server, "northstar_live_subscribers")
 
-    deadline = time.monotonic() + 5
-    while live_subscribers() != 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live_subscribers() == 3
+    assert wait_for(lambda: live_subscribers() == 3, seconds=5)
     for stream in streams:
         stream.close()
-    deadline = time.monotonic() + 3
-    while live_subscribers() != 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live_subscribers() == 0
+    assert wait_for(lambda: live_subscribers() == 0, seconds=3)
