@@ -149,7 +149,9 @@ def server(data_dir, request):
 
 def gauge(server, name):
     """The value of the unlabelled sample `name` in the server's `/metrics`."""
-    return float(re.search(rf"^{re.escape(name)} (\S+)$", server.get("/metrics").text, re.M).group(1))
+    sample = re.search(rf"^{re.escape(name)} (\S+)$", server.get("/metrics").text, re.M)
+    assert sample, f"/metrics has no unlabelled sample {name}"
+    return float(sample.group(1))
 
 
 def wait_for(condition, seconds=15):

@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs
+from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs, wait_for
 from sse_client import SSEStream
 from ws_raw import RawWebSocket
 
@@ -111,10 +111,7 @@ def test_open_sockets_are_counted_in_metrics(server):
     with connect(ws_url(server, "/ws"), additional_headers=headers) as one, connect(ws_url(server, "/ws"), additional_headers=headers):
         assert request(one, {"type": "ping", "id": 1})["type"] == "pong"
         assert open_sockets() == 2
-    deadline = time.monotonic() + 5
-    while open_sockets() != 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert open_sockets() == 0
+    assert wait_for(lambda: open_sockets() == 0, seconds=5)
 
 
 def test_many_requests_in_flight_are_matched_by_id(server):
