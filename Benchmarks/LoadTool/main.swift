@@ -13,6 +13,12 @@ import NIOWebSocket
 // the answers) and closed loop (--in-flight K: K connections, each sending
 // its next publish when the last one was answered, as fast as the server goes).
 //
+// A publishing connection the server closes (nginx closes a keep-alive
+// connection after 1,000 requests) is reopened; only accepted publishes
+// are expected at the subscribers, and the output counts the refused and
+// unanswered ones. Deliveries per second run from the first publish to the
+// last arrival.
+//
 // The publish body carries the send time: `{{ts}}` in --body becomes
 // `lt_<monotonic ns>`, and each subscriber looks for `lt_<digits>` in the
 // data it receives, so any server that relays the body can be measured.
@@ -76,11 +82,17 @@ final class Tally: Sendable {
     func delivered(_ count: Int) { state.withLockedValue { $0.delivered += count } }
     var counts: (connected: Int, failed: Int, delivered: Int) { state.withLockedValue { ($0.connected, $0.failed, $0.delivered) } }
 
-    /// Every latency measured, gathered from each subscriber's loop.
-    func latencies() throws -> [UInt64] {
-        try state.withLockedValue { $0.recorders }.flatMap { recorder in
-            try recorder.loop.submit { recorder.latencies }.wait()
+    /// Every latency measured, and when the last event arrived (0 if none),
+    /// gathered from each subscriber's loop.
+    func gather() throws -> (latencies: [UInt64], lastArrival: UInt64) {
+        let recorders = state.withLockedValue { $0.recorders }
+        var latencies: [UInt64] = [], lastArrival: UInt64 = 0
+        for recorder in recorders {
+            let (own, last) = try recorder.loop.submit { (recorder.latencies, recorder.lastArrival) }.wait()
+            latencies += own
+            lastArrival = max(lastArrival, last)
         }
+        return (latencies, lastArrival)
     }
 }
 
@@ -91,6 +103,7 @@ final class LatencyRecorder: @unchecked Sendable {
     private let tally: Tally
     // On `loop` only:
     fileprivate(set) var latencies: [UInt64] = []
+    fileprivate(set) var lastArrival: UInt64 = 0
     /// The end of the last read, when it may be the start of a marker.
     private var carry: [UInt8] = []
 
@@ -110,7 +123,10 @@ final class LatencyRecorder: @unchecked Sendable {
             carry = []
             joined.withUnsafeBytes { scan($0, arrived: arrived) }
         }
-        if latencies.count > before { tally.delivered(latencies.count - before) }
+        if latencies.count > before {
+            lastArrival = arrived
+            tally.delivered(latencies.count - before)
+        }
     }
 
     func failed() { tally.failed() }
@@ -216,40 +232,161 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-/// Discards the publisher's responses, counting the failures; in a closed
-/// loop, sends the next publish when one is answered, until `deadline`.
-final class PublisherHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    let failures = NIOLockedValueBox(0)
-    let published = NIOLockedValueBox(0)
-    /// Set for a closed loop: sends one publish on a channel.
-    var next: ((any Channel) -> Void)?
-    var deadline: UInt64 = 0
-    let finished = NIOLockedValueBox(false)
+/// One publishing connection and what came of its publishes.
+///
+/// A server may close a keep-alive connection after any answer (nginx does
+/// after 1,000 requests by default, and says so with `Connection: close`):
+/// the next publish then goes on a new connection, as any HTTP client's
+/// would. A publish already sent on the old one gets no answer and is
+/// counted unanswered; only accepted publishes are expected at the
+/// subscribers. In a closed loop (`deadline` set) each answer sends the
+/// next publish until the deadline.
+final class Publisher: @unchecked Sendable {
+    private struct State {
+        var connection: EventLoopFuture<any Channel>?
+        /// Which connection is current: a closing one's news is not acted on twice.
+        var generation = 0
+        var sent = 0, accepted = 0, refused = 0, reconnections = 0
+        /// Publishes whose connection closed before they were answered.
+        var lost = 0
+        /// A closed loop's end (0: an open loop).
+        var deadline: UInt64 = 0
+        var finished = false, closing = false
+    }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head) where head.status.code >= 300:
-            failures.withLockedValue { $0 += 1 }
-        case .end:
-            guard let next else { return }
-            if now() < deadline { next(context.channel) } else { finished.withLockedValue { $0 = true } }
-        default:
-            break
+    private let open: @Sendable (Publisher, _ generation: Int) -> EventLoopFuture<any Channel>
+    private let send: @Sendable (any Channel) -> Void
+    private let state = NIOLockedValueBox(State())
+
+    /// `open` connects a new channel whose handler answers to this publisher
+    /// for that generation; `send` writes one publish on a channel.
+    init(open: @escaping @Sendable (Publisher, Int) -> EventLoopFuture<any Channel>,
+         send: @escaping @Sendable (any Channel) -> Void) {
+        self.open = open
+        self.send = send
+        state.withLockedValue { reopen(&$0) }
+    }
+
+    /// Waits for the first connection (a server that is not there fails the run at once).
+    func connected() async throws { _ = try await state.withLockedValue { $0.connection }?.get() }
+
+    var counts: (sent: Int, accepted: Int, refused: Int, lost: Int, reconnections: Int) {
+        state.withLockedValue { ($0.sent, $0.accepted, $0.refused, $0.lost, $0.reconnections) }
+    }
+    var finished: Bool { state.withLockedValue { $0.finished } }
+
+    /// Sends one publish, on the current connection once it is open. One
+    /// sent on a connection that could not open stays unanswered.
+    func publish() {
+        let connection = state.withLockedValue { state in
+            state.sent += 1
+            return state.connection
         }
+        connection?.whenSuccess(send)
+    }
+
+    /// The connection of `generation` ends: after this answer, as the
+    /// server said, or now (closed without warning, or failed), leaving
+    /// `unanswered` publishes without an answer. Later publishes go on a new
+    /// connection; in a closed loop, each lost publish is replaced, so the
+    /// loop keeps its publishes in flight.
+    func connectionEnds(generation: Int, unanswered: Int) {
+        let replace = state.withLockedValue { state -> Int in
+            if !state.closing, generation == state.generation { reopen(&state) }
+            state.lost += unanswered
+            guard state.deadline > 0, !state.finished, unanswered > 0 else { return 0 }
+            if now() < state.deadline { return unanswered }
+            state.finished = true
+            return 0
+        }
+        for _ in 0..<replace { publish() }
+    }
+
+    private func reopen(_ state: inout State) {
+        if state.connection != nil { state.reconnections += 1 }
+        state.generation += 1
+        state.connection = open(self, state.generation)
+    }
+
+    /// Makes this a closed loop: each answer sends the next publish until `deadline`.
+    func closeLoop(until deadline: UInt64) { state.withLockedValue { $0.deadline = deadline } }
+
+    /// An answer arrived: counted, and in a closed loop the next publish goes.
+    func answered(accepted: Bool) {
+        let next = state.withLockedValue { state -> Bool in
+            if accepted { state.accepted += 1 } else { state.refused += 1 }
+            guard state.deadline > 0, !state.finished else { return false }
+            if now() < state.deadline { return true }
+            state.finished = true
+            return false
+        }
+        if next { publish() }
+    }
+
+    /// Closes the connection; nothing reopens it.
+    func close() {
+        let connection = state.withLockedValue { state in
+            state.closing = true
+            return state.connection
+        }
+        connection?.whenSuccess { $0.close(promise: nil) }
     }
 }
 
-func connect(_ group: any EventLoopGroup, host: String, port: Int, handler: any ChannelHandler & Sendable) async throws -> any Channel {
-    try await ClientBootstrap(group: group)
+/// Reads a publishing connection's answers for its `Publisher`, and counts
+/// the publishes it sent that are still waiting for one.
+final class PublisherHandler: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    let publisher: Publisher
+    let generation: Int
+    private var accepted = false
+    private var waiting = 0
+    init(publisher: Publisher, generation: Int) {
+        self.publisher = publisher
+        self.generation = generation
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { waiting += 1 }
+        context.write(data, promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            accepted = head.status.code < 300
+            if !head.isKeepAlive { publisher.connectionEnds(generation: generation, unanswered: 0) }
+        case .body:
+            break
+        case .end:
+            waiting -= 1
+            publisher.answered(accepted: accepted)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        publisher.connectionEnds(generation: generation, unanswered: waiting)
+        waiting = 0
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+func connect(_ group: any EventLoopGroup, host: String, port: Int,
+             handler: @escaping @Sendable () -> any ChannelHandler) -> EventLoopFuture<any Channel> {
+    ClientBootstrap(group: group)
         .channelOption(.socketOption(.so_reuseaddr), value: 1)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                try channel.pipeline.syncOperations.addHandler(handler)
+                try channel.pipeline.syncOperations.addHandler(handler())
             }
         }
-        .connect(host: host, port: port).get()
+        .connect(host: host, port: port)
 }
 
 func request(_ method: HTTPMethod, host: String, port: Int, path: String, headers: [(String, String)]) -> HTTPRequestHead {
@@ -285,7 +422,7 @@ do {
                                                           headers: options.headers, tally: tally))
             continue
         }
-        let channel = try await connect(group, host: subHost, port: subPort, handler: SubscriberHandler(tally: tally))
+        let channel = try await connect(group, host: subHost, port: subPort, handler: { SubscriberHandler(tally: tally) }).get()
         var head = request(.GET, host: subHost, port: subPort, path: subPath, headers: options.headers)
         head.headers.add(name: "Accept", value: "text/event-stream")
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -304,8 +441,8 @@ while tally.counts.connected + tally.counts.failed < options.subscribers, now() 
 }
 let connected = tally.counts.connected
 
-/// Sends one publish, stamped with the time it leaves.
-func publish(on channel: any Channel, counter: NIOLockedValueBox<Int>) {
+/// Writes one publish, stamped with the time it leaves.
+@Sendable func sendPublish(on channel: any Channel) {
     let body = options.body.replacingOccurrences(of: "{{ts}}", with: "lt_\(now())")
     var head = request(.POST, host: pubHost, port: pubPort, path: pubPath, headers: options.headers)
     head.headers.add(name: "Content-Type", value: "application/json")
@@ -313,54 +450,83 @@ func publish(on channel: any Channel, counter: NIOLockedValueBox<Int>) {
     channel.write(HTTPClientRequestPart.head(head), promise: nil)
     channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
     channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-    counter.withLockedValue { $0 += 1 }
 }
 
-var publishers: [(PublisherHandler, any Channel)] = []
-for _ in 0..<max(1, options.inFlight) {
-    let handler = PublisherHandler()
-    publishers.append((handler, try await connect(group, host: pubHost, port: pubPort, handler: handler)))
+let closedLoop = options.inFlight > 0
+var publishers: [Publisher] = []
+do {
+    for _ in 0..<max(1, options.inFlight) {
+        let publisher = Publisher(open: { publisher, generation in
+            connect(group, host: pubHost, port: pubPort, handler: { PublisherHandler(publisher: publisher, generation: generation) })
+        }, send: sendPublish)
+        try await publisher.connected()
+        publishers.append(publisher)
+    }
+} catch {
+    print("could not open a publishing connection to \(options.publishURL): \(error)")
+    exit(1)
 }
 // Marks on stderr around the publishing, for a script that measures the
 // server only while it delivers (connecting and closing left out).
 FileHandle.standardError.write(Data("publishing\n".utf8))
 let started = now()
-if options.inFlight > 0 {
+if closedLoop {
     // Closed loop: each connection sends its next publish when the last is answered.
     let deadline = started + UInt64(options.seconds * 1e9)
-    for (handler, channel) in publishers {
-        handler.deadline = deadline
-        handler.next = { [handler] channel in publish(on: channel, counter: handler.published) }
-        channel.eventLoop.execute { publish(on: channel, counter: handler.published) }
+    for publisher in publishers {
+        publisher.closeLoop(until: deadline)
+        publisher.publish()
     }
-    while now() < deadline + 10_000_000_000, !publishers.allSatisfy({ $0.0.finished.withLockedValue { $0 } }) {
+    while now() < deadline + 10_000_000_000, !publishers.allSatisfy(\.finished) {
         try await Task.sleep(for: .milliseconds(20))
     }
 } else {
     let interval = 1.0 / options.rate
-    let (handler, channel) = publishers[0]
     for index in 0..<Int(options.rate * options.seconds) {
         let due = started + UInt64(Double(index) * interval * 1e9)
         if due > now() { try await Task.sleep(for: .nanoseconds(Int64(due - now()))) }
-        publish(on: channel, counter: handler.published)
+        publishers[0].publish()
     }
 }
 FileHandle.standardError.write(Data("published\n".utf8))
-let total = publishers.reduce(0) { $0 + $1.0.published.withLockedValue { $0 } }
 let publishSeconds = Double(now() - started) / 1e9
-let expected = total * connected
+// Every publish sent is waited for, up to 10 s, so a slow answer is not
+// counted unanswered (one lost with its connection is not waited for).
+func answers(_ publishers: [Publisher]) -> (sent: Int, accepted: Int, refused: Int, lost: Int, reconnections: Int) {
+    var total = (sent: 0, accepted: 0, refused: 0, lost: 0, reconnections: 0)
+    for counts in publishers.map(\.counts) {
+        total.sent += counts.sent
+        total.accepted += counts.accepted
+        total.refused += counts.refused
+        total.lost += counts.lost
+        total.reconnections += counts.reconnections
+    }
+    return total
+}
+let answerDeadline = now() + 10_000_000_000
+var counts = answers(publishers)
+while now() < answerDeadline, counts.sent > counts.accepted + counts.refused + counts.lost {
+    try await Task.sleep(for: .milliseconds(20))
+    counts = answers(publishers)
+}
+let expected = counts.accepted * connected
 let drainDeadline = now() + 10_000_000_000
 while tally.counts.delivered < expected, now() < drainDeadline { try await Task.sleep(for: .milliseconds(50)) }
-let elapsed = Double(now() - started) / 1e9
 
-let latencies = try tally.latencies().sorted()
+let (unsorted, lastArrival) = try tally.gather()
+let latencies = unsorted.sorted()
+// Deliveries per second: from the first publish to the last event's
+// arrival, not to the end of the waits above (a publish left unanswered or
+// an event never delivered would otherwise stretch it).
+let elapsed = Double((lastArrival > 0 ? lastArrival : started + UInt64(publishSeconds * 1e9)) - started) / 1e9
 print(String(format: "subscribers: %d connected, %d failed", connected, tally.counts.failed))
-print(String(format: "published: %d in %.2f s (%.0f/s), %d refused", total, publishSeconds, Double(total) / publishSeconds,
-             publishers.reduce(0) { $0 + $1.0.failures.withLockedValue { $0 } }))
+print(String(format: "published: %d in %.2f s (%.0f/s), %d accepted, %d refused, %d unanswered; %d reconnections",
+             counts.sent, publishSeconds, Double(counts.sent) / publishSeconds, counts.accepted, counts.refused,
+             counts.sent - counts.accepted - counts.refused, counts.reconnections))
 print(String(format: "delivered: %d of %d (%.2f%%), %.0f events/s", latencies.count, expected,
              expected == 0 ? 0 : 100 * Double(latencies.count) / Double(expected), Double(latencies.count) / elapsed))
 print(String(format: "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f",
              percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99),
              percentile(latencies, 0.999), latencies.last.map { Double($0) / 1e6 } ?? .nan))
 for channel in subscribers { channel.close(promise: nil) }
-for (_, channel) in publishers { channel.close(promise: nil) }
+publishers.forEach { $0.close() }
