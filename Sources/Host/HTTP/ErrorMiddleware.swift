@@ -113,6 +113,10 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
         if let tenantLabels, let tenant = facts.tenant {
             metrics.increment("northstar_tenant_requests_total", [("tenant", tenantLabels.label(for: tenant)), ("status", String(status.code))])
         }
+        if let code { recentErrors?.record(code: code, status: Int(status.code), route: template) }
+        // A request's line is a debug line unless it failed: built only when it is written.
+        let level: Logger.Level = status.code >= 500 ? .error : .debug
+        guard logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status.code)",
             "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)",
@@ -120,11 +124,8 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
         ]
         metadata["route"] = "\(template)"
         if let tenant = facts.tenant { metadata["tenant"] = "\(tenant)" }
-        if let code {
-            metadata["code"] = "\(code)"
-            recentErrors?.record(code: code, status: Int(status.code), route: template)
-        }
+        if let code { metadata["code"] = "\(code)" }
         if let detail { metadata["detail"] = "\(detail)" }
-        logger.log(level: status.code >= 500 ? .error : .debug, "request", metadata: metadata)
+        logger.log(level: level, "request", metadata: metadata)
     }
 }
