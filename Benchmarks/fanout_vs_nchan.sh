@@ -96,9 +96,11 @@ wait_for_mark() {
 }
 
 # One run: prints "delivered_per_s p50_ms p99_ms delivered_percent server_cpu_us_per_delivery
-# publishing_cpu_us_per_delivery fsyncs": the server's CPU over the whole run (connecting the
-# subscribers included) and over the publishing only (from the load tool's marks), and, for
-# Northstar, the fsyncs of the run: their mean and how many took over 10 ms.
+# publishing_cpu_us_per_delivery fsyncs lost": the server's CPU over the whole run (connecting the
+# subscribers included) and over the publishing only (from the load tool's marks), for
+# Northstar the fsyncs of the run (their mean and how many took over 10 ms), and what the run
+# lost: "-" when every accepted publish reached every subscriber and no publish was refused or
+# left unanswered, else what went missing (such a round is no comparison).
 # run TARGET TRANSPORT SUBSCRIBERS PUBLISHER_FLAGS...
 run() {
   local target=$1 transport=$2 subscribers=$3 output ticks publishing_ticks load_pid
@@ -139,12 +141,17 @@ latency = re.search(r"latency ms: p50 ([\d.]+|nan)\s+p90 \S+\s+p99 ([\d.]+|nan)"
 before, after = sys.argv[2].split(), sys.argv[3].split()
 count = int(after[0]) - int(before[0])
 fsync = f"{(float(after[1]) - float(before[1])) * 1000 / count:.2f}ms/{int(after[2]) - int(before[2])}" if count else "-"
+published = re.search(r"(\d+) refused, (\d+) unanswered", text)
 if not delivered or not latency:
-    print(0, "nan", "nan", 0, "nan", "nan", fsync); sys.exit()
+    print(0, "nan", "nan", 0, "nan", "nan", fsync, "no-result"); sys.exit()
+lost = []
+if float(delivered.group(2)) < 100: lost.append(f"delivered-{delivered.group(2)}%")
+if not published: lost.append("no-publish-counts")
+elif published.group(1) != "0" or published.group(2) != "0": lost.append(f"{published.group(1)}-refused-{published.group(2)}-unanswered")
 tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
 per_delivery = lambda ticks: "%.2f" % (int(ticks) * tick_us / max(1, int(delivered.group(1))))
 print(delivered.group(3), latency.group(1), latency.group(2), delivered.group(2), per_delivery(sys.argv[1]),
-      per_delivery(sys.argv[4]), fsync)' "$ticks" "$synced_before" "$synced_after" "$publishing_ticks" <<<"$output"
+      per_delivery(sys.argv[4]), fsync, ",".join(lost) or "-")' "$ticks" "$synced_before" "$synced_after" "$publishing_ticks" <<<"$output"
 }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
@@ -153,14 +160,18 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) f
 scenario() {
   local name=$1 transport=$2 subscribers=$3
   shift 3
-  declare -A rates p50s p99s cpus publishing_cpus
-  for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; cpus[$target]=""; publishing_cpus[$target]=""; done
+  declare -A rates p50s p99s cpus publishing_cpus incomplete
+  for target in northstar nchan; do rates[$target]=""; p50s[$target]=""; p99s[$target]=""; cpus[$target]=""; publishing_cpus[$target]=""; incomplete[$target]=0; done
   for round in $(seq "$rounds"); do
     for target in northstar nchan; do
-      read -r per_s p50 p99 percent cpu publishing_cpu fsync < <(run "$target" "$transport" "$subscribers" "$@")
-      local disk=""
+      read -r per_s p50 p99 percent cpu publishing_cpu fsync lost < <(run "$target" "$transport" "$subscribers" "$@")
+      local disk="" warning=""
       [ "$fsync" != "-" ] && disk=", fsync mean ${fsync%/*}, ${fsync#*/} over 10 ms"
-      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery ($publishing_cpu while publishing)$disk"
+      if [ "$lost" != "-" ]; then
+        warning=", INCOMPLETE: $lost"
+        incomplete[$target]=$(( incomplete[$target] + 1 ))
+      fi
+      echo "  round $round $target: $per_s deliveries/s ($percent%), p50 $p50 ms, p99 $p99 ms, server CPU $cpu µs per delivery ($publishing_cpu while publishing)$disk$warning"
       rates[$target]+=" $per_s"; p50s[$target]+=" $p50"; p99s[$target]+=" $p99"; cpus[$target]+=" $cpu"
       publishing_cpus[$target]+=" $publishing_cpu"
     done
@@ -178,6 +189,10 @@ scenario() {
     "$(median ${cpus[northstar]})" "$(median ${cpus[nchan]})"
   printf '  server CPU per delivery while publishing (connecting left out): Northstar %s µs, Nchan %s µs\n' \
     "$(median ${publishing_cpus[northstar]})" "$(median ${publishing_cpus[nchan]})"
+  if [ "${incomplete[northstar]}" -gt 0 ] || [ "${incomplete[nchan]}" -gt 0 ]; then
+    printf '  WARNING: incomplete rounds (events not delivered, publishes refused or unanswered): Northstar %d, Nchan %d; the medians above include them\n' \
+      "${incomplete[northstar]}" "${incomplete[nchan]}"
+  fi
 }
 
 for name in "${scenarios[@]}"; do
