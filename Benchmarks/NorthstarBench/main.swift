@@ -2,7 +2,7 @@ import Foundation
 import NorthstarHost
 
 // northstar-bench: micro and store benchmarks. Method and figures: Benchmarks/README.md.
-// Usage: northstar-bench plugin-call | append | commit   (build with -c release)
+// Usage: northstar-bench plugin-call | append | commit | gestures | json   (build with -c release)
 
 /// Runs `body` `count` times and returns nanoseconds per iteration.
 func nanosPerCall(_ count: Int, _ body: () throws -> Void) rethrows -> Double {
@@ -195,12 +195,38 @@ extension Sequence {
     }
 }
 
+/// Reading a request body into a `JSONValue`: the parser against
+/// Foundation's `JSONDecoder` (what `JSONValue.parse` used before), side by
+/// side on the same bodies, in one run.
+func json() throws {
+    let bodies: [(String, Data)] = [
+        ("message", Data(#"{"text":"lt_1764739200123456789"}"#.utf8)),
+        ("message with data", Data(#"{"text":"hello","data":{"kind":"note","tags":["a","b"],"n":3}}"#.utf8)),
+        ("canvas command", Data(#"{"command_id":"cmd_01","base_rev":41,"ops":[{"op":"add","path":"/shapes/s1","value":{"x":10.5,"y":-3,"w":100,"h":50,"label":"Box \u00e9"}},{"op":"replace","path":"/title","value":"Plan"}]}"#.utf8)),
+    ]
+    let decoder = JSONDecoder()
+    for (name, body) in bodies {
+        let parsed = try JSONValue.parse(body), decoded = try decoder.decode(JSONValue.self, from: body)
+        precondition(parsed == decoded, "the two disagree on \(name)")
+    }
+    let count = 20_000
+    for round in 1...3 {
+        let cells = try bodies.map { name, body in
+            let old = try nanosPerCall(count) { _ = try decoder.decode(JSONValue.self, from: body) } / 1000
+            let new = try nanosPerCall(count) { _ = try JSONValue.parse(body) } / 1000
+            return String(format: "%@ (%d bytes) JSONDecoder %.2f µs, parser %.2f µs (%.1fx)", name, body.count, old, new, old / new)
+        }
+        print("round \(round): " + cells.joined(separator: " | "))
+    }
+}
+
 switch CommandLine.arguments.dropFirst().first {
 case "plugin-call": try pluginCall()
 case "append": try await append()
 case "commit": try await commit()
 case "gestures": try await gestures()
+case "json": try json()
 default:
-    print("usage: northstar-bench plugin-call | append | commit | gestures")
+    print("usage: northstar-bench plugin-call | append | commit | gestures | json")
     exit(2)
 }

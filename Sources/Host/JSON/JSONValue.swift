@@ -12,14 +12,10 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses `data` as one JSON document.
-    /// - Throws: `JSONValue.ParseError` with the decoder's explanation.
+    /// Parses `data` as one JSON document (UTF-8, RFC 8259; `JSONParser`).
+    /// - Throws: `JSONValue.ParseError` saying what is wrong and where.
     public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let error as DecodingError {
-            throw ParseError(message: Self.describe(error))
-        }
+        try data.withUnsafeBytes { bytes throws(ParseError) in try JSONParser.parse(bytes) }
     }
 
     /// Parses `text` as one JSON document.
