@@ -68,18 +68,6 @@ public enum JSONValue: Sendable, Hashable {
         case .object: "object"
         }
     }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let context):
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? context.debugDescription
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context):
-            return context.debugDescription
-        @unknown default:
-            return "invalid JSON"
-        }
-    }
 }
 
 extension JSONValue: Codable {
