@@ -121,6 +121,14 @@ def test_canvas_flow_matches_the_contract(server):
     ('{"text": "x", "client_message_id": "has space"}', "invalid_field"),
     ('{"text": "x", "data": "a string"}', "invalid_field"),
     ("", "invalid_json"),
+    # Hostile or broken JSON: refused whole, never half-read.
+    ('{"text": "x", "data": ' + "[" * 512 + "]" * 512 + "}", "invalid_json"),
+    ("[" * 100_000, "invalid_json"),
+    ('{"text": "\\ud800"}', "invalid_json"),
+    ('{"text": "x"} {"text": "y"}', "invalid_json"),
+    ('{"text": "x", "data": {"n": 1e400}}', "invalid_json"),
+    (b'{"text": "\xff"}', "invalid_json"),
+    ('{"text": "tab\there"}', "invalid_json"),
 ])
 def test_bad_message_bodies_write_nothing(server, body, code):
     headers = bearer(server.token())

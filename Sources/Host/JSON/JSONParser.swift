@@ -2,8 +2,9 @@
 ///
 /// Every write request's body goes through here. Foundation's `JSONDecoder`
 /// reached a `JSONValue` only by trying each type in turn and catching the
-/// errors of the wrong ones, about 35 µs for a 30-byte message body, more
-/// than the rest of the request's parsing. This reads the bytes once.
+/// errors of the wrong ones: 6 µs for a 33-byte chat message, 52 µs for a
+/// 188-byte canvas command. This reads the bytes once, 10x to 13x faster
+/// (`northstar-bench json`).
 ///
 /// It admits what `JSONDecoder` admitted, and refuses what it refused
 /// (`JSONParserTests` holds the two side by side): numbers become `Double`,
