@@ -54,18 +54,18 @@ struct JSONParser {
         }
     }
 
+    // A closing bracket may come first (empty) or after a comma (a trailing
+    // comma, which JSONDecoder admitted), never after another comma.
+
     private mutating func object() throws(JSONValue.ParseError) -> JSONValue {
         try enter()
-        index += 1  // {
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if next == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(members)
-        }
         while true {
             skipWhitespace()
+            if next == UInt8(ascii: "}") {
+                leave()
+                return .object(members)
+            }
             guard next == UInt8(ascii: "\"") else { throw error("unexpected \(found) where a member's name should be") }
             let key = try string()
             skipWhitespace()
@@ -73,16 +73,12 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             let member = try value()
-            if members[key] == nil { members[key] = member }
+            if members[key] == nil { members[key] = member }  // a repeated key keeps its first value
             skipWhitespace()
             switch next {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-                if next == UInt8(ascii: "}") { fallthrough }
+            case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
-                index += 1
-                depth -= 1
+                leave()
                 return .object(members)
             default: throw error("unexpected \(found) where ',' or '}' should be")
             }
@@ -91,35 +87,36 @@ struct JSONParser {
 
     private mutating func array() throws(JSONValue.ParseError) -> JSONValue {
         try enter()
-        index += 1  // [
         var elements: [JSONValue] = []
-        skipWhitespace()
-        if next == UInt8(ascii: "]") {
-            index += 1
-            depth -= 1
-            return .array(elements)
-        }
         while true {
             skipWhitespace()
+            if next == UInt8(ascii: "]") {
+                leave()
+                return .array(elements)
+            }
             elements.append(try value())
             skipWhitespace()
             switch next {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-                if next == UInt8(ascii: "]") { fallthrough }
+            case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "]"):
-                index += 1
-                depth -= 1
+                leave()
                 return .array(elements)
             default: throw error("unexpected \(found) where ',' or ']' should be")
             }
         }
     }
 
+    /// Past an opening bracket, one level deeper.
     private mutating func enter() throws(JSONValue.ParseError) {
         depth += 1
         guard depth <= Self.maxDepth else { throw error("arrays and objects nest more than \(Self.maxDepth) deep") }
+        index += 1
+    }
+
+    /// Past a closing bracket, one level up.
+    private mutating func leave() {
+        index += 1
+        depth -= 1
     }
 
     private mutating func literal(_ word: StaticString) throws(JSONValue.ParseError) {
