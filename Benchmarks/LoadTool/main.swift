@@ -294,10 +294,7 @@ final class Publisher: @unchecked Sendable {
         let replace = state.withLockedValue { state -> Int in
             if !state.closing, generation == state.generation { reopen(&state) }
             state.lost += unanswered
-            guard state.deadline > 0, !state.finished, unanswered > 0 else { return 0 }
-            if now() < state.deadline { return unanswered }
-            state.finished = true
-            return 0
+            return unanswered > 0 && Self.loopGoesOn(&state) ? unanswered : 0
         }
         for _ in 0..<replace { publish() }
     }
@@ -315,12 +312,18 @@ final class Publisher: @unchecked Sendable {
     func answered(accepted: Bool) {
         let next = state.withLockedValue { state -> Bool in
             if accepted { state.accepted += 1 } else { state.refused += 1 }
-            guard state.deadline > 0, !state.finished else { return false }
-            if now() < state.deadline { return true }
-            state.finished = true
-            return false
+            return Self.loopGoesOn(&state)
         }
         if next { publish() }
+    }
+
+    /// Whether a closed loop sends another publish: yes before its
+    /// deadline; past it, the loop is finished. Never in an open loop.
+    private static func loopGoesOn(_ state: inout State) -> Bool {
+        guard state.deadline > 0, !state.finished else { return false }
+        if now() < state.deadline { return true }
+        state.finished = true
+        return false
     }
 
     /// Closes the connection; nothing reopens it.

@@ -40,7 +40,8 @@ struct APIRoutes: Sendable {
         }
         guard buffer.readableBytes > 0 else { throw KernelError.invalid("invalid_json", "the body is empty; send a JSON object") }
         do {
-            return try JSONValue.parse(Data(buffer: buffer))
+            // Read in place: no copy of the body into a `Data` first.
+            return try buffer.withUnsafeReadableBytes { try JSONParser.parse($0) }
         } catch {
             throw KernelError.invalid("invalid_json", "the body is not valid JSON: \(error)")
         }

@@ -54,8 +54,9 @@ struct JSONParser {
         }
     }
 
-    // A closing bracket may come first (empty) or after a comma (a trailing
-    // comma, which JSONDecoder admitted), never after another comma.
+    // A closing bracket may come first (empty), after a value, or after a
+    // comma (a trailing comma, which JSONDecoder admitted), never after
+    // another comma: each loop closes at its top.
 
     private mutating func object() throws(JSONValue.ParseError) -> JSONValue {
         try enter()
@@ -77,9 +78,7 @@ struct JSONParser {
             skipWhitespace()
             switch next {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                leave()
-                return .object(members)
+            case UInt8(ascii: "}"): continue  // closed at the loop's top
             default: throw error("unexpected \(found) where ',' or '}' should be")
             }
         }
@@ -98,9 +97,7 @@ struct JSONParser {
             skipWhitespace()
             switch next {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                leave()
-                return .array(elements)
+            case UInt8(ascii: "]"): continue  // closed at the loop's top
             default: throw error("unexpected \(found) where ',' or ']' should be")
             }
         }
@@ -185,7 +182,7 @@ struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = try utf8(start..<index)
+                let text = try utf8(UnsafeRawBufferPointer(rebasing: bytes[start..<index]), start: start - 1)
                 index += 1
                 return text
             }
@@ -199,7 +196,7 @@ struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                return try utf8(unescaped)
+                return try utf8(unescaped, start: start - 1)
             case UInt8(ascii: "\\"):
                 try escape(into: &unescaped)
             case 0..<0x20:
@@ -266,16 +263,10 @@ struct JSONParser {
         return value
     }
 
-    private func utf8(_ range: Range<Int>) throws(JSONValue.ParseError) -> String {
-        guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
-            throw JSONValue.ParseError(message: "the string at byte \(range.lowerBound - 1) is not valid UTF-8")
-        }
-        return text
-    }
-
-    private func utf8(_ text: [UInt8]) throws(JSONValue.ParseError) -> String {
+    /// A string's bytes as text; `start` is its opening quote, for the error.
+    private func utf8(_ text: some Collection<UInt8>, start: Int) throws(JSONValue.ParseError) -> String {
         guard let string = String(validating: text, as: UTF8.self) else {
-            throw JSONValue.ParseError(message: "a string before byte \(index) is not valid UTF-8")
+            throw JSONValue.ParseError(message: "the string at byte \(start) is not valid UTF-8")
         }
         return string
     }
