@@ -57,6 +57,12 @@ for folder in "$bin" $baseline_bin; do
   [ -x "$folder/northstar" ] && [ -x "$folder/northstar-load" ] || { echo "build first: swift build -c release (no $folder/northstar)" >&2; exit 1; }
 done
 
+# Which builds run, so a result can be traced to its binary (a build left
+# over from an experiment looks like any other).
+for folder in "$bin" $baseline_bin; do
+  echo "build $folder: northstar of $(date -u -r "$folder/northstar" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$folder/northstar" | cut -c1-12)"
+done
+
 work=$(mktemp -d)
 cleanup() { kill "${ns_pid:-}" "${baseline_pid:-}" "${nginx_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
