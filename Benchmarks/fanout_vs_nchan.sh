@@ -9,7 +9,8 @@
 # script; the same load tool (northstar-load) drives both, alternating
 # (Northstar, then Nchan, in every round), for ROUNDS rounds of each
 # scenario, and the script prints each round, the median of each figure and
-# the ratio Northstar / Nchan. Northstar runs its embedded default (SQLite,
+# the ratio Northstar / Nchan (or WS / SSE, or new build / baseline: see
+# the scenarios and NORTHSTAR_BASELINE_DIR below). Northstar runs its embedded default (SQLite,
 # fsync on every commit: every event is durable before it is delivered);
 # Nchan keeps messages in memory (Benchmarks/nchan/nginx.conf, 2 workers,
 # the same 2 cores). Only a ratio measured in one run carries from one
@@ -49,17 +50,16 @@ baseline_bin=${NORTHSTAR_BASELINE_DIR:-}
 # What Northstar is set against in every scenario but ws-vs-sse.
 peer=nchan
 [ -n "$baseline_bin" ] && peer=baseline
-for package in nginx-light libnginx-mod-nchan; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
-done
-for folder in "$bin" $baseline_bin; do
-  [ -x "$folder/northstar" ] && [ -x "$folder/northstar-load" ] || { echo "build first: swift build -c release (no $folder/northstar)" >&2; exit 1; }
-done
-
+if [ "$peer" = nchan ]; then
+  for package in nginx-light libnginx-mod-nchan; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+  done
+fi
 # Which builds run, so a result can be traced to its binary (a build left
 # over from an experiment looks like any other).
 for folder in "$bin" $baseline_bin; do
+  [ -x "$folder/northstar" ] && [ -x "$folder/northstar-load" ] || { echo "build first: swift build -c release (no $folder/northstar)" >&2; exit 1; }
   echo "build $folder: northstar of $(date -u -r "$folder/northstar" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$folder/northstar" | cut -c1-12)"
 done
 
