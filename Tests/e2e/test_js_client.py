@@ -3,6 +3,7 @@ Chromium, against a real server: pages of another origin load the module
 from the server, so CORS, the transports' origin checks and the client's
 resume, rebase and Graft paths are all exercised as an app would."""
 import json
+import re
 import threading
 import time
 
@@ -422,7 +423,7 @@ ISOLATION_PAGE = """
 const client = ns.connect({url: params.server, token, transports: params.transports});
 await client.ready();
 const outcome = async promise => {
-  try { await promise; return 'accepted'; } catch (error) { return {code: error.code, status: error.status, name: error.name}; }
+  try { await promise; return 'accepted'; } catch (error) { return {code: error.code, status: error.status, name: error.name, requestId: error.requestId}; }
 };
 const ended = new Promise(resolve => client.subscribe('chat:' + params.thread, {onError: e => resolve({code: e.code, status: e.status})}));
 report('done', {
@@ -446,6 +447,12 @@ def test_another_tenants_ids_are_not_found_and_errors_carry_the_servers_code(dat
     site.add("page", server.url, ISOLATION_PAGE, transports=[transport], thread=thread, canvas=canvas, own=own)
     site.open("page")
     done = site.wait("page", "done")
+    # A REST answer's error names its request (CORS exposes x-request-id); the client's own errors name none.
+    assert re.fullmatch(r"req_[0-9a-f]{24}", done["read"].pop("requestId"))
+    assert done["badStream"].pop("requestId") is None
+    for outcome in ("post", "command", "badBody"):
+        request_id = done[outcome].pop("requestId")
+        assert request_id is None if transport == "ws" else re.fullmatch(r"req_[0-9a-f]{24}", request_id), (outcome, request_id)
     not_found = {"code": "not_found", "status": 404, "name": "NorthstarError"}
     assert done["post"] == not_found and done["command"] == not_found and done["read"] == not_found
     assert done["subscribe"]["code"] == "not_found"

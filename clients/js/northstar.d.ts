@@ -29,10 +29,17 @@ export class NorthstarError extends Error {
   readonly name: 'NorthstarError';
   readonly code: string;
   readonly status: number | null;
+  /**
+   * The server's id for the request a REST answer refused (its `x-request-id`):
+   * the server's log lines for that request carry it. Null when the error did
+   * not come from a REST answer.
+   */
+  readonly requestId: string | null;
   /** The error's other members: `head_rev`, `missed`, `first_seq`, `op_index`, `close_code`, ... */
   readonly details: Record<string, unknown>;
   constructor(code: string, message: string, extra?: Record<string, unknown>);
-  static fromServer(error: { code?: string; message?: string; [member: string]: unknown } | undefined, status: number | null): NorthstarError;
+  static fromServer(error: { code?: string; message?: string; [member: string]: unknown } | undefined, status: number | null,
+                    requestId?: string | null): NorthstarError;
 }
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';

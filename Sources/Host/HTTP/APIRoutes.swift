@@ -16,12 +16,9 @@ struct APIRoutes: Sendable {
             }
             credential = parsed
         }
-        let facts = RequestFacts.current
-        let context = try await kernel.auth.authenticate(
-            credential,
-            requestID: facts?.requestID ?? TraceContext.requestID(from: request.headers[.init("x-request-id")!]),
-            traceparent: facts?.traceparent ?? TraceContext.traceparent(from: request.headers[.init("traceparent")!]))
-        facts?.tenant = context.tenant.description
+        let facts = RequestFacts.current ?? RequestFacts(headers: request.headers)
+        let context = try await kernel.auth.authenticate(credential, requestID: facts.requestID, traceparent: facts.traceparent)
+        facts.tenant = context.tenant.description
         return context
     }
 

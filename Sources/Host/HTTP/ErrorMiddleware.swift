@@ -3,10 +3,12 @@ import Instrumentation
 import Logging
 import Tracing
 
-/// Every error leaves as `{"error": {"code", "message"}}`, and every request
-/// is logged by method, path, route template and status, with its request
-/// id, trace id and (once known) tenant: never its query string or headers,
-/// where credentials travel.
+/// Every error leaves as `{"error": {"code", "message"}}`, every answer
+/// carries the request's id (`x-request-id`: the client's, or the one made
+/// here) so a client can quote it, and every request is logged by method,
+/// path, route template and status, with its request id, trace id and (once
+/// known) tenant: never its query string or headers, where credentials
+/// travel.
 struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     let logger = Logger(label: "northstar.http")
     let metrics: Metrics
@@ -21,19 +23,18 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
     var tracer: NodeTracer?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let requestID = TraceContext.requestID(from: request.headers[.init("x-request-id")!])
-        let incoming = request.headers[.init("traceparent")!]
         guard let tracer else {
             // Not tracing: the caller's trace context passes through unchanged.
-            let facts = RequestFacts(requestID: requestID, traceparent: TraceContext.traceparent(from: incoming))
+            let facts = RequestFacts(headers: request.headers)
             return try await RequestFacts.$current.withValue(facts) {
                 try await handle(request, context: context, facts: facts, span: nil, next: next)
             }
         }
         // The caller's span is the parent; events this request causes carry
         // this span's id, so each delivery links back to it.
+        let requestID = TraceContext.requestID(from: request.headers[.requestID])
         var parent = InstrumentationContext.topLevel
-        parent.spanIdentity = incoming.flatMap(SpanIdentity.init(traceparent:))
+        parent.spanIdentity = request.headers[.traceparent].flatMap(SpanIdentity.init(traceparent:))
         let span = tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
         defer { span.end() }
         span.attributes["http.request.method"] = request.method.rawValue
@@ -54,14 +55,21 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
             self.log(request, route: context.endpointPath, facts: facts, status: status, started: started, code: code, detail: detail)
             if let span { Self.finish(span, request: request, route: context.endpointPath, facts: facts, status: status, code: code) }
         }
+        // Errors are answered here, not thrown on, so their answers carry the id too.
+        let answer = { (error: KernelError) throws -> Response in
+            var response = try error.response(from: request, context: context)
+            response.headers[.requestID] = facts.requestID
+            return response
+        }
         do {
-            let response = try await next(request, context)
+            var response = try await next(request, context)
             log(response.status, nil, nil)
+            response.headers[.requestID] = facts.requestID
             return response
         } catch let error as KernelError {
             log(error.status, error.code,
                 error.status.code >= 500 ? [error.message, error.logDetail].compactMap { $0 }.joined(separator: ": ") : nil)
-            throw error
+            return try answer(error)
         } catch let error as HTTPError {
             let mapped: KernelError = switch error.status {
             case .notFound where !allowed.methods(for: request.uri.path).isEmpty:
@@ -74,12 +82,12 @@ struct ErrorMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
                                  message: error.body ?? "\(error.status)")
             }
             log(mapped.status, mapped.code, nil)
-            throw mapped
+            return try answer(mapped)
         } catch {
             logger.error("internal error", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)",
                                                       "error": "\(error)"])
             log(.internalServerError, "internal", nil)
-            throw KernelError(.internalFailure, code: "internal", message: "internal error; the server log has details")
+            return try answer(KernelError(.internalFailure, code: "internal", message: "internal error; the server log has details"))
         }
     }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOConcurrencyHelpers
 
 /// What a request's log line says beyond its method, path and status: its
@@ -18,6 +19,13 @@ final class RequestFacts: Sendable {
         self.traceparent = traceparent
     }
 
+    /// A request's facts from its headers: the client's `x-request-id` and
+    /// `traceparent` when well formed, new ones otherwise.
+    convenience init(headers: HTTPFields) {
+        self.init(requestID: TraceContext.requestID(from: headers[.requestID]),
+                  traceparent: TraceContext.traceparent(from: headers[.traceparent]))
+    }
+
     /// The 32 hex digits of the trace id.
     var traceID: String { String(traceparent.dropFirst(3).prefix(32)) }
 
@@ -25,4 +33,10 @@ final class RequestFacts: Sendable {
         get { tenantBox.withLockedValue { $0 } }
         set { tenantBox.withLockedValue { $0 = newValue } }
     }
+}
+
+extension HTTPField.Name {
+    /// The request id: read from a request, and sent back on every answer.
+    static let requestID = HTTPField.Name("x-request-id")!
+    static let traceparent = HTTPField.Name("traceparent")!
 }

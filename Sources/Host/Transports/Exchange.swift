@@ -109,6 +109,12 @@ final class Exchange: @unchecked Sendable {
             reportMisuse("response_start with status \(status); a response's status is 200 to 599")
             return .misuse
         }
+        // A 401 must say how to authenticate (RFC 9110, 15.5.2): the REST
+        // API's scheme, unless the plugin named one.
+        var headers = headers
+        if status == 401, !headers.contains(where: { $0.0.lowercased() == "www-authenticate" }) {
+            headers.append(("www-authenticate", "Bearer"))
+        }
         enum Outcome { case start(CheckedContinuation<Decision?, Never>?), gone, twice }
         let outcome = state.withLockedValue { state -> Outcome in
             guard !state.gone else { return .gone }

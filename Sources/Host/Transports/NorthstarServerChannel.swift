@@ -79,16 +79,17 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                     promise.completeWithTask {
                         let decision = await upgrade.decide(head, channel: channel)
                         decided.withLockedValue { $0 = decision }
-                        guard case .accept(let socket) = decision else { return nil }
+                        guard case .accept(let socket, let requestID) = decision else { return nil }
                         var headers = HTTPHeaders()
                         if !socket.subprotocol.isEmpty { headers.add(name: "Sec-WebSocket-Protocol", value: socket.subprotocol) }
+                        headers.add(name: "x-request-id", value: requestID)
                         return headers
                     }
                     return promise.futureResult
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        guard case .accept(let socket)? = decided.withLockedValue({ $0 }) else {
+                        guard case .accept(let socket, _)? = decided.withLockedValue({ $0 }) else {
                             throw ChannelError.inappropriateOperationForState
                         }
                         try channel.pipeline.syncOperations.addHandler(WebSocketFrameGuard(maxMessageBytes: limits.maxMessageBytes,

@@ -125,7 +125,7 @@ struct TransportBridge: Sendable {
         let path = arena.view(pathText)
         let query = arena.view(queryText)
         let method = arena.view(request.method.rawValue)
-        let requestID = arena.view(RequestFacts.current?.requestID ?? TraceContext.requestID(from: request.headerFields[.init("x-request-id")!]))
+        let requestID = arena.view(RequestFacts.current?.requestID ?? TraceContext.requestID(from: request.headerFields[.requestID]))
         let pointer = exchange.retainForPlugin()
         headers.withUnsafeBufferPointer { headerViews in
             params.withUnsafeBufferPointer { paramViews in

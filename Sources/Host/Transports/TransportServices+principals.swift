@@ -29,7 +29,10 @@ func renew(_ host: OpaquePointer?, _ handle: OpaquePointer?, _ credential: Unsaf
 
 /// Reads a plugin's credential, verifies it through the auth chain off the
 /// caller's thread, and answers `done` with what `accepted` makes of the
-/// verified context, or with the refusal.
+/// verified context, or with the refusal. Called while the host hands the
+/// plugin a request (SSE's `on_request`, a WebSocket handshake), the
+/// verification carries that request's id and trace, so its log lines and
+/// the request's answer name the same request.
 private func verify(_ credential: UnsafePointer<ns_credential>?, host: OpaquePointer?, done: ns_auth_done,
                     context: UnsafeMutableRawPointer?, service: String,
                     accepted: @escaping @Sendable (RequestContext) -> (Int, OpaquePointer?, String)) {
@@ -41,11 +44,12 @@ private func verify(_ credential: UnsafePointer<ns_credential>?, host: OpaquePoi
     }
     let presented = Credential(source: Credential.Source(rawValue: credential.pointee.source) ?? .header,
                                scheme: credential.pointee.scheme.string, value: credential.pointee.value.string)
+    let request = RequestFacts.current
     Task {
         let (status, principal, message): (Int, OpaquePointer?, String)
         do {
-            let verified = try await kernel.auth.authenticate(presented, requestID: TraceContext.requestID(from: nil),
-                                                              traceparent: TraceContext.traceparent(from: nil))
+            let verified = try await kernel.auth.authenticate(presented, requestID: request?.requestID ?? TraceContext.requestID(from: nil),
+                                                              traceparent: request?.traceparent ?? TraceContext.traceparent(from: nil))
             (status, principal, message) = accepted(verified)
         } catch let error as KernelError {
             (status, principal, message) = (error.kind == .unavailable ? NS_ERR_UNAVAILABLE : NS_ERR_DENIED, nil, error.message)

@@ -4,7 +4,9 @@ import NIOHTTP1
 
 /// Decides each WebSocket handshake: the transport whose route matches gets
 /// the request as for any other, and either accepts the socket or answers
-/// with HTTP (401, 403, 404), which the connection then writes.
+/// with HTTP (401, 403, 404), which the connection then writes. Either
+/// answer carries the request's id (`x-request-id`), as every REST answer
+/// does.
 struct WebSocketUpgrade: Sendable {
     /// An HTTP answer to a handshake, whole (it is a short JSON error).
     struct Refusal: Sendable {
@@ -14,7 +16,7 @@ struct WebSocketUpgrade: Sendable {
     }
 
     enum Decision: Sendable {
-        case accept(HostWebSocket)
+        case accept(HostWebSocket, requestID: String)
         case refuse(Refusal)
     }
 
@@ -26,16 +28,22 @@ struct WebSocketUpgrade: Sendable {
 
     func decide(_ head: HTTPRequestHead, channel: any Channel) async -> Decision {
         let request = Self.request(head)
+        let facts = RequestFacts(headers: request.headerFields)
         let path = TransportBridge.split(request.path).path
         guard request.method == .get,
               let bridge = bridges.first(where: { $0.plugin.handlesWebSockets && $0.route.match(path) != nil }),
               let parameters = bridge.route.match(path) else {
             let body = ByteBuffer(string: #"{"error":{"code":"not_found","message":"no WebSocket endpoint at this path"}}"#)
-            return .refuse(Refusal(status: 404, headers: [("content-type", "application/json")], body: body))
+            return .refuse(Refusal(status: 404, headers: [("content-type", "application/json"), ("x-request-id", facts.requestID)], body: body))
         }
-        switch await bridge.handshake(request, parameters: parameters, channel: channel) {
+        // The plugin's calls back while it decides (authenticate) belong to this request.
+        let answer = await RequestFacts.$current.withValue(facts) {
+            await bridge.handshake(request, parameters: parameters, channel: channel)
+        }
+        switch answer {
         case .refused(let status, let headers, let body):
-            return .refuse(Refusal(status: status, headers: headers, body: body))
+            let fields = headers.filter { $0.0.lowercased() != "x-request-id" } + [("x-request-id", facts.requestID)]
+            return .refuse(Refusal(status: status, headers: fields, body: body))
         case .accepted(let socket):
             live.add(socket)
             let timeout = handshakeTimeout
@@ -43,7 +51,7 @@ struct WebSocketUpgrade: Sendable {
                 try? await Task.sleep(for: timeout)
                 if !socket.hasStarted { socket.abandon() }
             }
-            return .accept(socket)
+            return .accept(socket, requestID: facts.requestID)
         }
     }
 

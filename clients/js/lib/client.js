@@ -577,8 +577,10 @@ export class Client {
       let json = null;
       try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: kept as null */ }
       if (!response.ok) {
-        throw json?.error ? NorthstarError.fromServer(json.error, response.status)
-          : new NorthstarError('http_error', `${method} ${path} answered ${response.status}`, { status: response.status });
+        // The server's id for this request: what its log lines for it carry.
+        const requestId = response.headers.get('x-request-id');
+        throw json?.error ? NorthstarError.fromServer(json.error, response.status, requestId)
+          : new NorthstarError('http_error', `${method} ${path} answered ${response.status}`, { status: response.status, requestId });
       }
       return { status: response.status, body: json };
     }
