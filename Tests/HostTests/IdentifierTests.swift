@@ -18,6 +18,30 @@ import Testing
         #expect(perPosition.allSatisfy { $0.count == 32 })
     }
 
+    @Test("an id is its random bytes in base32, 5 bits a character, in order")
+    func base32() {
+        // Expected values from Python's base64.b32encode(bytes).lower()[:26].
+        #expect(Identifier.make(prefix: "ev_", from: Array(0...16)) == "ev_aaaqeayeaudaocajbifqydiob4")
+        #expect(Identifier.make(prefix: "th_", from: Array(repeating: 0xFF, count: 17)) == "th_" + String(repeating: "7", count: 26))
+        #expect(Identifier.make(prefix: "", from: Array([[0x5A, 0xC3], [0x5A, 0xC3], [0x5A, 0xC3], [0x5A, 0xC3],
+                                                          [0x5A, 0xC3], [0x5A, 0xC3], [0x5A, 0xC3], [0x5A, 0xC3], [0x01]].joined()))
+                == "llbvvq22ynnmgwwdllbvvq22ym")
+    }
+
+    @Test("random bytes: the asked count, every byte value, no repeats")
+    func randomBytes() {
+        #expect(RandomBytes.make(0).isEmpty)
+        var values = Set<UInt8>()
+        var draws = Set<[UInt8]>()
+        for _ in 0..<2_000 {
+            let bytes = RandomBytes.make(24)
+            #expect(bytes.count == 24)
+            values.formUnion(bytes)
+            draws.insert(bytes)
+        }
+        #expect(values.count == 256 && draws.count == 2_000)
+    }
+
     @Test("trace and request ids are lowercase hex of the asked length")
     func hex() {
         for bytes in [8, 12, 16] {

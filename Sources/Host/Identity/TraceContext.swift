@@ -4,7 +4,8 @@ enum TraceContext {
     /// The request's `traceparent` if valid, or a new sampled one.
     static func traceparent(from header: String?) -> String {
         if let header, isWellFormed(traceparent: header) { return header }
-        return "00-\(hex(16))-\(hex(8))-01"
+        let random = RandomBytes.make(24)  // a trace id and a parent id, one draw
+        return "00-\(hex(random.prefix(16)))-\(hex(random.suffix(8)))-01"
     }
 
     /// `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, with a trace id and a
@@ -31,16 +32,14 @@ enum TraceContext {
         return "req_\(hex(12))"
     }
 
-    /// `bytes` random bytes as lowercase hex, from one 64-bit draw per 8 bytes.
-    static func hex(_ bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
+    /// `bytes` random bytes as lowercase hex, from one draw.
+    static func hex(_ bytes: Int) -> String { hex(RandomBytes.make(bytes)) }
+
+    private static func hex(_ bytes: some Collection<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
-        text.reserveCapacity(bytes * 2)
-        var word: UInt64 = 0
-        for index in 0..<bytes {
-            if index % 8 == 0 { word = generator.next() }
-            let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt64(index % 8)))
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
             text.append(digits[Int(byte >> 4)])
             text.append(digits[Int(byte & 15)])
         }

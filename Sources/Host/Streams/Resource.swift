@@ -49,20 +49,21 @@ public struct Resource: Sendable, Equatable {
 enum Identifier {
     private static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
 
-    /// One id from one random draw (three 64-bit words, each a system call
-    /// at most), not one draw per character.
-    static func make(prefix: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        var words = (generator.next() as UInt64, generator.next() as UInt64, generator.next() as UInt64)
+    /// One id from one random draw (17 bytes, one system call): the
+    /// bytes' first 130 bits in base32 (RFC 4648's order, lowercase).
+    static func make(prefix: String, from random: [UInt8] = RandomBytes.make(17)) -> String {
+        precondition(random.count >= 17)
+        var bits: UInt32 = 0, available = 0, next = 0
         var characters = [Character]()
         characters.reserveCapacity(26)
-        for index in 0..<26 {
-            // 5 bits a character: 12 from each of the first two words, 2 from the third.
-            switch index {
-            case 0..<12: characters.append(alphabet[Int(words.0 & 31)]); words.0 >>= 5
-            case 12..<24: characters.append(alphabet[Int(words.1 & 31)]); words.1 >>= 5
-            default: characters.append(alphabet[Int(words.2 & 31)]); words.2 >>= 5
+        for _ in 0..<26 {
+            if available < 5 {
+                bits = (bits << 8 | UInt32(random[next])) & 0xFFFF
+                next += 1
+                available += 8
             }
+            available -= 5
+            characters.append(alphabet[Int(bits >> UInt32(available) & 31)])
         }
         return prefix + String(characters)
     }
