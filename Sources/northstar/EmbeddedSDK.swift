@@ -702,7 +702,9 @@ typedef struct ns_host_api {
                            ns_error *error);
     /** Start the response: status (200 to 599) and headers. Call once per
      *  exchange. NS_ERR_CANCELLED when the client already left,
-     *  NS_ERR_INVALID_ARGUMENT (logged) for a bad status or a second call. */
+     *  NS_ERR_INVALID_ARGUMENT (logged) for a bad status or a second call.
+     *  The host adds `x-request-id` (the request's id, replacing one the
+     *  plugin set) and, to a 401 without one, `www-authenticate: Bearer`. */
     ns_status (*response_start)(ns_exchange *exchange, int32_t status,
                                 const ns_header *headers, uint32_t header_count);
     /**

@@ -94,6 +94,13 @@ def test_ranges_etag_head_and_delete(store):
     etag = server.get(path, headers=headers).headers["etag"]
     assert server.get(path, headers={**headers, "If-None-Match": etag}).status_code == 304
     assert server.get(path, headers={**headers, "If-None-Match": '"other"'}).status_code == 200
+    # A malformed Range is refused even when the precondition holds; a well-formed one waits for it (RFC 9110, 13.2.2).
+    for tags in ("*", etag):
+        for spec in ["=kFw", "", "bytes=abc", "bytes=5-1"]:
+            bad = server.get(path, headers={**headers, "If-None-Match": tags, "Range": spec})
+            assert bad.status_code == 416 and bad.json()["error"]["code"] == "invalid_range", (tags, spec)
+        for spec in ["bytes=0-9", "bytes=99999-"]:
+            assert server.get(path, headers={**headers, "If-None-Match": tags, "Range": spec}).status_code == 304, (tags, spec)
     head = requests.head(server.url + path, headers=headers)
     assert head.status_code == 200 and head.headers["content-length"] == str(len(data)) and head.content == b""
     assert requests.delete(server.url + path, headers=headers).status_code == 204

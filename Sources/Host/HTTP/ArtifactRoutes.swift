@@ -122,12 +122,16 @@ struct ArtifactRoutes {
         let storage = try artifacts.storage()
         var headers: HTTPFields = [.eTag: info.entityTag, .acceptRanges: "bytes", .contentType: info.contentType]
         if !info.sha256.isEmpty { headers[HTTPField.Name("x-checksum-sha256")!] = info.sha256 }
+        // A malformed Range is refused whatever follows (no reader is open
+        // when there is one); whether it fits the object is weighed after
+        // the preconditions (RFC 9110, 13.2.2).
+        let asked = try ByteRange.Request(rangeHeader, size: info.size)
         if let tags = request.headers[.ifNoneMatch],
            tags.split(separator: ",").contains(where: { let tag = $0.trimmingHeaderWhitespace; return tag == "*" || tag == info.entityTag || tag == "W/" + info.entityTag }) {
             if let reader { storage.getClose(reader) }
             return Response(status: .notModified, headers: headers)
         }
-        let range = try ByteRange.parse(rangeHeader, size: info.size)
+        let range = try asked?.resolve(size: info.size)
         headers[.contentLength] = String(range?.length ?? info.size)
         if let range { headers[.contentRange] = "bytes \(range.offset)-\(range.last)/\(info.size)" }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
