@@ -6,7 +6,9 @@
  *
  * Each event is one frame: `id:` its seq, `event:` its type, `data:` the
  * StreamEvent v1 JSON, byte for byte as the host encoded it. A client
- * resumes with `Last-Event-ID` (or `?last_event_id=`). A gap the log can no
+ * resumes with `Last-Event-ID` (or `?last_event_id=`, or `?after=` as the
+ * REST API and WebSocket take it; the header wins, since a browser sends
+ * it on every reconnect with the newest seq). A gap the log can no
  * longer fill is an explicit `stream.gap` event; a client too slow to keep
  * up gets a `stream.end` event naming where to resume, then the end of the
  * response. A comment line every `heartbeat_seconds` keeps proxies open.
@@ -122,8 +124,9 @@ static void json_escape(char *out, size_t cap, ns_str text) {
     out[o] = '\0';
 }
 
-/* Appends the query's parameters but `access_token` and `last_event_id` to
- * `out` (a replay's options: speed, from_ms, pace), bounded by `cap`. */
+/* Appends the query's parameters but `access_token` and the resume ones
+ * (`last_event_id`, `after`) to `out` (a replay's options: speed, from_ms,
+ * pace), bounded by `cap`. */
 static void replay_options(char *out, size_t cap, ns_str query) {
     const char *p = query.ptr, *end = query.ptr + query.len;
     int first = 1;
@@ -131,7 +134,8 @@ static void replay_options(char *out, size_t cap, ns_str query) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         ns_str pair = {p, (uint64_t)(stop - p)};
-        if (pair.len > 0 && !starts_with(pair, "access_token=") && !starts_with(pair, "last_event_id=")) {
+        if (pair.len > 0 && !starts_with(pair, "access_token=") && !starts_with(pair, "last_event_id=") &&
+            !starts_with(pair, "after=")) {
             size_t used = strlen(out);
             snprintf(out + used, cap - used, "%s%.*s", first ? "" : "&", (int)pair.len, pair.ptr);
             first = 0;
@@ -428,6 +432,11 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
     if (!last.ptr && api->request_query(request, str("last_event_id"), &last) != NS_OK) last.ptr = NULL;
     if (last.ptr && parse_seq(last, &conn->after) != 0) {
         fail(conn, 400, "invalid_last_event_id", str("Last-Event-ID must be the decimal seq of the last event seen"));
+        return;
+    }
+    ns_str after = {NULL, 0};
+    if (!last.ptr && api->request_query(request, str("after"), &after) == NS_OK && parse_seq(after, &conn->after) != 0) {
+        fail(conn, 400, "invalid_after", str("after must be the decimal seq of the last event seen"));
         return;
     }
 

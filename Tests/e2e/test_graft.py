@@ -115,6 +115,10 @@ def test_sse_replay_keeps_the_original_pace_scaled_by_speed(server):
     browser = SSEStream(server.port, f"/sse/gestures/{gesture}?access_token={token}&pace=none&last_event_id=10")
     assert browser.status == 200 and [e["json"]["seq"] for e in browser.events(1)] == [11]
     browser.close()
+    # `after`, as the REST API and WebSocket name it, resumes too (it is not a replay option).
+    resumed = SSEStream(server.port, f"/sse/gestures/{gesture}?pace=none&after=9", headers)
+    assert resumed.status == 200 and [e["json"]["seq"] for e in resumed.events(2)] == [10, 11]
+    resumed.close()
 
 
 def test_ws_replay_pauses_and_resumes_without_loss(server):

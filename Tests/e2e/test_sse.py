@@ -106,8 +106,39 @@ def test_last_event_id_past_the_head_is_400(server):
     headers = bearer(server.token())
     thread = thread_with_messages(server, headers, 1)
     stream = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": "9"})
-    assert stream.status == 400
+    # The host's refusal, with the code every transport gives a resume point past the head.
+    assert stream.status == 400 and stream.error_body()["error"]["code"] == "invalid_after"
     stream.close()
+
+
+def test_after_resumes_as_on_the_rest_api_and_the_header_wins(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 4)
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    for index in range(3):
+        server.post(f"/v1/canvases/{canvas}/commands", headers=headers,
+                    json={"command_id": f"c{index}", "base_rev": index, "ops": [{"op": "add", "path": f"/k{index}", "value": index}]})
+    for path, expected in ((f"/sse/chat/{thread}?after=2", [3, 4]), (f"/sse/canvas/{canvas}?after=1", [2, 3])):
+        stream = SSEStream(server.port, path, headers)
+        assert [e["json"]["seq"] for e in stream.events(len(expected))] == expected, path
+        stream.close()
+    # A browser that reconnects sends Last-Event-ID with the newest seq; it wins over the URL's `after`.
+    stream = SSEStream(server.port, f"/sse/chat/{thread}?after=1", {**headers, "Last-Event-ID": "3"})
+    [event] = stream.events(1)
+    assert event["json"]["seq"] == 4
+    stream.close()
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", "", "99999999999999999999999", "%31%2e"])
+def test_bad_after_is_400_invalid_after(server, value):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 1)
+    stream = SSEStream(server.port, f"/sse/chat/{thread}?after={value}", headers)
+    assert stream.status == 400 and stream.error_body()["error"]["code"] == "invalid_after", value
+    stream.close()
+    past = SSEStream(server.port, f"/sse/chat/{thread}?after=9", headers)
+    assert past.status == 400 and past.error_body()["error"]["code"] == "invalid_after"
+    past.close()
 
 
 def test_isolation_at_the_handshake(server):
