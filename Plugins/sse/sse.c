@@ -428,15 +428,22 @@ static void sse_on_request(void *instance, const ns_http_request *request, ns_ex
         }
     }
 
-    ns_str last = header(api, request, "last-event-id");
-    if (!last.ptr && api->request_query(request, str("last_event_id"), &last) != NS_OK) last.ptr = NULL;
-    if (last.ptr && parse_seq(last, &conn->after) != 0) {
-        fail(conn, 400, "invalid_last_event_id", str("Last-Event-ID must be the decimal seq of the last event seen"));
+    /* Where to resume: each of `?after=`, `?last_event_id=` and the header
+     * is checked when present, and the later one read wins (parse_seq sets
+     * the seq only when it succeeds): the header last, since a browser
+     * sends it on every reconnect with the newest seq it saw. */
+    ns_str value;
+    if (api->request_query(request, str("after"), &value) == NS_OK && parse_seq(value, &conn->after) != 0) {
+        fail(conn, 400, "invalid_after", str("after must be the decimal seq of the last event seen"));
         return;
     }
-    ns_str after = {NULL, 0};
-    if (!last.ptr && api->request_query(request, str("after"), &after) == NS_OK && parse_seq(after, &conn->after) != 0) {
-        fail(conn, 400, "invalid_after", str("after must be the decimal seq of the last event seen"));
+    if (api->request_query(request, str("last_event_id"), &value) == NS_OK && parse_seq(value, &conn->after) != 0) {
+        fail(conn, 400, "invalid_last_event_id", str("last_event_id must be the decimal seq of the last event seen"));
+        return;
+    }
+    value = header(api, request, "last-event-id");
+    if (value.ptr && parse_seq(value, &conn->after) != 0) {
+        fail(conn, 400, "invalid_last_event_id", str("Last-Event-ID must be the decimal seq of the last event seen"));
         return;
     }
 

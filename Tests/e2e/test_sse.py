@@ -102,13 +102,20 @@ def test_bad_last_event_id_is_400(server, value):
     stream.close()
 
 
+def refusal(server, path, headers):
+    """The status and error code of a stream the server refused."""
+    stream = SSEStream(server.port, path, headers)
+    try:
+        return stream.status, stream.error_body()["error"]["code"]
+    finally:
+        stream.close()
+
+
 def test_last_event_id_past_the_head_is_400(server):
     headers = bearer(server.token())
     thread = thread_with_messages(server, headers, 1)
-    stream = SSEStream(server.port, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": "9"})
     # The host's refusal, with the code every transport gives a resume point past the head.
-    assert stream.status == 400 and stream.error_body()["error"]["code"] == "invalid_after"
-    stream.close()
+    assert refusal(server, f"/sse/chat/{thread}", {**headers, "Last-Event-ID": "9"}) == (400, "invalid_after")
 
 
 def test_after_resumes_as_on_the_rest_api_and_the_header_wins(server):
@@ -133,12 +140,21 @@ def test_after_resumes_as_on_the_rest_api_and_the_header_wins(server):
 def test_bad_after_is_400_invalid_after(server, value):
     headers = bearer(server.token())
     thread = thread_with_messages(server, headers, 1)
-    stream = SSEStream(server.port, f"/sse/chat/{thread}?after={value}", headers)
-    assert stream.status == 400 and stream.error_body()["error"]["code"] == "invalid_after", value
+    assert refusal(server, f"/sse/chat/{thread}?after={value}", headers) == (400, "invalid_after")
+    # Checked even where Last-Event-ID would win: a bad value is never passed over.
+    assert refusal(server, f"/sse/chat/{thread}?after={value}", {**headers, "Last-Event-ID": "1"}) == (400, "invalid_after")
+    assert refusal(server, f"/sse/chat/{thread}?after=9", headers) == (400, "invalid_after")
+
+
+def test_a_bad_last_event_id_query_is_refused_even_beside_the_header(server):
+    headers = bearer(server.token())
+    thread = thread_with_messages(server, headers, 2)
+    assert refusal(server, f"/sse/chat/{thread}?last_event_id=x", {**headers, "Last-Event-ID": "1"}) == (400, "invalid_last_event_id")
+    # All three given and well formed: the header wins.
+    stream = SSEStream(server.port, f"/sse/chat/{thread}?after=0&last_event_id=0", {**headers, "Last-Event-ID": "1"})
+    [event] = stream.events(1)
+    assert event["json"]["seq"] == 2
     stream.close()
-    past = SSEStream(server.port, f"/sse/chat/{thread}?after=9", headers)
-    assert past.status == 400 and past.error_body()["error"]["code"] == "invalid_after"
-    past.close()
 
 
 def test_isolation_at_the_handshake(server):
