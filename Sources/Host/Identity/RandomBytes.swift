@@ -7,6 +7,8 @@ import Glibc
 /// bytes).
 enum RandomBytes {
     static func make(_ count: Int) -> [UInt8] {
+        // An empty buffer may have no address to hand to C.
+        guard count > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: count)
         bytes.withUnsafeMutableBytes { buffer in
             #if canImport(Glibc)
