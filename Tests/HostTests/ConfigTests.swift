@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 @testable import NorthstarHost
 import Testing
 
@@ -24,6 +25,57 @@ import Testing
         let config = try NorthstarConfig.load(file: nil, environment: [:])
         #expect(config.env == "dev")
         #expect(config.plugins.map(\.expectedName) == ["jwt", "sse", "ws", "fs"])
+    }
+
+    @Test("every number docs/configuration.md gives as a default of node, store, limits and storage is the one a config without the key gets")
+    func documentedDefaultsAreTheLoadedOnes() throws {
+        let config = try loadConfig("{}")
+        let postgres = try loadConfig(#"{"store": {"backend": "postgres", "postgres_url": "postgres://northstar@127.0.0.1/northstar"}}"#)
+        let limits = config.limits
+        let seconds: (TimeAmount) -> Int64 = { $0.nanoseconds / 1_000_000_000 }
+        let loaded: [String: Int64] = [
+            "node.drain_seconds": Int64(config.drainSeconds),
+            "node.drain_deadline_seconds": Int64(config.drainDeadlineSeconds),
+            "store.retain_events_per_stream": config.store.retainEventsPerStream,
+            "store.snapshot_every": config.store.snapshotEvery,
+            "store.pool_size": Int64(postgres.store.postgres?.poolSize ?? 0),
+            "limits.max_body_bytes": Int64(limits.maxBodyBytes),
+            "limits.max_document_bytes": Int64(limits.commands.maxDocumentBytes),
+            "limits.max_operations_per_command": Int64(limits.commands.maxOperations),
+            "limits.max_path_depth": Int64(limits.commands.maxPathDepth),
+            "limits.max_document_depth": Int64(limits.commands.maxDocumentDepth),
+            "limits.send_queue_bytes": Int64(limits.transports.sendQueueBytes),
+            "limits.ws_max_message_bytes": Int64(limits.transports.maxMessageBytes),
+            "limits.slow_consumer_grace_seconds": Int64(limits.transports.slowConsumerGraceSeconds),
+            "limits.ws_ping_interval_seconds": Int64(limits.transports.pingIntervalSeconds),
+            "limits.max_gesture_batch_samples": Int64(limits.gestures.maxBatchSamples),
+            "limits.max_gesture_samples": Int64(limits.gestures.maxSamples),
+            "limits.max_gesture_duration_ms": Int64(limits.gestures.maxDurationMs),
+            "limits.max_object_bytes": Int64(limits.maxObjectBytes),
+            "limits.max_connections": Int64(limits.connections.maxConnections),
+            "limits.max_pending_connections_per_ip": Int64(limits.connections.maxPendingPerAddress),
+            "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),
+            "limits.idle_timeout_seconds": seconds(limits.connections.idleTimeout),
+            "limits.body_timeout_seconds": seconds(limits.connections.bodyTimeout),
+            "limits.max_request_line_bytes": Int64(limits.connections.maxRequestLineBytes),
+            "limits.max_header_bytes": Int64(limits.connections.maxHeaderBytes),
+            "storage.timeout_ms": Int64(config.storage.timeoutMilliseconds),
+        ]
+        // Rows such as | `max_body_bytes` | `1048576` | ... under "## `limits`".
+        let document = try String(contentsOf: TestPaths.root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        var section = "", documented: [String: Int64] = [:]
+        for line in document.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("## ") { section = line.dropFirst(3).filter { $0 != "`" }; continue }
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard ["node", "store", "limits", "storage"].contains(section), cells.count >= 3,
+                  cells[0].hasPrefix("`"), cells[1].hasPrefix("`"),
+                  let number = Int64(cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))) else { continue }
+            documented["\(section).\(cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`")))"] = number
+        }
+        #expect(documented.count >= 25, "the tables were not read: \(documented)")
+        for (key, number) in documented.sorted(by: { $0.key < $1.key }) {
+            #expect(loaded[key] == number, "\(key): the docs say \(number), a config without it gets \(loaded[key].map(String.init) ?? "nothing this test knows")")
+        }
     }
 
     @Test("a relative data_dir is made absolute before any plugin sees ${data_dir}")

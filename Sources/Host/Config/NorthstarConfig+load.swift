@@ -104,7 +104,7 @@ extension NorthstarConfig {
         try storeReader.finish()
 
         let commands = CommandLimits(
-            maxDocumentBytes: Int(try limitsReader.integer("max_document_bytes", range: 2...(1 << 30)) ?? 256 << 10),
+            maxDocumentBytes: Int(try limitsReader.integer("max_document_bytes", range: 2...(1 << 30)) ?? 1 << 20),
             maxOperations: Int(try limitsReader.integer("max_operations_per_command", range: 1...100_000) ?? 1000),
             maxPathDepth: Int(try limitsReader.integer("max_path_depth", range: 1...1000) ?? 32),
             maxDocumentDepth: Int(try limitsReader.integer("max_document_depth", range: 1...Int64(CommandLimits.documentDepthCeiling)) ?? 64),
@@ -114,7 +114,7 @@ extension NorthstarConfig {
             maxMessageBytes: Int(try limitsReader.integer("ws_max_message_bytes", range: 128...(1 << 24)) ?? 1 << 16),
             pingIntervalSeconds: Int(try limitsReader.integer("ws_ping_interval_seconds", range: 1...3600) ?? 30),
             slowConsumerGraceSeconds: Int(try limitsReader.integer("slow_consumer_grace_seconds", range: 1...3600) ?? 60))
-        var limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 256 << 10),
+        var limits = Limits(maxBodyBytes: Int(try limitsReader.integer("max_body_bytes", range: 1...(1 << 30)) ?? 1 << 20),
                             commands: commands, transports: transports,
                             maxObjectBytes: UInt64(try limitsReader.integer("max_object_bytes", range: 1...(1 << 42)) ?? 100 << 20),
                             gestures: GestureLimits(
