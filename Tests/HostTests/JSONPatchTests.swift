@@ -79,6 +79,63 @@ import Testing
         #expect(throws: JSONPatch.ParseError.self) { try JSONPatch(try JSONValue.parse(deep).arrayValue!, maxDepth: 3) }
     }
 
+    /// Ops that copy the document into itself, then the copy beside it:
+    /// each pair doubles the document it stands for.
+    private func doubling(pairs: Int) throws -> JSONPatch {
+        let pair = #"{"op":"copy","from":"","path":"/x"},{"op":"copy","from":"/x","path":"/y"}"#
+        let ops = try #require(try JSONValue.parse("[" + Array(repeating: pair, count: pairs).joined(separator: ",") + "]").arrayValue)
+        return try JSONPatch(ops, maxDepth: 32)
+    }
+
+    @Test("copies that double the document are stopped at the copy that passes the budget, after bounded work")
+    func copyBudgetStopsDoubling() throws {
+        // 500 doublings stand for 2^500 values; measuring them whole would never end.
+        let error = try #require(throws: JSONPatch.ApplyError.self) {
+            try self.doubling(pairs: 500).apply(to: .object(["a": .string("0123456789")]), copyBudget: 4096)
+        }
+        #expect(error.overCopyBudget)
+        // {"a":"0123456789"} is 18 bytes and the copies grow with the document:
+        // 4016 bytes copied by ops[0...10], ops[11] would copy 1444 more.
+        #expect(error.index == 11, "\(error.message)")
+        #expect(error.message.contains("4096"))
+    }
+
+    @Test("copies within the budget apply; the budget is for all of a patch's copies together; other failures are not over it")
+    func copyBudgetCountsEveryCopy() throws {
+        let ten = #"{"op":"copy","from":"/a","path":"/b"}"#
+        let ops = try #require(try JSONValue.parse("[" + Array(repeating: ten, count: 10).joined(separator: ",") + "]").arrayValue)
+        let patch = try JSONPatch(ops, maxDepth: 32)
+        let document = JSONValue.object(["a": .string(String(repeating: "x", count: 98))])   // the copied value is 100 bytes
+        #expect(try patch.apply(to: document, copyBudget: 1000) == .object(["a": .string(String(repeating: "x", count: 98)),
+                                                                              "b": .string(String(repeating: "x", count: 98))]))
+        let error = try #require(throws: JSONPatch.ApplyError.self) { try patch.apply(to: document, copyBudget: 999) }
+        #expect(error.overCopyBudget && error.index == 9)
+        // With no budget (operations replayed from the log) the same patch applies.
+        #expect(throws: Never.self) { try patch.apply(to: document) }
+        // A copy from nowhere is the copy's own failure, not the budget's.
+        let missing = try JSONPatch([try JSONValue.parse(#"{"op":"copy","from":"/none","path":"/b"}"#)], maxDepth: 32)
+        let failure = try #require(throws: JSONPatch.ApplyError.self) { try missing.apply(to: document, copyBudget: 1000) }
+        #expect(!failure.overCopyBudget && failure.message.contains("does not exist"))
+    }
+
+    @Test("operations change the patched copy in place and never the caller's document, whether the patch applies or fails")
+    func callersDocumentIsUntouched() throws {
+        let original = try JSONValue.parse(#"{"a":{"b":[1,2,3],"c":{"d":"e"}},"f":[[0]]}"#)
+        let document = original
+        let ops = #"[{"op":"replace","path":"/a/b/1","value":9},{"op":"add","path":"/a/c/x","value":1},{"op":"remove","path":"/f/0/0"},"#
+            + #"{"op":"move","from":"/a/c/d","path":"/g"},{"op":"add","path":"/a/b/-","value":4},{"op":"copy","from":"/a/b","path":"/h"}]"#
+        let patch = try JSONPatch(try #require(try JSONValue.parse(ops).arrayValue), maxDepth: 32)
+        let patched = try patch.apply(to: document, copyBudget: 1000)
+        #expect(patched == (try JSONValue.parse(#"{"a":{"b":[1,9,3,4],"c":{"x":1}},"f":[[]],"g":"e","h":[1,9,3,4]}"#)))
+        #expect(document == original)
+        // Applying twice to the same value gives the same answer (nothing leaked from the first).
+        #expect(try patch.apply(to: document) == patched)
+        // A patch that fails after changing its copy leaves the caller's document as it was.
+        let failing = try JSONPatch(try #require(try JSONValue.parse(#"[{"op":"replace","path":"/a/b/0","value":7},{"op":"remove","path":"/a/zz"}]"#).arrayValue), maxDepth: 32)
+        #expect(throws: JSONPatch.ApplyError.self) { try failing.apply(to: document) }
+        #expect(document == original)
+    }
+
     @Test("pointers round-trip their escapes")
     func pointers() {
         #expect(JSONPointer("/a~1b/c~0d")?.tokens == ["a/b", "c~d"])

@@ -26,6 +26,20 @@ import Testing
         }
     }
 
+    @Test("a value's size is its text's length, and a value that stands for more than the limit is measured only up to it")
+    func encodedSizeStopsAtTheLimit() throws {
+        let value = try JSONValue.parse(#"{"b":[1,2.5,"x\"y"],"a":{"c":null,"d":true}}"#)
+        let length = value.encoded().count
+        #expect(value.encodedSize(atMost: length) == length)
+        #expect(value.encodedSize(atMost: .max) == length)
+        #expect(value.encodedSize(atMost: length - 1) == nil)
+        #expect(JSONValue.string("").encodedSize(atMost: 1) == nil)
+        // 2^200 leaves, shared: the measure stops just past the limit.
+        var shared = JSONValue.number(1)
+        for _ in 0..<200 { shared = .array([shared, shared]) }
+        #expect(shared.encodedSize(atMost: 1 << 16) == nil)
+    }
+
     @Test("a document deeper than any parser limit is still written, never replaced by null")
     func deepDocumentsAreWritten() throws {
         var value = JSONValue.number(1)

@@ -1,9 +1,12 @@
 """Two clients editing one canvas converge through conflicts and rebases."""
 import concurrent.futures
+import json
 
 import pytest
+from websockets.sync.client import connect
 
 from conftest import bearer
+from test_ws import ws_url
 
 
 def command(command_id, base_rev, ops):
@@ -83,6 +86,61 @@ def test_bad_commands_change_nothing(server, body, status, code):
     head = server.get(f"/v1/canvases/{canvas}", headers=headers).json()
     assert head["head_rev"] == 1 and head["document"] == {"a": 1}
     assert len(server.get(f"/v1/canvases/{canvas}/events", headers=headers).json()["events"]) == 1
+
+
+def doubling_ops(pairs):
+    """Copy the document into itself, then copy that beside it: each pair doubles the document it stands for."""
+    return [{"op": "copy", "from": "", "path": "/x"}, {"op": "copy", "from": "/x", "path": "/y"}] * pairs
+
+
+@pytest.mark.parametrize("transport", ["rest", "ws"])
+def test_copies_that_double_the_document_are_refused_and_every_tenant_is_still_served(server, transport):
+    """500 doublings stand for 2^500 values in a 50 KB body. Measuring such a
+    document whole would hold the store's writer, every tenant's, forever:
+    each command's copies may duplicate one document's worth of bytes at most."""
+    headers = bearer(server.token())
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    url = f"/v1/canvases/{canvas}/commands"
+    assert server.post(url, headers=headers, json=command("first", 0, [{"op": "add", "path": "/a", "value": "0123456789"}])).status_code == 201
+    bomb = command("bomb", 1, doubling_ops(500))
+    if transport == "rest":
+        response = server.post(url, headers=headers, json=bomb)
+        assert response.status_code == 413, response.text
+        error = response.json()["error"]
+    else:
+        with connect(ws_url(server, "/ws"), additional_headers=headers, open_timeout=10) as socket:
+            socket.send(json.dumps({"type": "command", "id": 1, "canvas_id": canvas, "command": bomb}))
+            answer = json.loads(socket.recv(timeout=60))
+        assert answer["type"] == "error" and answer["status"] == 413, answer
+        error = answer["error"]
+    assert error["code"] == "document_too_large" and error["op_index"] > 0
+    assert "1048576" in error["message"]
+    # Nothing stored, and the writer serves everyone: another tenant, this canvas, a chat message.
+    head = server.get(f"/v1/canvases/{canvas}", headers=headers).json()
+    assert head["head_rev"] == 1 and head["document"] == {"a": "0123456789"}
+    other = bearer(server.token(tenant="t_other"))
+    thread = server.post("/v1/threads", json={}, headers=other).json()["thread_id"]
+    assert server.post(f"/v1/threads/{thread}/messages", json={"text": "still here"}, headers=other).status_code == 201
+    assert server.post(url, headers=headers,
+                       json=command("small", 1, doubling_ops(3))).json()["rev"] == 2
+
+
+def test_the_copies_of_one_command_duplicate_one_document_at_most(server):
+    """Copies within the budget apply, even when the document ends small; past it, 413 at the copy that passes it."""
+    headers = bearer(server.token())
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    url = f"/v1/canvases/{canvas}/commands"
+    value = "x" * 99_998   # 100,000 bytes of JSON text
+    assert server.post(url, headers=headers, json=command("a", 0, [{"op": "add", "path": "/a", "value": value}])).status_code == 201
+    # Ten copies of 100,000 bytes, each removed again: 1,000,000 bytes duplicated, within 1,048,576.
+    within = [op for _ in range(10) for op in ({"op": "copy", "from": "/a", "path": "/b"}, {"op": "remove", "path": "/b"})]
+    assert server.post(url, headers=headers, json=command("within", 1, within)).status_code == 201
+    past = within + [{"op": "copy", "from": "/a", "path": "/b"}]
+    response = server.post(url, headers=headers, json=command("past", 2, past))
+    assert response.status_code == 413 and response.json()["error"]["code"] == "document_too_large"
+    assert response.json()["error"]["op_index"] == 20
+    head = server.get(f"/v1/canvases/{canvas}", headers=headers).json()
+    assert head["head_rev"] == 2 and head["document"] == {"a": value}
 
 
 def test_reused_command_id_with_another_body(server):

@@ -21,11 +21,15 @@ public struct Canvases: Sendable {
                                              snapshotEvery: limits.snapshotEvery) { document in
             let updated: JSONValue
             do {
-                updated = try command.patch.apply(to: document)
+                updated = try command.patch.apply(to: document, copyBudget: limits.maxDocumentBytes)
             } catch let error as JSONPatch.ApplyError {
-                throw KernelError(.unprocessable, code: "patch_failed", message: "ops[\(error.index)]: \(error.message)",
+                throw KernelError(error.overCopyBudget ? .tooLarge : .unprocessable,
+                               code: error.overCopyBudget ? "document_too_large" : "patch_failed",
+                               message: "ops[\(error.index)]: \(error.message)",
                                details: ["op_index": .number(Double(error.index))])
             }
+            // Bounded work from here: without copies past the budget, the
+            // document holds no more values than its text has bytes.
             let depth = updated.depth
             guard depth <= limits.maxDocumentDepth else {
                 throw KernelError(.unprocessable, code: "document_too_deep",

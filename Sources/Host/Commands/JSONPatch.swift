@@ -30,6 +30,8 @@ public struct JSONPatch: Sendable {
     public struct ApplyError: Error, Sendable {
         public let index: Int
         public let message: String
+        /// The operation's copy would pass the patch's copy budget.
+        public var overCopyBudget = false
     }
 
     /// Parses the `ops` array of a command.
@@ -76,11 +78,30 @@ public struct JSONPatch: Sendable {
     }
 
     /// The document with every operation applied, or the first failure.
-    public func apply(to document: JSONValue) throws(ApplyError) -> JSONValue {
+    ///
+    /// - Parameter copyBudget: how many bytes of JSON text the `copy`
+    ///   operations may duplicate, all together. A copy shares its value with
+    ///   the original, so it costs nothing here, but a few dozen operations
+    ///   that copy the document into itself stand for 2^n values: measuring,
+    ///   storing or sending that document would hang or exhaust memory. Each
+    ///   copied value is measured, stopping at what is left of the budget, so
+    ///   the work is bounded by the budget as well. Unlimited for operations
+    ///   replayed from the log, which were measured when they were committed.
+    public func apply(to document: JSONValue, copyBudget: Int = .max) throws(ApplyError) -> JSONValue {
         var result = document
+        var budgetLeft = copyBudget
         for (index, operation) in operations.enumerated() {
+            // A source that does not exist fails below, as the copy itself.
+            if copyBudget != .max, case .copy(let from, _) = operation, let value = try? Self.get(from, in: result) {
+                guard let size = value.encodedSize(atMost: budgetLeft) else {
+                    var error = ApplyError(index: index, message: "the copy operations of one command may duplicate at most \(copyBudget) bytes of JSON together; copying \"\(from)\" would pass that")
+                    error.overCopyBudget = true
+                    throw error
+                }
+                budgetLeft -= size
+            }
             do {
-                result = try Self.apply(operation, to: result)
+                try Self.apply(operation, to: &result)
             } catch {
                 throw ApplyError(index: index, message: error.message)
             }
@@ -90,21 +111,31 @@ public struct JSONPatch: Sendable {
 
     struct Failure: Error { let message: String }
 
-    static func apply(_ operation: Operation, to document: JSONValue) throws(Failure) -> JSONValue {
+    // Each operation changes `document` in place: a container on its path is
+    // taken out of its parent while it changes (the parent holds `.null`
+    // meanwhile), so it has one owner and Swift changes it without copying
+    // it. Copying every container on the path per operation made a command
+    // of 1,000 operations on a large array cost seconds of the writer's time.
+    // The containers are taken with `if case` / `guard case`: a `switch` on
+    // the value keeps a second reference to it while its case runs, and every
+    // change would copy. An operation that fails may leave `document`
+    // part-way; `apply(to:)` then throws it away, and the caller's value,
+    // copied on its first write, is untouched.
+
+    static func apply(_ operation: Operation, to document: inout JSONValue) throws(Failure) {
         switch operation {
-        case .add(let path, let value): return try add(value, at: path.tokens[...], in: document, pointer: path)
-        case .remove(let path): return try remove(at: path.tokens[...], in: document, pointer: path).document
+        case .add(let path, let value): try add(value, at: path.tokens[...], in: &document, pointer: path)
+        case .remove(let path): _ = try remove(at: path.tokens[...], in: &document, pointer: path)
         case .replace(let path, let value):
             _ = try get(path, in: document)
-            return try set(value, at: path.tokens[...], in: document, pointer: path)
+            try set(value, at: path.tokens[...], in: &document, pointer: path)
         case .move(let from, let to):
-            guard from != to else { _ = try get(from, in: document); return document }
-            let (removed, value) = try remove(at: from.tokens[...], in: document, pointer: from)
-            return try add(value, at: to.tokens[...], in: removed, pointer: to)
-        case .copy(let from, let to): return try add(try get(from, in: document), at: to.tokens[...], in: document, pointer: to)
+            guard from != to else { _ = try get(from, in: document); return }
+            let value = try remove(at: from.tokens[...], in: &document, pointer: from)
+            try add(value, at: to.tokens[...], in: &document, pointer: to)
+        case .copy(let from, let to): try add(try get(from, in: document), at: to.tokens[...], in: &document, pointer: to)
         case .test(let path, let expected):
             guard try get(path, in: document) == expected else { throw Failure(message: "test failed at \"\(path)\"") }
-            return document
         }
     }
 
@@ -127,87 +158,98 @@ public struct JSONPatch: Sendable {
     }
 
     /// Adds (RFC 6902 4.1): inserts into arrays ("-" appends), sets object members.
-    static func add(_ value: JSONValue, at tokens: ArraySlice<String>, in document: JSONValue, pointer: JSONPointer) throws(Failure) -> JSONValue {
-        guard let token = tokens.first else { return value }
-        if tokens.count == 1 {
-            switch document {
-            case .object(var members):
-                members[token] = value
-                return .object(members)
-            case .array(var elements):
-                if token == "-" { elements.append(value); return .array(elements) }
-                guard let index = JSONPointer.arrayIndex(token), index <= elements.count else {
-                    throw Failure(message: "\"\(pointer)\": index out of range")
-                }
-                elements.insert(value, at: index)
-                return .array(elements)
-            default: throw Failure(message: "\"\(pointer)\": the parent is not an object or array")
+    static func add(_ value: JSONValue, at tokens: ArraySlice<String>, in document: inout JSONValue, pointer: JSONPointer) throws(Failure) {
+        guard let token = tokens.first else { document = value; return }
+        guard tokens.count == 1 else {
+            return try descend(into: &document, token: token, pointer: pointer) { child throws(Failure) in
+                try add(value, at: tokens.dropFirst(), in: &child, pointer: pointer)
             }
         }
-        return try descend(into: document, token: token, pointer: pointer) { child throws(Failure) in
-            try add(value, at: tokens.dropFirst(), in: child, pointer: pointer)
+        if case .object(var members) = document {
+            document = .null
+            members[token] = value
+            document = .object(members)
+        } else if case .array(var elements) = document {
+            let index = token == "-" ? elements.count : JSONPointer.arrayIndex(token)
+            guard let index, index <= elements.count else { throw Failure(message: "\"\(pointer)\": index out of range") }
+            document = .null
+            elements.insert(value, at: index)
+            document = .array(elements)
+        } else {
+            throw Failure(message: "\"\(pointer)\": the parent is not an object or array")
         }
     }
 
     /// Sets an existing location (replace).
-    static func set(_ value: JSONValue, at tokens: ArraySlice<String>, in document: JSONValue, pointer: JSONPointer) throws(Failure) -> JSONValue {
-        guard let token = tokens.first else { return value }
-        if tokens.count == 1, case .array(var elements) = document {
+    static func set(_ value: JSONValue, at tokens: ArraySlice<String>, in document: inout JSONValue, pointer: JSONPointer) throws(Failure) {
+        guard let token = tokens.first else { document = value; return }
+        guard tokens.count == 1 else {
+            return try descend(into: &document, token: token, pointer: pointer) { child throws(Failure) in
+                try set(value, at: tokens.dropFirst(), in: &child, pointer: pointer)
+            }
+        }
+        if case .object(var members) = document {
+            document = .null
+            members[token] = value
+            document = .object(members)
+        } else if case .array(var elements) = document {
             guard let index = JSONPointer.arrayIndex(token), index < elements.count else {
                 throw Failure(message: "\"\(pointer)\" does not exist")
             }
+            document = .null
             elements[index] = value
-            return .array(elements)
-        }
-        if tokens.count == 1, case .object(var members) = document {
-            members[token] = value
-            return .object(members)
-        }
-        return try descend(into: document, token: token, pointer: pointer) { child throws(Failure) in
-            try set(value, at: tokens.dropFirst(), in: child, pointer: pointer)
+            document = .array(elements)
+        } else {
+            throw Failure(message: "\"\(pointer)\": a parent is not an object or array")
         }
     }
 
-    static func remove(at tokens: ArraySlice<String>, in document: JSONValue, pointer: JSONPointer) throws(Failure) -> (document: JSONValue, removed: JSONValue) {
+    /// Removes a location and returns what was there.
+    static func remove(at tokens: ArraySlice<String>, in document: inout JSONValue, pointer: JSONPointer) throws(Failure) -> JSONValue {
         guard let token = tokens.first else { throw Failure(message: "cannot remove the whole document") }
-        if tokens.count == 1 {
-            switch document {
-            case .object(var members):
-                guard let removed = members.removeValue(forKey: token) else { throw Failure(message: "\"\(pointer)\" does not exist") }
-                return (.object(members), removed)
-            case .array(var elements):
-                guard let index = JSONPointer.arrayIndex(token), index < elements.count else {
-                    throw Failure(message: "\"\(pointer)\" does not exist")
-                }
-                let removed = elements.remove(at: index)
-                return (.array(elements), removed)
-            default: throw Failure(message: "\"\(pointer)\" does not exist")
+        guard tokens.count == 1 else {
+            var removed = JSONValue.null
+            try descend(into: &document, token: token, pointer: pointer) { child throws(Failure) in
+                removed = try remove(at: tokens.dropFirst(), in: &child, pointer: pointer)
             }
+            return removed
         }
-        var removed = JSONValue.null
-        let updated = try descend(into: document, token: token, pointer: pointer) { child throws(Failure) in
-            let result = try remove(at: tokens.dropFirst(), in: child, pointer: pointer)
-            removed = result.removed
-            return result.document
+        if case .object(var members) = document, members.index(forKey: token) != nil {
+            document = .null
+            let removed = members.removeValue(forKey: token)!
+            document = .object(members)
+            return removed
         }
-        return (updated, removed)
+        if case .array(var elements) = document, let index = JSONPointer.arrayIndex(token), index < elements.count {
+            document = .null
+            let removed = elements.remove(at: index)
+            document = .array(elements)
+            return removed
+        }
+        throw Failure(message: "\"\(pointer)\" does not exist")
     }
 
-    /// Rebuilds `document` with its child `token` transformed.
-    static func descend(into document: JSONValue, token: String, pointer: JSONPointer,
-                        _ transform: (JSONValue) throws(Failure) -> JSONValue) throws(Failure) -> JSONValue {
-        switch document {
-        case .object(var members):
-            guard let child = members[token] else { throw Failure(message: "\"\(pointer)\": a parent does not exist") }
-            members[token] = try transform(child)
-            return .object(members)
-        case .array(var elements):
+    /// Changes `document`'s child `token` with `change`, in place.
+    static func descend(into document: inout JSONValue, token: String, pointer: JSONPointer,
+                        _ change: (inout JSONValue) throws(Failure) -> Void) throws(Failure) {
+        if case .object(var members) = document {
+            guard var child = members[token] else { throw Failure(message: "\"\(pointer)\": a parent does not exist") }
+            document = .null
+            members[token] = .null
+            try change(&child)
+            members[token] = child
+            document = .object(members)
+        } else if case .array(var elements) = document {
             guard let index = JSONPointer.arrayIndex(token), index < elements.count else {
                 throw Failure(message: "\"\(pointer)\": a parent does not exist")
             }
-            elements[index] = try transform(elements[index])
-            return .array(elements)
-        default:
+            var child = elements[index]
+            document = .null
+            elements[index] = .null
+            try change(&child)
+            elements[index] = child
+            document = .array(elements)
+        } else {
             throw Failure(message: "\"\(pointer)\": a parent is not an object or array")
         }
     }

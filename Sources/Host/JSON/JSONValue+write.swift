@@ -5,6 +5,22 @@
 extension JSONValue {
     /// Appends the value's JSON text to `bytes`.
     func write(to bytes: inout [UInt8]) {
+        write(to: &bytes, stoppingPast: .max)
+    }
+
+    /// The length of the value's JSON text, or nil when it is longer than
+    /// `limit`. The work stops there, however large the value: copies share
+    /// their parts (`JSONPatch`), so a small value in memory can stand for
+    /// more text than memory holds.
+    func encodedSize(atMost limit: Int) -> Int? {
+        var bytes: [UInt8] = []
+        return write(to: &bytes, stoppingPast: limit) ? bytes.count : nil
+    }
+
+    /// Appends the value's JSON text to `bytes`; stops, returning false, as
+    /// soon as `bytes` holds more than `limit`.
+    @discardableResult
+    private func write(to bytes: inout [UInt8], stoppingPast limit: Int) -> Bool {
         switch self {
         case .null: bytes.append(contentsOf: "null".utf8)
         case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -14,7 +30,7 @@ extension JSONValue {
             bytes.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                element.write(to: &bytes)
+                guard element.write(to: &bytes, stoppingPast: limit) else { return false }
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let members):
@@ -23,10 +39,11 @@ extension JSONValue {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 Self.write(key, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
-                members[key]!.write(to: &bytes)
+                guard members[key]!.write(to: &bytes, stoppingPast: limit) else { return false }
             }
             bytes.append(UInt8(ascii: "}"))
         }
+        return bytes.count <= limit
     }
 
     /// Whole numbers up to 2^53 as integers (negative zero as 0), the rest
