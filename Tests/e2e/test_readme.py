@@ -212,3 +212,21 @@ def test_every_runnable_doc_block_is_run_or_marked_as_an_illustration():
                 continue
             unmarked.append(f"{document.relative_to(ROOT)}: {body.splitlines()[0]}")
     assert not unmarked, "shell blocks neither run by a test nor marked `illustration`:\n" + "\n".join(unmarked)
+
+
+def test_every_error_code_the_host_answers_is_in_the_api_error_table():
+    """Codes are stable and docs/api.md lists them: every code the host's
+    sources give an error (`code: "..."`, and the head guard's
+    `(.status, "code", "message")`) is in its error table."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    table = text[text.index('Always `{"error"'):text.index("## Events and resume")]
+    documented = set(re.findall(r"`([a-z_]+)`", table))
+    pattern = re.compile(r'code: "([a-z_]+)"|\(\.[a-zA-Z]+, "([a-z_]+)", "|code: [^\n]*\? "([a-z_]+)" : "([a-z_]+)"')
+    found = {}
+    for source in sorted((ROOT / "Sources" / "Host").rglob("*.swift")):
+        for match in pattern.finditer(source.read_text()):
+            for code in filter(None, match.groups()):
+                found.setdefault(code, source.relative_to(ROOT))
+    assert len(found) >= 40, f"the sources were not read: {found}"
+    missing = {code: str(where) for code, where in found.items() if code not in documented}
+    assert not missing, f"codes the host answers that docs/api.md's error table does not list: {missing}"
