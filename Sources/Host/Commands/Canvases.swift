@@ -28,8 +28,9 @@ public struct Canvases: Sendable {
                                message: "ops[\(error.index)]: \(error.message)",
                                details: ["op_index": .number(Double(error.index))])
             }
-            // Bounded work from here: without copies past the budget, the
-            // document holds no more values than its text has bytes.
+            // Bounded work from here: with its copies within their budget, the
+            // document's text is at most the stored document's, the request's
+            // values and the budget together, and so is measuring it.
             let depth = updated.depth
             guard depth <= limits.maxDocumentDepth else {
                 throw KernelError(.unprocessable, code: "document_too_deep",
