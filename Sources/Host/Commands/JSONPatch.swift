@@ -157,27 +157,22 @@ public struct JSONPatch: Sendable {
         return current
     }
 
-    /// Adds (RFC 6902 4.1): inserts into arrays ("-" appends), sets object members.
+    /// Adds (RFC 6902 4.1): inserts into arrays ("-" appends); an object
+    /// member, or the whole document, is set as `set` sets it.
     static func add(_ value: JSONValue, at tokens: ArraySlice<String>, in document: inout JSONValue, pointer: JSONPointer) throws(Failure) {
-        guard let token = tokens.first else { document = value; return }
-        guard tokens.count == 1 else {
+        if tokens.count > 1, let token = tokens.first {
             return try descend(into: &document, token: token, pointer: pointer) { child throws(Failure) in
                 try add(value, at: tokens.dropFirst(), in: &child, pointer: pointer)
             }
         }
-        if case .object(var members) = document {
-            document = .null
-            members[token] = value
-            document = .object(members)
-        } else if case .array(var elements) = document {
-            let index = token == "-" ? elements.count : JSONPointer.arrayIndex(token)
-            guard let index, index <= elements.count else { throw Failure(message: "\"\(pointer)\": index out of range") }
-            document = .null
-            elements.insert(value, at: index)
-            document = .array(elements)
-        } else {
-            throw Failure(message: "\"\(pointer)\": the parent is not an object or array")
+        guard let token = tokens.first, case .array(var elements) = document else {
+            return try set(value, at: tokens, in: &document, pointer: pointer)
         }
+        let index = token == "-" ? elements.count : JSONPointer.arrayIndex(token)
+        guard let index, index <= elements.count else { throw Failure(message: "\"\(pointer)\": index out of range") }
+        document = .null
+        elements.insert(value, at: index)
+        document = .array(elements)
     }
 
     /// Sets an existing location (replace).
