@@ -235,7 +235,9 @@ def test_clients_that_leave_while_their_streams_run_release_their_connections(st
                             f"Authorization: Bearer {token}\r\n\r\n").encode())
         assert connection.recv(65536).startswith(b"HTTP/1.1 200")
         connections.append(connection)
-    assert open_gauge(server, "northstar_connections_open", session) >= baseline + 20
+    # At least the poll's own connection and the 20 streams: the baseline may
+    # have counted a connection of make_thread's that has closed since.
+    assert open_gauge(server, "northstar_connections_open", session) >= 1 + 20
     assert open_gauge(server, "northstar_transport_exchanges_open", session) >= 20
     for connection in connections:
         connection.close()
