@@ -16,7 +16,9 @@ import NIOWebSocket
 ///
 /// Memory is bounded by `limit`, counting every byte framed and not yet
 /// handed to the kernel: NIO holds at most `socketShare` of it, the queue
-/// the rest. A connection whose queue would pass that is cut off: the live
+/// the rest; one write larger than the limit (a large event) is still taken
+/// while the queue is at most half full. A connection whose queue would
+/// pass that is cut off: the live
 /// events waiting in the queue are dropped (whole frames, never begun; each
 /// subscription's position goes back to the last event really sent), and
 /// only a short last word may follow (`stream.end`, a 4008 close), written
@@ -117,7 +119,7 @@ final class ConnectionSink: @unchecked Sendable {
             if state.cutOff {
                 guard bytes.readableBytes <= state.lastWordBytes else { return (.full, false) }
                 state.lastWordBytes -= bytes.readableBytes
-            } else if state.queuedBytes + bytes.readableBytes > limit - socketShare {
+            } else if !admits(bytes.readableBytes, state) {
                 cut(&state)
                 return (.full, false)
             }
@@ -165,6 +167,16 @@ final class ConnectionSink: @unchecked Sendable {
             state.ended = true
             return body
         }
+    }
+
+    /// Whether the queue takes `size` more bytes: while they fit under the
+    /// limit, and also while the queue is at most `pauseMark` full, so that
+    /// an event larger than the limit itself (events carry up to a request
+    /// body) still goes out whole to a client that reads. Held is then at
+    /// most half the queue's share and that one write; a client that stops
+    /// reading is cut off at the write after it.
+    private func admits(_ size: Int, _ state: State) -> Bool {
+        state.queuedBytes + size <= limit - socketShare || state.queuedBytes <= pauseMark
     }
 
     // MARK: Catch-up pacing (any thread)
@@ -253,7 +265,7 @@ final class ConnectionSink: @unchecked Sendable {
             guard !state.cutOff else { return .refuse(.overLimit) }
             if let framing = state.framing, state.queue.isEmpty, writable { return .direct(framing) }
             // Not open yet, behind a transport's write, or the socket is full: in order, later.
-            guard state.queuedBytes + event.size <= limit - socketShare else {
+            guard admits(event.size, state) else {
                 cut(&state)
                 return .refuse(.overLimit)
             }
