@@ -75,11 +75,22 @@ public struct Canvases: Sendable {
             throw KernelError(.notFound, code: "revision_not_found", message: "rev \(rev) is past head_rev \(head.rev)",
                            details: ["head_rev": .number(Double(head.rev))])
         }
-        let history = try await store.history(canvas: canvas.id, upTo: rev)
-        var document = history.snapshot
-        for ops in history.ops {
-            // Stored operations were validated when committed.
-            document = try JSONPatch(ops.arrayValue ?? [], maxDepth: .max).apply(to: document)
+        let snapshot = try await store.snapshot(canvas: canvas.id, atOrBelow: rev)
+        var document = snapshot.document
+        var applied = snapshot.rev
+        // Page by page: the operations between snapshots may be many large
+        // commands, and one read holds a page of them, not all. Revisions are
+        // never changed once written, so pages read apart still agree.
+        while applied < rev {
+            let page = try await store.revisions(canvas: canvas.id, after: applied, limit: Int(rev - applied))
+            guard let last = page.last else {
+                throw StoreCorruption(column: "revisions", why: "canvas \(canvas.id) has no revision \(applied + 1) below its head \(head.rev)")
+            }
+            for revision in page {
+                // Stored operations were validated when committed.
+                document = try JSONPatch(revision.ops.arrayValue ?? [], maxDepth: .max).apply(to: document)
+            }
+            applied = last.rev
         }
         return (rev, document, canvas, headSeq)
     }

@@ -57,31 +57,24 @@ extension SQLiteStore {
         }
     }
 
-    public func history(canvas: String, upTo rev: Int64) async throws -> (snapshotRev: Int64, snapshot: JSONValue, ops: [JSONValue]) {
+    public func snapshot(canvas: String, atOrBelow rev: Int64) async throws -> (rev: Int64, document: JSONValue) {
         try await onReader { db in
-            try db.execute("BEGIN")
-            defer { try? db.execute("COMMIT") }
             guard let snapshot = try db.query("""
                 SELECT rev, document FROM snapshots WHERE canvas = ? AND rev <= ? ORDER BY rev DESC LIMIT 1
                 """, [.text(canvas), .integer(rev)]).first, let snapshotRev = snapshot[0].integer else {
                 throw StoreCorruption(column: "snapshots", why: "no snapshot of canvas \(canvas) at or below revision \(rev)")
             }
-            let ops = try db.query("SELECT ops FROM revisions WHERE canvas = ? AND rev > ? AND rev <= ? ORDER BY rev",
-                                   [.text(canvas), .integer(snapshotRev), .integer(rev)])
-                .map { try JSONValue.parse(Data(try $0.blob(0, "revisions.ops"))) }
-            return (snapshotRev, try JSONValue.parse(Data(try snapshot.blob(1, "snapshots.document"))), ops)
+            return (snapshotRev, try JSONValue.parse(Data(try snapshot.blob(1, "snapshots.document"))))
         }
     }
 
-    public func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision] {
-        try await onReader { db in try Self.revisions(canvas: canvas, after: after, limit: limit, db: db) }
+    public func revisions(canvas: String, after: Int64, limit: Int, maxBytes: Int) async throws -> [Revision] {
+        try await onReader { db in try Self.revisions(canvas: canvas, after: after, limit: limit, maxBytes: maxBytes, db: db) }
     }
 
-    static func revisions(canvas: String, after: Int64, limit: Int, db: SQLiteConnection) throws -> [Revision] {
-        try db.query("""
-            SELECT rev, base_rev, command_id, actor, ts, ops, event_seq FROM revisions
-            WHERE canvas = ? AND rev > ? ORDER BY rev LIMIT ?
-            """, [.text(canvas), .integer(after), .integer(Int64(limit))]).map { row in
+    static func revisions(canvas: String, after: Int64, limit: Int, maxBytes: Int = EventPage.defaultMaxBytes,
+                          db: SQLiteConnection) throws -> [Revision] {
+        try PageQuery.revisions.sqlite(owner: canvas, after: after, limit: limit, maxBytes: maxBytes, db: db).map { row in
             Revision(rev: try row.integer(0, "revisions.rev"), baseRev: try row.integer(1, "revisions.base_rev"),
                      commandID: try row.text(2, "revisions.command_id"), actor: try row.text(3, "revisions.actor"),
                      timestamp: try row.text(4, "revisions.ts"), ops: try JSONValue.parse(Data(try row.blob(5, "revisions.ops"))),

@@ -250,14 +250,14 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         return StreamEvent(stream: draft.stream, seq: seq, id: id, type: draft.type, json: json)
     }
 
-    public func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage {
+    public func events(stream: StreamName, after: UInt64, limit: Int, maxBytes: Int) async throws -> EventPage {
         try await onReader { db in
             // One read transaction, so the page and the head agree.
             try db.execute("BEGIN")
             defer { try? db.execute("COMMIT") }
             let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream.rawValue)]).first
-            let rows = try db.query("SELECT seq, id, type, json FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
-                                    [.text(stream.rawValue), .integer(Int64(clamping: after)), .integer(Int64(limit))])
+            let rows = try PageQuery.events.sqlite(owner: stream.rawValue, after: Int64(clamping: after), limit: limit,
+                                                   maxBytes: maxBytes, db: db)
             let events = try rows.map { row in
                 StreamEvent(stream: stream, seq: UInt64(try row.integer(0, "events.seq")), id: try row.text(1, "events.id"),
                             type: try row.text(2, "events.type"), json: Data(try row.blob(3, "events.json")))

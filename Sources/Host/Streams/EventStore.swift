@@ -24,8 +24,12 @@ public protocol EventStore: Sendable {
     ///   or `.keyReused` if it does not; nothing new is written either way.
     func append(_ draft: EventDraft, idempotencyKey: String?, fingerprint: String) async throws -> AppendOutcome
 
-    /// Up to `limit` events of `stream` with `seq > after`, in order.
-    func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage
+    /// Up to `limit` events of `stream` with `seq > after`, in order, and no
+    /// more once those read hold `maxBytes` of JSON: the page may end early,
+    /// but it always holds the next event when there is one, so a reader that
+    /// continues from the last `seq` it got moves on. Only an empty page means
+    /// there is nothing more.
+    func events(stream: StreamName, after: UInt64, limit: Int, maxBytes: Int) async throws -> EventPage
 
     /// Commits a command to a canvas in one durable step: the idempotency
     /// check, the `base_rev` check, `apply` on the head document, the new
@@ -38,12 +42,13 @@ public protocol EventStore: Sendable {
     /// The head revision and document of a canvas.
     func head(canvas: String) async throws -> (rev: Int64, document: JSONValue)
 
-    /// What rebuilds revision `rev`: the newest snapshot at or below it, and
-    /// the operations of the revisions after the snapshot, in order.
-    func history(canvas: String, upTo rev: Int64) async throws -> (snapshotRev: Int64, snapshot: JSONValue, ops: [JSONValue])
+    /// The newest snapshot of a canvas at or below revision `rev`: what
+    /// rebuilds `rev` with the revisions after it.
+    func snapshot(canvas: String, atOrBelow rev: Int64) async throws -> (rev: Int64, document: JSONValue)
 
-    /// Up to `limit` revisions after `after`, in order.
-    func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision]
+    /// Up to `limit` revisions after `after`, in order, and no more once
+    /// those read hold `maxBytes` of operations (at least one, as `events`).
+    func revisions(canvas: String, after: Int64, limit: Int, maxBytes: Int) async throws -> [Revision]
 
     /// Records a new gesture and its stream, and appends `announce` (on the
     /// canvas stream), in one durable step.
@@ -59,6 +64,18 @@ public protocol EventStore: Sendable {
     /// update it and name the events to append, and writes all of it in one
     /// durable step; `change` may throw to abandon it (nothing is written).
     func updateGesture(id: String, _ change: @escaping @Sendable (inout Gesture) throws -> [EventDraft]) async throws -> (Gesture, [StreamEvent])
+}
+
+extension EventStore {
+    /// Up to `limit` events of `stream` after `after`, within `EventPage.defaultMaxBytes`.
+    func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage {
+        try await events(stream: stream, after: after, limit: limit, maxBytes: EventPage.defaultMaxBytes)
+    }
+
+    /// Up to `limit` revisions after `after`, within `EventPage.defaultMaxBytes`.
+    func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision] {
+        try await revisions(canvas: canvas, after: after, limit: limit, maxBytes: EventPage.defaultMaxBytes)
+    }
 }
 
 /// What an append did.

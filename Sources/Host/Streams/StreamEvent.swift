@@ -63,6 +63,11 @@ public struct StreamName: Hashable, Sendable, CustomStringConvertible {
 
 /// A page of a stream, read from the log.
 public struct EventPage: Sendable {
+    /// The JSON a page holds at most, past its first event, when the reader
+    /// names no budget of its own. Events carry up to a request body each, so
+    /// a count alone would let one read hold a thousand bodies.
+    public static let defaultMaxBytes = 1 << 20
+
     public let events: [StreamEvent]
     /// The last `seq` the stream has (0 when empty).
     public let headSeq: UInt64

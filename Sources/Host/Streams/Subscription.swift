@@ -63,7 +63,10 @@ public final class Subscription: AsyncSequence, Sendable {
     private let ending: LiveEnding?
     private let goLive: (@Sendable (LiveSink) -> Void)?
     private let cursor: NIOLockedValueBox<Cursor>
+    /// A catch-up page: at most this many events, and no more once they hold
+    /// `pageBytes` of JSON (one connection's share, like its send queue).
     private let pageSize = 256
+    private let pageBytes = 256 << 10
 
     init(stream: StreamName, after: UInt64, store: any EventStore, queueLimit: Int,
          register: @escaping @Sendable (Subscription) -> Void, unregister: @escaping @Sendable (Subscription) -> Void) {
@@ -112,7 +115,7 @@ public final class Subscription: AsyncSequence, Sendable {
             case .ended:
                 return nil
             case .catchingUp, .draining:
-                let page = try await store.events(stream: stream, after: after, limit: pageSize)
+                let page = try await store.events(stream: stream, after: after, limit: pageSize, maxBytes: pageBytes)
                 if after + 1 < page.firstSeq {
                     cursor.withLockedValue { $0.lastDelivered = page.firstSeq - 1 }
                     return .gap(requestedAfter: after, firstSeq: page.firstSeq)

@@ -85,14 +85,15 @@ final class LogFollower: Sendable {
         var cursor = after
         do {
             while true {
-                let events = try await store.events(of: stream, after: cursor, limit: Self.pageSize)
+                let events = try await store.events(of: stream, after: cursor, limit: Self.pageSize, maxBytes: EventPage.defaultMaxBytes)
                 events.forEach(hub.publish)
                 // Only what was read moves the cursor: a notification for a seq not
                 // (yet) in the log must not make the follower skip the real one.
                 guard let last = events.last?.seq else { return }
                 cursor = last
                 published.withLockedValue { $0[stream] = cursor }
-                if events.count < Self.pageSize { return }
+                // A page ends at its count or its bytes; one short of both was the last.
+                if events.count < Self.pageSize, events.reduce(0, { $0 + $1.json.count }) < EventPage.defaultMaxBytes { return }
             }
         } catch {
             // What was not read is read with the stream's next notification, or after a reconnect.

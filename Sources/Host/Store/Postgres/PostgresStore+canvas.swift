@@ -134,32 +134,30 @@ extension PostgresStore {
         }
     }
 
-    public func history(canvas: String, upTo rev: Int64) async throws -> (snapshotRev: Int64, snapshot: JSONValue, ops: [JSONValue]) {
+    public func snapshot(canvas: String, atOrBelow rev: Int64) async throws -> (rev: Int64, document: JSONValue) {
         let logger = self.logger
         return try await read { connection in
-            guard let snapshot = try await connection.query("""
+            guard let row = try await connection.query("""
                 SELECT rev, document FROM northstar.snapshots WHERE canvas = \(canvas) AND rev <= \(rev) ORDER BY rev DESC LIMIT 1
                 """, logger: logger).collect().first else {
                 throw StoreCorruption(column: "snapshots", why: "no snapshot of canvas \(canvas) at or below revision \(rev)")
             }
-            let (snapshotRev, document) = try snapshot.decode((Int64, Data).self)
-            let ops = try await connection.query("""
-                SELECT ops FROM northstar.revisions WHERE canvas = \(canvas) AND rev > \(snapshotRev) AND rev <= \(rev) ORDER BY rev
-                """, logger: logger).collect().map { try JSONValue.parse(try $0.decode(Data.self)) }
-            return (snapshotRev, try JSONValue.parse(document), ops)
+            let (snapshotRev, document) = try row.decode((Int64, Data).self)
+            return (snapshotRev, try JSONValue.parse(document))
         }
     }
 
-    public func revisions(canvas: String, after: Int64, limit: Int) async throws -> [Revision] {
+    public func revisions(canvas: String, after: Int64, limit: Int, maxBytes: Int) async throws -> [Revision] {
         let logger = self.logger
-        return try await read { connection in try await Self.revisions(canvas: canvas, after: after, limit: limit, connection, logger: logger) }
+        return try await read { connection in
+            try await Self.revisions(canvas: canvas, after: after, limit: limit, maxBytes: maxBytes, connection, logger: logger)
+        }
     }
 
-    static func revisions(canvas: String, after: Int64, limit: Int, _ connection: PostgresConnection, logger: Logger) async throws -> [Revision] {
-        try await connection.query("""
-            SELECT rev, base_rev, command_id, actor, ts, ops, event_seq FROM northstar.revisions
-            WHERE canvas = \(canvas) AND rev > \(after) ORDER BY rev LIMIT \(Int64(limit))
-            """, logger: logger).collect().map { row in
+    static func revisions(canvas: String, after: Int64, limit: Int, maxBytes: Int = EventPage.defaultMaxBytes,
+                          _ connection: PostgresConnection, logger: Logger) async throws -> [Revision] {
+        let page = PageQuery.revisions.postgres(owner: canvas, after: after, limit: limit, maxBytes: maxBytes)
+        return try await connection.query(page, logger: logger).collect().map { row in
             let (rev, baseRev, commandID, actor, ts, ops, eventSeq) = try row.decode((Int64, Int64, String, String, String, Data, Int64).self)
             return Revision(rev: rev, baseRev: baseRev, commandID: commandID, actor: actor, timestamp: ts,
                             ops: try JSONValue.parse(ops), eventSeq: UInt64(eventSeq))

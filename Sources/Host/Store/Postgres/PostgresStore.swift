@@ -241,34 +241,30 @@ public final class PostgresStore: EventStore, Sendable {
         }
     }
 
-    public func events(stream: StreamName, after: UInt64, limit: Int) async throws -> EventPage {
+    public func events(stream: StreamName, after: UInt64, limit: Int, maxBytes: Int) async throws -> EventPage {
         try await read { connection in
             let head = try await connection.query("""
                 SELECT head_seq, first_seq FROM northstar.streams WHERE stream = \(stream.rawValue)
                 """, logger: self.logger).collect().first?.decode((Int64, Int64).self)
-            let rows = try await connection.query("""
-                SELECT seq, id, type, json FROM northstar.events WHERE stream = \(stream.rawValue) AND seq > \(Int64(clamping: after))
-                ORDER BY seq LIMIT \(Int64(limit))
-                """, logger: self.logger).collect()
-            let events = try rows.map { row in
-                let (seq, id, type, json) = try row.decode((Int64, String, String, Data).self)
-                return StreamEvent(stream: stream, seq: UInt64(seq), id: id, type: type, json: json)
-            }
+            let page = PageQuery.events.postgres(owner: stream.rawValue, after: Int64(clamping: after), limit: limit, maxBytes: maxBytes)
+            let rows = try await connection.query(page, logger: self.logger).collect()
+            let events = try rows.map { try Self.event(of: stream, $0) }
             // A stream that has no row yet has no events: head 0, first 1.
             return EventPage(events: events, headSeq: UInt64(head?.0 ?? 0), firstSeq: UInt64(head?.1 ?? 1))
         }
     }
 
-    /// Up to `limit` events of `stream` after `after`: one query, no
-    /// transaction (live delivery reads only the events).
-    func events(of stream: StreamName, after: UInt64, limit: Int) async throws -> [StreamEvent] {
-        try await client.query("""
-            SELECT seq, id, type, json FROM northstar.events WHERE stream = \(stream.rawValue) AND seq > \(Int64(clamping: after))
-            ORDER BY seq LIMIT \(Int64(limit))
-            """, logger: logger).collect().map { row in
-            let (seq, id, type, json) = try row.decode((Int64, String, String, Data).self)
-            return StreamEvent(stream: stream, seq: UInt64(seq), id: id, type: type, json: json)
-        }
+    /// Up to `limit` events of `stream` after `after`, within `maxBytes` as
+    /// `events(stream:after:limit:maxBytes:)`: one query, no transaction
+    /// (live delivery reads only the events).
+    func events(of stream: StreamName, after: UInt64, limit: Int, maxBytes: Int) async throws -> [StreamEvent] {
+        let page = PageQuery.events.postgres(owner: stream.rawValue, after: Int64(clamping: after), limit: limit, maxBytes: maxBytes)
+        return try await client.query(page, logger: logger).collect().map { try Self.event(of: stream, $0) }
+    }
+
+    private static func event(of stream: StreamName, _ row: PostgresRow) throws -> StreamEvent {
+        let (seq, id, type, json) = try row.decode((Int64, String, String, Data).self)
+        return StreamEvent(stream: stream, seq: UInt64(seq), id: id, type: type, json: json)
     }
 
     // MARK: Inside a write
