@@ -4,14 +4,16 @@ node, live delivery from a commit on any node to subscribers on every node.
 PostgreSQL is Debian's, started here on 127.0.0.1 as an unprivileged user."""
 import concurrent.futures
 import json
+import re
 import subprocess
+import sys
 import threading
 import time
 
 import jsonschema
 import pytest
 
-from conftest import Server, bearer, load_schema, northstar
+from conftest import NORTHSTAR, Server, bearer, load_schema, northstar
 from postgres_server import PostgresServer
 from sse_client import SSEStream
 
@@ -406,6 +408,30 @@ def test_store_copy_moves_a_node_to_a_cluster_verified_and_can_run_again(postgre
     # The cluster wrote meanwhile: a copy now finds the difference and says where.
     differs = northstar("store", "copy", "--from", sqlite, "--to", url + "?sslmode=disable")
     assert differs.returncode == 1 and "streams" in differs.stderr and "events" in differs.stderr
+
+
+def test_store_copy_pages_large_rows_by_bytes(postgres, data_dir):
+    """60 commands of 900 KB (54 MB in events and as much in revisions):
+    copied whole, a few MB at a time, not 1,000 rows of them at once."""
+    single = Server(data_dir / "single").start()
+    headers = bearer(single.token())
+    canvas = single.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    for rev in range(60):
+        answer = single.post(f"/v1/canvases/{canvas}/commands", headers=headers, json={
+            "command_id": f"c{rev}", "base_rev": rev, "ops": [{"op": "add", "path": "/v", "value": chr(97 + rev % 26) * 900_000}]})
+        assert answer.status_code == 201
+    single.stop()
+    url = postgres.create_database()
+    command = [str(NORTHSTAR), "store", "copy", "--from", data_dir / "single" / "northstar.sqlite", "--to", url + "?sslmode=disable"]
+    # A small parent tells the copy's own peak (a child forked from pytest would count pytest's).
+    measure = "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; " \
+              "print('maxrss_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+    copied = subprocess.run([sys.executable, "-c", measure, *map(str, command)], capture_output=True, text=True, timeout=120)
+    output = copied.stdout
+    assert copied.returncode == 0, output + copied.stderr
+    assert "events: 60 copied" in output and "revisions: 60 copied" in output and output.count(" verified\n") == 9, output
+    peak_mb = int(re.search(r"maxrss_kb (\d+)", output).group(1)) // 1024
+    assert peak_mb < 130, f"the copy peaked at {peak_mb} MB for 108 MB of rows"
 
 
 def test_store_copy_refuses_what_it_cannot_open(postgres, data_dir):

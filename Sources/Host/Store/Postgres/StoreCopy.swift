@@ -46,6 +46,8 @@ public struct StoreCopy {
     ]
 
     static let pageSize = 1000
+    /// Rows carry up to a request body of JSON each: a page stops at this much (and holds one row at least).
+    static let pageBytes = 4 << 20
 
     /// One table's outcome.
     public struct TableReport: Sendable {
@@ -121,16 +123,26 @@ public struct StoreCopy {
         }
     }
 
-    /// A page of source rows after the key `after` (SQLite compares text bytewise, as the target's "C" collation).
+    /// A page of source rows after the key `after` (SQLite compares text bytewise, as the target's "C" collation):
+    /// at most `pageSize` rows, and no more once those before hold `pageBytes` of stored JSON.
     private func sourcePage(_ table: Table, after: [SQLValue]?) throws -> [[SQLValue]] {
         let columns = table.columns.map(\.name).joined(separator: ", ")
         let key = table.key.joined(separator: ", ")
-        guard let after else {
-            return try source.query("SELECT \(columns) FROM \(table.name) ORDER BY \(key) LIMIT \(Self.pageSize)")
+        let filter = after.map { " WHERE (\(key)) > (\(Array(repeating: "?", count: $0.count).joined(separator: ", ")))" } ?? ""
+        var limit = Self.pageSize
+        if let sized = table.columns.first(where: { $0.type == .bytes })?.name {
+            // The sizes first (`length` of a blob reads the row's header, not the blob), in
+            // the copy's one read transaction: the rows read next are the same rows.
+            let sizes = try source.query("SELECT length(\(sized)) FROM \(table.name)\(filter) ORDER BY \(key) LIMIT \(Self.pageSize)",
+                                         after ?? [])
+            var held = 0
+            limit = 0
+            for size in sizes where held < Self.pageBytes {
+                held += Int(size[0].integer ?? 0)
+                limit += 1
+            }
         }
-        let placeholders = Array(repeating: "?", count: after.count).joined(separator: ", ")
-        return try source.query("SELECT \(columns) FROM \(table.name) WHERE (\(key)) > (\(placeholders)) ORDER BY \(key) LIMIT \(Self.pageSize)",
-                                after)
+        return try source.query("SELECT \(columns) FROM \(table.name)\(filter) ORDER BY \(key) LIMIT \(max(limit, 1))", after ?? [])
     }
 
     /// Inserts a page in one transaction; rows already there are left as they are.
