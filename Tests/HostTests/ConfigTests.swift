@@ -50,6 +50,7 @@ import Testing
             "limits.ws_ping_interval_seconds": Int64(limits.transports.pingIntervalSeconds),
             "limits.max_gesture_batch_samples": Int64(limits.gestures.maxBatchSamples),
             "limits.max_gesture_samples": Int64(limits.gestures.maxSamples),
+            "limits.max_gesture_pointers": Int64(limits.gestures.maxPointers),
             "limits.max_gesture_duration_ms": Int64(limits.gestures.maxDurationMs),
             "limits.max_object_bytes": Int64(limits.maxObjectBytes),
             "limits.max_connections": Int64(limits.connections.maxConnections),

@@ -134,6 +134,26 @@ import Testing
         }
     }
 
+    @Test("a batch bringing a gesture's 1001st pointer is refused whole, naming its sample; the pointers it has go on")
+    func pointerLimit() async throws {
+        let gesture = try await newGesture()
+        let (full, _) = try await add(gesture, batch((0..<1000).map { sample(1, "down", pointer: $0) }))
+        #expect(full.pointerCount == 1000)
+        do {
+            _ = try await add(gesture, batch([sample(2, "up", pointer: 0), sample(2, "down", pointer: 1000), sample(2, "up", pointer: 1)]))
+            Issue.record("a 1001st pointer was taken")
+        } catch let error as KernelError {
+            #expect(error.code == "too_many_pointers" && error.kind == .tooLarge)
+            #expect(error.details["index"] == .number(1))
+            #expect(error.message.contains("limits.max_gesture_pointers"))
+        }
+        let kept = try await kernel.resolver.resolveGesture(gesture.id, canvasID: nil, for: alice, access: .read)
+        #expect(kept.sampleCount == 1000 && kept.pointerCount == 1000)
+        // A pointer it has comes back after its up: not a new one.
+        let (after, _) = try await add(gesture, batch([sample(3, "up", pointer: 0), sample(4, "down", pointer: 0), sample(5, "up", pointer: 999)]))
+        #expect(after.sampleCount == 1003 && after.pointerCount == 1000)
+    }
+
     @Test("a gesture is another tenant's or another canvas's: the same 404 as a missing one")
     func isolation() async throws {
         let gesture = try await newGesture()

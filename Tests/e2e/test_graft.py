@@ -281,3 +281,66 @@ def test_ws_replay_route_plays_then_closes_and_refuses_bad_options(server):
     with pytest.raises(InvalidStatus) as other:
         connect(ws_url(server, f"/ws/gestures/{gesture}"), additional_headers=bearer(server.token(tenant="t_beta")), open_timeout=10)
     assert other.value.response.status_code == 404
+
+
+def test_the_gesture_list_pages_oldest_first_and_refuses_a_foreign_after(server):
+    headers = bearer(server.token())
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    made = [server.post(f"/v1/canvases/{canvas}/gestures", headers=headers).json()["gesture_id"] for _ in range(5)]
+    url = f"/v1/canvases/{canvas}/gestures"
+    # Pages of two: 2, 2, 1, then an empty one; together every gesture once, oldest first.
+    after, pages = None, []
+    while True:
+        page = server.get(url, params={"limit": 2, **({"after": after} if after else {})}, headers=headers)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        pages.append([g["gesture_id"] for g in body["gestures"]])
+        if not body["gestures"]:
+            assert body["next_after"] is None
+            break
+        assert body["next_after"] == body["gestures"][-1]["gesture_id"]
+        after = body["next_after"]
+    listed = server.get(url, headers=headers).json()["gestures"]  # default limit 100: all five
+    # Oldest first: by creation time, then id (gestures made in one millisecond are ordered by id).
+    assert [g["gesture_id"] for g in listed] == [g["gesture_id"] for g in sorted(listed, key=lambda g: (g["created_at"], g["gesture_id"]))]
+    assert [len(p) for p in pages] == [2, 2, 1, 0] and sum(pages, []) == [g["gesture_id"] for g in listed]
+    assert sorted(made) == sorted(sum(pages, []))
+
+    # An `after` that is not one of this canvas's gestures: another canvas's, another tenant's, none at all.
+    elsewhere = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    other_canvas_gesture = server.post(f"/v1/canvases/{elsewhere}/gestures", headers=headers).json()["gesture_id"]
+    beta = bearer(server.token(tenant="t_beta"))
+    beta_canvas = server.post("/v1/canvases", json={}, headers=beta).json()["canvas_id"]
+    beta_gesture = server.post(f"/v1/canvases/{beta_canvas}/gestures", headers=beta).json()["gesture_id"]
+    for after in (other_canvas_gesture, beta_gesture, "gs_" + "a" * 26, "not-an-id", ""):
+        refused = server.get(url, params={"after": after}, headers=headers)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_after", (after, refused.text)
+    for limit in ("0", "1001", "-1", "x"):
+        refused = server.get(url, params={"limit": limit}, headers=headers)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_limit", (limit, refused.text)
+    # The other tenant cannot list this canvas's gestures, even with a cursor of its own.
+    assert server.get(url, params={"after": made[0]}, headers=beta).status_code == 404
+
+
+def test_a_gesture_takes_at_most_1000_pointers_over_rest_and_ws_and_a_refused_batch_stores_nothing(server):
+    headers = bearer(server.token())
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    gesture = server.post(f"/v1/canvases/{canvas}/gestures", headers=headers).json()["gesture_id"]
+    url = f"/v1/canvases/{canvas}/gestures/{gesture}/samples"
+    downs = [{"t_ms": 1, "x": 1, "y": 1, "pointer": p, "phase": "down"} for p in range(1000)]
+    assert server.post(url, json={"samples": downs}, headers=headers).json()["gesture"]["pointer_count"] == 1000
+    one_more = [{"t_ms": 2, "x": 1, "y": 1, "pointer": 0, "phase": "up"}, {"t_ms": 2, "x": 1, "y": 1, "pointer": 5000, "phase": "down"}]
+    refused = server.post(url, json={"samples": one_more}, headers=headers)
+    assert refused.status_code == 413, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "too_many_pointers" and error["index"] == 1 and "max_gesture_pointers" in error["message"]
+    with connect(ws_url(server, "/ws"), additional_headers=headers) as socket:
+        answer = request(socket, {"type": "gesture.samples", "id": 1, "gesture_id": gesture, "samples": one_more})
+        assert answer["type"] == "error" and answer["status"] == 413 and answer["error"]["code"] == "too_many_pointers", answer
+    # Nothing of either refusal is stored; the gesture's own pointers go on.
+    listed = server.get(f"/v1/canvases/{canvas}/gestures/{gesture}", headers=headers).json()
+    assert (listed["sample_count"], listed["pointer_count"]) == (1000, 1000)
+    events = server.get(f"/v1/canvases/{canvas}/events?after=0", headers=headers).json()["events"]
+    assert [e["type"] for e in events] == ["gesture.started", "gesture.samples"]
+    ups = [{"t_ms": 3, "x": 1, "y": 1, "pointer": p, "phase": "up"} for p in range(1000)]
+    assert server.post(url, json={"samples": ups}, headers=headers).json()["gesture"]["sample_count"] == 2000

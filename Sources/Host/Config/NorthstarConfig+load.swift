@@ -120,7 +120,8 @@ extension NorthstarConfig {
                             gestures: GestureLimits(
                                 maxBatchSamples: Int(try limitsReader.integer("max_gesture_batch_samples", range: 1...100_000) ?? 1000),
                                 maxSamples: Int(try limitsReader.integer("max_gesture_samples", range: 1...100_000_000) ?? 1_000_000),
-                                maxDurationMs: Double(try limitsReader.integer("max_gesture_duration_ms", range: 1...86_400_000) ?? 3_600_000)))
+                                maxDurationMs: Double(try limitsReader.integer("max_gesture_duration_ms", range: 1...86_400_000) ?? 3_600_000),
+                                maxPointers: Int(try limitsReader.integer("max_gesture_pointers", range: 1...100_000) ?? 1000)))
         limits.connections = try parseConnectionLimits(&limitsReader, declaredBody: max(Int64(limits.maxBodyBytes), Int64(limits.maxObjectBytes)))
         try limitsReader.finish()
 

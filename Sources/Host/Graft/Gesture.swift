@@ -55,6 +55,12 @@ public struct Gesture: Sendable, Codable, Equatable {
         var pointers = self.pointers
         for (index, sample) in batch.samples.enumerated() {
             let key = String(sample.pointer)
+            if pointers[key] == nil, pointers.count >= limits.maxPointers {
+                throw KernelError(.tooLarge, code: "too_many_pointers",
+                                  message: "samples[\(index)]: pointer \(sample.pointer) would be this gesture's pointer \(pointers.count + 1); "
+                                      + "a gesture has at most \(limits.maxPointers) (limits.max_gesture_pointers): start a new gesture",
+                                  details: ["index": .number(Double(index))])
+            }
             var pointer = pointers[key] ?? Pointer(lastMs: -1, down: false)
             guard sample.tMs >= pointer.lastMs else {
                 throw GestureSample.invalid(index, "t_ms", "\(sample.tMs) goes back in time for pointer \(sample.pointer) (last \(pointer.lastMs))")

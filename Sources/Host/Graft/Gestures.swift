@@ -73,8 +73,18 @@ public struct Gestures: Sendable {
         }.0
     }
 
-    public func list(canvasID: String, context: RequestContext) async throws -> [Gesture] {
+    /// Up to `limit` of the canvas's gestures, oldest first, after the gesture `after`.
+    /// - Throws: 400 `invalid_after` when `after` names no gesture of this canvas.
+    public func list(canvasID: String, after: String?, limit: Int, context: RequestContext) async throws -> [Gesture] {
         let canvas = try await resolver.resolve(.canvas, id: canvasID, for: context, access: .read)
-        return try await store.gestures(canvas: canvas.id)
+        var cursor: Gesture?
+        if let after {
+            // Another canvas's gesture is refused as a missing one: nothing is told about it.
+            guard let gesture = try await store.gesture(id: after), gesture.canvasID == canvas.id else {
+                throw KernelError.invalid("invalid_after", "after must be the gesture_id of a gesture of this canvas (a previous page's next_after)")
+            }
+            cursor = gesture
+        }
+        return try await store.gestures(canvas: canvas.id, after: cursor, limit: limit)
     }
 }

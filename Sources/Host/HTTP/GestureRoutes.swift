@@ -13,8 +13,12 @@ struct GestureRoutes {
         }
         router.get("/v1/canvases/:canvas_id/gestures") { request, routeContext in
             let context = try await api.identify(request)
-            let list = try await gestures.list(canvasID: try routeContext.parameters.require("canvas_id"), context: context)
-            return jsonResponse(.ok, .object(["gestures": .array(list.map(\.json))]))
+            let limit = try api.unsigned(request, "limit", default: 100, max: 1000)
+            guard limit > 0 else { throw KernelError.invalid("invalid_limit", "limit must be from 1 to 1000") }
+            let after = request.uri.queryParameters["after"].map(String.init)
+            let list = try await gestures.list(canvasID: try routeContext.parameters.require("canvas_id"), after: after,
+                                               limit: Int(limit), context: context)
+            return jsonResponse(.ok, .object(["gestures": .array(list.map(\.json)), "next_after": list.last.map { .string($0.id) } ?? .null]))
         }
         router.get("/v1/canvases/:canvas_id/gestures/:gesture_id") { request, routeContext in
             let context = try await api.identify(request)

@@ -20,9 +20,11 @@ extension SQLiteStore {
         }
     }
 
-    public func gestures(canvas: String) async throws -> [Gesture] {
+    public func gestures(canvas: String, after: Gesture?, limit: Int) async throws -> [Gesture] {
         try await onReader { db in
-            try db.query("SELECT state FROM gestures WHERE canvas = ? ORDER BY created_ms, id", [.text(canvas)])
+            try db.query("""
+                SELECT state FROM gestures WHERE canvas = ?1 AND (created_ms, id) > (?2, ?3) ORDER BY created_ms, id LIMIT ?4
+                """, [.text(canvas), .integer(after?.createdAtMs ?? .min), .text(after?.id ?? ""), .integer(Int64(limit))])
                 .map { try Self.decode(try $0.blob(0, "gestures.state")) }
         }
     }

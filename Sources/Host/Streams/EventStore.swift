@@ -57,8 +57,9 @@ public protocol EventStore: Sendable {
     /// The gesture with this id, whoever owns it (isolation is the caller's).
     func gesture(id: String) async throws -> Gesture?
 
-    /// A canvas's gestures, oldest first.
-    func gestures(canvas: String) async throws -> [Gesture]
+    /// Up to `limit` of a canvas's gestures, oldest first (by creation time,
+    /// then id), after `after` when given.
+    func gestures(canvas: String, after: Gesture?, limit: Int) async throws -> [Gesture]
 
     /// Reads the gesture inside the write step, lets `change` check and
     /// update it and name the events to append, and writes all of it in one

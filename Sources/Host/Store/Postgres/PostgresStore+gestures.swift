@@ -24,11 +24,14 @@ extension PostgresStore {
         }
     }
 
-    public func gestures(canvas: String) async throws -> [Gesture] {
+    public func gestures(canvas: String, after: Gesture?, limit: Int) async throws -> [Gesture] {
         let logger = self.logger
+        let (afterMs, afterID) = (after?.createdAtMs ?? .min, after?.id ?? "")
         return try await read { connection in
-            try await connection.query("SELECT state FROM northstar.gestures WHERE canvas = \(canvas) ORDER BY created_ms, id", logger: logger)
-                .collect().map { try Self.decode(try $0.decode(Data.self)) }
+            try await connection.query("""
+                SELECT state FROM northstar.gestures WHERE canvas = \(canvas) AND (created_ms, id) > (\(afterMs), \(afterID))
+                ORDER BY created_ms, id LIMIT \(Int64(limit))
+                """, logger: logger).collect().map { try Self.decode(try $0.decode(Data.self)) }
         }
     }
 
