@@ -1,7 +1,9 @@
 """Pages for headless Chromium: a small site on 127.0.0.1 (another origin
 than the server) that serves test pages importing the browser client from the
 server, mints dev tokens for them, and collects what they report."""
+import atexit
 import json
+import os
 import queue
 import shutil
 import subprocess
@@ -122,12 +124,22 @@ class PageSite:
         self.httpd.shutdown()
 
 
+# Each browser's profile (a few MB) is removed when the tests end, by then
+# every browser was killed; left behind, they filled /tmp run after run.
+PROFILES = []
+atexit.register(lambda: [shutil.rmtree(profile, ignore_errors=True) for profile in PROFILES])
+
+
 def chromium(url, *extra):
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     assert binary, "chromium is required (scripts/bootstrap installs Debian's chromium)"
     profile = tempfile.mkdtemp(prefix="northstar-chromium-")
+    PROFILES.append(profile)
+    # Its scratch files too (it leaves them when it is ended), removed with the profile.
+    scratch = os.path.join(profile, "tmp")
+    os.mkdir(scratch)
     return subprocess.Popen([binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                              # A hidden page must keep its timers: the tests and benchmarks time them.
                              "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
                              f"--user-data-dir={profile}", *extra, url],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": scratch})
