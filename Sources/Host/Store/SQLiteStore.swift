@@ -256,15 +256,18 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
             try db.execute("BEGIN")
             defer { try? db.execute("COMMIT") }
             let head = try db.query("SELECT head_seq, first_seq FROM streams WHERE stream = ?", [.text(stream.rawValue)]).first
+            // A stream that has no row yet has no events: head 0, first 1.
+            let headSeq = UInt64(try head?.integer(0, "streams.head_seq") ?? 0)
+            let firstSeq = UInt64(try head?.integer(1, "streams.first_seq") ?? 1)
+            // At the head (a subscriber going live, a read of the head alone) there is no page to read.
+            guard after < headSeq, limit > 0 else { return EventPage(events: [], headSeq: headSeq, firstSeq: firstSeq) }
             let rows = try PageQuery.events.sqlite(owner: stream.rawValue, after: Int64(clamping: after), limit: limit,
                                                    maxBytes: maxBytes, db: db)
             let events = try rows.map { row in
                 StreamEvent(stream: stream, seq: UInt64(try row.integer(0, "events.seq")), id: try row.text(1, "events.id"),
                             type: try row.text(2, "events.type"), json: Data(try row.blob(3, "events.json")))
             }
-            // A stream that has no row yet has no events: head 0, first 1.
-            return EventPage(events: events, headSeq: UInt64(try head?.integer(0, "streams.head_seq") ?? 0),
-                             firstSeq: UInt64(try head?.integer(1, "streams.first_seq") ?? 1))
+            return EventPage(events: events, headSeq: headSeq, firstSeq: firstSeq)
         }
     }
 }

@@ -14,7 +14,10 @@ import ServiceLifecycle
 /// late only delays its events until the next one for that stream, or until
 /// the reconnect, after which every followed stream is read again.
 final class LogFollower: Sendable {
-    static let pageSize = 500
+    /// Events per read. Small, because an event may carry up to a request
+    /// body: a read holds at most this many of them (the follower reads one
+    /// stream at a time); a notification usually finds one new event anyway.
+    static let pageSize = 32
 
     let store: PostgresStore
     let hub: StreamHub
@@ -85,15 +88,14 @@ final class LogFollower: Sendable {
         var cursor = after
         do {
             while true {
-                let events = try await store.events(of: stream, after: cursor, limit: Self.pageSize, maxBytes: EventPage.defaultMaxBytes)
+                let events = try await store.events(of: stream, after: cursor, limit: Self.pageSize)
                 events.forEach(hub.publish)
                 // Only what was read moves the cursor: a notification for a seq not
                 // (yet) in the log must not make the follower skip the real one.
                 guard let last = events.last?.seq else { return }
                 cursor = last
                 published.withLockedValue { $0[stream] = cursor }
-                // A page ends at its count or its bytes; one short of both was the last.
-                if events.count < Self.pageSize, events.reduce(0, { $0 + $1.json.count }) < EventPage.defaultMaxBytes { return }
+                if events.count < Self.pageSize { return }
             }
         } catch {
             // What was not read is read with the stream's next notification, or after a reconnect.
