@@ -159,7 +159,8 @@ public final class Node: Sendable {
                                                tracer: tracer))
         HealthRoutes(readiness: readiness, metrics: metrics, storeHealth: kernel.store.health, adminToken: config.adminToken)
             .register(on: router)
-        let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes)
+        let api = APIRoutes(kernel: kernel, maxBodyBytes: config.limits.maxBodyBytes,
+                            bodies: BodyBudget(limit: config.limits.maxBodyBytesInFlight))
         ThreadRoutes(api: api).register(on: router)
         CanvasRoutes(api: api).register(on: router)
         ArtifactRoutes(api: api, artifacts: kernel.artifacts).register(on: router)

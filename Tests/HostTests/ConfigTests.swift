@@ -40,6 +40,7 @@ import Testing
             "store.snapshot_every": config.store.snapshotEvery,
             "store.pool_size": Int64(postgres.store.postgres?.poolSize ?? 0),
             "limits.max_body_bytes": Int64(limits.maxBodyBytes),
+            "limits.max_body_bytes_in_flight": Int64(limits.maxBodyBytesInFlight),
             "limits.max_document_bytes": Int64(limits.commands.maxDocumentBytes),
             "limits.max_operations_per_command": Int64(limits.commands.maxOperations),
             "limits.max_path_depth": Int64(limits.commands.maxPathDepth),
@@ -115,6 +116,8 @@ import Testing
     @Test("a wrong type is refused with its key path")
     func wrongType() {
         #expect(refusal(#"{"limits": {"max_body_bytes": "big"}}"#)?.path == "limits.max_body_bytes")
+        // Less room for bodies in flight than one body may take: none of the largest could ever be read.
+        #expect(refusal(#"{"limits": {"max_body_bytes": 2048, "max_body_bytes_in_flight": 1024}}"#)?.path == "limits.max_body_bytes_in_flight")
         #expect(refusal(#"{"plugins": {"path": "x"}}"#)?.path == "plugins")
         #expect(refusal(#"{"store": {"retain_events_per_stream": 1.5}}"#)?.path == "store.retain_events_per_stream")
         #expect(refusal(#"{"node": {"listen": "nowhere"}}"#)?.path == "node.listen")

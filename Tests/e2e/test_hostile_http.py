@@ -284,3 +284,50 @@ def test_an_unknown_path_is_still_404(server):
     answer = server.get("/v1/nothing-here")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "route_not_found"
 
+
+
+def test_slow_bodies_hold_at_most_the_in_flight_budget_and_the_next_is_told_to_retry(data_dir):
+    """Two bodies of 64 KiB sent slowly fill a 128 KiB budget: a third body
+    is answered 503 server_busy at once, without being read; once one slow
+    body is finished, bodies are read again. A body without a declared
+    length reserves max_body_bytes."""
+    config = write_config(data_dir, {"max_body_bytes": 65536, "max_body_bytes_in_flight": 131072})
+    server = Server(data_dir, config=config).start()
+    slow = []
+    try:
+        token = server.token()
+        headers = bearer(token)
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        path = f"/v1/threads/{thread}/messages"
+        # Exactly 64 KiB each: two fill the budget to the byte.
+        body = json.dumps({"text": "slow", "data": {"pad": ""}}).encode()
+        body = json.dumps({"text": "slow", "data": {"pad": "x" * (65536 - len(body))}}).encode()
+        assert len(body) == 65536
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(head + body[:100])
+            slow.append(sock)
+        time.sleep(0.5)  # both are being read
+        refused = server.post(path, json={"text": "fast"}, headers=headers)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "server_busy", refused.text
+        # Chunked (no declared length): it too needs room for a whole body.
+        chunked = requests.post(server.url + path, data=iter([b'{"text": "chunked"}']), headers=headers, timeout=10)
+        assert chunked.status_code == 503 and chunked.json()["error"]["code"] == "server_busy", chunked.text
+        # One slow body finishes: it is stored, and its room is free again.
+        slow[0].sendall(body[100:])
+        answer = slow[0].recv(65536)
+        assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+        assert server.post(path, json={"text": "fast"}, headers=headers).status_code == 201
+        # The other slow client leaves mid-body: its room is given back too.
+        slow[1].close()
+        time.sleep(0.5)
+        for index in range(3):
+            assert server.post(path, json={"text": f"after {index}"}, headers=headers).status_code == 201
+        texts = [e["data"]["text"] for e in server.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"]]
+        assert texts == ["slow", "fast", "after 0", "after 1", "after 2"]
+    finally:
+        for sock in slow:
+            sock.close()
+        server.kill()

@@ -122,6 +122,12 @@ extension NorthstarConfig {
                                 maxSamples: Int(try limitsReader.integer("max_gesture_samples", range: 1...100_000_000) ?? 1_000_000),
                                 maxDurationMs: Double(try limitsReader.integer("max_gesture_duration_ms", range: 1...86_400_000) ?? 3_600_000),
                                 maxPointers: Int(try limitsReader.integer("max_gesture_pointers", range: 1...100_000) ?? 1000)))
+        limits.maxBodyBytesInFlight = try limitsReader.integer("max_body_bytes_in_flight", range: 1...(1 << 40)).map { Int($0) }
+            ?? limits.maxBodyBytesInFlight
+        guard limits.maxBodyBytesInFlight >= limits.maxBodyBytes else {
+            throw ConfigError(file: source, path: "limits.max_body_bytes_in_flight",
+                              message: "\(limits.maxBodyBytesInFlight) is less than max_body_bytes (\(limits.maxBodyBytes)): no body of the largest size could ever be read")
+        }
         limits.connections = try parseConnectionLimits(&limitsReader, declaredBody: max(Int64(limits.maxBodyBytes), Int64(limits.maxObjectBytes)))
         try limitsReader.finish()
 

@@ -52,6 +52,8 @@ public struct NorthstarConfig: Sendable {
     /// Request limits that protect the node.
     public struct Limits: Sendable {
         public var maxBodyBytes: Int
+        /// Request bodies read at once, all requests together (at least `maxBodyBytes`).
+        public var maxBodyBytesInFlight = 256 << 20
         /// Canvas commands: document size, operations per command, pointer depth.
         public var commands: CommandLimits
         /// Per-connection send queues and WebSocket messages.

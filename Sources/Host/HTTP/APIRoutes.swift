@@ -6,6 +6,8 @@ import Hummingbird
 struct APIRoutes: Sendable {
     let kernel: Kernel
     let maxBodyBytes: Int
+    /// What all requests' bodies may hold at once.
+    let bodies: BodyBudget
 
     /// The caller's context, from the Authorization header only.
     func identify(_ request: Request) async throws -> RequestContext {
@@ -26,9 +28,17 @@ struct APIRoutes: Sendable {
     func json(_ request: Request) async throws -> JSONValue {
         var request = request
         // A declared length over the limit is answered before a byte is read.
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > maxBodyBytes {
             throw KernelError(.tooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
         }
+        // Room for what the body may become, taken before it is read and given back once it is parsed.
+        let reserved = declared ?? maxBodyBytes
+        guard bodies.reserve(reserved) else {
+            throw KernelError(.unavailable, code: "server_busy",
+                              message: "the node is reading as many request bodies as limits.max_body_bytes_in_flight allows; retry shortly")
+        }
+        defer { bodies.release(reserved) }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: maxBodyBytes)
