@@ -28,7 +28,8 @@ struct APIRoutes: Sendable {
     func json(_ request: Request) async throws -> JSONValue {
         var request = request
         // A declared length over the limit is answered before a byte is read.
-        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        // Unsigned: the budget's arithmetic must never see a negative length (the HTTP parser refuses one too).
+        let declared = request.headers[.contentLength].flatMap { UInt($0) }.map { Int(clamping: $0) }
         if let declared, declared > maxBodyBytes {
             throw KernelError(.tooLarge, code: "body_too_large", message: "the body is over the \(maxBodyBytes)-byte limit")
         }
