@@ -173,7 +173,7 @@ def run_idle(arguments):
     binary = Path(arguments.bin)
     print(f"idle SSE connections: {arguments.connections} over {arguments.processes} client processes")
     northstar = Northstar(binary, {"max_connections": arguments.connections + 1000,
-                                   "max_pending_connections_per_ip": 100000})
+                                   "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000})
     try:
         before, after, held, each = idle(northstar.pids(), PORT, f"/sse/chat/{northstar.thread}",
                                          {"Authorization": f"Bearer {northstar.token}"}, arguments.connections,
@@ -228,7 +228,8 @@ def run_stalled(arguments):
     # read only once every message was published, which can take longer on
     # a loaded machine: the grace is set past the publishing here, so what is
     # checked is that the last word was written, not how long the machine took.
-    northstar = Northstar(binary, {"max_pending_connections_per_ip": 100000, "slow_consumer_grace_seconds": 900})
+    northstar = Northstar(binary, {"max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000,
+                                   "slow_consumer_grace_seconds": 900})
     try:
         token, thread = northstar.token, northstar.thread
         baseline = rss_kib(northstar.pids())

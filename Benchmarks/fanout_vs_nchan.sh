@@ -78,7 +78,7 @@ start_northstar() {
 import json, os, sys
 settings = json.load(open("Deploy/northstar.dev.json"))
 settings["node"]["data_dir"] = sys.argv[1] + "/ns"
-settings["limits"].update({"max_connections": 15000, "max_pending_connections_per_ip": 100000})
+settings["limits"].update({"max_connections": 15000, "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000})
 os.makedirs(sys.argv[1])
 json.dump(settings, open(sys.argv[1] + "/config.json", "w"))' "$work/$name"
   "$folder/northstar" serve --listen "127.0.0.1:$port" --config "$work/$name/config.json" --log-level warning &

@@ -62,8 +62,11 @@ final class WSConnection: @unchecked Sendable {
 
     func authenticated(_ status: ns_status, _ principal: OpaquePointer?, _ message: String) {
         guard status == ns_status(NS_OK), let principal else {
-            let unavailable = status == ns_status(NS_ERR_UNAVAILABLE)
-            refuse(unavailable ? 503 : 401, unavailable ? "auth_unavailable" : "unauthorized", message)
+            switch status {
+            case ns_status(NS_ERR_TOO_LARGE): refuse(429, "too_many_user_connections", message)  // the user holds the node's limit
+            case ns_status(NS_ERR_UNAVAILABLE): refuse(503, "auth_unavailable", message)
+            default: refuse(401, "unauthorized", message)
+            }
             return
         }
         lock.withLock { self.principal = principal }

@@ -12,9 +12,12 @@ public struct Kernel: Sendable {
     public let streams: StreamReader
     public let artifacts: Artifacts
     public let gestures: Gestures
+    /// The transport connections each user holds, capped.
+    public let userConnections: UserConnections
 
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
-                artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits()) {
+                artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits(),
+                maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -24,5 +27,6 @@ public struct Kernel: Sendable {
         streams = StreamReader(store: store, resolver: resolver)
         self.artifacts = artifacts
         gestures = Gestures(store: store, resolver: resolver, limits: gestureLimits)
+        userConnections = UserConnections(limit: maxConnectionsPerUser)
     }
 }

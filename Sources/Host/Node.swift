@@ -121,7 +121,7 @@ public final class Node: Sendable {
         }
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands,
                         artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),
-                        gestureLimits: config.limits.gestures)
+                        gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser)
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
     }

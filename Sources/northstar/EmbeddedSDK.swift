@@ -739,8 +739,12 @@ typedef struct ns_host_api {
      * exactly once, from any thread (auth plugins may block, so never on the
      * caller's stack when that is an event loop): with NS_OK and a principal
      * the transport then owns (release it with `principal_release`), or with
-     * NS_ERR_DENIED (answer 401; the message says why, never the credential)
-     * or NS_ERR_UNAVAILABLE (503). THREAD: any; never blocks.
+     * NS_ERR_DENIED (answer 401; the message says why, never the credential),
+     * NS_ERR_UNAVAILABLE (503), or NS_ERR_TOO_LARGE (answer 429
+     * `too_many_user_connections`): the user holds the node's
+     * `limits.max_connections_per_user` principals already. A principal is
+     * one connection of its user's until it is released, so release it when
+     * the connection ends. THREAD: any; never blocks.
      */
     void (*authenticate)(ns_host *host, const ns_credential *credential, ns_auth_done done, void *context);
     /** Release a principal. NULL is ignored. */
@@ -1197,8 +1201,10 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
         return;
     }
     if (status != NS_OK) {
-        answer(p, status == NS_ERR_UNAVAILABLE ? 503 : 401, status == NS_ERR_UNAVAILABLE ? "auth_unavailable" : "unauthorized",
-               message);
+        /* NS_ERR_TOO_LARGE: the user holds the node's limit of connections. */
+        if (status == NS_ERR_TOO_LARGE) answer(p, 429, "too_many_user_connections", message);
+        else if (status == NS_ERR_UNAVAILABLE) answer(p, 503, "auth_unavailable", message);
+        else answer(p, 401, "unauthorized", message);
         unref(p);
         return;
     }

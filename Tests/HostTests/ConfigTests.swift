@@ -56,6 +56,7 @@ import Testing
             "limits.max_object_bytes": Int64(limits.maxObjectBytes),
             "limits.max_connections": Int64(limits.connections.maxConnections),
             "limits.max_pending_connections_per_ip": Int64(limits.connections.maxPendingPerAddress),
+            "limits.max_connections_per_user": Int64(limits.connections.maxPerUser),
             "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),
             "limits.idle_timeout_seconds": seconds(limits.connections.idleTimeout),
             "limits.body_timeout_seconds": seconds(limits.connections.bodyTimeout),

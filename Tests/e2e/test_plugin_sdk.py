@@ -193,12 +193,16 @@ def test_the_kit_refuses_a_config_section_that_is_not_a_json_object(tmp_path):
 # ---- the examples in a node ------------------------------------------------
 
 
+LONG_POLLS_PER_USER = 4
+
+
 @pytest.fixture
 def lp_server(sdk, tmp_path, data_dir):
     transport = example("longpoll_chat", sdk, tmp_path)
     storage = example("memory_storage", sdk, tmp_path)
     config = data_dir / "config.json"
     config.write_text(json.dumps({
+        "limits": {"max_connections_per_user": LONG_POLLS_PER_USER},
         "storage": {"backend": "memory"},
         "plugins": [
             {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
@@ -260,6 +264,26 @@ def test_long_poll_refuses_bad_input_and_other_tenants_with_the_house_errors(lp_
         assert answer.status_code == status, (query, answer.text)
         assert answer.json()["error"]["code"] == code, (query, answer.text)
     assert server.get("/lp/chat/th_" + "a" * 26, headers=headers).status_code == 404  # well-formed, no such thread
+
+
+def test_long_polls_count_as_their_users_connections(lp_server):
+    server = lp_server
+    headers = bearer(server.token())
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    answers = []
+    waiting = [threading.Thread(target=lambda: answers.append(server.get(f"/lp/chat/{thread}?after=0&wait=20", headers=headers)))
+               for _ in range(LONG_POLLS_PER_USER)]
+    for poll in waiting:
+        poll.start()
+    assert wait_for(lambda: gauge(server, "northstar_live_subscribers") == LONG_POLLS_PER_USER, seconds=5)
+    refused = server.get(f"/lp/chat/{thread}?after=0&wait=20", headers=headers)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_user_connections", refused.text
+    assert server.get(f"/lp/chat/{thread}?after=0&wait=1", headers=bearer(server.token(user="bob"))).status_code == 200
+    post(server, thread, headers, "one")  # answers every waiting poll, which gives its connection back
+    for poll in waiting:
+        poll.join(timeout=10)
+    assert [answer.status_code for answer in answers] == [200] * LONG_POLLS_PER_USER
+    assert server.get(f"/lp/chat/{thread}?after=0", headers=headers).json()[0]["seq"] == 1
 
 
 def test_a_long_poll_whose_client_leaves_is_ended_at_once(lp_server):

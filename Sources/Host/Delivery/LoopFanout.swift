@@ -78,10 +78,13 @@ final class LoopFanout: @unchecked Sendable {
     /// The transports written to in the current run (for the latency histogram).
     private var runTransports: [PluginInstance] = []
 
-    /// How many connections a loop turn writes to before it lets the loop
-    /// serve its other connections (a REST answer, a new subscriber): a big
-    /// fan-out goes out in slices, never as one long stall. Each connection
-    /// gets every event of the run at once, with one flush.
+    /// How many connections one task writes to before it queues the rest
+    /// behind the loop's other tasks: a big fan-out goes out in slices, and
+    /// what was queued meanwhile (a REST answer being written, a timer)
+    /// runs between them. NIO reads sockets only once its task queue is
+    /// empty, so new requests on this loop still wait for the whole
+    /// fan-out. Each connection gets every event of the run at once, with
+    /// one flush.
     static let connectionsPerTurn = 256
 
     private func drain() {

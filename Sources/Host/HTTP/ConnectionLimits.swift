@@ -12,6 +12,10 @@ public struct ConnectionLimits: Sendable {
     /// request head. Connections that have (behind a proxy, all of them)
     /// do not count, so a proxy in front is never refused for this.
     public var maxPendingPerAddress: Int = 64
+    /// Transport connections (SSE streams, WebSockets, long polls) one user
+    /// holds at once on this node; past it, 429 `too_many_user_connections`. So
+    /// one user's token cannot take every connection the node has.
+    public var maxPerUser: Int = 256
     /// From accepting a connection to its first complete request head.
     public var headerTimeout: TimeAmount = .seconds(10)
     /// Between two requests on a kept-alive connection.

@@ -10,9 +10,19 @@ import NIOConcurrencyHelpers
 /// error (NS_ERR_INVALID_ARGUMENT), never a use-after-free.
 final class Principal: Sendable {
     private let current: NIOLockedValueBox<RequestContext>
+    /// Where this connection is counted for its user, given back on release.
+    private let counted: (connections: UserConnections, context: RequestContext)?
 
-    init(_ context: RequestContext) {
+    /// `connections` has counted this principal already (`claim`); its
+    /// release gives the count back.
+    init(_ context: RequestContext, countedIn connections: UserConnections? = nil) {
         current = NIOLockedValueBox(context)
+        counted = connections.map { ($0, context) }
+    }
+
+    /// The transport released its handle: the user holds one connection fewer.
+    fileprivate func released() {
+        if let counted { counted.connections.release(counted.context) }
     }
 
     /// The context now (a renewal replaces it).
@@ -58,7 +68,8 @@ enum PrincipalHandles {
     /// `principal_release`: the handle is dead from now on. Unknown handles are ignored.
     static func release(_ handle: OpaquePointer?) {
         guard let handle else { return }
-        _ = table.withLockedValue { $0.live.removeValue(forKey: UInt(bitPattern: handle)) }
+        let principal = table.withLockedValue { $0.live.removeValue(forKey: UInt(bitPattern: handle)) }
+        principal?.released()
     }
 
     /// Handles lent and not yet released (for tests and metrics).

@@ -8,8 +8,14 @@ import PluginAPI
 func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credential>?, _ done: ns_auth_done?,
                   _ context: UnsafeMutableRawPointer?) {
     guard let done else { return }
+    let connections = PluginHandle.from(host)?.kernel?.userConnections
     verify(credential, host: host, done: done, context: context, service: "authenticate") { verified in
-        (NS_OK, PrincipalHandles.lend(Principal(verified)), "")
+        // Each principal is one connection of its user's (see `UserConnections`).
+        if let connections, !connections.claim(verified) {
+            return (NS_ERR_TOO_LARGE, nil, "user \(verified.userID) holds \(connections.limit) connections on this node already "
+                        + "(limits.max_connections_per_user); close one first")
+        }
+        return (NS_OK, PrincipalHandles.lend(Principal(verified, countedIn: connections)), "")
     }
 }
 
