@@ -11,18 +11,20 @@ import NIOConcurrencyHelpers
 final class Principal: Sendable {
     private let current: NIOLockedValueBox<RequestContext>
     /// Where this connection is counted for its user, given back on release.
-    private let counted: (connections: UserConnections, context: RequestContext)?
+    private let countedIn: UserConnections?
 
     /// `connections` has counted this principal already (`claim`); its
     /// release gives the count back.
     init(_ context: RequestContext, countedIn connections: UserConnections? = nil) {
         current = NIOLockedValueBox(context)
-        counted = connections.map { ($0, context) }
+        countedIn = connections
     }
 
-    /// The transport released its handle: the user holds one connection fewer.
+    /// The transport released its handle: the user holds one connection
+    /// fewer (a renewal keeps the identity, so the context now names the
+    /// user it was counted for).
     fileprivate func released() {
-        if let counted { counted.connections.release(counted.context) }
+        countedIn?.release(context)
     }
 
     /// The context now (a renewal replaces it).
