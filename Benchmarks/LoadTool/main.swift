@@ -74,10 +74,23 @@ func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 /// measured on its own event loop (no lock per delivery: the tool's own cost
 /// is in every figure, so it must stay small); only counts are shared.
 final class Tally: Sendable {
-    private let state = NIOLockedValueBox((connected: 0, failed: 0, delivered: 0, recorders: [LatencyRecorder]()))
+    private let state = NIOLockedValueBox((connected: 0, failed: 0, delivered: 0, recorders: [LatencyRecorder](),
+                                            reasons: [String: Int]()))
 
     func connected() { state.withLockedValue { $0.connected += 1 } }
-    func failed() { state.withLockedValue { $0.failed += 1 } }
+    /// A subscriber refused (`HTTP 429`) or broken (an error's description).
+    func failed(_ reason: String) {
+        state.withLockedValue { state in
+            state.failed += 1
+            state.reasons[reason, default: 0] += 1
+        }
+    }
+    /// Why subscribers failed: "HTTP 429: 44, ..." (most frequent first), or "" when none did.
+    var failureReasons: String {
+        state.withLockedValue { state in
+            state.reasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        }
+    }
     func register(_ recorder: LatencyRecorder) { state.withLockedValue { $0.recorders.append(recorder) } }
     func delivered(_ count: Int) { state.withLockedValue { $0.delivered += count } }
     var counts: (connected: Int, failed: Int, delivered: Int) { state.withLockedValue { ($0.connected, $0.failed, $0.delivered) } }
@@ -129,7 +142,7 @@ final class LatencyRecorder: @unchecked Sendable {
         }
     }
 
-    func failed() { tally.failed() }
+    func failed(_ error: any Error) { tally.failed("\(error)") }
 
     private func scan(_ bytes: UnsafeRawBufferPointer, arrived: UInt64) {
         let l = UInt8(ascii: "l"), t = UInt8(ascii: "t"), underscore = UInt8(ascii: "_")
@@ -176,7 +189,30 @@ final class WebSocketSubscriberHandler: ChannelInboundHandler, @unchecked Sendab
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        recorder.failed()
+        recorder.failed(error)
+        context.close(promise: nil)
+    }
+}
+
+/// Counts a WebSocket handshake the server refused (any answer but 101,
+/// which NIO's upgrader passes on as a plain response), once; removed when
+/// the upgrade succeeds.
+final class HandshakeRefusalHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let tally: Tally
+    private var counted = false
+    init(tally: Tally) { self.tally = tally }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data), !counted else { return }
+        counted = true
+        tally.failed("HTTP \(head.status.code)")
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !counted { tally.failed("\(error)") }
+        counted = true
         context.close(promise: nil)
     }
 }
@@ -186,15 +222,19 @@ func connectWebSocket(_ group: any EventLoopGroup, host: String, port: Int, path
                       tally: Tally) async throws -> any Channel {
     let channel = try await ClientBootstrap(group: group)
         .channelInitializer { channel in
+            let refusals = HandshakeRefusalHandler(tally: tally)
             let upgrader = NIOWebSocketClientUpgrader(
                 maxFrameSize: 1 << 20,
                 upgradePipelineHandler: { channel, _ in
                     tally.connected()
                     let recorder = LatencyRecorder(loop: channel.eventLoop, tally: tally)
-                    return channel.pipeline.addHandler(WebSocketSubscriberHandler(recorder: recorder))
+                    return channel.pipeline.removeHandler(refusals).flatMap {
+                        channel.pipeline.addHandler(WebSocketSubscriberHandler(recorder: recorder))
+                    }
                 })
             return channel.pipeline.addHTTPClientHandlers(
-                withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
+            ).flatMap { channel.pipeline.addHandler(refusals) }
         }
         .connect(host: host, port: port).get()
     var head = request(.GET, host: host, port: port, path: path, headers: headers)
@@ -209,6 +249,8 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     let tally: Tally
     private var recorder: LatencyRecorder?
+    /// Counted as connected or failed (once: a refused one may also error as it closes).
+    private var settled = false
     init(tally: Tally) { self.tally = tally }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -218,7 +260,9 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if head.status == .ok { tally.connected() } else { tally.failed(); context.close(promise: nil) }
+            guard !settled else { return }
+            settled = true
+            if head.status == .ok { tally.connected() } else { tally.failed("HTTP \(head.status.code)"); context.close(promise: nil) }
         case .body(let buffer):
             recorder?.scan(buffer, arrived: now())
         case .end:
@@ -227,7 +271,8 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        tally.failed()
+        if !settled { tally.failed("\(error)") }
+        settled = true
         context.close(promise: nil)
     }
 }
@@ -522,7 +567,8 @@ let latencies = unsorted.sorted()
 // arrival, not to the end of the waits above (a publish left unanswered or
 // an event never delivered would otherwise stretch it).
 let elapsed = Double((lastArrival > 0 ? lastArrival : started + UInt64(publishSeconds * 1e9)) - started) / 1e9
-print(String(format: "subscribers: %d connected, %d failed", connected, tally.counts.failed))
+let reasons = tally.failureReasons
+print(String(format: "subscribers: %d connected, %d failed", connected, tally.counts.failed) + (reasons.isEmpty ? "" : " (\(reasons))"))
 print(String(format: "published: %d in %.2f s (%.0f/s), %d accepted, %d refused, %d unanswered; %d reconnections",
              counts.sent, publishSeconds, Double(counts.sent) / publishSeconds, counts.accepted, counts.refused,
              counts.sent - counts.accepted - counts.refused, counts.reconnections))

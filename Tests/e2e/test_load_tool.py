@@ -27,17 +27,32 @@ class RelayHandler(QuietHandler):
     politely (`Connection: close` on the last answer) or, when `drop` is
     set, by closing the socket instead of answering. `refuse_every` answers
     every Nth publish 503; `starve_first` relays nothing to the first
-    subscriber."""
+    subscriber; `refuse_subscribers` answers the first N subscribers 429."""
     protocol_version = "HTTP/1.1"
     close_after = 3
     drop = False
     refuse_every = 0
     starve_first = False
+    refuse_subscribers = 0
+    refused_subscribers = 0
     subscribers: list = []
     lock = threading.Lock()
     published = 0
 
     def do_GET(self):
+        with self.lock:
+            refuse = type(self).refused_subscribers < self.refuse_subscribers
+            type(self).refused_subscribers += refuse
+        if refuse:
+            body = b'{"error":{"code":"too_many_user_connections"}}'
+            self.send_response(429)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
         inbox = queue.Queue()
         with self.lock:
             self.subscribers.append(inbox)
@@ -138,3 +153,10 @@ def test_the_rate_ends_at_the_last_delivery_not_at_the_wait_for_a_missing_one(re
     assert expected == 30 * SUBSCRIBERS and delivered == 30 * (SUBSCRIBERS - 1) and percent == 80.0, out
     # 120 events over about a second; stretched over the wait it would be about 11/s.
     assert per_second > 60, out
+
+
+def test_refused_subscribers_are_counted_once_each_with_the_servers_answer(relay):
+    url = relay(close_after=1000, refuse_subscribers=2)
+    (sent, accepted, _, _, _), (delivered, expected, percent, _), out = run_load(url, "--rate", "20")
+    assert f"subscribers: {SUBSCRIBERS - 2} connected, 2 failed (HTTP 429: 2)" in out, out
+    assert delivered == expected == accepted * (SUBSCRIBERS - 2) and percent == 100.0, out

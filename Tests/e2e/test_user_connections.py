@@ -2,13 +2,15 @@
 SSE streams and WebSockets together, counted per tenant, env and user, given
 back when a connection closes however it closes, never touching REST."""
 import json
+import re
 import socket
+import subprocess
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import Server, bearer, dev_config, wait_for
+from conftest import BIN, Server, bearer, dev_config, wait_for
 from sse_client import SSEStream
 
 LIMIT = 3
@@ -173,3 +175,19 @@ def test_the_limit_must_be_a_positive_number(data_dir):
         with pytest.raises(RuntimeError) as failed:
             server.start()
         assert "max_connections_per_user" in str(failed.value), str(failed.value)[-500:]
+
+
+@pytest.mark.parametrize("scheme, path", [("http", "sse"), ("ws", "ws")])
+def test_the_load_tool_sees_the_subscribers_past_the_limit_refused_and_the_rest_served(server, scheme, path):
+    token = server.token()
+    thread = new_thread(server, token)
+    result = subprocess.run([str(BIN / "northstar-load"),
+                             "--subscribe", f"{scheme}://127.0.0.1:{server.port}/{path}/chat/{thread}",
+                             "--publish", f"{server.url}/v1/threads/{thread}/messages",
+                             "--header", f"Authorization: Bearer {token}",
+                             "--subscribers", str(LIMIT + 2), "--rate", "20", "--seconds", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"subscribers: {LIMIT} connected, 2 failed (HTTP 429: 2)" in result.stdout, result.stdout
+    delivered = re.search(r"delivered: (\d+) of (\d+)", result.stdout)
+    assert delivered and delivered.group(1) == delivered.group(2) == str(LIMIT * 20), result.stdout
