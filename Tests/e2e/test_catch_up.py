@@ -137,3 +137,69 @@ def test_a_client_that_stops_reading_its_backlog_is_cut_off_after_the_grace_and_
             rest.append(json.loads(frame["data"])["seq"])
     assert rest == list(range(seqs[-1] + 1, BIG_COUNT + 1))
     stream.close()
+
+
+def raw_stalled_client(server, request):
+    """A socket with a small receive window that sends `request` and reads nothing."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    client.connect(("127.0.0.1", server.port))
+    client.sendall(request.encode())
+    return client
+
+
+def ws_text_messages(data):
+    """The JSON of each text frame in what a server sent after its 101, and the close code, if any."""
+    data = data.split(b"\r\n\r\n", 1)[1]
+    messages, close = [], None
+    while len(data) >= 2:
+        opcode, length, start = data[0] & 0x0F, data[1] & 0x7F, 2
+        if length == 126:
+            length, start = int.from_bytes(data[2:4], "big"), 4
+        elif length == 127:
+            length, start = int.from_bytes(data[2:10], "big"), 10
+        payload, data = data[start:start + length], data[start + length:]
+        if opcode == 0x1:
+            messages.append(json.loads(payload))
+        elif opcode == 0x8:
+            close = int.from_bytes(payload[:2], "big")
+    return messages, close
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_a_catch_up_cut_off_names_the_last_event_the_client_got_never_one_it_did_not(impatient_backlog, transport):
+    """The catch-up takes each event from the log, then waits for room in
+    the connection before handing it to the transport. A client that stops
+    reading is cut off during that wait: its last word must name the last
+    event it was sent, not the one that waited (a client that resumed after
+    that one, as the browser client does, would never get it)."""
+    server, headers, thread = impatient_backlog
+    auth = f"Authorization: {headers['Authorization']}\r\n"
+    if transport == "sse":
+        request = f"GET /sse/chat/{thread} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{auth}\r\n"
+    else:
+        request = (f"GET /ws/chat/{thread} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n")
+    client = raw_stalled_client(server, request)
+    # Cut off once the queue has been full for the grace; its last word then waits for the client another grace.
+    cutoffs = f'northstar_slow_consumer_cutoffs_total{{transport="{transport}"}} 1\n'
+    deadline = time.monotonic() + 30
+    while cutoffs not in server.get("/metrics").text:
+        assert time.monotonic() < deadline, "the stalled client was not cut off"
+        time.sleep(0.05)
+    client.settimeout(15)
+    received = b""
+    while chunk := client.recv(1 << 20):
+        received += chunk
+    client.close()
+    if transport == "sse":
+        frames = [json.loads(line[len(b"data: "):]) for line in received.split(b"\n") if line.startswith(b"data: ")]
+        seqs = [frame["seq"] for frame in frames if frame.get("type") == "chat.message"]
+        ends = [(frame["reason"], frame["last_seq"]) for frame in frames if frame.get("type") == "stream.end"]
+    else:
+        messages, close = ws_text_messages(received)
+        assert close == 4008, close
+        seqs = [message["event"]["seq"] for message in messages if message["type"] == "event"]
+        ends = [(message["code"], message["last_seq"]) for message in messages if message["type"] == "end"]
+    assert 0 < len(seqs) < BIG_COUNT and seqs == list(range(1, len(seqs) + 1)), seqs[-3:]
+    assert ends == [("slow_consumer", seqs[-1])], (ends, seqs[-1])

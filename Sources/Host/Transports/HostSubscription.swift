@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NorthstarPluginKit
 import PluginAPI
+import Synchronization
 
 /// The host's side of an `ns_subscription *`: a kernel stream source (a
 /// live `Subscription` or a `GestureReplay`) delivered to a transport's C
@@ -22,13 +23,22 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
     private let principal: Principal
     /// Where the expiry watch waits.
     private let wheel: TimerWheel
-    /// Where gaps served are counted (`/metrics`).
+    /// Where gaps served and catch-up cut-offs are counted (`/metrics`).
     private let metrics: Metrics?
+    /// The transport plugin's name, the label of its cut-offs.
+    private let transport: String
     /// The subscriber's connection, when its transport named it: the
     /// catch-up is paced by what the client reads.
     private let connection: ConnectionSink?
     private let gate = PluginCallbackGate()
     private let running = NIOLockedValueBox(Running())
+    /// Where the client is during the catch-up: the source's position once
+    /// the plugin's callback for the last item returned. The source counts
+    /// an event as delivered when it hands it out, and the task may then
+    /// wait for room in the connection before the plugin gets it.
+    private let handed: Synchronization.Atomic<UInt64>
+    /// The host writes live events itself from now on (`.live`).
+    private let live = Synchronization.Atomic<Bool>(false)
 
     private struct Running {
         var task: Task<Void, Never>?
@@ -37,17 +47,25 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
     }
 
     init(_ subscription: any StreamSource, subscriber: ns_subscriber, principal: Principal, wheel: TimerWheel = .shared,
-         connection: ConnectionSink? = nil, metrics: Metrics? = nil) {
+         connection: ConnectionSink? = nil, metrics: Metrics? = nil, transport: String = "") {
         self.subscription = subscription
+        self.transport = transport
         self.connection = connection
         self.metrics = metrics
         self.subscriber = subscriber
         self.principal = principal
         self.wheel = wheel
+        handed = Synchronization.Atomic(subscription.lastDeliveredSeq)
     }
 
-    /// `subscription_position`: the seq of the last event delivered, live writes included.
-    var position: UInt64 { subscription.lastDeliveredSeq }
+    /// `subscription_position`: the seq of the last event delivered, live
+    /// writes included; where the client resumes. During the catch-up, an
+    /// event counts once the plugin's `on_event` for it has returned, never
+    /// while it waits for room (telling a client that stopped reading to
+    /// resume after an event it never got would lose that event).
+    var position: UInt64 {
+        live.load(ordering: .acquiring) ? subscription.lastDeliveredSeq : handed.load(ordering: .acquiring)
+    }
 
     func retainForPlugin() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
 
@@ -75,8 +93,9 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
                         // stops reading for the connection's grace is a slow consumer.
                         if let connection, await !connection.waitForRoom(timeout: connection.grace) {
                             connection.cutOff()
+                            metrics?.increment("northstar_slow_consumer_cutoffs_total", [("transport", transport)])
                             end(ns_status(NS_ERR_TOO_LARGE),
-                                "slow consumer: the client stopped reading the backlog; resume after seq \(subscription.lastDeliveredSeq)")
+                                "slow consumer: the client stopped reading the backlog; resume after seq \(position)")
                             return
                         }
                         let delivered = gate.run {
@@ -88,26 +107,29 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
                             }
                         }
                         if !delivered { return }
+                        handed.store(subscription.lastDeliveredSeq, ordering: .releasing)
                     case .gap(let requestedAfter, let firstSeq):
                         metrics?.increment("northstar_gaps_served_total")
                         gate.run { subscriber.on_gap?(subscriber.context, requestedAfter, firstSeq) }
-                    case .overflow(let last):
-                        end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(last)")
+                        handed.store(subscription.lastDeliveredSeq, ordering: .releasing)
+                    case .overflow:
+                        end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(position)")
                         return
                     case .live:
                         // The host writes from here on; this task is done.
+                        live.store(true, ordering: .releasing)
                         (subscription as? Subscription)?.whenLiveEnds { [self] reason in liveEnded(reason) }
                         return
                     }
                 }
                 if subscription.completes {
-                    end(ns_status(NS_OK), "complete: the last seq was \(subscription.lastDeliveredSeq)")
+                    end(ns_status(NS_OK), "complete: the last seq was \(position)")
                 } else {
-                    end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(subscription.lastDeliveredSeq)")
+                    end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(position)")
                 }
             } catch let error as UnframeableEvent {
                 end(ns_status(NS_ERR_INTERNAL),
-                    "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(subscription.lastDeliveredSeq)")
+                    "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(position)")
             } catch {
                 end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
             }
@@ -121,7 +143,7 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
 
     /// How the host's live delivery ended (on the connection's loop).
     private func liveEnded(_ reason: LiveSink.End) {
-        let last = subscription.lastDeliveredSeq
+        let last = position
         switch reason {
         case .cutOff:
             end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(last)")
@@ -158,7 +180,7 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
 
     private func expire() {
         end(ns_status(NS_ERR_EXPIRED),
-            "token_expired: the credential has expired; resume after seq \(subscription.lastDeliveredSeq) with a fresh one")
+            "token_expired: the credential has expired; resume after seq \(position) with a fresh one")
         subscription.cancel()
         running.withLockedValue { $0.task }?.cancel()
     }

@@ -143,11 +143,13 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
     }
     let name = stream.string
     let connection = LiveConnection(naming: copied)
+    let transport = PluginHandle.from(host)?.name ?? ""
     Task {
         do {
             let source = try await streamSource(name, after: after, kernel: kernel, context: context, connection: connection)
             let hosted = HostSubscription(source, subscriber: copy.function, principal: principal,
-                                          connection: connection?.sink, metrics: kernel.hub.metrics)
+                                          connection: connection?.sink, metrics: kernel.hub.metrics,
+                                          transport: transport)
             let pointer = hosted.retainForPlugin()
             withNSStr("") { callback.function(callback.context, ns_status(NS_OK), pointer, $0) }
             hosted.start()
