@@ -66,6 +66,7 @@ typedef struct sse_conn {
     pthread_mutex_t lock;
     int refs;                   /* the exchange's, plus one per host call in flight */
     int finished;               /* finish() ran: write nothing more */
+    int ending;                 /* end_stream() ran: the last word is written once */
     ns_exchange *exchange;
     ns_principal *principal;
     ns_subscription *subscription;
@@ -207,15 +208,19 @@ static void fail(sse_conn *conn, int32_t status, const char *code, ns_str messag
     finish(conn);
 }
 
-/* Writes one frame unless finished; a full queue (a client that does not
- * read) or a gone client ends the connection. */
+static void end_stream(sse_conn *conn, ns_status status, ns_str message);
+
+/* Writes one frame unless finished. A gone client ends the connection; a
+ * full queue (a client that does not read) has just cut the stream off, and
+ * the client is told where to resume, as a live event's refusal tells it. */
 static void send_frame(sse_conn *conn, const char *frame, size_t length) {
     pthread_mutex_lock(&conn->lock);
     if (conn->finished) { pthread_mutex_unlock(&conn->lock); return; }
     ns_bytes bytes = {(const uint8_t *)frame, length};
     ns_status status = conn->plugin->api->response_write(conn->exchange, bytes);
     pthread_mutex_unlock(&conn->lock);
-    if (status != NS_OK) finish(conn);
+    if (status == NS_ERR_TOO_LARGE) end_stream(conn, status, str("the client is not reading; resume after last_seq"));
+    else if (status != NS_OK) finish(conn);
 }
 
 /* ---- subscriber callbacks: in order, one at a time, never blocking ------ */
@@ -270,15 +275,22 @@ static void on_gap(void *context, uint64_t requested_after, uint64_t first_seq) 
     unref(context);
 }
 
-static void on_end(void *context, ns_status status, ns_str message) {
-    sse_conn *conn = context;
+/* The stream's last word, written once: `stream.end` with why it ended and
+ * where to resume, then the end. A cut-off stream may still send this much
+ * past its limit. */
+static void end_stream(sse_conn *conn, ns_status status, ns_str message) {
     const ns_host_api *api = conn->plugin->api;
-    /* Where to resume: the host counts the live events it wrote itself (1.3). */
-    uint64_t last = 0;
     pthread_mutex_lock(&conn->lock);
-    ns_subscription *subscription = conn->subscription;
+    int already = conn->ending || conn->finished;
+    conn->ending = 1;
+    /* Where to resume: the host counts the live events it wrote itself (1.3).
+     * Read under the lock, so finish() cannot release the subscription meanwhile. */
+    uint64_t last = 0;
+    if (!already && conn->subscription && api->struct_size >= NS_HOST_API_SIZE_1_3) {
+        last = api->subscription_position(conn->subscription);
+    }
     pthread_mutex_unlock(&conn->lock);
-    if (subscription && api->struct_size >= NS_HOST_API_SIZE_1_3) last = api->subscription_position(subscription);
+    if (already) return;  /* the other caller writes the last word and finishes */
     char frame[800] = "event: stream.end\ndata: {\"v\":1,\"type\":\"stream.end\",\"reason\":\"";
     strcat(frame, status == NS_OK ? "complete" : status == NS_ERR_TOO_LARGE ? "slow_consumer"
                   : status == NS_ERR_CANCELLED ? "server_closed" : status == NS_ERR_EXPIRED ? "token_expired" : "error");
@@ -286,10 +298,14 @@ static void on_end(void *context, ns_status status, ns_str message) {
     snprintf(frame + used, sizeof frame - used, "\",\"last_seq\":%llu,\"message\":\"", (unsigned long long)last);
     json_escape(frame, sizeof frame - 8, message);
     strcat(frame, "\"}\n\n");
-    ref(conn);
     send_frame(conn, frame, strlen(frame));
     finish(conn);
-    unref(conn);
+}
+
+static void on_end(void *context, ns_status status, ns_str message) {
+    ref(context);
+    end_stream(context, status, message);
+    unref(context);
 }
 
 static void heartbeat(void *context) {

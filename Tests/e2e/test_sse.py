@@ -277,6 +277,49 @@ def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
     resumed.close()
 
 
+def test_a_heartbeat_that_meets_a_full_queue_ends_the_stream_with_where_to_resume(data_dir):
+    """A stream is usually cut off at a live event, which ends it with
+    `stream.end`. Here the catch-up queues an event larger than the whole
+    queue and then waits for a client that reads nothing: the next heartbeat
+    finds the queue full, and that cut-off must end the stream the same way
+    (it used to end the response with no last word)."""
+    COMMANDS = 12
+    config = data_dir / "config.json"
+    config.write_text(json.dumps({
+        "limits": {"slow_consumer_grace_seconds": 30},
+        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
+                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
+                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {"heartbeat_seconds": 1}}]}))
+    server = Server(data_dir, config=config).start()
+    try:
+        headers = bearer(server.token())
+        canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+        for rev in range(COMMANDS):  # 900 KB each: larger than the 256 KiB queue, 10.8 MB past the kernel's buffers
+            ops = [{"op": "add", "path": "/v", "value": chr(ord("a") + rev) * 900_000}]
+            answer = server.post(f"/v1/canvases/{canvas}/commands", headers=headers,
+                                 json={"command_id": f"c{rev}", "base_rev": rev, "ops": ops})
+            assert answer.status_code == 201, answer.text
+        stalled = SSEStream(server.port, f"/sse/canvas/{canvas}", headers, timeout=20)
+        time.sleep(3)  # two heartbeats or more while the catch-up waits for room
+        seqs, ends = [], []
+        try:
+            while True:
+                frame = stalled.frame()
+                if frame.get("event") == "canvas.committed":
+                    seqs.append(int(frame["id"]))
+                elif frame.get("event") == "stream.end":
+                    ends.append(json.loads(frame["data"]))
+        except EOFError:
+            pass
+        assert seqs and seqs == list(range(1, len(seqs) + 1)) and len(seqs) < COMMANDS, seqs
+        assert [(end["reason"], end["last_seq"]) for end in ends] == [("slow_consumer", seqs[-1])], ends
+        resumed = SSEStream(server.port, f"/sse/canvas/{canvas}", {**headers, "Last-Event-ID": str(seqs[-1])}, timeout=20)
+        assert [event["json"]["seq"] for event in resumed.events(COMMANDS - seqs[-1])] == list(range(seqs[-1] + 1, COMMANDS + 1))
+        resumed.close()
+    finally:
+        server.kill()
+
+
 def test_a_cut_off_client_gets_its_last_word_for_the_whole_grace_however_short_the_idle_timeout(data_dir):
     """A slow consumer's last word is kept for `slow_consumer_grace_seconds`.
     The stream's response has ended by then, but its bytes are not on the
