@@ -87,3 +87,21 @@ class SSEStream:
 
     def close(self):
         self.sock.close()
+
+
+def read_until_closed(stream, event="chat.message", timeout=10):
+    """Reads a stream to its close: the seqs of its `event` frames, its
+    `stream.end` events, and how it closed (None if it did not within
+    `timeout` s)."""
+    stream.sock.settimeout(timeout)
+    seqs, ends, ended = [], [], None
+    try:
+        while True:
+            frame = stream.frame()
+            if frame.get("event") == event:
+                seqs.append(int(frame["id"]))
+            elif frame.get("event") == "stream.end":
+                ends.append(json.loads(frame["data"]))
+    except EOFError as error:
+        ended = str(error)
+    return seqs, ends, ended

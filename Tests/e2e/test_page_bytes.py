@@ -15,7 +15,7 @@ import requests
 from websockets.sync.client import connect
 
 from conftest import bearer
-from sse_client import SSEStream
+from sse_client import SSEStream, read_until_closed
 
 MIB = 1 << 20
 BIG = 300_000
@@ -147,18 +147,9 @@ def test_a_client_that_stops_reading_large_events_is_cut_off_bounded_and_resumes
         commit(server, headers, canvas, rev, chr(ord("a") + rev % 26) * 900_000)
     held = rss_mb(server.process.pid) - before
     # It reads now: what was written arrives, then its last word names where to resume.
-    seqs, end = [], None
-    stalled.sock.settimeout(10)
-    try:
-        while True:
-            frame = stalled.frame()
-            if frame.get("event") == "canvas.committed":
-                seqs.append(int(frame["id"]))
-            elif frame.get("event") == "stream.end":
-                end = json.loads(frame["data"])
-    except EOFError:
-        pass
-    assert end and end["reason"] == "slow_consumer", end
+    seqs, ends, _ = read_until_closed(stalled, "canvas.committed")
+    assert len(ends) == 1 and ends[0]["reason"] == "slow_consumer", ends
+    end = ends[0]
     assert seqs == list(range(13, end["last_seq"] + 1)) and end["last_seq"] < 32
     assert held < 60, f"the server held {held} MB more while one client did not read 18 MB"
     resumed = SSEStream(server.port, f"/sse/canvas/{canvas}", {**headers, "Last-Event-ID": str(end["last_seq"])}, timeout=20)

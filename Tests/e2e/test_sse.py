@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from conftest import Server, bearer, dev_claims, dev_config, dev_secret, gauge, load_schema, sign_hs, wait_for
-from sse_client import SSEStream
+from sse_client import SSEStream, read_until_closed
 
 EVENT_SCHEMA = load_schema("stream-event.v1.json")
 
@@ -198,14 +198,20 @@ def test_a_client_that_vanishes_mid_event_leaves_others_unaffected(server):
     assert server.get("/healthz").status_code == 200
 
 
-def test_heartbeat_and_gap(data_dir):
+def heartbeat_every_second(data_dir, **sections):
+    """Writes a config of the dev JWT provider and the sse transport with a
+    heartbeat every second, and these other sections; returns its path."""
     config = data_dir / "config.json"
     config.write_text(json.dumps({
-        "store": {"retain_events_per_stream": 3},
+        **sections,
         "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
                         "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
                     {"name": "sse", "path": "libNorthstarSSE.so", "config": {"heartbeat_seconds": 1}}]}))
-    server = Server(data_dir, config=config).start()
+    return config
+
+
+def test_heartbeat_and_gap(data_dir):
+    server = Server(data_dir, config=heartbeat_every_second(data_dir, store={"retain_events_per_stream": 3})).start()
     try:
         headers = bearer(server.token())
         thread = thread_with_messages(server, headers, 10)
@@ -234,23 +240,6 @@ def stalled_subscriber(server, headers):
     for _ in range(800):
         server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
     return thread, stalled
-
-
-def read_until_closed(stream):
-    """Reads a stream to its close: the seqs of its events, its `stream.end`
-    events, and how it closed (None if it did not within 10 s)."""
-    stream.sock.settimeout(10)
-    seqs, ends, ended = [], [], None
-    try:
-        while True:
-            frame = stream.frame()
-            if frame.get("event") == "chat.message":
-                seqs.append(int(frame["id"]))
-            elif frame.get("event") == "stream.end":
-                ends.append(json.loads(frame["data"]))
-    except EOFError as error:
-        ended = str(error)
-    return seqs, ends, ended
 
 
 def test_a_client_that_never_reads_is_cut_off_and_memory_stays_bounded(server):
@@ -284,13 +273,7 @@ def test_a_heartbeat_that_meets_a_full_queue_ends_the_stream_with_where_to_resum
     finds the queue full, and that cut-off must end the stream the same way
     (it used to end the response with no last word)."""
     COMMANDS = 12
-    config = data_dir / "config.json"
-    config.write_text(json.dumps({
-        "limits": {"slow_consumer_grace_seconds": 30},
-        "plugins": [{"name": "jwt", "path": "libNorthstarJWT.so", "config": {
-                        "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
-                    {"name": "sse", "path": "libNorthstarSSE.so", "config": {"heartbeat_seconds": 1}}]}))
-    server = Server(data_dir, config=config).start()
+    server = Server(data_dir, config=heartbeat_every_second(data_dir, limits={"slow_consumer_grace_seconds": 30})).start()
     try:
         headers = bearer(server.token())
         canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
@@ -301,16 +284,8 @@ def test_a_heartbeat_that_meets_a_full_queue_ends_the_stream_with_where_to_resum
             assert answer.status_code == 201, answer.text
         stalled = SSEStream(server.port, f"/sse/canvas/{canvas}", headers, timeout=20)
         time.sleep(3)  # two heartbeats or more while the catch-up waits for room
-        seqs, ends = [], []
-        try:
-            while True:
-                frame = stalled.frame()
-                if frame.get("event") == "canvas.committed":
-                    seqs.append(int(frame["id"]))
-                elif frame.get("event") == "stream.end":
-                    ends.append(json.loads(frame["data"]))
-        except EOFError:
-            pass
+        seqs, ends, ended = read_until_closed(stalled, "canvas.committed")
+        assert ended, "the stalled stream was not ended"
         assert seqs and seqs == list(range(1, len(seqs) + 1)) and len(seqs) < COMMANDS, seqs
         assert [(end["reason"], end["last_seq"]) for end in ends] == [("slow_consumer", seqs[-1])], ends
         resumed = SSEStream(server.port, f"/sse/canvas/{canvas}", {**headers, "Last-Event-ID": str(seqs[-1])}, timeout=20)

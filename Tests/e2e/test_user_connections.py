@@ -1,6 +1,7 @@
 """One user's transport connections are capped (`limits.max_connections_per_user`):
 SSE streams and WebSockets together, counted per tenant, env and user, given
 back when a connection closes however it closes, never touching REST."""
+import contextlib
 import json
 import re
 import socket
@@ -79,11 +80,21 @@ def test_sse_and_websockets_together_stop_at_the_limit_and_the_next_is_429(serve
             stream.close()
 
 
-def test_the_count_is_per_user_tenant_and_env_never_shared(server):
+@contextlib.contextmanager
+def alice_at_the_limit(server):
+    """Alice's token and thread, with LIMIT streams of hers open meanwhile."""
     alice = server.token()
     thread = new_thread(server, alice)
     held = [open_sse(server, alice, thread) for _ in range(LIMIT)]
     try:
+        yield alice, thread
+    finally:
+        for stream in held:
+            stream.close()
+
+
+def test_the_count_is_per_user_and_tenant_never_shared(server):
+    with alice_at_the_limit(server) as (alice, thread):
         assert_too_many(refused_sse(server, alice, thread))
         bob = server.token(user="bob")
         others = [open_sse(server, bob, thread) for _ in range(LIMIT)]
@@ -92,16 +103,11 @@ def test_the_count_is_per_user_tenant_and_env_never_shared(server):
         others += [open_sse(server, beta, new_thread(server, beta)) for _ in range(LIMIT)]
         for stream in others:
             stream.close()
-    finally:
-        for stream in held:
-            stream.close()
 
 
 def test_a_refusal_for_a_bad_credential_is_still_401_when_the_user_is_at_the_limit(server):
-    alice = server.token()
-    thread = new_thread(server, alice)
-    held = [open_sse(server, alice, thread) for _ in range(LIMIT)]
-    try:
+    with alice_at_the_limit(server) as (alice, thread):
+        assert_too_many(refused_sse(server, alice, thread))
         stream = SSEStream(server.port, f"/sse/chat/{thread}", bearer(alice + "x"))
         assert stream.status == 401 and stream.error_body()["error"]["code"] == "unauthorized"
         stream.close()
@@ -113,9 +119,6 @@ def test_a_refusal_for_a_bad_credential_is_still_401_when_the_user_is_at_the_lim
         stream = SSEStream(server.port, f"/sse/chat/{thread}", bearer(beta))
         assert stream.status == 404
         stream.close()
-    finally:
-        for stream in held:
-            stream.close()
 
 
 def test_connections_are_given_back_when_they_close_politely_abruptly_or_are_refused(server):
