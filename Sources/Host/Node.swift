@@ -124,6 +124,12 @@ public final class Node: Sendable {
                         gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser)
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
+        let userConnections = kernel.userConnections
+        metrics.addGauges([
+            ("northstar_user_connections", "Transport connections holding a principal now, every user's together.",
+             { Double(userConnections.total) }),
+            ("northstar_users_connected", "Users holding at least one transport connection now.", { Double(userConnections.users) }),
+        ])
     }
 
     /// The data directory must take files (generated secrets, the database's

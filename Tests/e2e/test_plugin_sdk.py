@@ -172,6 +172,20 @@ def test_the_kit_fails_a_transport_that_breaks_the_contract_and_says_why(tmp_pat
     assert "the host had to end an exchange at the drain deadline" in failed.values(), failed
 
 
+def test_the_kit_fails_a_transport_that_keeps_its_principals_or_answers_the_user_limit_401(tmp_path):
+    library = tmp_path / "libLeaky.so"
+    subprocess.run(["cc", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-shared", "-fPIC", "-I",
+                    str(ROOT / "Sources" / "PluginAPI" / "include"), "-o", str(library),
+                    str(ROOT / "Tests" / "e2e" / "plugins" / "leaky_stream.c")], check=True)
+    result = kit(library, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    released = checks["every principal is released when its connection ends (none is counted once every client left)"]
+    assert not released["passed"] and "principal_release" in released["reason"], released
+    limited = checks["GET /leaky/chat/{thread_id} past limits.max_connections_per_user (3) for one user: 429"]
+    assert not limited["passed"] and limited["reason"].startswith("answered 401"), limited
+
+
 def test_the_kit_says_why_a_file_does_not_load(tmp_path):
     (tmp_path / "notes.so").write_text("not a plugin")
     result = kit(tmp_path / "notes.so")

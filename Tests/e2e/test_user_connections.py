@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import BIN, Server, bearer, dev_config, wait_for
+from conftest import BIN, Server, bearer, dev_config, gauge, wait_for
 from sse_client import SSEStream
 
 LIMIT = 3
@@ -74,10 +74,14 @@ def test_sse_and_websockets_together_stop_at_the_limit_and_the_next_is_429(serve
         assert answer.status_code == 201, answer.text
         for stream in streams:
             assert stream.events(1)[0]["json"]["data"] == {"text": "hi"}
+        assert gauge(server, "northstar_user_connections") == LIMIT
+        assert gauge(server, "northstar_users_connected") == 1
     finally:
         socket_.close()
         for stream in streams:
             stream.close()
+    assert wait_for(lambda: gauge(server, "northstar_user_connections") == 0, seconds=10)
+    assert gauge(server, "northstar_users_connected") == 0
 
 
 @contextlib.contextmanager

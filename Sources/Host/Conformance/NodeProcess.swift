@@ -5,6 +5,8 @@ import Foundation
 /// OS-picked port of 127.0.0.1.
 final class NodeProcess: @unchecked Sendable {
     static let drainDeadlineSeconds = 3
+    /// `limits.max_connections_per_user` on the node.
+    static let connectionsPerUser = 3
 
     let port: Int
     private let process: Process
@@ -27,6 +29,8 @@ final class NodeProcess: @unchecked Sendable {
         let configURL = folder.appendingPathComponent("config.json")
         let document: JSONValue = .object([
             "node": .object(["drain_deadline_seconds": .number(Double(drainDeadlineSeconds))]),
+            // Low, so the checks can reach it: each of them holds one connection at a time.
+            "limits": .object(["max_connections_per_user": .number(Double(connectionsPerUser))]),
             // No leeway: the checks' expired credential is expired (by 2 s).
             "auth": .object(["chain": .array([.string("jwt")]), "expiry_leeway_seconds": .number(0)]),
             "plugins": .array([
@@ -94,11 +98,21 @@ final class NodeProcess: @unchecked Sendable {
 
     /// Transport exchanges not finished yet, from `/metrics`.
     func openExchanges(_ http: RawHTTP) throws -> Int {
+        try gauge("northstar_transport_exchanges_open", http)
+    }
+
+    /// Transport connections counted for their users now (principals not released).
+    func userConnections(_ http: RawHTTP) throws -> Int {
+        try gauge("northstar_user_connections", http)
+    }
+
+    private func gauge(_ name: String, _ http: RawHTTP) throws -> Int {
         let metrics = try http.send("GET", "/metrics").body
-        guard let match = metrics.firstMatch(of: /northstar_transport_exchanges_open (\d+)/), let count = Int(match.1) else {
-            throw ContractBroken("/metrics has no northstar_transport_exchanges_open")
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        guard let line, let value = Double(line.dropFirst(name.count + 1)) else {
+            throw ContractBroken("/metrics has no \(name)")
         }
-        return count
+        return Int(value)
     }
 
     /// SIGTERM, then waits; true when the node exited within `limit`.

@@ -4,9 +4,11 @@ import Foundation
 /// with the dev JWT auth and the transport under test, driven over sockets.
 /// Each route it mounts is asked for a resource of one tenant without a
 /// credential, with a forged, an expired and another env's credential, by
-/// another tenant, and by its owner; then a client leaves mid-request, and
+/// another tenant, and by its owner; then a client leaves mid-request; a
+/// user holding the node's limit of connections is refused the next; and
 /// the node is stopped with a request still open. The host's log and
-/// `/metrics` tell whether the plugin ended every exchange itself.
+/// `/metrics` tell whether the plugin ended every exchange and released
+/// every principal itself.
 struct TransportConformance {
     /// The `northstar` executable (its folder holds the jwt plugin).
     let executable: String
@@ -83,6 +85,16 @@ struct TransportConformance {
                 try expect(try node.openExchanges(http) == 0, "an exchange is still open 5 s after its client left (on_exchange_closed must end it)")
             }
         }
+        await run.check("every principal is released when its connection ends (none is counted once every client left)") {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try node.userConnections(http) > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let held = try node.userConnections(http)
+            try expect(held == 0, "\(held) connections are still counted for their users 5 s after every client left: a principal "
+                           + "not released (principal_release) keeps its user nearer to limits.max_connections_per_user, then refused")
+        }
+        await checkUserLimit(routes: routes, node: node, http: http, run: &run)
         await run.check("after SIGTERM the node stops, and the plugin ended its open requests itself") {
             let open = try routes.first.map { try http.sendAndKeepOpen(try path(for: $0, owner: alice, http: http),
                                                                           headers: ["Authorization": "Bearer \(alice)"]) }
@@ -97,6 +109,43 @@ struct TransportConformance {
             try expect(misuses.isEmpty, misuses.prefix(3).joined(separator: "; "))
         }
         return run.checks
+    }
+
+    /// On each route that holds its connections open (a stream), a user
+    /// holding the node's limit of them is refused the next with 429
+    /// (`authenticate` answers NS_ERR_TOO_LARGE), and closing them gives
+    /// the places back. A route whose requests are answered at once holds
+    /// no connection, and is not checked.
+    private func checkUserLimit(routes: [String], node: NodeProcess, http: RawHTTP, run: inout ConformanceRun) async {
+        let limit = NodeProcess.connectionsPerUser
+        guard let carol = try? node.token(tenant: "t_conformance_limit") else { return }
+        for route in routes {
+            guard let path = try? path(for: route, owner: carol, http: http),
+                  let before = try? node.userConnections(http) else { continue }
+            let webSocket = (try? http.send("GET", path, headers: ["Authorization": "Bearer \(carol)"]).status) == 426
+            let headers = ["Authorization": "Bearer \(carol)"].merging(webSocket ? Self.handshakeHeaders : [:]) { $1 }
+            let held = (0..<limit).compactMap { _ in try? http.sendAndKeepOpen(path, headers: headers) }
+            let holds = await Self.waitUntil { (try? node.userConnections(http)) == before + limit }
+            if held.count == limit, holds {
+                await run.check("\(route) past limits.max_connections_per_user (\(limit)) for one user: 429") {
+                    let answer = try http.send("GET", path, headers: headers)
+                    try expect(answer.status == 429, "answered \(answer.status): map NS_ERR_TOO_LARGE from authenticate to 429. "
+                                   + "\(answer.body.prefix(200))")
+                }
+            }
+            held.forEach { _ = close($0) }
+            _ = await Self.waitUntil { (try? node.userConnections(http)) == before }
+        }
+    }
+
+    /// Polls `condition` for up to 3 s; whether it came true.
+    private static func waitUntil(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(3)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return true
     }
 
     /// The route's path with its placeholders filled: a thread (with one

@@ -61,4 +61,7 @@ public final class UserConnections: Sendable {
 
     /// Users holding at least one connection now.
     var users: Int { held.withLockedValue { $0.count } }
+
+    /// Connections counted now, every user's together.
+    var total: Int { held.withLockedValue { $0.values.reduce(0, +) } }
 }
