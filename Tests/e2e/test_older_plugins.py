@@ -29,10 +29,13 @@ def old_plugin(request, tmp_path_factory):
     return library, request.param
 
 
-def config_with(data_dir, name, library):
-    """The dev auth, the plugin under test and the sse plugin."""
+CONNECTIONS_PER_USER = 8  # limits.max_connections_per_user on the node of the older plugin
+
+
+def config_with(data_dir, name, library, limits=None):
+    """The dev auth, the plugin under test and the sse plugin, with these `limits`."""
     config = data_dir / "config.json"
-    config.write_text(json.dumps({"plugins": [
+    config.write_text(json.dumps({"limits": limits or {}, "plugins": [
         {"name": "jwt", "path": "libNorthstarJWT.so", "config": {
             "dev_secret_file": "${data_dir}/jwt-dev-secret", "issuer": "northstar-dev", "audience": "northstar"}},
         {"name": name, "path": str(library), "config": {}},
@@ -69,7 +72,7 @@ def test_the_saved_headers_are_the_earlier_minors():
 
 def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_plugin):
     old_plugin, version = old_plugin
-    config = config_with(data_dir, "oldchat", old_plugin)
+    config = config_with(data_dir, "oldchat", old_plugin, limits={"max_connections_per_user": CONNECTIONS_PER_USER})
     inspected = subprocess.run([str(ROOT / ".build" / "debug" / "northstar"), "plugins", "inspect", "--json", str(old_plugin)],
                                capture_output=True, text=True)
     assert f'"{version}"' in inspected.stdout, inspected.stdout + inspected.stderr
@@ -97,6 +100,13 @@ def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_
         for misuse in ("released", "forged"):
             answer = server.get(f"/old/chat/{thread}?principal={misuse}", headers=headers)
             assert answer.status_code == 200 and answer.text == "status=1", (misuse, answer.text)  # NS_ERR_INVALID_ARGUMENT
+        # Past the user's limit of connections, authenticate answers NS_ERR_TOO_LARGE, which a plugin
+        # built before it answers as its own default refusal. This one never releases its principals,
+        # so alice reaches the limit within CONNECTIONS_PER_USER more requests.
+        answers = [server.get(f"/old/chat/{thread}?after=1", headers=headers) for _ in range(CONNECTIONS_PER_USER)]
+        assert answers[0].status_code == 200 and answers[-1].status_code == 401, [a.status_code for a in answers]
+        assert "max_connections_per_user" in answers[-1].text, answers[-1].text
+        assert server.get(f"/old/chat/{thread}?after=1", headers=bearer(server.token(user="bob"))).status_code == 200
         assert server.get("/healthz").status_code == 200
     finally:
         server.kill()
