@@ -21,6 +21,15 @@ import Testing
         return (thread.stream, Dictionary(uniqueKeysWithValues: all.events.map { ($0.seq, $0.json.count) }))
     }
 
+    @Test("rows fit a page while those before them hold less than the budget, and the first always does")
+    func fittingCountsRowsByTheBytesBeforeThem() {
+        #expect(PageQuery.fitting([], maxBytes: 10) == 0)
+        #expect(PageQuery.fitting([50], maxBytes: 10) == 1)
+        #expect(PageQuery.fitting([4, 5, 1, 7], maxBytes: 10) == 3)   // the fourth would start at 10
+        #expect(PageQuery.fitting([4, 5, 0, 7], maxBytes: 10) == 4)   // the fourth starts at 9
+        #expect(PageQuery.fitting([10, 1], maxBytes: 10) == 1)
+    }
+
     @Test("a page stops where the events before hold the budget, and always holds one")
     func pageStopsAtTheBudget() async throws {
         let fixture = try StoreFixture()

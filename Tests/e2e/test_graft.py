@@ -322,6 +322,31 @@ def test_the_gesture_list_pages_oldest_first_and_refuses_a_foreign_after(server)
     assert server.get(url, params={"after": made[0]}, headers=beta).status_code == 404
 
 
+def test_a_page_of_gestures_is_bounded_by_the_bytes_of_their_state(server):
+    """Each gesture's stored state holds a line per pointer (up to 1000): a
+    page of 1000 such gestures read every one of them whole. A page now stops
+    near a mebibyte of state; the rest follows through next_after, once each."""
+    headers = bearer(server.token())
+    canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+    downs = [{"t_ms": 1, "x": 1, "y": 1, "pointer": p, "phase": "down"} for p in range(1000)]
+    made = []
+    for _ in range(50):
+        gesture = server.post(f"/v1/canvases/{canvas}/gestures", headers=headers).json()["gesture_id"]
+        answer = server.post(f"/v1/canvases/{canvas}/gestures/{gesture}/samples", json={"samples": downs}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        made.append(gesture)
+    url, after, pages = f"/v1/canvases/{canvas}/gestures", None, []
+    while True:
+        body = server.get(url, params={"limit": 1000, **({"after": after} if after else {})}, headers=headers).json()
+        if not body["gestures"]:
+            break
+        assert all(g["pointer_count"] == 1000 for g in body["gestures"])
+        pages.append([g["gesture_id"] for g in body["gestures"]])
+        after = body["next_after"]
+    assert 1 < len(pages) and all(len(page) < 50 for page in pages), [len(page) for page in pages]
+    assert sorted(sum(pages, [])) == sorted(made) and len(sum(pages, [])) == 50
+
+
 def test_a_gesture_takes_at_most_1000_pointers_over_rest_and_ws_and_a_refused_batch_stores_nothing(server):
     headers = bearer(server.token())
     canvas = server.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]

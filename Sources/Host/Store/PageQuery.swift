@@ -56,3 +56,17 @@ struct PageQuery {
         """
     }
 }
+
+extension PageQuery {
+    /// How many rows of these stored sizes, in order, make a page within
+    /// `maxBytes`: rows while those before them hold less, and always the
+    /// first (for a table whose key is not one column, read in two steps).
+    static func fitting(_ sizes: [Int], maxBytes: Int) -> Int {
+        var before = 0
+        for (index, size) in sizes.enumerated() {
+            guard index == 0 || before < maxBytes else { return index }
+            before += size
+        }
+        return sizes.count
+    }
+}

@@ -22,10 +22,22 @@ extension SQLiteStore {
 
     public func gestures(canvas: String, after: Gesture?, limit: Int) async throws -> [Gesture] {
         try await onReader { db in
-            try db.query("""
-                SELECT state FROM gestures WHERE canvas = ?1 AND (created_ms, id) > (?2, ?3) ORDER BY created_ms, id LIMIT ?4
-                """, [.text(canvas), .integer(after?.createdAtMs ?? .min), .text(after?.id ?? ""), .integer(Int64(limit))])
-                .map { try Self.decode(try $0.blob(0, "gestures.state")) }
+            // One read transaction: the sizes first, then the states that fit the page's bytes
+            // (a gesture's state holds a line per pointer, up to limits.max_gesture_pointers).
+            try db.execute("BEGIN")
+            defer { try? db.execute("COMMIT") }
+            let from: [SQLValue] = [.text(canvas), .integer(after?.createdAtMs ?? .min), .text(after?.id ?? "")]
+            let keys = try db.query("""
+                SELECT created_ms, id, length(state) FROM gestures WHERE canvas = ?1 AND (created_ms, id) > (?2, ?3)
+                ORDER BY created_ms, id LIMIT ?4
+                """, from + [.integer(Int64(limit))])
+            let count = PageQuery.fitting(try keys.map { Int(try $0.integer(2, "gestures.state")) }, maxBytes: EventPage.defaultMaxBytes)
+            guard count > 0 else { return [] }
+            let last = keys[count - 1]
+            return try db.query("""
+                SELECT state FROM gestures WHERE canvas = ?1 AND (created_ms, id) > (?2, ?3) AND (created_ms, id) <= (?4, ?5)
+                ORDER BY created_ms, id
+                """, from + [last[0], last[1]]).map { try Self.decode(try $0.blob(0, "gestures.state")) }
         }
     }
 

@@ -28,9 +28,18 @@ extension PostgresStore {
         let logger = self.logger
         let (afterMs, afterID) = (after?.createdAtMs ?? .min, after?.id ?? "")
         return try await read { connection in
-            try await connection.query("""
+            // The sizes first, then the states that fit the page's bytes (a gesture's state
+            // holds a line per pointer, up to limits.max_gesture_pointers).
+            let keys = try await connection.query("""
+                SELECT created_ms, id, octet_length(state) FROM northstar.gestures
+                WHERE canvas = \(canvas) AND (created_ms, id) > (\(afterMs), \(afterID)) ORDER BY created_ms, id LIMIT \(Int64(limit))
+                """, logger: logger).collect().map { try $0.decode((Int64, String, Int32).self) }
+            let count = PageQuery.fitting(keys.map { Int($0.2) }, maxBytes: EventPage.defaultMaxBytes)
+            guard count > 0 else { return [] }
+            let (lastMs, lastID, _) = keys[count - 1]
+            return try await connection.query("""
                 SELECT state FROM northstar.gestures WHERE canvas = \(canvas) AND (created_ms, id) > (\(afterMs), \(afterID))
-                ORDER BY created_ms, id LIMIT \(Int64(limit))
+                AND (created_ms, id) <= (\(lastMs), \(lastID)) ORDER BY created_ms, id
                 """, logger: logger).collect().map { try Self.decode(try $0.decode(Data.self)) }
         }
     }
