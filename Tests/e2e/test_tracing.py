@@ -102,6 +102,11 @@ class Collector:
         assert all(path == "/v1/traces" and kind == "application/json" for path, kind in self.posts), self.posts
 
 
+def having(*names):
+    """Waits for every one of these spans: a parent ends after its children, so one export can hold a child and the next its parent."""
+    return lambda found: set(names) <= {span["name"] for span in found}
+
+
 def named(spans, name):
     matches = [span for span in spans if span["name"] == name]
     assert matches, f"no span {name!r} among {[s['name'] for s in spans]}"
@@ -138,7 +143,8 @@ def test_a_post_is_one_server_span_under_the_callers_with_auth_isolation_and_com
     posted = traced.post(f"/v1/threads/{thread}/messages", json={"text": "hi"}, headers={**headers, "traceparent": TRACEPARENT})
     assert posted.status_code == 201
 
-    spans = collector.trace(TRACE_ID, until=lambda found: any(s["name"].startswith("POST /v1/threads/") for s in found))
+    spans = collector.trace(TRACE_ID, until=having("POST /v1/threads/{thread_id}/messages", "auth", "auth.plugin",
+                                                   "isolation.check", "store.commit"))
     server = named(spans, "POST /v1/threads/{thread_id}/messages")
     assert server["parentSpanId"] == CALLER_SPAN and server["kind"] == 2 and server["service"] == "northstar-test"
     assert server["attrs"]["http.route"] == "/v1/threads/{thread_id}/messages"
@@ -171,7 +177,7 @@ def test_without_a_traceparent_the_request_starts_a_trace(traced, collector):
     events = traced.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"]
     _, trace_id, span_id, flags = events[0]["trace"].split("-")
     name = "POST /v1/threads/{thread_id}/messages"
-    root = named(collector.trace(trace_id, until=lambda found: any(s["name"] == name for s in found)), name)
+    root = named(collector.trace(trace_id, until=having(name)), name)
     assert "parentSpanId" not in root and root["spanId"] == span_id and flags == "01"
 
 
@@ -197,7 +203,8 @@ def test_sample_ratio_zero_records_only_what_callers_sampled(data_dir, collector
         server.post(f"/v1/threads/{thread}/messages", json={"text": "sampled"}, headers={**headers, "traceparent": TRACEPARENT})
         root_trace = server.get(f"/v1/threads/{thread}/events", headers=headers).json()["events"][0]["trace"]
         assert root_trace.endswith("-00")  # started here, not sampled: said so downstream
-        assert named(collector.trace(TRACE_ID, until=lambda found: len(found) >= 3), "POST /v1/threads/{thread_id}/messages")
+        name = "POST /v1/threads/{thread_id}/messages"
+        assert named(collector.trace(TRACE_ID, until=having(name)), name)
         assert {span["traceId"] for span in collector.spans} == {TRACE_ID}
     finally:
         server.kill()
@@ -217,7 +224,7 @@ def test_malformed_traceparents_start_a_new_trace(traced, collector):
 def test_refusals_are_traced_and_only_5xx_is_an_error(traced, collector):
     missing = traced.get(f"/v1/threads/th_{'a' * 26}", headers={**bearer(traced.token()), "traceparent": TRACEPARENT})
     assert missing.status_code == 404
-    spans = collector.trace(TRACE_ID, until=lambda found: any(s["name"] == "GET /v1/threads/{thread_id}" for s in found))
+    spans = collector.trace(TRACE_ID, until=having("GET /v1/threads/{thread_id}", "isolation.check"))
     server = named(spans, "GET /v1/threads/{thread_id}")
     assert server["attrs"]["http.response.status_code"] == "404" and server["attrs"]["northstar.error_code"] == "not_found"
     assert "status" not in server
@@ -227,7 +234,7 @@ def test_refusals_are_traced_and_only_5xx_is_an_error(traced, collector):
 
     unauthenticated = traced.get(f"/v1/threads/th_{'a' * 26}", headers={"traceparent": f"00-{'2' * 32}-{CALLER_SPAN}-01"})
     assert unauthenticated.status_code == 401
-    spans = collector.trace("2" * 32, until=lambda found: any(s["name"] == "auth" for s in found))
+    spans = collector.trace("2" * 32, until=having("auth"))
     assert named(spans, "auth")["status"]["code"] == 2
 
 
@@ -252,7 +259,7 @@ def test_a_plugins_outbound_fetch_carries_the_trace(data_dir, collector):
         answer = server.get(f"/v1/threads/th_{'a' * 26}", headers={"Authorization": f"Bearer {token}", "traceparent": TRACEPARENT})
         assert answer.status_code == 404
         assert seen[-1] is not None and seen[-1].startswith(f"00-{TRACE_ID}-")
-        spans = collector.trace(TRACE_ID, until=lambda found: any(s["name"] == "http_fetch GET" for s in found))
+        spans = collector.trace(TRACE_ID, until=having("http_fetch GET", "auth.plugin"))
         fetch = named(spans, "http_fetch GET")
         assert seen[-1] == f"00-{TRACE_ID}-{fetch['spanId']}-01"
         assert fetch["kind"] == 3 and fetch["parentSpanId"] == named(spans, "auth.plugin")["spanId"]
@@ -272,7 +279,7 @@ def test_storage_calls_are_spans_and_s3_requests_carry_the_trace(data_dir, colle
                                headers={**bearer(server.token()), "traceparent": TRACEPARENT,
                                         "Content-Type": "application/octet-stream"})
         assert uploaded.status_code == 201, uploaded.text
-        spans = collector.trace(TRACE_ID, until=lambda found: any(s["name"] == "POST /v1/artifacts" for s in found)
+        spans = collector.trace(TRACE_ID, until=lambda found: having("POST /v1/artifacts", "storage.put_open", "storage.put_finish")(found)
                                 and any(s["name"].startswith("http_fetch") for s in found))
         server_span = named(spans, "POST /v1/artifacts")
         storage = [span for span in spans if span["name"].startswith("storage.")]
