@@ -15,7 +15,7 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     let writer: SQLiteConnection
     private let reader: SQLiteConnection
     private let batcher: WriteBatcher
-    private let readQueue = DispatchQueue(label: "northstar.store.read")
+    private let reads = FairReadQueue(label: "northstar.store.read")
     let retainPerStream: Int64
     let onAppend: @Sendable (StreamEvent) -> Void
     /// Whether writes can succeed now; `/readyz` reads it.
@@ -144,8 +144,9 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
     }
 
     func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            readQueue.async { [reader] in continuation.resume(with: Result { try body(reader) }) }
+        let tenant = ReadingTenant.current
+        return try await withCheckedThrowingContinuation { continuation in
+            reads.submit(tenant: tenant) { [reader] in continuation.resume(with: Result { try body(reader) }) }
         }
     }
 

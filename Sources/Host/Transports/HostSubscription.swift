@@ -82,63 +82,71 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
             let (gate, context) = (gate, Callback(function: onLive, context: subscriber.context))
             subscription.whenCaughtUp { gate.run { context.function(context.context) } }
         }
+        let tenant = principal.context.tenant.description
         let task = Task { [self] in
             // A finished task's handle is dropped, so nothing of it stays per subscriber.
             defer { running.withLockedValue { $0.task = nil; $0.taskDone = true } }
-            do {
-                while let item = try await subscription.next() {
-                    switch item {
-                    case .event(let event):
-                        // A backlog goes out as fast as the client reads it; one that
-                        // stops reading for the connection's grace is a slow consumer.
-                        if let connection, await !connection.waitForRoom(timeout: connection.grace) {
-                            connection.cutOff()
-                            metrics?.increment("northstar_slow_consumer_cutoffs_total", [("transport", transport)])
-                            end(ns_status(NS_ERR_TOO_LARGE),
-                                "slow consumer: the client stopped reading the backlog; resume after seq \(position)")
-                            return
-                        }
-                        let delivered = gate.run {
-                            withNSStr(event.type) { type in
-                                event.json.withUnsafeBytes { raw in
-                                    subscriber.on_event?(subscriber.context, event.seq, type,
-                                                         ns_bytes(ptr: raw.bindMemory(to: UInt8.self).baseAddress, len: UInt64(raw.count)))
-                                }
-                            }
-                        }
-                        if !delivered { return }
-                        handed.store(subscription.lastDeliveredSeq, ordering: .releasing)
-                    case .gap(let requestedAfter, let firstSeq):
-                        metrics?.increment("northstar_gaps_served_total")
-                        gate.run { subscriber.on_gap?(subscriber.context, requestedAfter, firstSeq) }
-                        handed.store(subscription.lastDeliveredSeq, ordering: .releasing)
-                    case .overflow:
-                        end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(position)")
-                        return
-                    case .live:
-                        // The host writes from here on; this task is done.
-                        live.store(true, ordering: .releasing)
-                        (subscription as? Subscription)?.whenLiveEnds { [self] reason in liveEnded(reason) }
-                        return
-                    }
-                }
-                if subscription.completes {
-                    end(ns_status(NS_OK), "complete: the last seq was \(position)")
-                } else {
-                    end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(position)")
-                }
-            } catch let error as UnframeableEvent {
-                end(ns_status(NS_ERR_INTERNAL),
-                    "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(position)")
-            } catch {
-                end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
-            }
+            // The catch-up's reads take turns with other tenants' (`FairReadQueue`).
+            await ReadingTenant.$named.withValue(tenant) { await deliver() }
         }
         let cancelled = running.withLockedValue { running -> Bool in
             if !running.taskDone { running.task = task }
             return running.cancelled
         }
         if cancelled { task.cancel() } else { watchExpiry() }
+    }
+
+    /// Reads the source and hands each item to the plugin, until the
+    /// source is live (the host writes from then on) or ends.
+    private func deliver() async {
+        do {
+            while let item = try await subscription.next() {
+                switch item {
+                case .event(let event):
+                    // A backlog goes out as fast as the client reads it; one that
+                    // stops reading for the connection's grace is a slow consumer.
+                    if let connection, await !connection.waitForRoom(timeout: connection.grace) {
+                        connection.cutOff()
+                        metrics?.increment("northstar_slow_consumer_cutoffs_total", [("transport", transport)])
+                        end(ns_status(NS_ERR_TOO_LARGE),
+                            "slow consumer: the client stopped reading the backlog; resume after seq \(position)")
+                        return
+                    }
+                    let delivered = gate.run {
+                        withNSStr(event.type) { type in
+                            event.json.withUnsafeBytes { raw in
+                                subscriber.on_event?(subscriber.context, event.seq, type,
+                                                     ns_bytes(ptr: raw.bindMemory(to: UInt8.self).baseAddress, len: UInt64(raw.count)))
+                            }
+                        }
+                    }
+                    if !delivered { return }
+                    handed.store(subscription.lastDeliveredSeq, ordering: .releasing)
+                case .gap(let requestedAfter, let firstSeq):
+                    metrics?.increment("northstar_gaps_served_total")
+                    gate.run { subscriber.on_gap?(subscriber.context, requestedAfter, firstSeq) }
+                    handed.store(subscription.lastDeliveredSeq, ordering: .releasing)
+                case .overflow:
+                    end(ns_status(NS_ERR_TOO_LARGE), "slow consumer: more than the queue limit behind; resume after seq \(position)")
+                    return
+                case .live:
+                    // The host writes from here on; this task is done.
+                    live.store(true, ordering: .releasing)
+                    (subscription as? Subscription)?.whenLiveEnds { [self] reason in liveEnded(reason) }
+                    return
+                }
+            }
+            if subscription.completes {
+                end(ns_status(NS_OK), "complete: the last seq was \(position)")
+            } else {
+                end(ns_status(NS_ERR_CANCELLED), "the server closed the stream; resume after seq \(position)")
+            }
+        } catch let error as UnframeableEvent {
+            end(ns_status(NS_ERR_INTERNAL),
+                "the transport could not frame event \(error.seq) (frame_event failed); resume after seq \(position)")
+        } catch {
+            end(ns_status(NS_ERR_UNAVAILABLE), "the event log could not be read")
+        }
     }
 
     /// How the host's live delivery ended (on the connection's loop).
