@@ -13,12 +13,16 @@ node sends (`selectors`), so the node, not the client, sets their pace.
 Each phase makes `--requests` reads; the figure is t_quiet's p50 and p99
 latency, and the storm's bytes read per second meanwhile.
 
+With `--store postgres` the node's store is a PostgreSQL database (a
+server started here as the tests start it, a new database per round, the
+default pool of 10 connections) instead of SQLite.
+
 With `--baseline DIR` a second build (a copy of `.build/release` made
 before a change) runs the same rounds, alternating with the first in one
 run, each on a fresh node; the script prints every round and the medians.
 
     swift build -c release
-    python3 Benchmarks/reader_fairness.py [--rounds 3] [--baseline /tmp/before]
+    python3 Benchmarks/reader_fairness.py [--rounds 3] [--store postgres] [--baseline /tmp/before]
 """
 import argparse
 import http.client
@@ -37,16 +41,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "Tests" / "e2e"))
+
+from postgres_server import PostgresServer  # noqa: E402
+
 STORM_EVENTS, STORM_EVENT_BYTES, QUIET_EVENTS, SUBSCRIBERS = 2000, 10_000, 20, 100
 
 
 class Node:
     """A `northstar serve` of one build on the dev config, in a data folder of its own."""
 
-    def __init__(self, build, folder):
+    def __init__(self, build, folder, postgres_url=None):
         self.build, self.folder = Path(build), Path(folder)
         settings = json.loads((ROOT / "Deploy" / "northstar.dev.json").read_text())
         settings["node"]["data_dir"] = str(self.folder / "ns")
+        if postgres_url:
+            settings["store"] = {"backend": "postgres", "postgres_url": postgres_url}
         settings["limits"].update({"max_connections_per_user": 100_000, "max_pending_connections_per_ip": 100_000})
         self.config = self.folder / "config.json"
         self.config.write_text(json.dumps(settings))
@@ -135,9 +145,9 @@ def reads(port, token, thread, count):
     return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
 
 
-def round_on(build, requests):
+def round_on(build, requests, postgres):
     folder = tempfile.mkdtemp(prefix="reader-fairness-")
-    node = Node(build, folder)
+    node = Node(build, folder, postgres.create_database() if postgres else None)
     try:
         storm_token, quiet_token = node.token("t_storm"), node.token("t_quiet")
         storm_thread = thread_with(node.port, storm_token, STORM_EVENTS, STORM_EVENT_BYTES)
@@ -164,7 +174,17 @@ def main():
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
     parser.add_argument("--baseline", help="a second build folder, run alternately with the first")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     options = parser.parse_args()
+    postgres = PostgresServer() if options.store == "postgres" else None
+    try:
+        run(options, postgres)
+    finally:
+        if postgres:
+            postgres.stop()
+
+
+def run(options, postgres):
     builds = {"new": options.build, **({"baseline": options.baseline} if options.baseline else {})}
     for name, build in builds.items():
         binary = Path(build) / "northstar"
@@ -172,11 +192,11 @@ def main():
     results = {name: [] for name in builds}
     for number in range(1, options.rounds + 1):
         for name, build in builds.items():
-            quiet, stormy, rate = round_on(build, options.requests)
+            quiet, stormy, rate = round_on(build, options.requests, postgres)
             results[name].append((quiet, stormy, rate))
             print(f"  round {number} {name}: t_quiet reads p50 / p99 {quiet[0]:.2f} / {quiet[1]:.2f} ms quiet, "
                   f"{stormy[0]:.2f} / {stormy[1]:.2f} ms in the storm; storm read {rate:.0f} MB/s", flush=True)
-    print(f"medians of {options.rounds} rounds, {options.requests} reads per phase:")
+    print(f"medians of {options.rounds} rounds, {options.requests} reads per phase, store {options.store}:")
     for name, rounds in results.items():
         median = lambda pick: statistics.median(pick(r) for r in rounds)  # noqa: E731
         print(f"  {name}: quiet p50 {median(lambda r: r[0][0]):.2f} ms, p99 {median(lambda r: r[0][1]):.2f} ms; "

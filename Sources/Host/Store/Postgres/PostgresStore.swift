@@ -38,6 +38,10 @@ public final class PostgresStore: EventStore, Sendable {
     private let appends = PostgresAppendBatcher()
     /// Group commit for canvas commands, per canvas.
     let commands = KeyedBatches<String, PlannedCommand, CommitOutcome>(maxBatch: 256)
+    /// Reads take turns between tenants, as many at once as the pool has
+    /// connections: the reads past those wait in the tenants' lines, not in
+    /// the pool's queue, where a write would wait behind all of them.
+    private let readTurns: TenantTurns
 
     /// Starts the connection pool; nothing is sent until `migrate`.
     init(address: PostgresAddress, poolSize: Int, retainPerStream: Int64, logger: Logger,
@@ -53,6 +57,7 @@ public final class PostgresStore: EventStore, Sendable {
         self.logger = logger
         self.onCommit = onCommit
         self.onAppend = onAppend
+        readTurns = TenantTurns(reads: poolSize)
         running = Task { await client.run() }
     }
 
@@ -117,9 +122,11 @@ public final class PostgresStore: EventStore, Sendable {
         }
     }
 
-    /// A read that sees one snapshot of the database.
+    /// A read that sees one snapshot of the database, in its tenant's turn (`TenantTurns`).
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body).value
+        try await readTurns.withTurn(of: ReadingTenant.current) {
+            try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body).value
+        }
     }
 
     /// The body's value, and how long its COMMIT (the WAL flush) took.
