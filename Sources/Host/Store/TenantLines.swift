@@ -2,8 +2,8 @@ import NIOCore
 
 /// Work waiting for the store, in a line per tenant, the lines taking turns.
 ///
-/// A store serves reads on a few connections (SQLite one, PostgreSQL a
-/// share of its pool), so reads wait for each other. In arrival order, one
+/// A store serves reads on a few connections (SQLite one, PostgreSQL its
+/// pool), so reads wait for each other. In arrival order, one
 /// tenant's burst (a hundred subscribers catching up on a long thread, each
 /// reading page after page) would queue ahead of every other tenant's
 /// reads, and a one-row read would wait for all of them. Taken from these

@@ -86,7 +86,7 @@ final class HostSubscription: WheelTimer, @unchecked Sendable {
         let task = Task { [self] in
             // A finished task's handle is dropped, so nothing of it stays per subscriber.
             defer { running.withLockedValue { $0.task = nil; $0.taskDone = true } }
-            // The catch-up's reads take turns with other tenants' (`FairReadQueue`).
+            // The catch-up's reads take turns with other tenants' (`TenantLines`).
             await ReadingTenant.$named.withValue(tenant) { await deliver() }
         }
         let cancelled = running.withLockedValue { running -> Bool in

@@ -144,7 +144,8 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
     let name = stream.string
     let connection = LiveConnection(naming: copied)
     let transport = PluginHandle.from(host)?.name ?? ""
-    Task {
+    // Its reads take turns with other tenants' (`TenantLines`), as a request's do.
+    Task { await ReadingTenant.$named.withValue(context.tenant.description) {
         do {
             let source = try await streamSource(name, after: after, kernel: kernel, context: context, connection: connection)
             let hosted = HostSubscription(source, subscriber: copy.function, principal: principal,
@@ -164,7 +165,7 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
         } catch {
             refuse(NS_ERR_UNAVAILABLE, "store_unavailable", "the event log could not be read")
         }
-    }
+    } }
 }
 
 /// The source of a stream name, resolved by the kernel's isolation service.
@@ -222,8 +223,9 @@ private func kernelCall(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ o
     let kernel = PluginHandle.from(host)?.kernel
     let requester = PrincipalHandles.find(principal)?.context
     let (operation, target, bytes) = (operation.string, target.string, body.array)
-    Task {
+    // Its reads take turns with other tenants' (`TenantLines`), as a request's do.
+    Task { await ReadingTenant.$named.withValue(requester?.tenant.description) {
         let (status, answer) = await KernelOperations.perform(operation, target: target, body: bytes, kernel: kernel, context: requester)
         withNSBytes(Array(answer)) { callback.function(callback.context, Int32(status), $0) }
-    }
+    } }
 }
