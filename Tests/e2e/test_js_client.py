@@ -419,6 +419,46 @@ def test_a_bad_credential_is_reported_and_retried_with_a_fresh_one(data_dir, sit
     server.kill()
 
 
+AT_THE_USER_LIMIT_PAGE = """
+const client = ns.connect({url: params.server, token, transports: params.transports, backoffMaxMs: 1000});
+const reasons = [];
+client.onStateChange(({state, reason}) => {
+  if (reason) reasons.push(reason.code);
+  if (state === 'reconnecting' && reason?.code === 'too_many_user_connections' && reasons.indexOf(reason.code) === reasons.length - 1) {
+    report('limited', {status: reason.status, message: reason.message, transport: client.transport});
+  }
+});
+client.subscribe('chat:' + params.thread, {
+  after: 0,
+  onEvent: event => report('event', {seq: event.seq, transport: client.transport, reasons}),
+  onError: error => report('page-error', {message: 'subscription: ' + error.code}),
+});
+"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_a_user_at_the_connection_limit_is_told_so_and_connects_once_another_closes(data_dir, site, transport):
+    server = start(data_dir, site, limits={"max_connections_per_user": 2})
+    token = server.token()
+    thread = create(server, "threads", token)
+    # The user's two other connections: every place the node gives alice.
+    held = [requests.get(f"{server.url}/sse/chat/{thread}", headers=bearer(token), stream=True, timeout=10) for _ in range(2)]
+    assert [answer.status_code for answer in held] == [200, 200]
+    site.add("page", server.url, AT_THE_USER_LIMIT_PAGE, transports=[transport], thread=thread)
+    site.open("page")
+    limited = site.wait("page", "limited")
+    # Said why, with the server's code, and still on the transport it asked for: no fallback to SSE.
+    assert limited["status"] == 429 and "max_connections_per_user" in limited["message"]
+    assert limited["transport"] == transport
+    for answer in held:
+        answer.close()
+    post(server, token, thread, "once a place is free", message_id="m1")
+    event = site.wait("page", "event")
+    assert event["seq"] == 1 and event["transport"] == transport
+    assert "websocket_refused" not in event["reasons"]  # the refusal was read as the limit, never as a server without WebSocket
+    server.kill()
+
+
 ISOLATION_PAGE = """
 const client = ns.connect({url: params.server, token, transports: params.transports});
 await client.ready();

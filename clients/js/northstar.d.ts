@@ -74,7 +74,12 @@ export interface ClientOptions {
 
 export interface StateChange {
   state: ConnectionState;
-  /** Why it is not open: the last failure, or null. */
+  /**
+   * Why it is not open: the last failure, or null. `too_many_user_connections`
+   * (status 429): the user's other tabs and devices hold every connection the
+   * server allows one user; the client retries, with backoff, on the same
+   * transport, until one of them closes.
+   */
   reason: NorthstarError | null;
   transport: Transport;
 }

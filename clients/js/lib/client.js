@@ -210,6 +210,10 @@ export class Client {
       await this.token({ force: true }).catch(() => {});
       return this._retry(new NorthstarError('unauthorized', 'the server refused the credential'));
     }
+    // The user's other tabs and devices may hold every connection the server
+    // allows one user: wait for one to close, on WebSocket still.
+    const limit = await this._connectionLimit();
+    if (limit) return this._retry(limit);
     // Once more before giving up on WebSocket: the server may have come up
     // between the refused socket and the probe.
     this._refusals = (this._refusals ?? 0) + 1;
@@ -233,6 +237,27 @@ export class Client {
       return response.status;
     } catch {
       return 0;
+    }
+  }
+
+  /**
+   * The server's refusal when this user holds as many connections as it
+   * allows one user (429 `too_many_user_connections`); null otherwise.
+   * Neither a refused WebSocket nor an EventSource says why it failed, but
+   * a plain request to the SSE route of a thread that does not exist does:
+   * the server counts the connection before it looks for the thread, so it
+   * answers 429 at the limit and 404 below it. Asked only once a REST
+   * request accepted the credential.
+   */
+  async _connectionLimit() {
+    try {
+      const query = new URLSearchParams({ access_token: await this.token() });
+      const response = await fetch(`${this.url}/sse/chat/th_aaaaaaaaaaaaaaaaaaaaaaaaaa?${query}`);
+      const body = await response.json().catch(() => null);
+      if (response.status !== 429 || body?.error?.code !== 'too_many_user_connections') return null;
+      return NorthstarError.fromServer(body.error, 429);
+    } catch {
+      return null;
     }
   }
 
@@ -399,7 +424,9 @@ export class Client {
       if (!mine()) return;
       this._closeSource(subscription);
       const status = await this._probe();
+      const limit = status === 404 ? await this._connectionLimit() : null;
       if (status === 401) await this.token({ force: true }).catch(() => {});
+      else if (limit) this._setState('reconnecting', limit);  // back off until another connection closes
       else if (status === 404 || status === 403) {
         // The server answers but this stream is gone or not ours any more: say so.
         const check = await this.rest('GET', refetchPath(subscription.stream) ?? '/v1', undefined).catch(error => error);
@@ -410,7 +437,7 @@ export class Client {
       if (status === 0) this._setState('reconnecting', new NorthstarError('connection_failed', 'the server is unreachable'));
       const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** attempt);
       setTimeout(() => {
-        if (status === 0 && this.state === 'reconnecting') this._setState('open', null);
+        if ((status === 0 || limit) && this.state === 'reconnecting') this._setState('open', null);
         this._openSource(subscription, attempt + 1);
       }, Math.random() * ceiling);
     };
