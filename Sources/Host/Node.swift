@@ -126,6 +126,8 @@ public final class Node: Sendable {
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
         let userConnections = kernel.userConnections
         metrics.addGauges([
+            ("northstar_store_reads_waiting", "Store reads waiting for their turn now (reads take turns between tenants).",
+             { Double(store.readsWaiting) }),
             ("northstar_user_connections", "Transport connections holding a principal now, every user's together.",
              { Double(userConnections.total) }),
             ("northstar_users_connected", "Users holding at least one transport connection now.", { Double(userConnections.users) }),

@@ -74,8 +74,10 @@ def test_histograms_counters_and_gauges_cover_the_hot_paths(data_dir):
         assert samples(text, "northstar_http_requests_total")['{status="404"}'] == 20
         gauges = {name: samples(text, name)[""] for name in ["northstar_live_subscribers", "northstar_streams_with_subscribers",
                                                             "northstar_connections_open", "northstar_websockets_open",
-                                                            "northstar_transport_exchanges_open"]}
+                                                            "northstar_transport_exchanges_open",
+                                                            "northstar_store_reads_waiting"]}
         assert gauges["northstar_live_subscribers"] == 1 and gauges["northstar_streams_with_subscribers"] == 1
+        assert gauges["northstar_store_reads_waiting"] == 0  # every read answered
         assert gauges["northstar_connections_open"] >= 1 and gauges["northstar_websockets_open"] == 0
         # Bounded labels: no id of a tenant, thread or user anywhere.
         assert thread not in text and "t_alpha" not in text and "alice" not in text

@@ -24,6 +24,9 @@ final class FairReadQueue: Sendable {
         queue = DispatchQueue(label: label)
     }
 
+    /// Reads queued and not yet begun.
+    var waiting: Int { state.withLockedValue { $0.lines.count } }
+
     /// Queues `read` in the line of `tenant` ("" for the node's own reads).
     func submit(tenant: String, _ read: @escaping Read) {
         let startDrain = state.withLockedValue { state -> Bool in

@@ -143,6 +143,8 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
         try await Traced.span("store.commit", ["db.system.name": "sqlite"]) { _ in try await batcher.submit(body) }
     }
 
+    public var readsWaiting: Int { reads.waiting }
+
     func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let tenant = ReadingTenant.current
         return try await withCheckedThrowingContinuation { continuation in

@@ -7,6 +7,10 @@ public protocol EventStore: Sendable {
     /// Whether writes can succeed now (`/readyz` answers from it).
     var health: StoreHealth { get }
 
+    /// Reads waiting for their turn now (reads take turns between tenants:
+    /// `TenantLines`), for `/metrics`.
+    var readsWaiting: Int { get }
+
     /// One small durable write, to find out whether writes work again.
     func probeWrite() async throws
 

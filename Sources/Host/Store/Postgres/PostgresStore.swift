@@ -122,6 +122,8 @@ public final class PostgresStore: EventStore, Sendable {
         }
     }
 
+    public var readsWaiting: Int { readTurns.waiting }
+
     /// A read that sees one snapshot of the database, in its tenant's turn (`TenantTurns`).
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await readTurns.withTurn(of: ReadingTenant.current) {
