@@ -5,13 +5,6 @@ import Testing
 
 /// The store's reads taking turns between tenants (`FairReadQueue`).
 @Suite struct FairReadQueueTests {
-    /// What ran, in order.
-    private final class Ran: Sendable {
-        private let names = NIOLockedValueBox<[String]>([])
-        func add(_ name: String) { names.withLockedValue { $0.append(name) } }
-        var all: [String] { names.withLockedValue { $0 } }
-    }
-
     @Test("another tenant's read waits for one read per tenant with reads waiting, not for a burst queued ahead of it")
     func turnsAreTaken() {
         let queue = FairReadQueue(label: "test.reads")

@@ -4,13 +4,6 @@ import Testing
 
 /// Turns to read the PostgreSQL store (`TenantTurns`).
 @Suite struct TenantTurnsTests {
-    /// What ran, in order.
-    private final class Ran: Sendable {
-        private let names = NIOLockedValueBox<[String]>([])
-        func add(_ name: String) { names.withLockedValue { $0.append(name) } }
-        var all: [String] { names.withLockedValue { $0 } }
-    }
-
     /// Shut until opened; whoever waits at it polls.
     private final class Gate: Sendable {
         private let opened = NIOLockedValueBox(false)
