@@ -31,6 +31,21 @@ struct TenantLines<Item> {
         count += 1
     }
 
+    /// Takes out of the tenant's line the first item that `matches` (one
+    /// that left before its turn), if it is still waiting.
+    mutating func remove(from tenant: String, where matches: (Item) -> Bool) -> Item? {
+        guard var line = waiting[tenant], let index = line.firstIndex(where: matches) else { return nil }
+        let item = line.remove(at: index)
+        count -= 1
+        if line.isEmpty {
+            waiting[tenant] = nil
+            order.removeAll { $0 == tenant }
+        } else {
+            waiting[tenant] = line
+        }
+        return item
+    }
+
     /// The first item of the tenant whose turn it is, who goes to the back
     /// of the turns if it has more; nil when nothing waits.
     mutating func next() -> Item? {

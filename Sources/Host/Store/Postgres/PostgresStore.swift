@@ -38,9 +38,10 @@ public final class PostgresStore: EventStore, Sendable {
     private let appends = PostgresAppendBatcher()
     /// Group commit for canvas commands, per canvas.
     let commands = KeyedBatches<String, PlannedCommand, CommitOutcome>(maxBatch: 256)
-    /// Reads take turns between tenants, as many at once as the pool has
-    /// connections: the reads past those wait in the tenants' lines, not in
-    /// the pool's queue, where a write would wait behind all of them.
+    /// Reads take turns between tenants (`TenantTurns`), twice as many at
+    /// once as the pool has connections: the reads past those wait in the
+    /// tenants' lines, not in the pool's queue, where a write would wait
+    /// behind all of them.
     private let readTurns: TenantTurns
 
     /// Starts the connection pool; nothing is sent until `migrate`.
@@ -57,7 +58,10 @@ public final class PostgresStore: EventStore, Sendable {
         self.logger = logger
         self.onCommit = onCommit
         self.onAppend = onAppend
-        readTurns = TenantTurns(reads: poolSize)
+        // A read holds its turn a little longer than its connection (until
+        // its deadline's task has ended too): with one turn per connection,
+        // the turns ran out while connections sat free (`reader_fairness.py`).
+        readTurns = TenantTurns(reads: 2 * poolSize)
         running = Task { await client.run() }
     }
 
