@@ -69,4 +69,23 @@ import Testing
             await ReadingTenant.$named.withValue("t_beta") { #expect(ReadingTenant.current == "t_beta") }
         }
     }
+
+    @Test("a store read whose task is cancelled before its turn is skipped, and the reads after it run")
+    func aCancelledReadIsSkipped() async throws {
+        let fixture = try StoreFixture()
+        let (holding, release) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let ran = Ran()
+        let first = Task { try await fixture.store.onReader { _ in holding.signal(); release.wait(); ran.add("first") } }
+        holding.wait()  // the reading connection is busy until released
+        let cancelled = Task { try await fixture.store.onReader { _ in ran.add("cancelled") } }
+        let after = Task { try await fixture.store.onReader { _ in ran.add("after") } }
+        for _ in 0..<2000 where fixture.store.readsWaiting < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(fixture.store.readsWaiting == 2)
+        cancelled.cancel()
+        release.signal()
+        try await first.value
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        try await after.value
+        #expect(ran.all == ["first", "after"])
+    }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import NIOConcurrencyHelpers
 
 /// The embedded store: one SQLite file in WAL mode, `synchronous = FULL`.
 ///
@@ -145,10 +146,22 @@ public final class SQLiteStore: EventStore, @unchecked Sendable {
 
     public var readsWaiting: Int { reads.waiting }
 
+    /// Runs `body` on the reading connection, in its tenant's turn. A read
+    /// whose task is cancelled before its turn is skipped when the turn
+    /// comes (`CancellationError`): a client that subscribes and leaves,
+    /// again and again, costs no reads nobody will use.
     func onReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let tenant = ReadingTenant.current
-        return try await withCheckedThrowingContinuation { continuation in
-            reads.submit(tenant: tenant) { [reader] in continuation.resume(with: Result { try body(reader) }) }
+        let cancelled = NIOLockedValueBox(false)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                reads.submit(tenant: tenant) { [reader] in
+                    if cancelled.withLockedValue({ $0 }) { return continuation.resume(throwing: CancellationError()) }
+                    continuation.resume(with: Result { try body(reader) })
+                }
+            }
+        } onCancel: {
+            cancelled.withLockedValue { $0 = true }
         }
     }
 
