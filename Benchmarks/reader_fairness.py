@@ -124,10 +124,11 @@ def storm(port, token, thread, stop, counted):
                 continue
             with counted.get_lock():
                 counted.value += len(chunk)
-            tail = key.data
-            tail += chunk
-            del tail[:-64]  # only the end is needed: has the last event arrived?
-            if not chunk or last_seq in tail:
+            # The last event's `id:` line opens its frame, so it is looked for in what
+            # arrived, with the end of the previous read (the line may be split across two).
+            seen = bytes(key.data) + chunk
+            key.data[:] = seen[-len(last_seq):]
+            if not chunk or last_seq in seen:
                 selector.unregister(key.fileobj)
                 key.fileobj.close()
                 connect()
