@@ -64,7 +64,8 @@ class Northstar:
         self.work = Path(tempfile.mkdtemp())
         # The embedded default's plugins, with these limits.
         settings = json.loads((ROOT / "Deploy" / "northstar.dev.json").read_text())
-        settings["limits"].update(limits)
+        # One user publishes every event: no write rate.
+        settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0, **limits})
         settings["node"]["data_dir"] = str(self.work / "data")
         config = self.work / "config.json"
         config.write_text(json.dumps(settings))

@@ -24,6 +24,7 @@ import tempfile
 import time
 import urllib.request
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def request(url, token=None, body=None):
     data = json.dumps(body).encode() if body is not None else None
@@ -37,8 +38,14 @@ def request(url, token=None, body=None):
 def measure(binary, text_bytes, count):
     with tempfile.TemporaryDirectory(prefix="ns-disk-") as data_dir:
         log = open(os.path.join(data_dir, "server.log"), "w")
+        # The embedded default, but for the write rate: one user posts every event as fast as it goes.
+        settings = json.load(open(os.path.join(ROOT, "Deploy", "northstar.dev.json")))
+        settings["node"]["data_dir"] = data_dir
+        settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0})
+        config = os.path.join(data_dir, "config.json")
+        json.dump(settings, open(config, "w"))
         server = subprocess.Popen([os.path.join(binary, "northstar"), "serve", "--listen", "127.0.0.1:0",
-                                   "--data-dir", data_dir, "--log-level", "notice"], stdout=log, stderr=log)
+                                   "--config", config, "--log-level", "notice"], stdout=log, stderr=log)
         try:
             port = None
             for _ in range(300):
@@ -50,7 +57,7 @@ def measure(binary, text_bytes, count):
             assert port, open(log.name).read()
             base = f"http://127.0.0.1:{port}"
             token = subprocess.run([os.path.join(binary, "northstar"), "token", "--tenant", "t_bench", "--user", "u",
-                                    "--data-dir", data_dir], capture_output=True, text=True, check=True).stdout.strip()
+                                    "--config", config], capture_output=True, text=True, check=True).stdout.strip()
             thread = request(f"{base}/v1/threads", token, {})["thread_id"]
             database = os.path.join(data_dir, "northstar.sqlite")
             before = checkpointed_size(database)

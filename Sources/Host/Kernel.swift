@@ -14,10 +14,12 @@ public struct Kernel: Sendable {
     public let gestures: Gestures
     /// The transport connections each user holds, capped.
     public let userConnections: UserConnections
+    /// The writes each user and tenant may make per second.
+    public let writeRates: WriteRates
 
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
                 artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits(),
-                maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser) {
+                maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser, writeRates: WriteRates = WriteRates(.init())) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -28,5 +30,6 @@ public struct Kernel: Sendable {
         self.artifacts = artifacts
         gestures = Gestures(store: store, resolver: resolver, limits: gestureLimits)
         userConnections = UserConnections(limit: maxConnectionsPerUser)
+        self.writeRates = writeRates
     }
 }

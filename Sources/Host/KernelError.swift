@@ -22,6 +22,8 @@ public struct KernelError: Error, Sendable, Equatable {
         /// What was asked for has been pruned from the log.
         case gone
         case tooLarge
+        /// Over a rate: the caller may retry later (`retry_after_ms` says when).
+        case tooManyRequests
         case rangeNotSatisfiable
         /// Well-formed but cannot apply (a failing patch, a document too deep).
         case unprocessable

@@ -121,7 +121,8 @@ public final class Node: Sendable {
         }
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands,
                         artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),
-                        gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser)
+                        gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser,
+                        writeRates: WriteRates(config.limits.writes, metrics: metrics))
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
         let userConnections = kernel.userConnections

@@ -57,6 +57,8 @@ import Testing
             "limits.max_connections": Int64(limits.connections.maxConnections),
             "limits.max_pending_connections_per_ip": Int64(limits.connections.maxPendingPerAddress),
             "limits.max_connections_per_user": Int64(limits.connections.maxPerUser),
+            "limits.writes_per_second_per_user": Int64(limits.writes.perUser),
+            "limits.writes_per_second_per_tenant": Int64(limits.writes.perTenant),
             "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),
             "limits.idle_timeout_seconds": seconds(limits.connections.idleTimeout),
             "limits.body_timeout_seconds": seconds(limits.connections.bodyTimeout),
@@ -130,6 +132,19 @@ import Testing
         #expect(refusal(#"{"limits": {"slow_consumer_grace_seconds": 3601}}"#)?.path == "limits.slow_consumer_grace_seconds")
         #expect(refusal(#"{"limits": {"slow_consumer_grace_seconds": "soon"}}"#)?.path == "limits.slow_consumer_grace_seconds")
         #expect(WebSocketLimits().slowConsumerGraceSeconds == 60)
+    }
+
+    @Test("write rates are 0 (off) to 1,000,000 a second, 100 per user and 2,000 per tenant unless set")
+    func writeRates() throws {
+        for key in ["writes_per_second_per_user", "writes_per_second_per_tenant"] {
+            #expect(refusal(#"{"limits": {"\#(key)": -1}}"#)?.path == "limits.\(key)")
+            #expect(refusal(#"{"limits": {"\#(key)": 1000001}}"#)?.path == "limits.\(key)")
+            #expect(refusal(#"{"limits": {"\#(key)": 2.5}}"#)?.path == "limits.\(key)")
+            #expect(refusal(#"{"limits": {"\#(key)": "fast"}}"#)?.path == "limits.\(key)")
+        }
+        let off = try loadConfig(#"{"limits": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 7}}"#)
+        #expect(off.limits.writes.perUser == 0 && off.limits.writes.perTenant == 7)
+        #expect(try loadConfig("{}").limits.writes == WriteRates.Limits())
     }
 
     @Test("a missing required value is refused")

@@ -71,6 +71,20 @@ class Server:
     def post(self, path, **kwargs):
         return requests.post(self.url + path, timeout=10, **kwargs)
 
+    def write(self, path, **kwargs):
+        """POSTs as a well-behaved client does: refused 429 `rate_limited` (the
+        node's write rates, 100 a second per user by default), it waits the
+        `retry_after_ms` the answer names and sends it again (nothing of a
+        refused write was stored). For tests that need many events fast."""
+        deadline = time.monotonic() + 60
+        while True:
+            answer = self.post(path, **kwargs)
+            if answer.status_code != 429 or time.monotonic() > deadline:
+                return answer
+            error = answer.json()["error"]
+            assert error["code"] == "rate_limited", error
+            time.sleep(error["retry_after_ms"] / 1000)
+
     def token(self, tenant="t_alpha", user="alice", scopes="read,write", env=None, ttl=3600):
         """A dev token minted by the CLI against this server's config and data dir."""
         args = ["token", "--tenant", tenant, "--user", user, "--scopes", scopes, "--ttl", ttl,
@@ -96,6 +110,23 @@ class Server:
 
     def log_text(self):
         return self.log_path.read_text()
+
+
+# The node's write rates off: for a test whose requests must not meet a 429
+# that depends on how fast the machine is.
+NO_WRITE_RATES = {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}
+
+
+def default_config(data_dir, limits=None):
+    """Writes the embedded default (Deploy/northstar.dev.json) with these
+    `limits` on top; returns its path."""
+    document = json.loads((ROOT / "Deploy" / "northstar.dev.json").read_text())
+    document["node"].pop("data_dir", None)
+    document["node"].pop("listen", None)
+    document["limits"].update(limits or {})
+    config = Path(data_dir) / "default-config.json"
+    config.write_text(json.dumps(document))
+    return config
 
 
 def dev_config(data_dir, limits=None, ws=None, store=None):

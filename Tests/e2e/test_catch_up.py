@@ -21,7 +21,7 @@ def backlog(server):
     headers = bearer(server.token())
     thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
     for index in range(COUNT):
-        answer = server.post(f"/v1/threads/{thread}/messages", json={"text": f"{index} {TEXT}"}, headers=headers)
+        answer = server.write(f"/v1/threads/{thread}/messages", json={"text": f"{index} {TEXT}"}, headers=headers)
         assert answer.status_code == 201
     return server, headers, thread
 
@@ -90,7 +90,7 @@ def impatient_backlog(data_dir):
     headers = bearer(server.token())
     thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
     for index in range(BIG_COUNT):
-        assert server.post(f"/v1/threads/{thread}/messages", json={"text": f"{index} {BIG_TEXT}"}, headers=headers).status_code == 201
+        assert server.write(f"/v1/threads/{thread}/messages", json={"text": f"{index} {BIG_TEXT}"}, headers=headers).status_code == 201
     yield server, headers, thread
     server.kill()
 

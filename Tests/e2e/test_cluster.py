@@ -360,17 +360,17 @@ def all_events(node, thread, headers):
 def test_store_copy_moves_a_node_to_a_cluster_verified_and_can_run_again(postgres, data_dir):
     single = Server(data_dir / "single").start()
     headers = bearer(single.token())
-    thread = single.post("/v1/threads", json={"title": "kept"}, headers=headers).json()["thread_id"]
+    thread = single.write("/v1/threads", json={"title": "kept"}, headers=headers).json()["thread_id"]
     for index in range(1205):  # more than one page of the copy
         message = {"text": f"m{index}", **({"client_message_id": f"cm{index}"} if index < 5 else {})}
-        single.post(f"/v1/threads/{thread}/messages", json=message, headers=headers)
-    canvas = single.post("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
+        single.write(f"/v1/threads/{thread}/messages", json=message, headers=headers)
+    canvas = single.write("/v1/canvases", json={}, headers=headers).json()["canvas_id"]
     for rev in range(3):
-        single.post(f"/v1/canvases/{canvas}/commands", headers=headers,
-                    json={"command_id": f"c{rev}", "base_rev": rev, "ops": [{"op": "add", "path": f"/k{rev}", "value": rev}]})
-    gesture = single.post(f"/v1/canvases/{canvas}/gestures", headers=headers).json()["gesture_id"]
-    single.post(f"/v1/canvases/{canvas}/gestures/{gesture}/samples", headers=headers,
-                json={"samples": [{"t_ms": 0, "x": 1, "y": 2, "pointer": 1, "phase": "down"}]})
+        single.write(f"/v1/canvases/{canvas}/commands", headers=headers,
+                     json={"command_id": f"c{rev}", "base_rev": rev, "ops": [{"op": "add", "path": f"/k{rev}", "value": rev}]})
+    gesture = single.write(f"/v1/canvases/{canvas}/gestures", headers=headers).json()["gesture_id"]
+    single.write(f"/v1/canvases/{canvas}/gestures/{gesture}/samples", headers=headers,
+                 json={"samples": [{"t_ms": 0, "x": 1, "y": 2, "pointer": 1, "phase": "down"}]})
     before = all_events(single, thread, headers)
     single.stop()
 

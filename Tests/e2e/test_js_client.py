@@ -702,3 +702,41 @@ def test_unsubscribing_stops_the_stream_on_the_server_too(data_dir, site, transp
     site.flags.add("check")
     assert site.wait("page", "done") == {"page": "page", "kind": "done", "seqs": [1], "closed": True}
     server.kill()
+
+
+RATE_LIMITED_PAGE = """
+const client = ns.connect({url: params.server, token, transports: params.transports});
+await client.ready();
+const thread = new ns.Thread(client, params.thread);
+const started = performance.now();
+// More than the node's burst at once: the ones refused for the rate wait and go again.
+const posts = [];
+for (let i = 0; i < params.count; i++) posts.push(thread.post(`m${i}`));
+const outcomes = await Promise.allSettled(posts);
+// A gesture start has no idempotency key; refused for the rate, nothing was stored, so it goes again too.
+const gestures = await Promise.allSettled([1, 2, 3].map(() => client.call('gesture.start', {canvasId: params.canvas}, {})));
+report('done', {failed: [...outcomes, ...gestures].filter(o => o.status === 'rejected').map(o => o.reason.code),
+                seconds: (performance.now() - started) / 1000, transport: client.transport});
+"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_writes_refused_for_the_rate_wait_as_told_and_each_is_stored_once(data_dir, site, transport):
+    per_user = 5  # a burst of 10, then one every 200 ms
+    server = start(data_dir, site, limits={"writes_per_second_per_user": per_user})
+    token = server.token()
+    thread = create(server, "threads", token)
+    canvas = create(server, "canvases", token)
+    count = 20
+    time.sleep(2.2)  # the bucket full again after the two creates
+    site.add("page", server.url, RATE_LIMITED_PAGE, thread=thread, canvas=canvas, count=count, transports=[transport])
+    site.open("page")
+    done = site.wait("page", "done", timeout=60)
+    assert done["failed"] == [] and done["transport"] == transport, done
+    # 23 writes, 10 at once and then one each 200 ms: they were held back, not refused for good.
+    assert done["seconds"] >= (count + 3 - 2 * per_user) / per_user * 0.8, done
+    events = server.get(f"/v1/threads/{thread}/events?after=0", headers=bearer(token)).json()["events"]
+    assert sorted(e["data"]["text"] for e in events) == sorted(f"m{i}" for i in range(count))  # each once
+    metrics = server.get("/metrics").text
+    assert re.search(r'^northstar_writes_rate_limited_total\{limit="user"\} [1-9]', metrics, re.M), "no write was refused"
+    server.kill()

@@ -119,7 +119,7 @@ def test_queued_bytes_show_a_client_that_stopped_reading(data_dir):
         big = "x" * 8000
         now = gauges()
         for index in range(400):  # well before the 768 KiB the queue may hold past the socket's share
-            assert server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers).status_code == 201
+            assert server.write(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers).status_code == 201
             if index % 5 == 4:
                 reader.events(5)
                 now = gauges()

@@ -238,7 +238,7 @@ def stalled_subscriber(server, headers):
     stalled = SSEStream(server.port, f"/sse/chat/{thread}", headers)
     big = "x" * 8000
     for _ in range(800):
-        server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
+        server.write(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
     return thread, stalled
 
 

@@ -26,7 +26,7 @@ def ws_url(server, path):
 def thread_with_messages(server, headers, count):
     thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
     for index in range(count):
-        server.post(f"/v1/threads/{thread}/messages", json={"text": f"m{index}"}, headers=headers)
+        server.write(f"/v1/threads/{thread}/messages", json={"text": f"m{index}"}, headers=headers)
     return thread
 
 
@@ -297,7 +297,7 @@ def test_a_client_that_never_reads_is_closed_and_memory_stays_bounded(server):
     assert stalled.status == 101
     big = "x" * 8000
     for index in range(800):  # ~6.4 MB of events while the client reads nothing
-        server.post(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
+        server.write(f"/v1/threads/{thread}/messages", json={"text": big}, headers=headers)
     seqs, ends, close = [], [], None
     while close is None:
         opcode, payload = stalled.frame()

@@ -143,10 +143,14 @@ export class Client {
   token(options?: { force?: boolean }): Promise<string>;
   /** Follows `chat:<id>`, `canvas:<id>`, `gesture:<id>` or `replay:<gesture id>`. */
   subscribe(stream: string, options?: SubscribeOptions): Subscription;
-  /** A kernel operation on whichever transport is up; `retry` only for retry-safe bodies. */
+  /**
+   * A kernel operation on whichever transport is up; `retry` only for
+   * retry-safe bodies. A write refused 429 `rate_limited` (nothing of it
+   * stored) is sent again after the server's `retry_after_ms`, whatever `retry`.
+   */
   call(operation: Operation, ids: { threadId?: string; canvasId?: string; gestureId?: string }, body: object,
        options?: { retry?: boolean }): Promise<{ status: number; result: any }>;
-  /** A REST request with the credential (one retry with a fresh one after a 401). */
+  /** A REST request with the credential (one retry with a fresh one after a 401; after a 429 `rate_limited`, again once the wait it names is over). */
   rest(method: string, path: string, body?: unknown, options?: { retry?: boolean }): Promise<{ status: number; body: any }>;
 }
 

@@ -128,6 +128,9 @@ extension NorthstarConfig {
             throw ConfigError(file: source, path: "limits.max_body_bytes_in_flight",
                               message: "\(limits.maxBodyBytesInFlight) is less than max_body_bytes (\(limits.maxBodyBytes)): no body of the largest size could ever be read")
         }
+        limits.writes.perUser = Int(try limitsReader.integer("writes_per_second_per_user", range: 0...1_000_000) ?? Int64(limits.writes.perUser))
+        limits.writes.perTenant = Int(try limitsReader.integer("writes_per_second_per_tenant", range: 0...1_000_000)
+                                      ?? Int64(limits.writes.perTenant))
         limits.connections = try parseConnectionLimits(&limitsReader, declaredBody: max(Int64(limits.maxBodyBytes), Int64(limits.maxObjectBytes)))
         try limitsReader.finish()
 

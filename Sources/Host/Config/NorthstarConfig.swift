@@ -64,6 +64,8 @@ public struct NorthstarConfig: Sendable {
         public var gestures: GestureLimits
         /// Connections: how many, how long each phase, how large a head.
         public var connections = ConnectionLimits()
+        /// Writes per second per user and per tenant.
+        public var writes = WriteRates.Limits()
     }
 
     /// Artifacts and media: which storage plugin holds them.

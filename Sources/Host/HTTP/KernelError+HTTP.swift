@@ -14,6 +14,7 @@ extension KernelError: HTTPResponseError {
         case .conflict: .conflict
         case .gone: .gone
         case .tooLarge: .contentTooLarge
+        case .tooManyRequests: .tooManyRequests
         case .rangeNotSatisfiable: .rangeNotSatisfiable
         case .unprocessable: .unprocessableContent
         case .unavailable: .serviceUnavailable
@@ -28,6 +29,10 @@ extension KernelError: HTTPResponseError {
         headers[.contentType] = "application/json"
         if kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
         if kind == .methodNotAllowed, case .string(let allow)? = details["allow"] { headers[.allow] = allow }
+        // Whole seconds, as the header takes; the body's `retry_after_ms` is exact.
+        if case .number(let milliseconds)? = details["retry_after_ms"] {
+            headers[.retryAfter] = String(max(1, Int((milliseconds / 1000).rounded(.up))))
+        }
         return Response(status: status, headers: headers, body: .init(byteBuffer: .init(data: json.encoded())))
     }
 }

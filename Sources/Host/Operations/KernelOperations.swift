@@ -81,6 +81,7 @@ enum KernelOperations {
                 throw KernelError(.unauthenticated, code: "token_expired",
                                   message: "the credential has expired; authenticate again (or renew it)")
             }
+            try kernel.writeRates.admit(context)
             let json: JSONValue
             do {
                 json = try JSONValue.parse(Data(body))

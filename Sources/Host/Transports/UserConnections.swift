@@ -12,21 +12,8 @@ import NIOConcurrencyHelpers
 ///
 /// THREAD: any.
 public final class UserConnections: Sendable {
-    /// Whose connection it is: a user is named within a tenant and an env.
-    struct Identity: Hashable, Sendable {
-        let tenant: String
-        let env: String
-        let user: String
-
-        init(_ context: RequestContext) {
-            tenant = context.tenant.rawValue
-            env = context.env
-            user = context.userID
-        }
-    }
-
     public let limit: Int
-    private let held = NIOLockedValueBox<[Identity: Int]>([:])
+    private let held = NIOLockedValueBox<[UserIdentity: Int]>([:])
 
     public init(limit: Int) {
         self.limit = limit
@@ -35,7 +22,7 @@ public final class UserConnections: Sendable {
     /// Counts one more connection for the context's user; false, and
     /// nothing counted, when the user holds `limit` already.
     func claim(_ context: RequestContext) -> Bool {
-        let identity = Identity(context)
+        let identity = UserIdentity(context)
         return held.withLockedValue { held in
             let count = held[identity, default: 0]
             guard count < limit else { return false }
@@ -46,7 +33,7 @@ public final class UserConnections: Sendable {
 
     /// Gives back one connection claimed for the context's user.
     func release(_ context: RequestContext) {
-        let identity = Identity(context)
+        let identity = UserIdentity(context)
         held.withLockedValue { held in
             guard let count = held[identity] else { return }
             // An entry per user with a connection, none for a user without.
@@ -56,7 +43,7 @@ public final class UserConnections: Sendable {
 
     /// Connections the user of `context` holds now.
     func count(for context: RequestContext) -> Int {
-        held.withLockedValue { $0[Identity(context)] ?? 0 }
+        held.withLockedValue { $0[UserIdentity(context)] ?? 0 }
     }
 
     /// Users holding at least one connection now.

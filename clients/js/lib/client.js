@@ -328,7 +328,8 @@ export class Client {
       default: {
         const entry = this._pending.get(String(message.id));
         if (!entry) return;
-        if (message.type === 'error') this._settle(entry, NorthstarError.fromServer(message.error, message.status ?? null));
+        if (message.type === 'error' && message.error?.code === 'rate_limited') this._sendAgainLater(entry, message.error);
+        else if (message.type === 'error') this._settle(entry, NorthstarError.fromServer(message.error, message.status ?? null));
         else this._settle(entry, null, message);
       }
     }
@@ -354,6 +355,19 @@ export class Client {
       entry.timer = setTimeout(() => this._settle(entry, new NorthstarError('timeout', `no answer in ${this.options.requestTimeoutMs} ms`)),
         this.options.requestTimeoutMs);
     }
+  }
+
+  /**
+   * A write the server refused for its rate (429 `rate_limited`): nothing of
+   * it was stored, so any write, retry-safe or not, goes again once the wait
+   * the server named is over (or at once on a new socket, which resends what
+   * is unsent).
+   */
+  _sendAgainLater(entry, error) {
+    entry.sent = false;
+    setTimeout(() => {
+      if (this._pending.has(entry.id) && !entry.sent && this._socketOpen()) this._transmit(entry);
+    }, rateLimitWait(error));
   }
 
   _settle(entry, error, answer) {
@@ -573,7 +587,9 @@ export class Client {
    * A REST request with the current credential; resolves with `{status, body}`.
    * A 401 gets one retry with a fresh credential. With `retry`, a request that
    * got no answer (or a 502/503/504) is sent again, with backoff, until the
-   * client is closed: for reads, and for writes that are retry-safe.
+   * client is closed: for reads, and for writes that are retry-safe. Any
+   * request refused 429 `rate_limited` (nothing of it was stored) waits the
+   * server's `retry_after_ms` and goes again.
    */
   async rest(method, path, body, { retry = false } = {}) {
     let refreshed = false;
@@ -603,6 +619,11 @@ export class Client {
       const text = await response.text();
       let json = null;
       try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: kept as null */ }
+      // Over the node's write rate: nothing was stored, so the write waits as told and goes again.
+      if (response.status === 429 && json?.error?.code === 'rate_limited' && this.state !== 'closed') {
+        await sleep(rateLimitWait(json.error));
+        continue;
+      }
       if (!response.ok) {
         // The server's id for this request: what its log lines for it carry.
         const requestId = response.headers.get('x-request-id');
@@ -612,6 +633,16 @@ export class Client {
       return { status: response.status, body: json };
     }
   }
+}
+
+/**
+ * How long to wait before sending a write refused 429 `rate_limited` again:
+ * the server's `retry_after_ms`, plus up to a tenth more, so clients
+ * refused together do not all come back in the same millisecond.
+ */
+function rateLimitWait(error) {
+  const wait = Number.isFinite(error?.retry_after_ms) ? error.retry_after_ms : 1000;
+  return wait * (1 + Math.random() / 10);
 }
 
 /** The replay options of a `replay:` subscription as query members. */

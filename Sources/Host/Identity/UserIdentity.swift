@@ -1,0 +1,14 @@
+/// One user, as the node counts what users hold and do: a user is named
+/// within a tenant and an env, so the same user id in two tenants (or two
+/// envs of one) is two users.
+struct UserIdentity: Hashable, Sendable {
+    let tenant: String
+    let env: String
+    let user: String
+
+    init(_ context: RequestContext) {
+        tenant = context.tenant.rawValue
+        env = context.env
+        user = context.userID
+    }
+}

@@ -1,0 +1,129 @@
+import Dispatch
+import NIOConcurrencyHelpers
+
+/// How often each user, and each tenant, may write on this node
+/// (`limits.writes_per_second_per_user` and `..._per_tenant`).
+///
+/// Every write, over REST or a transport's `kernel_call` (a message, a
+/// command, a gesture's start, samples or end, a thread or canvas created,
+/// an artifact or media object uploaded or deleted), takes one token from
+/// its user's bucket and one from its tenant's. A bucket holds two seconds'
+/// worth and refills at its rate. When either is empty the write is refused
+/// with 429 `rate_limited` and when to retry, before its body is read, and
+/// takes nothing. So one user's token (an end user's, handed to a browser)
+/// cannot fill the disk or take the writer that every tenant shares, and a
+/// tenant whose app mints tokens for many users is bounded as a whole.
+/// Per node, as the connection caps are: behind a proxy, each node counts
+/// its own.
+///
+/// THREAD: any; one lock, held for a dictionary lookup and some arithmetic.
+public final class WriteRates: Sendable {
+    /// The rates; 0 turns a limit off.
+    public struct Limits: Sendable, Equatable {
+        /// Writes per second one user (a tenant, env and user id) may make.
+        public var perUser: Int = 100
+        /// Writes per second one tenant may make, all its users together.
+        public var perTenant: Int = 2000
+
+        public init() {}
+    }
+
+    /// What a refusal names: whose bucket was empty.
+    enum Scope: String { case user, tenant }
+
+    /// How many seconds' worth a bucket holds: a burst a client may send at
+    /// once after a quiet spell.
+    static let burstSeconds: UInt64 = 2
+
+    public let limits: Limits
+    private let state = NIOLockedValueBox(State())
+    private let now: @Sendable () -> UInt64
+    private let metrics: Metrics?
+
+    private struct State {
+        // Each bucket is kept as the instant it will be full again (the
+        // generic cell rate algorithm: whole nanoseconds, no rounding). One
+        // full already is the same as none, so the sweep drops it.
+        var users: [UserIdentity: UInt64] = [:]
+        var tenants: [String: UInt64] = [:]
+        /// The bucket count past which the next write sweeps full buckets out.
+        var sweepAt = 1024
+    }
+
+    /// `now` reads a monotonic clock in nanoseconds (tests pass their own).
+    public init(_ limits: Limits, metrics: Metrics? = nil,
+                now: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+        self.limits = limits
+        self.metrics = metrics
+        self.now = now
+    }
+
+    /// Takes one write from the context's user and tenant.
+    /// - Throws: `KernelError` 429 `rate_limited` (with `retry_after_ms` and
+    ///   which `limit`), taking nothing, when either has none left.
+    func admit(_ context: RequestContext) throws {
+        if limits.perUser == 0 && limits.perTenant == 0 { return }
+        let user = UserIdentity(context)
+        let refusal: (Scope, UInt64)? = state.withLockedValue { state in
+            let now = self.now()
+            let userTake = Self.take(from: state.users[user], rate: limits.perUser, now: now)
+            let tenantTake = Self.take(from: state.tenants[user.tenant], rate: limits.perTenant, now: now)
+            // Both or neither: a write refused by one limit takes nothing from the other.
+            if case .wait(let nanoseconds) = userTake { return (.user, nanoseconds) }
+            if case .wait(let nanoseconds) = tenantTake { return (.tenant, nanoseconds) }
+            if case .taken(let full) = userTake { state.users[user] = full }
+            if case .taken(let full) = tenantTake { state.tenants[user.tenant] = full }
+            if state.users.count + state.tenants.count > state.sweepAt { sweep(&state, now: now) }
+            return nil
+        }
+        guard let (scope, wait) = refusal else { return }
+        metrics?.increment("northstar_writes_rate_limited_total", [("limit", scope.rawValue)])
+        throw Self.refused(scope, retryAfterNanoseconds: wait, context: context, limits: limits)
+    }
+
+    /// Buckets held now, users' and tenants' together (for tests).
+    var buckets: Int { state.withLockedValue { $0.users.count + $0.tenants.count } }
+
+    /// What taking one write from a bucket comes to.
+    enum Take {
+        /// The limit is off.
+        case unlimited
+        /// Taken: the bucket is full again at this instant.
+        case taken(fullAt: UInt64)
+        /// None left: one comes in this many nanoseconds.
+        case wait(UInt64)
+    }
+
+    /// Takes one write from the bucket that is full again at `fullAt` (nil:
+    /// it is full) at `rate` writes a second.
+    private static func take(from fullAt: UInt64?, rate: Int, now: UInt64) -> Take {
+        guard rate > 0 else { return .unlimited }
+        let interval = 1_000_000_000 / UInt64(rate)  // what one write costs
+        let burst = interval * UInt64(rate) * burstSeconds
+        let after = max(fullAt ?? now, now) + interval
+        // More than the burst ahead of now: no write left until it is not.
+        guard after - now <= burst else { return .wait(after - now - burst) }
+        return .taken(fullAt: after)
+    }
+
+    /// Drops the buckets that are full by now (the same as none), so the
+    /// dictionaries hold only users and tenants that wrote in the last two
+    /// seconds or so, however many ids a tenant's app mints.
+    private func sweep(_ state: inout State, now: UInt64) {
+        state.users = state.users.filter { $0.value > now }
+        state.tenants = state.tenants.filter { $0.value > now }
+        state.sweepAt = max(1024, 2 * (state.users.count + state.tenants.count))
+    }
+
+    private static func refused(_ scope: Scope, retryAfterNanoseconds wait: UInt64, context: RequestContext, limits: Limits) -> KernelError {
+        let milliseconds = max(1, Int((wait + 999_999) / 1_000_000))
+        let message = switch scope {
+        case .user:
+            "user \(context.userID) may write \(limits.perUser) times a second on this node (limits.writes_per_second_per_user); retry in \(milliseconds) ms"
+        case .tenant:
+            "tenant \(context.tenant) may write \(limits.perTenant) times a second on this node, all its users together (limits.writes_per_second_per_tenant); retry in \(milliseconds) ms"
+        }
+        return KernelError(.tooManyRequests, code: "rate_limited", message: message,
+                           details: ["retry_after_ms": .number(Double(milliseconds)), "limit": .string(scope.rawValue)])
+    }
+}

@@ -1,0 +1,113 @@
+import NIOConcurrencyHelpers
+import Testing
+@testable import NorthstarHost
+
+/// The writes each user and tenant may make per second (`WriteRates`).
+@Suite struct WriteRatesTests {
+    /// A clock that moves only when told, in nanoseconds.
+    private final class Ticks: Sendable {
+        private let value = NIOLockedValueBox<UInt64>(1_000_000_000)
+        func read() -> UInt64 { value.withLockedValue { $0 } }
+        func advance(milliseconds: UInt64) { value.withLockedValue { $0 += milliseconds * 1_000_000 } }
+    }
+
+    private func context(tenant: String = "t_alpha", env: String = "dev", user: String = "alice") -> RequestContext {
+        RequestContext(tenant: TenantID(tenant)!, env: env, userID: user, scopes: ["write"], requestID: "r", traceparent: "t")
+    }
+
+    private func rates(perUser: Int, perTenant: Int, clock: Ticks) -> WriteRates {
+        var limits = WriteRates.Limits()
+        limits.perUser = perUser
+        limits.perTenant = perTenant
+        return WriteRates(limits, now: { clock.read() })
+    }
+
+    /// The refusal `admit` throws, or nil when it admitted.
+    private func refusal(_ rates: WriteRates, _ context: RequestContext) -> KernelError? {
+        do {
+            try rates.admit(context)
+            return nil
+        } catch {
+            return error as? KernelError
+        }
+    }
+
+    @Test("a user writes two seconds' worth at once, the next is refused with when to retry, and the bucket refills at the rate")
+    func burstThenRate() throws {
+        let clock = Ticks()
+        let rates = rates(perUser: 10, perTenant: 0, clock: clock)
+        let alice = context()
+        for _ in 0..<20 { #expect(refusal(rates, alice) == nil) }
+        let refused = try #require(refusal(rates, alice))
+        #expect(refused.kind == .tooManyRequests && refused.code == "rate_limited")
+        #expect(refused.details["retry_after_ms"] == .number(100))  // one token at 10 a second
+        #expect(refused.details["limit"] == .string("user"))
+        #expect(refused.message.contains("limits.writes_per_second_per_user"))
+        clock.advance(milliseconds: 99)
+        #expect(refusal(rates, alice)?.details["retry_after_ms"] == .number(1))
+        clock.advance(milliseconds: 1)
+        #expect(refusal(rates, alice) == nil)
+        #expect(refusal(rates, alice) != nil)
+        // A quiet spell refills up to the burst, not past it.
+        clock.advance(milliseconds: 60_000)
+        for _ in 0..<20 { #expect(refusal(rates, alice) == nil) }
+        #expect(refusal(rates, alice) != nil)
+    }
+
+    @Test("refused writes take nothing: a client that keeps asking is admitted as soon as a token comes")
+    func refusalsTakeNothing() {
+        let clock = Ticks()
+        let rates = rates(perUser: 1, perTenant: 0, clock: clock)
+        let alice = context()
+        #expect(refusal(rates, alice) == nil && refusal(rates, alice) == nil)
+        for _ in 0..<1000 { #expect(refusal(rates, alice) != nil) }
+        clock.advance(milliseconds: 1000)
+        #expect(refusal(rates, alice) == nil)
+    }
+
+    @Test("the same user id in another tenant or env, and another user, have buckets of their own")
+    func usersAreCountedApart() {
+        let clock = Ticks()
+        let rates = rates(perUser: 1, perTenant: 0, clock: clock)
+        let identities = [context(), context(tenant: "t_beta"), context(env: "staging"), context(user: "bob")]
+        for identity in identities { #expect(refusal(rates, identity) == nil && refusal(rates, identity) == nil) }
+        for identity in identities { #expect(refusal(rates, identity)?.details["limit"] == .string("user")) }
+    }
+
+    @Test("a tenant's users together stop at the tenant's rate; another tenant writes on, and a refusal by the tenant takes nothing from the user")
+    func tenantRate() throws {
+        let clock = Ticks()
+        let rates = rates(perUser: 5, perTenant: 10, clock: clock)
+        for user in 0..<20 { #expect(refusal(rates, context(user: "u\(user)")) == nil) }  // 20: the tenant's two seconds
+        let refused = try #require(refusal(rates, context(user: "late")))
+        #expect(refused.details["limit"] == .string("tenant"))
+        #expect(refused.message.contains("limits.writes_per_second_per_tenant"))
+        #expect(refusal(rates, context(tenant: "t_beta", user: "late")) == nil)
+        // "late" was refused by its tenant: its own bucket is still full (10 writes) once the tenant's refills.
+        clock.advance(milliseconds: 2000)
+        for _ in 0..<10 { #expect(refusal(rates, context(user: "late")) == nil) }
+        #expect(refusal(rates, context(user: "late"))?.details["limit"] == .string("user"))
+    }
+
+    @Test("0 turns a limit off")
+    func zeroIsOff() {
+        let clock = Ticks()
+        let unlimited = rates(perUser: 0, perTenant: 0, clock: clock)
+        for _ in 0..<10_000 { #expect(refusal(unlimited, context()) == nil) }
+        #expect(unlimited.buckets == 0)
+        let tenantOnly = rates(perUser: 0, perTenant: 3, clock: clock)
+        for _ in 0..<6 { #expect(refusal(tenantOnly, context()) == nil) }
+        #expect(refusal(tenantOnly, context(user: "bob"))?.details["limit"] == .string("tenant"))
+    }
+
+    @Test("buckets of users who stopped writing are dropped, however many user ids come and go")
+    func bucketsAreSwept() {
+        let clock = Ticks()
+        let rates = rates(perUser: 10, perTenant: 0, clock: clock)
+        for round in 0..<20 {
+            for user in 0..<1000 { #expect(refusal(rates, context(user: "r\(round)u\(user)")) == nil) }
+            clock.advance(milliseconds: 2000)  // every bucket of this round is full again by the next
+        }
+        #expect(rates.buckets <= 2048, "\(rates.buckets) buckets held for 1,000 users writing at once")
+    }
+}

@@ -1,0 +1,193 @@
+"""Writes are rate-limited per user and per tenant
+(`limits.writes_per_second_per_user`, `..._per_tenant`): past a bucket of two
+seconds' worth, a write is answered 429 `rate_limited` with when to retry
+(`Retry-After`, `retry_after_ms`), over REST and WebSocket alike, and nothing
+of it is stored. Reads, other users and other tenants go on."""
+import json
+import math
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+from conftest import Server, bearer, dev_config
+
+PER_USER = 5      # a burst of 10, then one every 200 ms
+PER_TENANT = 8    # a burst of 16 for every user of the tenant together
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("write-rates")
+    server = Server(data_dir, dev_config(data_dir, limits={"writes_per_second_per_user": PER_USER,
+                                                           "writes_per_second_per_tenant": PER_TENANT})).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(server):
+    """Tokens minted once (the CLI takes a while): t_alpha's alice, bob and
+    carol, and t_beta's alice."""
+    return {name: server.token(tenant=tenant, user=user)
+            for name, tenant, user in [("alice", "t_alpha", "alice"), ("bob", "t_alpha", "bob"),
+                                       ("carol", "t_alpha", "carol"), ("beta", "t_beta", "alice")]}
+
+
+def post(server, token, thread, text):
+    return server.post(f"/v1/threads/{thread}/messages", json={"text": text}, headers=bearer(token))
+
+
+def head_seq(server, token, thread):
+    answer = server.get(f"/v1/threads/{thread}", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["head_seq"]
+
+
+def quiet(seconds=2.2):
+    """Waits until every bucket is full again (two seconds' worth refill in two seconds)."""
+    time.sleep(seconds)
+
+
+def post_until_refused(server, token, thread, most=60):
+    """Posts as fast as it can until one is refused; returns (accepted, the refusal, seconds taken)."""
+    started = time.monotonic()
+    for accepted in range(most):
+        answer = post(server, token, thread, f"m{accepted}")
+        if answer.status_code == 429:
+            return accepted, answer, time.monotonic() - started
+        assert answer.status_code == 201, answer.text
+    pytest.fail(f"{most} posts in {time.monotonic() - started:.2f} s and none refused")
+
+
+def assert_rate_limited(answer, limit):
+    assert answer.status_code == 429, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "rate_limited" and error["limit"] == limit, error
+    assert f"writes_per_second_per_{limit}" in error["message"]
+    assert 1 <= error["retry_after_ms"] <= 1000
+    # Whole seconds in the header, never sooner than the body says.
+    assert int(answer.headers["Retry-After"]) == max(1, math.ceil(error["retry_after_ms"] / 1000))
+    return error
+
+
+def test_a_user_past_the_burst_is_told_when_to_retry_and_nothing_of_the_refused_write_is_stored(server, tokens):
+    alice = tokens["alice"]
+    thread = server.write("/v1/threads", json={}, headers=bearer(alice)).json()["thread_id"]
+    quiet()
+    accepted, refused, seconds = post_until_refused(server, alice, thread)
+    # The burst (two seconds' worth), plus what the bucket refilled while posting.
+    assert 2 * PER_USER <= accepted <= 2 * PER_USER + math.ceil(seconds * PER_USER) + 1, (accepted, seconds)
+    error = assert_rate_limited(refused, "user")
+    assert head_seq(server, alice, thread) == accepted
+    # Asking again at once is refused again and takes nothing: after the wait it names, one more goes in.
+    assert post(server, alice, thread, "again").status_code == 429
+    time.sleep(error["retry_after_ms"] / 1000 + 0.05)
+    assert post(server, alice, thread, "after the wait").status_code == 201
+    # Reads are not writes.
+    assert server.get(f"/v1/threads/{thread}/events?after=0", headers=bearer(alice)).status_code == 200
+    assert head_seq(server, alice, thread) == accepted + 1
+
+
+def test_another_user_and_another_tenant_write_on(server, tokens):
+    alice, bob, beta = tokens["alice"], tokens["bob"], tokens["beta"]
+    thread = server.write("/v1/threads", json={}, headers=bearer(alice)).json()["thread_id"]
+    beta_thread = server.write("/v1/threads", json={}, headers=bearer(beta)).json()["thread_id"]
+    quiet()
+    post_until_refused(server, alice, thread)
+    assert post(server, bob, thread, "bob is not alice").status_code == 201
+    # The same user id in another tenant is another user.
+    assert post(server, beta, beta_thread, "t_beta's alice").status_code == 201
+    # A missing or forged credential is 401, not 429, and another tenant's thread is 404, as ever.
+    assert server.post(f"/v1/threads/{thread}/messages", json={"text": "no token"}).status_code == 401
+    assert post(server, alice + "x", thread, "forged").status_code == 401
+    assert post(server, beta, thread, "not yours").status_code == 404
+
+
+def test_a_tenants_users_together_stop_at_the_tenants_rate(server, tokens):
+    alice, bob, carol, beta = tokens["alice"], tokens["bob"], tokens["carol"], tokens["beta"]
+    thread = server.write("/v1/threads", json={}, headers=bearer(alice)).json()["thread_id"]
+    beta_thread = server.write("/v1/threads", json={}, headers=bearer(beta)).json()["thread_id"]
+    quiet()
+    # alice and bob each stop at their own limit first (10 each)... but the tenant's 16 come first.
+    refusals = []
+    for index in range(20):
+        for token in (alice, bob):
+            answer = post(server, token, thread, f"{index}")
+            if answer.status_code == 429:
+                refusals.append(answer)
+        if refusals:
+            break
+    error = assert_rate_limited(refusals[0], "tenant")
+    assert "writes_per_second_per_tenant" in error["message"]
+    # carol has written nothing, and is refused too: the tenant has nothing left.
+    assert_rate_limited(post(server, carol, thread, "carol"), "tenant")
+    # Another tenant is not touched.
+    assert post(server, beta, beta_thread, "t_beta writes on").status_code == 201
+    quiet()
+    assert post(server, carol, thread, "carol, later").status_code == 201
+
+
+def test_a_websocket_post_past_the_limit_is_an_error_with_when_to_retry_and_is_not_stored(server, tokens):
+    alice = tokens["alice"]
+    thread = server.write("/v1/threads", json={}, headers=bearer(alice)).json()["thread_id"]
+    quiet()
+    with connect(f"ws://127.0.0.1:{server.port}/ws", additional_headers=bearer(alice), open_timeout=10) as socket:
+        answers = []
+        for index in range(2 * PER_USER + 3):
+            socket.send(json.dumps({"type": "post", "id": index, "thread_id": thread, "message": {"text": str(index)}}))
+        while len(answers) < 2 * PER_USER + 3:
+            message = json.loads(socket.recv(timeout=10))
+            if message["type"] in ("ack", "error"):
+                answers.append(message)
+    acks = [answer for answer in answers if answer["type"] == "ack"]
+    errors = [answer for answer in answers if answer["type"] == "error"]
+    assert len(acks) >= 2 * PER_USER and errors, answers
+    for error in errors:
+        assert error["status"] == 429 and error["op"] == "post", error
+        assert error["error"]["code"] == "rate_limited" and error["error"]["limit"] == "user", error
+        assert 1 <= error["error"]["retry_after_ms"] <= 1000
+    assert head_seq(server, alice, thread) == len(acks)
+
+
+def test_uploads_are_writes_and_refusals_are_counted_in_metrics(server, tokens):
+    carol = tokens["carol"]
+    quiet()
+    before = server.get("/metrics").text
+    statuses = []
+    for index in range(2 * PER_USER + 5):
+        answer = server.post(f"/v1/artifacts?filename=f{index}.txt", data=b"x" * 10,
+                             headers={**bearer(carol), "Content-Type": "text/plain"})
+        statuses.append(answer.status_code)
+        if answer.status_code == 429:
+            assert_rate_limited(answer, "user")
+            break
+    # An artifact route without storage answers 503; either way, it was counted as a write until refused.
+    assert statuses[-1] == 429, statuses
+    assert all(status in (201, 503) for status in statuses[:-1]), statuses
+    after = server.get("/metrics").text
+
+    def refused(text):
+        line = [line for line in text.splitlines() if line.startswith('northstar_writes_rate_limited_total{limit="user"}')]
+        return float(line[0].split()[-1]) if line else 0.0
+    assert refused(after) >= refused(before) + 1
+
+
+def test_zero_turns_the_limits_off(tmp_path):
+    server = Server(tmp_path, dev_config(tmp_path, limits={"writes_per_second_per_user": 0,
+                                                           "writes_per_second_per_tenant": 0})).start()
+    try:
+        alice = server.token()
+        thread = server.write("/v1/threads", json={}, headers=bearer(alice)).json()["thread_id"]
+        for index in range(60):
+            assert post(server, alice, thread, str(index)).status_code == 201
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("value", [-1, 1_000_001, 2.5, "fast"])
+def test_a_bad_rate_is_refused_at_start_with_its_key(tmp_path, value):
+    server = Server(tmp_path, dev_config(tmp_path, limits={"writes_per_second_per_user": value}))
+    with pytest.raises(RuntimeError) as refused:
+        server.start()
+    assert "limits.writes_per_second_per_user" in str(refused.value)
