@@ -174,7 +174,8 @@ def run_idle(arguments):
     binary = Path(arguments.bin)
     print(f"idle SSE connections: {arguments.connections} over {arguments.processes} client processes")
     northstar = Northstar(binary, {"max_connections": arguments.connections + 1000,
-                                   "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000})
+                                   "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000,
+                                   "max_connections_per_tenant": 100000})
     try:
         before, after, held, each = idle(northstar.pids(), PORT, f"/sse/chat/{northstar.thread}",
                                          {"Authorization": f"Bearer {northstar.token}"}, arguments.connections,
@@ -230,7 +231,7 @@ def run_stalled(arguments):
     # a loaded machine: the grace is set past the publishing here, so what is
     # checked is that the last word was written, not how long the machine took.
     northstar = Northstar(binary, {"max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000,
-                                   "slow_consumer_grace_seconds": 900})
+                                   "max_connections_per_tenant": 100000, "slow_consumer_grace_seconds": 900})
     try:
         token, thread = northstar.token, northstar.thread
         baseline = rss_kib(northstar.pids())

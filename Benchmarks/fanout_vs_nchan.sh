@@ -79,9 +79,12 @@ import json, os, sys
 settings = json.load(open("Deploy/northstar.dev.json"))
 settings["node"]["data_dir"] = sys.argv[1] + "/ns"
 settings["limits"].update({"max_connections": 15000, "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000})
-# One user publishes every event: no write rate (a build from before the rates has no such key).
-if b"writes_per_second_per_user" in open(sys.argv[2] + "/northstar", "rb").read():
-    settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0})
+# One tenant holds every subscriber and one user publishes every event: no tenant cap, no write
+# rate (a key that a build from before it does not know is left out).
+binary = open(sys.argv[2] + "/northstar", "rb").read()
+for key, value in {"max_connections_per_tenant": 100000, "writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}.items():
+    if key.encode() in binary:
+        settings["limits"][key] = value
 os.makedirs(sys.argv[1])
 json.dump(settings, open(sys.argv[1] + "/config.json", "w"))' "$work/$name" "$folder"
   "$folder/northstar" serve --listen "127.0.0.1:$port" --config "$work/$name/config.json" --log-level warning &

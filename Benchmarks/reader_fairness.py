@@ -51,7 +51,7 @@ STORM_EVENTS, STORM_EVENT_BYTES, QUIET_EVENTS, SUBSCRIBERS = 2000, 10_000, 20, 1
 class Node:
     """A `northstar serve` of one build on the dev config, in a data folder of its own."""
 
-    def __init__(self, build, folder, postgres_url=None):
+    def __init__(self, build, folder, postgres_url=None, limits=None):
         self.build, self.folder = Path(build), Path(folder)
         settings = json.loads((ROOT / "Deploy" / "northstar.dev.json").read_text())
         settings["node"]["data_dir"] = str(self.folder / "ns")
@@ -61,6 +61,7 @@ class Node:
         # The storm's log is written as fast as it goes: no write rate (a build from before the rates has no such key).
         if b"writes_per_second_per_user" in (self.build / "northstar").read_bytes():
             settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0})
+        settings["limits"].update(limits or {})
         self.config = self.folder / "config.json"
         self.config.write_text(json.dumps(settings))
         self.log = open(self.folder / "server.log", "w")

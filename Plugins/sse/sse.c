@@ -380,8 +380,9 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
         return;
     }
     if (status != NS_OK) {
-        /* NS_ERR_TOO_LARGE: the user holds the node's limit of connections. */
+        /* The user, or (1.5) the user's tenant, holds the node's limit of connections. */
         if (status == NS_ERR_TOO_LARGE) fail(conn, 429, "too_many_user_connections", message);
+        else if (status == NS_ERR_TENANT_LIMIT) fail(conn, 429, "too_many_tenant_connections", message);
         else if (status == NS_ERR_UNAVAILABLE) fail(conn, 503, "auth_unavailable", message);
         else fail(conn, 401, "unauthorized", message);
         unref(conn);

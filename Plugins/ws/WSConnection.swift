@@ -64,6 +64,7 @@ final class WSConnection: @unchecked Sendable {
         guard status == ns_status(NS_OK), let principal else {
             switch status {
             case ns_status(NS_ERR_TOO_LARGE): refuse(429, "too_many_user_connections", message)  // the user holds the node's limit
+            case ns_status(NS_ERR_TENANT_LIMIT): refuse(429, "too_many_tenant_connections", message)  // so does the tenant (1.5)
             case ns_status(NS_ERR_UNAVAILABLE): refuse(503, "auth_unavailable", message)
             default: refuse(401, "unauthorized", message)
             }

@@ -19,7 +19,8 @@ public struct Kernel: Sendable {
 
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
                 artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits(),
-                maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser, writeRates: WriteRates = WriteRates(.init())) {
+                maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser,
+                maxConnectionsPerTenant: Int = ConnectionLimits().maxPerTenant, writeRates: WriteRates = WriteRates(.init())) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -29,7 +30,7 @@ public struct Kernel: Sendable {
         streams = StreamReader(store: store, resolver: resolver)
         self.artifacts = artifacts
         gestures = Gestures(store: store, resolver: resolver, limits: gestureLimits)
-        userConnections = UserConnections(limit: maxConnectionsPerUser)
+        userConnections = UserConnections(limit: maxConnectionsPerUser, tenantLimit: maxConnectionsPerTenant)
         self.writeRates = writeRates
     }
 }

@@ -122,6 +122,7 @@ public final class Node: Sendable {
         kernel = Kernel(store: store, hub: hub, auth: auth, commandLimits: config.limits.commands,
                         artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),
                         gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser,
+                        maxConnectionsPerTenant: config.limits.connections.maxPerTenant,
                         writeRates: WriteRates(config.limits.writes, metrics: metrics))
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
@@ -132,6 +133,7 @@ public final class Node: Sendable {
             ("northstar_user_connections", "Transport connections holding a principal now, every user's together.",
              { Double(userConnections.total) }),
             ("northstar_users_connected", "Users holding at least one transport connection now.", { Double(userConnections.users) }),
+            ("northstar_tenants_connected", "Tenants holding at least one transport connection now.", { Double(userConnections.tenants) }),
         ])
     }
 

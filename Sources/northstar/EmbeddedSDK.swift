@@ -76,6 +76,9 @@ extern "C" {
  *  helpers (`request_header`, `request_query`, `request_credential`) and the
  *  house JSON error (`response_error`); and the storage SHA-256 contract
  *  (`ns_storage_vtable.put_finish_checked`, storage vtable minor 1).
+ *  1.5: NS_ERR_TENANT_LIMIT: `authenticate` refuses a connection whose
+ *  tenant holds the node's `limits.max_connections_per_tenant` (a plugin of
+ *  an earlier minor gets NS_ERR_TOO_LARGE for it, whose message says which).
  *
  *  Which minor a plugin declares: set `ns_plugin_info.abi_minor` to
  *  NS_ABI_MINOR of the header it is built with. A host loads plugins of its
@@ -84,7 +87,7 @@ extern "C" {
  *  To also run on hosts older than the header, declare the oldest minor
  *  whose entries the plugin calls, and check `ns_host_api.struct_size`
  *  before calling any entry of a later minor. */
-#define NS_ABI_MINOR 4
+#define NS_ABI_MINOR 5
 /** The one symbol a plugin exports. */
 #define NS_ENTRY_SYMBOL "northstar_plugin_v1"
 
@@ -115,7 +118,8 @@ enum {
     NS_ERR_CHECKSUM_MISMATCH = 13,  /* stored bytes do not match their checksum */
     NS_ERR_INTERNAL = 14,           /* a bug: say what in the message */
     NS_ERR_CONFLICT = 15,           /* a stale revision or a reused id */
-    NS_ERR_EXPIRED = 16             /* 1.2: the principal's credential ran out */
+    NS_ERR_EXPIRED = 16,            /* 1.2: the principal's credential ran out */
+    NS_ERR_TENANT_LIMIT = 17        /* 1.5: the tenant holds its limit on this node */
 };
 
 /** Log levels for `ns_host_api.log`. */
@@ -740,11 +744,15 @@ typedef struct ns_host_api {
      * caller's stack when that is an event loop): with NS_OK and a principal
      * the transport then owns (release it with `principal_release`), or with
      * NS_ERR_DENIED (answer 401; the message says why, never the credential),
-     * NS_ERR_UNAVAILABLE (503), or NS_ERR_TOO_LARGE (answer 429
+     * NS_ERR_UNAVAILABLE (503), NS_ERR_TOO_LARGE (answer 429
      * `too_many_user_connections`): the user holds the node's
-     * `limits.max_connections_per_user` principals already. A principal is
-     * one connection of its user's until it is released, so release it when
-     * the connection ends. THREAD: any; never blocks.
+     * `limits.max_connections_per_user` principals already, or (1.5)
+     * NS_ERR_TENANT_LIMIT (answer 429 `too_many_tenant_connections`): the
+     * user's tenant holds `limits.max_connections_per_tenant`, all its users
+     * together (a plugin that declares an earlier minor gets NS_ERR_TOO_LARGE
+     * for it instead). A principal is one connection of its user's and its
+     * tenant's until it is released, so release it when the connection ends.
+     * THREAD: any; never blocks.
      */
     void (*authenticate)(ns_host *host, const ns_credential *credential, ns_auth_done done, void *context);
     /** Release a principal. NULL is ignored. */
@@ -769,7 +777,9 @@ typedef struct ns_host_api {
      * ("chat.post", "canvas.command", ...; docs/protocol.md lists them),
      * `target` is the resource id, `body` the same JSON as the REST body. The
      * kernel decides; `done` is called once, from any thread, with the REST
-     * status and JSON answer.
+     * status and JSON answer. A write over the node's rates for the
+     * principal's user or tenant is answered 429 `rate_limited`: nothing was
+     * done, and the error's `retry_after_ms` says when it may go again.
      */
     void (*kernel_call)(ns_host *host, const ns_principal *principal, ns_str operation,
                         ns_str target, ns_bytes body, ns_kernel_done done, void *context);
@@ -1201,8 +1211,9 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
         return;
     }
     if (status != NS_OK) {
-        /* NS_ERR_TOO_LARGE: the user holds the node's limit of connections. */
+        /* The user, or (1.5) the user's tenant, holds the node's limit of connections. */
         if (status == NS_ERR_TOO_LARGE) answer(p, 429, "too_many_user_connections", message);
+        else if (status == NS_ERR_TENANT_LIMIT) answer(p, 429, "too_many_tenant_connections", message);
         else if (status == NS_ERR_UNAVAILABLE) answer(p, 503, "auth_unavailable", message);
         else answer(p, 401, "unauthorized", message);
         unref(p);

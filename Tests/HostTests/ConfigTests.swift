@@ -57,6 +57,7 @@ import Testing
             "limits.max_connections": Int64(limits.connections.maxConnections),
             "limits.max_pending_connections_per_ip": Int64(limits.connections.maxPendingPerAddress),
             "limits.max_connections_per_user": Int64(limits.connections.maxPerUser),
+            "limits.max_connections_per_tenant": Int64(limits.connections.maxPerTenant),
             "limits.writes_per_second_per_user": Int64(limits.writes.perUser),
             "limits.writes_per_second_per_tenant": Int64(limits.writes.perTenant),
             "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),

@@ -424,7 +424,7 @@ const client = ns.connect({url: params.server, token, transports: params.transpo
 const reasons = [];
 client.onStateChange(({state, reason}) => {
   if (reason) reasons.push(reason.code);
-  if (state === 'reconnecting' && reason?.code === 'too_many_user_connections' && reasons.indexOf(reason.code) === reasons.length - 1) {
+  if (state === 'reconnecting' && reason?.code === params.code && reasons.indexOf(reason.code) === reasons.length - 1) {
     report('limited', {status: reason.status, message: reason.message, transport: client.transport});
   }
 });
@@ -437,18 +437,21 @@ client.subscribe('chat:' + params.thread, {
 
 
 @pytest.mark.parametrize("transport", ["ws", "sse"])
-def test_a_user_at_the_connection_limit_is_told_so_and_connects_once_another_closes(data_dir, site, transport):
-    server = start(data_dir, site, limits={"max_connections_per_user": 2})
+@pytest.mark.parametrize("limit", ["user", "tenant"])
+def test_a_user_at_the_connection_limit_is_told_so_and_connects_once_another_closes(data_dir, site, transport, limit):
+    server = start(data_dir, site, limits={f"max_connections_per_{limit}": 2})
     token = server.token()
     thread = create(server, "threads", token)
-    # The user's two other connections: every place the node gives alice.
-    held = [requests.get(f"{server.url}/sse/chat/{thread}", headers=bearer(token), stream=True, timeout=10) for _ in range(2)]
+    # Two other connections: every place the node gives alice (or, for the tenant's limit, alice's tenant, held by bob).
+    holder = token if limit == "user" else server.token(user="bob")
+    held = [requests.get(f"{server.url}/sse/chat/{thread}", headers=bearer(holder), stream=True, timeout=10) for _ in range(2)]
     assert [answer.status_code for answer in held] == [200, 200]
-    site.add("page", server.url, AT_THE_USER_LIMIT_PAGE, transports=[transport], thread=thread)
+    site.add("page", server.url, AT_THE_USER_LIMIT_PAGE, transports=[transport], thread=thread,
+             code=f"too_many_{limit}_connections")
     site.open("page")
     limited = site.wait("page", "limited")
     # Said why, with the server's code, and still on the transport it asked for: no fallback to SSE.
-    assert limited["status"] == 429 and "max_connections_per_user" in limited["message"]
+    assert limited["status"] == 429 and f"max_connections_per_{limit}" in limited["message"]
     assert limited["transport"] == transport
     for answer in held:
         answer.close()

@@ -1,4 +1,4 @@
-"""A plugin built against each earlier header (1.0 to 1.3, kept in
+"""A plugin built against each earlier header (1.0 to 1.4, kept in
 Tests/PluginAPITests/headers/) loads into today's host and works: the host
 reads its shorter structs at their own size, and it keeps getting what its
 minor promised: a 400's code inside the message (a 1.2+ plugin that sets
@@ -18,7 +18,7 @@ from conftest import ROOT, Server, bearer
 HEADERS = ROOT / "Tests" / "PluginAPITests" / "headers"
 
 
-@pytest.fixture(scope="module", params=["1.0", "1.1", "1.2", "1.3"])
+@pytest.fixture(scope="module", params=["1.0", "1.1", "1.2", "1.3", "1.4"])
 def old_plugin(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"oldplugin{request.param}")
     (folder / "exports.map").write_text("{ global: northstar_plugin_v1; local: *; };\n")
@@ -68,6 +68,8 @@ def test_the_saved_headers_are_the_earlier_minors():
     assert "#define NS_ABI_MINOR 2\n" in text and "on_refused" in text and "frame_event" not in text
     text = (HEADERS / "1.3" / "northstar_plugin.h").read_text()
     assert "#define NS_ABI_MINOR 3\n" in text and "frame_event" in text and "on_live" not in text
+    text = (HEADERS / "1.4" / "northstar_plugin.h").read_text()
+    assert "#define NS_ABI_MINOR 4\n" in text and "on_live" in text and "NS_ERR_TENANT_LIMIT" not in text
 
 
 def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_plugin):
@@ -105,9 +107,37 @@ def test_a_plugin_built_against_an_earlier_header_loads_and_works(data_dir, old_
         # so alice reaches the limit within CONNECTIONS_PER_USER more requests.
         answers = [server.get(f"/old/chat/{thread}?after=1", headers=headers) for _ in range(CONNECTIONS_PER_USER)]
         assert answers[0].status_code == 200 and answers[-1].status_code == 401, [a.status_code for a in answers]
-        assert "max_connections_per_user" in answers[-1].text, answers[-1].text
+        assert answers[-1].text.startswith("status=7 ") and "max_connections_per_user" in answers[-1].text, answers[-1].text
         assert server.get(f"/old/chat/{thread}?after=1", headers=bearer(server.token(user="bob"))).status_code == 200
         assert server.get("/healthz").status_code == 200
+    finally:
+        server.kill()
+
+
+def test_a_plugin_of_an_earlier_minor_at_the_tenants_limit_gets_the_code_it_knows(data_dir, old_plugin):
+    """NS_ERR_TENANT_LIMIT came with 1.5: a plugin built before it is given
+    NS_ERR_TOO_LARGE, which it knows, with a message naming the tenant's
+    limit; the 1.5 sse plugin answers 429 too_many_tenant_connections."""
+    old_plugin, version = old_plugin
+    config = config_with(data_dir, "oldchat", old_plugin, limits={"max_connections_per_tenant": 2})
+    server = Server(data_dir, config=config).start()
+    try:
+        alice, bob, carol = (bearer(server.token(user=user)) for user in ("alice", "bob", "carol"))
+        thread = server.post("/v1/threads", json={}, headers=alice).json()["thread_id"]
+        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "one"}, headers=alice).status_code == 201
+        # This plugin never releases its principals: alice and bob hold the tenant's two.
+        for headers in (alice, bob):
+            assert server.get(f"/old/chat/{thread}?after=0", headers=headers).status_code == 200
+        refused = server.get(f"/old/chat/{thread}?after=0", headers=carol)
+        assert refused.status_code == 401 and refused.text.startswith("status=7 "), (version, refused.text)
+        assert "max_connections_per_tenant" in refused.text
+        modern = server.get(f"/sse/chat/{thread}", headers=carol)
+        assert modern.status_code == 429 and modern.json()["error"]["code"] == "too_many_tenant_connections", modern.text
+        # Another tenant holds none of them.
+        other = bearer(server.token(tenant="t_other"))
+        other_thread = server.post("/v1/threads", json={}, headers=other).json()["thread_id"]
+        assert server.post(f"/v1/threads/{other_thread}/messages", json={"text": "x"}, headers=other).status_code == 201
+        assert server.get(f"/old/chat/{other_thread}?after=0", headers=other).status_code == 200
     finally:
         server.kill()
 

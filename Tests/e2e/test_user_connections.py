@@ -198,3 +198,52 @@ def test_the_load_tool_sees_the_subscribers_past_the_limit_refused_and_the_rest_
     assert f"subscribers: {LIMIT} connected, 2 failed (HTTP 429: 2)" in result.stdout, result.stdout
     delivered = re.search(r"delivered: (\d+) of (\d+)", result.stdout)
     assert delivered and delivered.group(1) == delivered.group(2) == str(LIMIT * 20), result.stdout
+
+
+def assert_too_many_for_the_tenant(answer):
+    status, body = answer
+    assert status == 429, body
+    assert body["error"]["code"] == "too_many_tenant_connections", body
+    assert "max_connections_per_tenant" in body["error"]["message"]
+
+
+def test_a_tenants_users_together_stop_at_the_tenants_limit_and_another_tenant_connects(data_dir):
+    server = Server(data_dir, dev_config(data_dir, limits={"max_connections_per_user": LIMIT,
+                                                           "max_connections_per_tenant": LIMIT})).start()
+    try:
+        alice, bob, carol = (server.token(user=user) for user in ("alice", "bob", "carol"))
+        thread = new_thread(server, alice)
+        held = [open_sse(server, alice, thread), open_sse(server, bob, thread)]
+        socket_ = connect(ws_url(server, "/ws"), additional_headers=bearer(bob), open_timeout=10)
+        try:
+            # carol holds nothing, but her tenant holds its three.
+            assert_too_many_for_the_tenant(refused_sse(server, carol, thread))
+            assert_too_many_for_the_tenant(refused_ws(server, carol, "/ws"))
+            assert_too_many_for_the_tenant(refused_ws(server, carol, f"/ws/chat/{thread}"))
+            # Another tenant is counted apart.
+            beta = server.token(tenant="t_beta")
+            other = open_sse(server, beta, new_thread(server, beta))
+            assert gauge(server, "northstar_tenants_connected") == 2
+            assert gauge(server, "northstar_users_connected") == 3
+            other.close()
+            # REST is no connection of this kind: carol posts, and the open streams get it.
+            answer = server.post(f"/v1/threads/{thread}/messages", json={"text": "from carol"}, headers=bearer(carol))
+            assert answer.status_code == 201, answer.text
+            for stream in held:
+                assert stream.events(1)[0]["json"]["data"] == {"text": "from carol"}
+            # A bad credential is still 401, not 429.
+            stream = SSEStream(server.port, f"/sse/chat/{thread}", bearer(carol + "x"))
+            assert stream.status == 401
+            stream.close()
+        finally:
+            socket_.close()
+        # bob's socket closed: one place for carol.
+        assert wait_for(lambda: gauge(server, "northstar_user_connections") == 2, seconds=10)
+        carols = open_sse(server, carol, thread)
+        assert_too_many_for_the_tenant(refused_sse(server, bob, thread))
+        carols.close()
+        for stream in held:
+            stream.close()
+        assert wait_for(lambda: gauge(server, "northstar_tenants_connected") == 0, seconds=10)
+    finally:
+        server.stop()

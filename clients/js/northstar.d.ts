@@ -78,7 +78,9 @@ export interface StateChange {
    * Why it is not open: the last failure, or null. `too_many_user_connections`
    * (status 429): the user's other tabs and devices hold every connection the
    * server allows one user; the client retries, with backoff, on the same
-   * transport, until one of them closes.
+   * transport, until one of them closes. `too_many_tenant_connections`
+   * (status 429): the app's users together hold every connection the
+   * server allows one tenant; the same.
    */
   reason: NorthstarError | null;
   transport: Transport;

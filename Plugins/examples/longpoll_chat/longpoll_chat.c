@@ -190,8 +190,9 @@ static void on_authenticated(void *context, ns_status status, ns_principal *prin
         return;
     }
     if (status != NS_OK) {
-        /* NS_ERR_TOO_LARGE: the user holds the node's limit of connections. */
+        /* The user, or (1.5) the user's tenant, holds the node's limit of connections. */
         if (status == NS_ERR_TOO_LARGE) answer(p, 429, "too_many_user_connections", message);
+        else if (status == NS_ERR_TENANT_LIMIT) answer(p, 429, "too_many_tenant_connections", message);
         else if (status == NS_ERR_UNAVAILABLE) answer(p, 503, "auth_unavailable", message);
         else answer(p, 401, "unauthorized", message);
         unref(p);

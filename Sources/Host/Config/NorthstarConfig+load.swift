@@ -218,6 +218,8 @@ extension NorthstarConfig {
         connections.maxPendingPerAddress = Int(try reader.integer("max_pending_connections_per_ip", range: 1...10_000_000)
                                                 ?? Int64(connections.maxPendingPerAddress))
         connections.maxPerUser = Int(try reader.integer("max_connections_per_user", range: 1...10_000_000) ?? Int64(connections.maxPerUser))
+        connections.maxPerTenant = Int(try reader.integer("max_connections_per_tenant", range: 1...10_000_000)
+                                       ?? Int64(connections.maxPerTenant))
         connections.headerTimeout = try reader.integer("header_timeout_seconds", range: 1...86_400).map { .seconds($0) }
             ?? connections.headerTimeout
         connections.idleTimeout = try reader.integer("idle_timeout_seconds", range: 1...86_400).map { .seconds($0) }

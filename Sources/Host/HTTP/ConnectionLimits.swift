@@ -16,6 +16,11 @@ public struct ConnectionLimits: Sendable {
     /// holds at once on this node; past it, 429 `too_many_user_connections`. So
     /// one user's token cannot take every connection the node has.
     public var maxPerUser: Int = 256
+    /// Transport connections one tenant holds at once on this node, all its
+    /// users together; past it, 429 `too_many_tenant_connections`. So one
+    /// tenant cannot take every connection the node has, however many user
+    /// ids its app mints. Half the default `maxConnections`.
+    public var maxPerTenant: Int = 5_000
     /// From accepting a connection to its first complete request head.
     public var headerTimeout: TimeAmount = .seconds(10)
     /// Between two requests on a kept-alive connection.

@@ -14,6 +14,8 @@ final class PluginHandle: @unchecked Sendable {
 
     private struct State {
         var name = ""
+        /// The ABI minor the plugin declares: what it may be answered with.
+        var abiMinor: UInt32 = 0
         /// Routes a transport mounted during `start`.
         var routes: [TransportRoute] = []
         /// The kernel, once the node has one: what host services act on.
@@ -31,6 +33,11 @@ final class PluginHandle: @unchecked Sendable {
     var name: String {
         get { state.withLockedValue { $0.name } }
         set { state.withLockedValue { $0.name = newValue } }
+    }
+
+    var abiMinor: UInt32 {
+        get { state.withLockedValue { $0.abiMinor } }
+        set { state.withLockedValue { $0.abiMinor = newValue } }
     }
 
     var logger: Logger { Logger(label: "northstar.plugin.\(name)") }

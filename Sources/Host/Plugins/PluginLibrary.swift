@@ -207,6 +207,7 @@ public enum PluginLoader {
                                   remedy: "implement every MANDATORY entry of ns_\(kind)_vtable")
         }
         handle.name = name
+        handle.abiMinor = fields.abi_minor
         return PluginLibrary(file: path, realPath: realPath, info: info, kind: kind, name: name,
                              version: fields.version.string, summary: fields.description.string,
                              abiMinor: fields.abi_minor, vtableMinor: vtableMinor, handle: handle)

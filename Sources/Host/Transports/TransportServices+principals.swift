@@ -9,13 +9,21 @@ func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credent
                   _ context: UnsafeMutableRawPointer?) {
     guard let done else { return }
     let connections = PluginHandle.from(host)?.kernel?.userConnections
+    // A plugin of an earlier minor knows no NS_ERR_TENANT_LIMIT (1.5): it gets the user's code, the message says which.
+    let tenantLimitStatus = (PluginHandle.from(host)?.abiMinor ?? 0) >= 5 ? NS_ERR_TENANT_LIMIT : NS_ERR_TOO_LARGE
+    let (userLimit, tenantLimit) = (connections?.limit ?? 0, connections?.tenantLimit ?? 0)
     verify(credential, host: host, done: done, context: context, service: "authenticate") { verified in
-        // Each principal is one connection of its user's (see `UserConnections`).
-        if let connections, !connections.claim(verified) {
-            return (NS_ERR_TOO_LARGE, nil, "user \(verified.userID) holds \(connections.limit) connections on this node already "
+        // Each principal is one connection of its user's and its tenant's (see `UserConnections`).
+        switch connections?.claim(verified) {
+        case .user?:
+            return (NS_ERR_TOO_LARGE, nil, "user \(verified.userID) holds \(userLimit) connections on this node already "
                         + "(limits.max_connections_per_user); close one first")
+        case .tenant?:
+            return (tenantLimitStatus, nil, "tenant \(verified.tenant) holds \(tenantLimit) connections on this node already, "
+                        + "all its users together (limits.max_connections_per_tenant); retry once some close")
+        case nil:
+            return (NS_OK, PrincipalHandles.lend(Principal(verified, countedIn: connections)), "")
         }
-        return (NS_OK, PrincipalHandles.lend(Principal(verified, countedIn: connections)), "")
     }
 }
 

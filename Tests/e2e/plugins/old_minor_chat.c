@@ -73,7 +73,13 @@ static void on_subscribed(void *context, ns_status status, ns_subscription *subs
 
 static void on_authenticated(void *context, ns_status status, ns_principal *principal, ns_str message) {
     request_state *state = context;
-    if (status != NS_OK) { answer(state, 401, message); return; }
+    if (status != NS_OK) {
+        /* The status too, so a test sees which one a plugin of this minor is given. */
+        char text[512];
+        int length = snprintf(text, sizeof text, "status=%d %.*s", (int)status, (int)message.len, message.ptr);
+        answer(state, 401, (ns_str){text, length < (int)sizeof text ? (uint64_t)length : sizeof text - 1});
+        return;
+    }
     state->principal = principal;
     if (state->misuse == 1) api->principal_release(principal);                   /* stale from here on */
     if (state->misuse == 2) principal = (ns_principal *)(uintptr_t)0x5eed5eed;  /* never given */

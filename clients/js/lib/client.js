@@ -242,7 +242,9 @@ export class Client {
 
   /**
    * The server's refusal when this user holds as many connections as it
-   * allows one user (429 `too_many_user_connections`); null otherwise.
+   * allows one user (429 `too_many_user_connections`), or its tenant as
+   * many as it allows one tenant (429 `too_many_tenant_connections`); null
+   * otherwise.
    * Neither a refused WebSocket nor an EventSource says why it failed, but
    * a plain request to the SSE route of a thread that does not exist does:
    * the server counts the connection before it looks for the thread, so it
@@ -254,7 +256,8 @@ export class Client {
       const query = new URLSearchParams({ access_token: await this.token() });
       const response = await fetch(`${this.url}/sse/chat/th_aaaaaaaaaaaaaaaaaaaaaaaaaa?${query}`);
       const body = await response.json().catch(() => null);
-      if (response.status !== 429 || body?.error?.code !== 'too_many_user_connections') return null;
+      const limits = ['too_many_user_connections', 'too_many_tenant_connections'];
+      if (response.status !== 429 || !limits.includes(body?.error?.code)) return null;
       return NorthstarError.fromServer(body.error, 429);
     } catch {
       return null;

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""What one user's flood of writes costs another tenant, with the node's
+write rates on (the defaults) and off.
+
+Method: a node on the embedded default (release build, SQLite). A client of
+tenant `t_quiet` posts `--requests` small messages to its thread, one after
+another on one kept-alive connection, first with nothing else going on
+(alone), then while one user of tenant `t_flood` posts 1 KB messages from
+`--posters` connections at once (4 processes), each sending its next post as
+soon as the last is answered, whatever the answer: a client that ignores
+429 and `Retry-After`, as a hostile one would. The figures: t_quiet's p50
+and p99 per POST in each phase, the flood's posts accepted and refused per
+second, and how much the database grew while it ran. Each round starts a
+fresh node with the rates on (`writes_per_second_per_user` 100 and
+`writes_per_second_per_tenant` 2,000, the defaults), then one with them
+off (0), so the two alternate in one run; the script prints every round and
+the medians.
+
+    swift build -c release
+    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64]
+"""
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reader_fairness import ROOT, Node, request  # noqa: E402
+
+RATES = {"on": {"writes_per_second_per_user": 100, "writes_per_second_per_tenant": 2000},
+         "off": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}}
+PROCESSES = 4
+
+
+def poster_process(port, token, thread, connections, stop, accepted, refused):
+    """`connections` posters of one user, in one process, until `stop` is set."""
+    body = json.dumps({"text": "f" * 1000})
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post_forever():
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        counts = [0, 0]
+        while not stop.is_set():
+            connection.request("POST", f"/v1/threads/{thread}/messages", body=body, headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+            counts[answer.status == 429] += 1
+            if answer.status not in (201, 429):
+                raise RuntimeError(f"flood post answered {answer.status}")
+        with accepted.get_lock():
+            accepted.value += counts[0]
+        with refused.get_lock():
+            refused.value += counts[1]
+
+    threads = [threading.Thread(target=post_forever) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def posts(port, token, thread, count):
+    """t_quiet's sequential posts: p50 and p99 in ms."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    latencies = []
+    for n in range(count):
+        started = time.perf_counter()
+        request(connection, "POST", f"/v1/threads/{thread}/messages", token, {"text": f"quiet {n}"})
+        latencies.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.011)  # under t_quiet's own rate (100 a second), so it is never refused itself
+    connection.close()
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
+
+
+def database_bytes(folder):
+    data = Path(folder) / "ns"
+    return sum(path.stat().st_size for path in data.glob("northstar.sqlite*"))
+
+
+def round_on(build, mode, requests, posters):
+    folder = tempfile.mkdtemp(prefix="write-flood-")
+    node = Node(build, folder, limits=RATES[mode])
+    try:
+        flood_token, quiet_token = node.token("t_flood"), node.token("t_quiet")
+        connection = http.client.HTTPConnection("127.0.0.1", node.port)
+        flood_thread = request(connection, "POST", "/v1/threads", flood_token, {})["thread_id"]
+        quiet_thread = request(connection, "POST", "/v1/threads", quiet_token, {})["thread_id"]
+        connection.close()
+        alone = posts(node.port, quiet_token, quiet_thread, requests)
+        stop = multiprocessing.Event()
+        accepted, refused = multiprocessing.Value("q", 0), multiprocessing.Value("q", 0)
+        flood = [multiprocessing.Process(target=poster_process, args=(node.port, flood_token, flood_thread, posters // PROCESSES,
+                                                                      stop, accepted, refused)) for _ in range(PROCESSES)]
+        before = database_bytes(folder)
+        started = time.monotonic()
+        for process in flood:
+            process.start()
+        time.sleep(1)  # every poster going
+        flooded = posts(node.port, quiet_token, quiet_thread, requests)
+        stop.set()
+        for process in flood:
+            process.join(timeout=30)
+        seconds = time.monotonic() - started
+        grown = (database_bytes(folder) - before) / 1e6
+        return alone, flooded, accepted.value / seconds, refused.value / seconds, grown
+    finally:
+        node.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--posters", type=int, default=64)
+    parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
+    options = parser.parse_args()
+    if options.posters % PROCESSES:
+        parser.error(f"--posters must be a multiple of {PROCESSES}")
+    print(f"build: {options.build}, {options.posters} flood posters, {options.requests} quiet posts per phase, "
+          f"{os.cpu_count()} cores")
+    results = {mode: [] for mode in RATES}
+    for number in range(1, options.rounds + 1):
+        for mode in RATES:
+            alone, flooded, accepted, refused, grown = round_on(options.build, mode, options.requests, options.posters)
+            results[mode].append((alone, flooded, accepted, refused, grown))
+            print(f"round {number} rates {mode:3}: t_quiet alone p50 {alone[0]:.2f} p99 {alone[1]:.2f} ms; "
+                  f"in the flood p50 {flooded[0]:.2f} p99 {flooded[1]:.2f} ms; flood {accepted:,.0f} accepted/s, "
+                  f"{refused:,.0f} refused/s; database +{grown:.1f} MB", flush=True)
+    print("medians:")
+    for mode, rows in results.items():
+        median = lambda pick: statistics.median(pick(row) for row in rows)  # noqa: E731
+        print(f"  rates {mode:3}: t_quiet alone p50 {median(lambda r: r[0][0]):.2f} p99 {median(lambda r: r[0][1]):.2f} ms; "
+              f"in the flood p50 {median(lambda r: r[1][0]):.2f} p99 {median(lambda r: r[1][1]):.2f} ms; "
+              f"flood {median(lambda r: r[2]):,.0f} accepted/s, {median(lambda r: r[3]):,.0f} refused/s; "
+              f"database +{median(lambda r: r[4]):.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
