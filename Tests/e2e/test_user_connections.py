@@ -53,11 +53,12 @@ def refused_ws(server, token, path):
     return response.status_code, json.loads(bytes(response.body))
 
 
-def assert_too_many(answer):
+def assert_too_many(answer, limit="user"):
+    """A 429 naming the user's (or the tenant's) limit of connections."""
     status, body = answer
     assert status == 429, body
-    assert body["error"]["code"] == "too_many_user_connections", body
-    assert "max_connections_per_user" in body["error"]["message"]
+    assert body["error"]["code"] == f"too_many_{limit}_connections", body
+    assert f"max_connections_per_{limit}" in body["error"]["message"]
 
 
 def test_sse_and_websockets_together_stop_at_the_limit_and_the_next_is_429(server):
@@ -200,12 +201,6 @@ def test_the_load_tool_sees_the_subscribers_past_the_limit_refused_and_the_rest_
     assert delivered and delivered.group(1) == delivered.group(2) == str(LIMIT * 20), result.stdout
 
 
-def assert_too_many_for_the_tenant(answer):
-    status, body = answer
-    assert status == 429, body
-    assert body["error"]["code"] == "too_many_tenant_connections", body
-    assert "max_connections_per_tenant" in body["error"]["message"]
-
 
 def test_a_tenants_users_together_stop_at_the_tenants_limit_and_another_tenant_connects(data_dir):
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections_per_user": LIMIT,
@@ -217,9 +212,9 @@ def test_a_tenants_users_together_stop_at_the_tenants_limit_and_another_tenant_c
         socket_ = connect(ws_url(server, "/ws"), additional_headers=bearer(bob), open_timeout=10)
         try:
             # carol holds nothing, but her tenant holds its three.
-            assert_too_many_for_the_tenant(refused_sse(server, carol, thread))
-            assert_too_many_for_the_tenant(refused_ws(server, carol, "/ws"))
-            assert_too_many_for_the_tenant(refused_ws(server, carol, f"/ws/chat/{thread}"))
+            assert_too_many(refused_sse(server, carol, thread), "tenant")
+            assert_too_many(refused_ws(server, carol, "/ws"), "tenant")
+            assert_too_many(refused_ws(server, carol, f"/ws/chat/{thread}"), "tenant")
             # Another tenant is counted apart.
             beta = server.token(tenant="t_beta")
             other = open_sse(server, beta, new_thread(server, beta))
@@ -240,7 +235,7 @@ def test_a_tenants_users_together_stop_at_the_tenants_limit_and_another_tenant_c
         # bob's socket closed: one place for carol.
         assert wait_for(lambda: gauge(server, "northstar_user_connections") == 2, seconds=10)
         carols = open_sse(server, carol, thread)
-        assert_too_many_for_the_tenant(refused_sse(server, bob, thread))
+        assert_too_many(refused_sse(server, bob, thread), "tenant")
         carols.close()
         for stream in held:
             stream.close()
