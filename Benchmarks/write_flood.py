@@ -61,11 +61,11 @@ def poster_process(port, token, thread, connections, stop, accepted, refused):
         with refused.get_lock():
             refused.value += counts[1]
 
-    threads = [threading.Thread(target=post_forever) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    posters = [threading.Thread(target=post_forever) for _ in range(connections)]
+    for poster in posters:
+        poster.start()
+    for poster in posters:
+        poster.join()
 
 
 def posts(port, token, thread, count):
@@ -111,6 +111,8 @@ def round_on(build, mode, requests, posters):
         for process in flood:
             process.join(timeout=30)
         seconds = time.monotonic() - started
+        if accepted.value + refused.value == 0:
+            raise RuntimeError("the flood made no request (see the posters' errors above)")
         grown = (database_bytes(folder) - before) / 1e6
         return alone, flooded, accepted.value / seconds, refused.value / seconds, grown
     finally:
