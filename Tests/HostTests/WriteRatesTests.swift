@@ -110,4 +110,25 @@ import Testing
         }
         #expect(rates.buckets <= 2048, "\(rates.buckets) buckets held for 1,000 users writing at once")
     }
+
+    @Test("over REST a refusal is held for the wait, at least 100 ms and at most 1 s, and says what is left of it")
+    func refusalsAreHeld() async throws {
+        #expect(WriteRates.hold(for: 1_000_000) == 100_000_000)
+        #expect(WriteRates.hold(for: 250_000_000) == 250_000_000)
+        #expect(WriteRates.hold(for: 30_000_000_000) == 1_000_000_000)
+        let clock = Ticks()
+        let rates = rates(perUser: 20, perTenant: 0, clock: clock)
+        let alice = context()
+        for _ in 0..<40 { try await rates.admitHolding(alice) }  // the burst: answered at once
+        let started = ContinuousClock.now
+        do {
+            try await rates.admitHolding(alice)
+            Issue.record("admitted past the burst")
+        } catch let refused as KernelError {
+            #expect(ContinuousClock.now - started >= .milliseconds(100))
+            #expect(refused.details["retry_after_ms"] == .number(0))  // the 50 ms wait is over by the answer
+        }
+        // Without the hold (a transport's kernel_call), the refusal is at once and names the whole wait.
+        #expect(refusal(rates, alice)?.details["retry_after_ms"] == .number(50))
+    }
 }

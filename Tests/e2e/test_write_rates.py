@@ -53,9 +53,12 @@ def post_until_refused(server, token, thread, most=60):
     """Posts as fast as it can until one is refused; returns (accepted, the refusal, seconds taken)."""
     started = time.monotonic()
     for accepted in range(most):
+        asked = time.monotonic()
         answer = post(server, token, thread, f"m{accepted}")
         if answer.status_code == 429:
-            return accepted, answer, time.monotonic() - started
+            # Over REST a refusal is held for the wait, and at least 100 ms.
+            assert time.monotonic() - asked >= 0.1, time.monotonic() - asked
+            return accepted, answer, asked - started
         assert answer.status_code == 201, answer.text
     pytest.fail(f"{most} posts in {time.monotonic() - started:.2f} s and none refused")
 
@@ -65,9 +68,9 @@ def assert_rate_limited(answer, limit):
     error = answer.json()["error"]
     assert error["code"] == "rate_limited" and error["limit"] == limit, error
     assert f"writes_per_second_per_{limit}" in error["message"]
-    assert 1 <= error["retry_after_ms"] <= 1000
+    assert 0 <= error["retry_after_ms"] <= 1000
     # Whole seconds in the header, never sooner than the body says.
-    assert int(answer.headers["Retry-After"]) == max(1, math.ceil(error["retry_after_ms"] / 1000))
+    assert int(answer.headers["Retry-After"]) == math.ceil(error["retry_after_ms"] / 1000)
     return error
 
 
@@ -80,13 +83,19 @@ def test_a_user_past_the_burst_is_told_when_to_retry_and_nothing_of_the_refused_
     assert 2 * PER_USER <= accepted <= 2 * PER_USER + math.ceil(seconds * PER_USER) + 1, (accepted, seconds)
     error = assert_rate_limited(refused, "user")
     assert head_seq(server, alice, thread) == accepted
-    # Asking again at once is refused again and takes nothing: after the wait it names, one more goes in.
-    assert post(server, alice, thread, "again").status_code == 429
-    time.sleep(error["retry_after_ms"] / 1000 + 0.05)
+    # The refusal was held until a write could go in (200 ms at 5 a second), so it says to
+    # send it now, and it goes in; the refused write itself took nothing.
+    assert error["retry_after_ms"] == 0 and refused.headers["Retry-After"] == "0", error
     assert post(server, alice, thread, "after the wait").status_code == 201
+    # A client that ignores the refusals asks about ten times a second, not as fast as it can.
+    asked, started = 0, time.monotonic()
+    while time.monotonic() - started < 1:
+        post(server, alice, thread, "ignoring the wait")
+        asked += 1
+    assert asked <= 15, asked
     # Reads are not writes.
     assert server.get(f"/v1/threads/{thread}/events?after=0", headers=bearer(alice)).status_code == 200
-    assert head_seq(server, alice, thread) == accepted + 1
+    assert head_seq(server, alice, thread) >= accepted + 1
 
 
 def test_another_user_and_another_tenant_write_on(server, tokens):

@@ -61,7 +61,7 @@ struct APIRoutes: Sendable {
     func run(_ operation: String, target: String, canvasID: String? = nil, optionalBody: Bool = false,
              request: Request) async throws -> Response {
         let context = try await identify(request)
-        try kernel.writeRates.admit(context)  // before the body is read: a refused write costs no more than its head
+        try await kernel.writeRates.admitHolding(context)  // before the body is read: a refused write costs no more than its head
         let body = optionalBody && Self.hasNoBody(request) ? JSONValue.object([:]) : try await json(request)
         let answer = try await KernelOperations.run(operation, .init(target: target, canvasID: canvasID, body: body),
                                                     kernel: kernel, context: context)

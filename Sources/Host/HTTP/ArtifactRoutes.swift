@@ -78,7 +78,7 @@ struct ArtifactRoutes {
     func keys(_ request: Request, _ access: RequestContext.Access) async throws -> ObjectKey {
         let context = try await api.identify(request)
         // An upload or a delete is a write, counted as every write is: once authenticated, whatever its answer.
-        if access == .write { try api.kernel.writeRates.admit(context) }
+        if access == .write { try await api.kernel.writeRates.admitHolding(context) }
         return try api.kernel.resolver.objectKeys(for: context, access: access)
     }
 

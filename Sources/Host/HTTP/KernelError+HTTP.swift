@@ -29,9 +29,9 @@ extension KernelError: HTTPResponseError {
         headers[.contentType] = "application/json"
         if kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
         if kind == .methodNotAllowed, case .string(let allow)? = details["allow"] { headers[.allow] = allow }
-        // Whole seconds, as the header takes; the body's `retry_after_ms` is exact.
+        // Whole seconds, as the header takes, never sooner than the body's exact `retry_after_ms`.
         if case .number(let milliseconds)? = details["retry_after_ms"] {
-            headers[.retryAfter] = String(max(1, Int((milliseconds / 1000).rounded(.up))))
+            headers[.retryAfter] = String(Int((milliseconds / 1000).rounded(.up)))
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: .init(data: json.encoded())))
     }

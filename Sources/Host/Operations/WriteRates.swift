@@ -62,7 +62,34 @@ public final class WriteRates: Sendable {
     /// - Throws: `KernelError` 429 `rate_limited` (with `retry_after_ms` and
     ///   which `limit`), taking nothing, when either has none left.
     func admit(_ context: RequestContext) throws {
-        if limits.perUser == 0 && limits.perTenant == 0 { return }
+        guard let (scope, wait) = refusal(for: context) else { return }
+        throw Self.refused(scope, retryAfterNanoseconds: wait, context: context, limits: limits)
+    }
+
+    /// As `admit`, but a refusal is answered only after `hold(for:)`, with
+    /// what is left of the wait. For REST, where a client sends its next
+    /// request on a connection once the last is answered: a client that
+    /// ignores 429 and sends again at once makes a few requests a second per
+    /// connection, not thousands, and one that waits as told is admitted on
+    /// its next try.
+    func admitHolding(_ context: RequestContext) async throws {
+        guard let (scope, wait) = refusal(for: context) else { return }
+        let hold = Self.hold(for: wait)
+        try await Task.sleep(nanoseconds: hold)
+        throw Self.refused(scope, retryAfterNanoseconds: wait > hold ? wait - hold : 0, context: context, limits: limits)
+    }
+
+    /// How long a REST refusal is held: the wait, but at least 100 ms (so a
+    /// client that ignores 429 cannot ask more often) and at most 1 s (so a
+    /// connection is not held long).
+    static func hold(for wait: UInt64) -> UInt64 {
+        min(max(wait, 100_000_000), 1_000_000_000)
+    }
+
+    /// Takes one write from the context's user and tenant; nil when taken,
+    /// or whose bucket is empty and for how many nanoseconds.
+    private func refusal(for context: RequestContext) -> (Scope, UInt64)? {
+        if limits.perUser == 0 && limits.perTenant == 0 { return nil }
         let user = UserIdentity(context)
         let refusal: (Scope, UInt64)? = state.withLockedValue { state in
             let now = self.now()
@@ -76,9 +103,8 @@ public final class WriteRates: Sendable {
             if state.users.count + state.tenants.count > state.sweepAt { sweep(&state, now: now) }
             return nil
         }
-        guard let (scope, wait) = refusal else { return }
-        metrics?.increment("northstar_writes_rate_limited_total", [("limit", scope.rawValue)])
-        throw Self.refused(scope, retryAfterNanoseconds: wait, context: context, limits: limits)
+        if let (scope, _) = refusal { metrics?.increment("northstar_writes_rate_limited_total", [("limit", scope.rawValue)]) }
+        return refusal
     }
 
     /// Buckets held now, users' and tenants' together (for tests).
@@ -116,7 +142,7 @@ public final class WriteRates: Sendable {
     }
 
     private static func refused(_ scope: Scope, retryAfterNanoseconds wait: UInt64, context: RequestContext, limits: Limits) -> KernelError {
-        let milliseconds = max(1, Int((wait + 999_999) / 1_000_000))
+        let milliseconds = Int((wait + 999_999) / 1_000_000)  // 0 once a held refusal waited it all out: send it now
         let message = switch scope {
         case .user:
             "user \(context.userID) may write \(limits.perUser) times a second on this node (limits.writes_per_second_per_user); retry in \(milliseconds) ms"
