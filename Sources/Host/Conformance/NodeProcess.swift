@@ -7,6 +7,9 @@ final class NodeProcess: @unchecked Sendable {
     static let drainDeadlineSeconds = 3
     /// `limits.max_connections_per_user` on the node.
     static let connectionsPerUser = 3
+    /// `limits.max_connections_per_tenant` on the node: above what any one
+    /// user of a check holds, so only the tenant's own check reaches it.
+    static let connectionsPerTenant = 6
 
     let port: Int
     private let process: Process
@@ -30,7 +33,8 @@ final class NodeProcess: @unchecked Sendable {
         let document: JSONValue = .object([
             "node": .object(["drain_deadline_seconds": .number(Double(drainDeadlineSeconds))]),
             // Low, so the checks can reach it: each of them holds one connection at a time.
-            "limits": .object(["max_connections_per_user": .number(Double(connectionsPerUser))]),
+            "limits": .object(["max_connections_per_user": .number(Double(connectionsPerUser)),
+                               "max_connections_per_tenant": .number(Double(connectionsPerTenant))]),
             // No leeway: the checks' expired credential is expired (by 2 s).
             "auth": .object(["chain": .array([.string("jwt")]), "expiry_leeway_seconds": .number(0)]),
             "plugins": .array([
@@ -81,11 +85,11 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     /// A dev token from `northstar token` against this node's config.
-    func token(tenant: String, env: String? = nil, ttl: Int = 3600) throws -> String {
+    func token(tenant: String, user: String = "u_conformance", env: String? = nil, ttl: Int = 3600) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["token", "--config", configPath, "--data-dir", dataDirectory, "--tenant", tenant,
-                             "--user", "u_conformance", "--ttl", "\(ttl)"] + (env.map { ["--env", $0] } ?? [])
+                             "--user", user, "--ttl", "\(ttl)"] + (env.map { ["--env", $0] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice

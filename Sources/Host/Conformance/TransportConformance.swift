@@ -113,31 +113,51 @@ struct TransportConformance {
 
     /// On each route that holds its connections open (a stream), a user
     /// holding the node's limit of them is refused the next with 429
-    /// (`authenticate` answers NS_ERR_TOO_LARGE), and closing them gives
-    /// the places back. A route whose requests are answered at once holds
-    /// no connection, and is not checked.
+    /// (`authenticate` answers NS_ERR_TOO_LARGE), and so is a user whose
+    /// tenant's users together hold the tenant's limit (NS_ERR_TENANT_LIMIT
+    /// to a 1.5 plugin); closing them gives the places back. A route whose
+    /// requests are answered at once holds no connection, and is not checked.
     private func checkUserLimit(routes: [String], node: NodeProcess, http: RawHTTP, run: inout ConformanceRun) async {
         let limit = NodeProcess.connectionsPerUser
-        guard let carol = try? node.token(tenant: "t_conformance_limit") else { return }
+        if let carol = try? node.token(tenant: "t_conformance_limit") {
+            await checkLimit("limits.max_connections_per_user (\(limit)) for one user", holders: Array(repeating: carol, count: limit),
+                             refused: carol, remedy: "map NS_ERR_TOO_LARGE from authenticate to 429",
+                             routes: routes, node: node, http: http, run: &run)
+        }
+        let tenantLimit = NodeProcess.connectionsPerTenant
+        let users = (0...tenantLimit).compactMap { try? node.token(tenant: "t_conformance_tenant", user: "u\($0)") }
+        if users.count == tenantLimit + 1 {
+            await checkLimit("limits.max_connections_per_tenant (\(tenantLimit)) for one tenant's users together",
+                             holders: Array(users.dropLast()), refused: users.last!,
+                             remedy: "map NS_ERR_TENANT_LIMIT (ABI 1.5) from authenticate to 429 too_many_tenant_connections",
+                             routes: routes, node: node, http: http, run: &run)
+        }
+    }
+
+    /// On each route that holds its connections open, `holders` (one
+    /// connection each, on a resource of the first's) fill a limit, and
+    /// `refused` is then answered 429.
+    private func checkLimit(_ limit: String, holders: [String], refused: String, remedy: String, routes: [String],
+                            node: NodeProcess, http: RawHTTP, run: inout ConformanceRun) async {
+        let owner = holders[0]
         for route in routes {
-            guard let path = try? path(for: route, owner: carol, http: http),
+            guard let path = try? path(for: route, owner: owner, http: http),
                   let before = try? node.userConnections(http) else { continue }
-            let webSocket = (try? http.send("GET", path, headers: ["Authorization": "Bearer \(carol)"]).status) == 426
-            let headers = ["Authorization": "Bearer \(carol)"].merging(webSocket ? Self.handshakeHeaders : [:]) { $1 }
+            let webSocket = (try? http.send("GET", path, headers: ["Authorization": "Bearer \(owner)"]).status) == 426
+            let headers = { (token: String) in ["Authorization": "Bearer \(token)"].merging(webSocket ? Self.handshakeHeaders : [:]) { $1 } }
             // That request's own connection (a stream, read to its head and left) is given back first.
             _ = await Self.waitUntil { (try? node.userConnections(http)) == before }
-            let held = (0..<limit).compactMap { _ in try? http.sendAndKeepOpen(path, headers: headers) }
-            var holds = await Self.waitUntil { (try? node.userConnections(http)) == before + limit }
+            let held = holders.compactMap { try? http.sendAndKeepOpen(path, headers: headers($0)) }
+            var holds = await Self.waitUntil { (try? node.userConnections(http)) == before + holders.count }
             if holds {
                 // Still held a moment later: a stream, not a request that ends by itself (a short replay).
                 try? await Task.sleep(for: .milliseconds(500))
-                holds = (try? node.userConnections(http)) == before + limit
+                holds = (try? node.userConnections(http)) == before + holders.count
             }
-            if held.count == limit, holds {
-                await run.check("\(route) past limits.max_connections_per_user (\(limit)) for one user: 429") {
-                    let answer = try http.send("GET", path, headers: headers)
-                    try expect(answer.status == 429, "answered \(answer.status): map NS_ERR_TOO_LARGE from authenticate to 429. "
-                                   + "\(answer.body.prefix(200))")
+            if held.count == holders.count, holds {
+                await run.check("\(route) past \(limit): 429") {
+                    let answer = try http.send("GET", path, headers: headers(refused))
+                    try expect(answer.status == 429, "answered \(answer.status): \(remedy). \(answer.body.prefix(200))")
                 }
             }
             held.forEach { _ = close($0) }

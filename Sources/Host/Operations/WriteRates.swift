@@ -9,8 +9,9 @@ import NIOConcurrencyHelpers
 /// an artifact or media object uploaded or deleted), takes one token from
 /// its user's bucket and one from its tenant's. A bucket holds two seconds'
 /// worth and refills at its rate. When either is empty the write is refused
-/// with 429 `rate_limited` and when to retry, before its body is read, and
-/// takes nothing. So one user's token (an end user's, handed to a browser)
+/// with 429 `rate_limited` and when to retry, decided before its body is
+/// read, and takes nothing (over REST the refusal is held for the wait; see
+/// `admitHolding`). So one user's token (an end user's, handed to a browser)
 /// cannot fill the disk or take the writer that every tenant shares, and a
 /// tenant whose app mints tokens for many users is bounded as a whole.
 /// Per node, as the connection caps are: behind a proxy, each node counts
@@ -142,12 +143,13 @@ public final class WriteRates: Sendable {
     }
 
     private static func refused(_ scope: Scope, retryAfterNanoseconds wait: UInt64, context: RequestContext, limits: Limits) -> KernelError {
-        let milliseconds = Int((wait + 999_999) / 1_000_000)  // 0 once a held refusal waited it all out: send it now
+        let milliseconds = Int((wait + 999_999) / 1_000_000)  // 0 once a held refusal waited it all out
+        let when = milliseconds == 0 ? "send it again now" : "send it again in \(milliseconds) ms"
         let message = switch scope {
         case .user:
-            "user \(context.userID) may write \(limits.perUser) times a second on this node (limits.writes_per_second_per_user); retry in \(milliseconds) ms"
+            "user \(context.userID) may write \(limits.perUser) times a second on this node (limits.writes_per_second_per_user); \(when)"
         case .tenant:
-            "tenant \(context.tenant) may write \(limits.perTenant) times a second on this node, all its users together (limits.writes_per_second_per_tenant); retry in \(milliseconds) ms"
+            "tenant \(context.tenant) may write \(limits.perTenant) times a second on this node, all its users together (limits.writes_per_second_per_tenant); \(when)"
         }
         return KernelError(.tooManyRequests, code: "rate_limited", message: message,
                            details: ["retry_after_ms": .number(Double(milliseconds)), "limit": .string(scope.rawValue)])
