@@ -41,7 +41,8 @@ def measure(binary, text_bytes, count):
         # The embedded default, but for the write rate: one user posts every event as fast as it goes.
         settings = json.load(open(os.path.join(ROOT, "Deploy", "northstar.dev.json")))
         settings["node"]["data_dir"] = data_dir
-        settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0})
+        settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
+                                   "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0})
         config = os.path.join(data_dir, "config.json")
         json.dump(settings, open(config, "w"))
         server = subprocess.Popen([os.path.join(binary, "northstar"), "serve", "--listen", "127.0.0.1:0",

@@ -82,7 +82,9 @@ settings["limits"].update({"max_connections": 15000, "max_pending_connections_pe
 # One tenant holds every subscriber and one user publishes every event: no tenant cap, no write
 # rate (a key that a build from before it does not know is left out).
 binary = open(sys.argv[2] + "/northstar", "rb").read()
-for key, value in {"max_connections_per_tenant": 100000, "writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}.items():
+off = {"max_connections_per_tenant": 100000, "writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
+       "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}
+for key, value in off.items():
     if key.encode() in binary:
         settings["limits"][key] = value
 os.makedirs(sys.argv[1])

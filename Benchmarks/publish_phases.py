@@ -158,7 +158,8 @@ def one_round(args):
     with tempfile.TemporaryDirectory(prefix="ns-phases-") as work:
         settings = json.load(open(os.path.join(ROOT, "Deploy", "northstar.dev.json")))
         settings["node"]["data_dir"] = os.path.join(work, "ns")
-        settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0})  # one user publishes
+        settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
+                                   "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0})  # one user publishes
         settings["tracing"] = {"endpoint": f"http://127.0.0.1:{sink.server_address[1]}", "flush_ms": 200,
                                "max_queue": 1_000_000}
         config = os.path.join(work, "config.json")

@@ -58,9 +58,12 @@ class Node:
         if postgres_url:
             settings["store"] = {"backend": "postgres", "postgres_url": postgres_url}
         settings["limits"].update({"max_connections_per_user": 100_000, "max_pending_connections_per_ip": 100_000})
-        # The storm's log is written as fast as it goes: no write rate (a build from before the rates has no such key).
-        if b"writes_per_second_per_user" in (self.build / "northstar").read_bytes():
-            settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0})
+        # The storm's log is written, and t_quiet reads, as fast as they go: no request rates (a key that a build
+        # from before it does not know is left out).
+        binary = (self.build / "northstar").read_bytes()
+        for kind in ("writes", "reads"):
+            if f"{kind}_per_second_per_user".encode() in binary:
+                settings["limits"].update({f"{kind}_per_second_per_user": 0, f"{kind}_per_second_per_tenant": 0})
         settings["limits"].update(limits or {})
         self.config = self.folder / "config.json"
         self.config.write_text(json.dumps(settings))

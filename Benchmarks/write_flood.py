@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""What one user's flood of writes costs another tenant, with the node's
-write rates on (the defaults) and off.
+"""What one user's flood of writes (or, with `--flood reads`, of REST
+reads) costs another tenant, with the node's rates on (the defaults) and off.
 
 Method: a node on the embedded default (release build, SQLite). A client of
 tenant `t_quiet` posts `--requests` small messages to its thread, one after
@@ -16,8 +16,13 @@ fresh node with the rates on (`writes_per_second_per_user` 100 and
 off (0), so the two alternate in one run; the script prints every round and
 the medians.
 
+With `--flood reads` the flood's connections read a page of 100 events of
+1 KB (`GET /v1/threads/{id}/events?after=0&limit=100`) instead, and the
+rates on and off are the reads' (`reads_per_second_per_user` 200 and
+`reads_per_second_per_tenant` 5,000).
+
     swift build -c release
-    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64]
+    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads]
 """
 import argparse
 import http.client
@@ -36,26 +41,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reader_fairness import ROOT, Node, request  # noqa: E402
 
-RATES = {"on": {"writes_per_second_per_user": 100, "writes_per_second_per_tenant": 2000},
-         "off": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}}
+RATES = {"writes": {"on": {"writes_per_second_per_user": 100, "writes_per_second_per_tenant": 2000},
+                    "off": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}},
+         "reads": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
+                   "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}}}
+PAGE_EVENTS = 100  # what a read flood's thread holds, and each of its reads returns
 PROCESSES = 4
 
 
-def poster_process(port, token, thread, connections, stop, accepted, refused):
-    """`connections` posters of one user, in one process, until `stop` is set."""
+def poster_process(port, token, thread, connections, stop, accepted, refused, flood):
+    """`connections` posters (or readers) of one user, in one process, until `stop` is set."""
     body = json.dumps({"text": "f" * 1000})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    method, path, body, ok = (("POST", f"/v1/threads/{thread}/messages", body, 201) if flood == "writes"
+                              else ("GET", f"/v1/threads/{thread}/events?after=0&limit={PAGE_EVENTS}", None, 200))
 
     def post_forever():
         connection = http.client.HTTPConnection("127.0.0.1", port)
         counts = [0, 0]
         while not stop.is_set():
-            connection.request("POST", f"/v1/threads/{thread}/messages", body=body, headers=headers)
+            connection.request(method, path, body=body, headers=headers)
             answer = connection.getresponse()
             answer.read()
             counts[answer.status == 429] += 1
-            if answer.status not in (201, 429):
-                raise RuntimeError(f"flood post answered {answer.status}")
+            if answer.status not in (ok, 429):
+                raise RuntimeError(f"flood {method} answered {answer.status}")
         with accepted.get_lock():
             accepted.value += counts[0]
         with refused.get_lock():
@@ -87,20 +97,23 @@ def database_bytes(folder):
     return sum(path.stat().st_size for path in data.glob("northstar.sqlite*"))
 
 
-def round_on(build, mode, requests, posters):
+def round_on(build, flood_kind, mode, requests, posters):
     folder = tempfile.mkdtemp(prefix="write-flood-")
-    node = Node(build, folder, limits=RATES[mode])
+    node = Node(build, folder, limits=RATES[flood_kind][mode])
     try:
         flood_token, quiet_token = node.token("t_flood"), node.token("t_quiet")
         connection = http.client.HTTPConnection("127.0.0.1", node.port)
         flood_thread = request(connection, "POST", "/v1/threads", flood_token, {})["thread_id"]
         quiet_thread = request(connection, "POST", "/v1/threads", quiet_token, {})["thread_id"]
+        if flood_kind == "reads":
+            for n in range(PAGE_EVENTS):
+                request(connection, "POST", f"/v1/threads/{flood_thread}/messages", flood_token, {"text": f"{n} " + "r" * 1000})
         connection.close()
         alone = posts(node.port, quiet_token, quiet_thread, requests)
         stop = multiprocessing.Event()
         accepted, refused = multiprocessing.Value("q", 0), multiprocessing.Value("q", 0)
         flood = [multiprocessing.Process(target=poster_process, args=(node.port, flood_token, flood_thread, posters // PROCESSES,
-                                                                      stop, accepted, refused)) for _ in range(PROCESSES)]
+                                                                      stop, accepted, refused, flood_kind)) for _ in range(PROCESSES)]
         before = database_bytes(folder)
         started = time.monotonic()
         for process in flood:
@@ -126,15 +139,18 @@ def main():
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posters", type=int, default=64)
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
+    parser.add_argument("--flood", choices=["writes", "reads"], default="writes")
     options = parser.parse_args()
     if options.posters % PROCESSES:
         parser.error(f"--posters must be a multiple of {PROCESSES}")
-    print(f"build: {options.build}, {options.posters} flood posters, {options.requests} quiet posts per phase, "
+    print(f"build: {options.build}, a flood of {options.flood} from {options.posters} connections, "
+          f"{options.requests} quiet posts per phase, "
           f"{os.cpu_count()} cores")
-    results = {mode: [] for mode in RATES}
+    results = {mode: [] for mode in ("on", "off")}
     for number in range(1, options.rounds + 1):
-        for mode in RATES:
-            alone, flooded, accepted, refused, grown = round_on(options.build, mode, options.requests, options.posters)
+        for mode in results:
+            alone, flooded, accepted, refused, grown = round_on(options.build, options.flood, mode, options.requests,
+                                                                options.posters)
             results[mode].append((alone, flooded, accepted, refused, grown))
             print(f"round {number} rates {mode:3}: t_quiet alone p50 {alone[0]:.2f} p99 {alone[1]:.2f} ms; "
                   f"in the flood p50 {flooded[0]:.2f} p99 {flooded[1]:.2f} ms; flood {accepted:,.0f} accepted/s, "

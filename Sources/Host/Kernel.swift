@@ -14,13 +14,15 @@ public struct Kernel: Sendable {
     public let gestures: Gestures
     /// The transport connections each user holds, capped.
     public let userConnections: UserConnections
-    /// The writes each user and tenant may make per second.
-    public let writeRates: WriteRates
+    /// The writes, and the REST reads, each user and tenant may make per second.
+    public let writeRates: RequestRates
+    public let readRates: RequestRates
 
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
                 artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits(),
                 maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser,
-                maxConnectionsPerTenant: Int = ConnectionLimits().maxPerTenant, writeRates: WriteRates = WriteRates(.init())) {
+                maxConnectionsPerTenant: Int = ConnectionLimits().maxPerTenant, writeRates: RequestRates = RequestRates(.writes, .writes),
+                readRates: RequestRates = RequestRates(.reads, .reads)) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -32,5 +34,6 @@ public struct Kernel: Sendable {
         gestures = Gestures(store: store, resolver: resolver, limits: gestureLimits)
         userConnections = UserConnections(limit: maxConnectionsPerUser, tenantLimit: maxConnectionsPerTenant)
         self.writeRates = writeRates
+        self.readRates = readRates
     }
 }

@@ -123,7 +123,8 @@ public final class Node: Sendable {
                         artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),
                         gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser,
                         maxConnectionsPerTenant: config.limits.connections.maxPerTenant,
-                        writeRates: WriteRates(config.limits.writes, metrics: metrics))
+                        writeRates: RequestRates(.writes, config.limits.writes, metrics: metrics),
+                        readRates: RequestRates(.reads, config.limits.reads, metrics: metrics))
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
         let userConnections = kernel.userConnections

@@ -60,6 +60,8 @@ import Testing
             "limits.max_connections_per_tenant": Int64(limits.connections.maxPerTenant),
             "limits.writes_per_second_per_user": Int64(limits.writes.perUser),
             "limits.writes_per_second_per_tenant": Int64(limits.writes.perTenant),
+            "limits.reads_per_second_per_user": Int64(limits.reads.perUser),
+            "limits.reads_per_second_per_tenant": Int64(limits.reads.perTenant),
             "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),
             "limits.idle_timeout_seconds": seconds(limits.connections.idleTimeout),
             "limits.body_timeout_seconds": seconds(limits.connections.bodyTimeout),
@@ -135,9 +137,9 @@ import Testing
         #expect(WebSocketLimits().slowConsumerGraceSeconds == 60)
     }
 
-    @Test("write rates are 0 (off) to 1,000,000 a second, 100 per user and 2,000 per tenant unless set")
-    func writeRates() throws {
-        for key in ["writes_per_second_per_user", "writes_per_second_per_tenant"] {
+    @Test("request rates are 0 (off) to 1,000,000 a second; writes 100 per user and 2,000 per tenant, reads 200 and 5,000 unless set")
+    func requestRates() throws {
+        for key in ["writes_per_second_per_user", "writes_per_second_per_tenant", "reads_per_second_per_user", "reads_per_second_per_tenant"] {
             #expect(refusal(#"{"limits": {"\#(key)": -1}}"#)?.path == "limits.\(key)")
             #expect(refusal(#"{"limits": {"\#(key)": 1000001}}"#)?.path == "limits.\(key)")
             #expect(refusal(#"{"limits": {"\#(key)": 2.5}}"#)?.path == "limits.\(key)")
@@ -145,7 +147,10 @@ import Testing
         }
         let off = try loadConfig(#"{"limits": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 7}}"#)
         #expect(off.limits.writes.perUser == 0 && off.limits.writes.perTenant == 7)
-        #expect(try loadConfig("{}").limits.writes == WriteRates.Limits())
+        let defaults = try loadConfig("{}").limits
+        #expect(defaults.writes == .init(perUser: 100, perTenant: 2000) && defaults.reads == .init(perUser: 200, perTenant: 5000))
+        let reads = try loadConfig(#"{"limits": {"reads_per_second_per_user": 3}}"#).limits
+        #expect(reads.reads == .init(perUser: 3, perTenant: 5000) && reads.writes == defaults.writes)
     }
 
     @Test("a missing required value is refused")

@@ -112,9 +112,10 @@ class Server:
         return self.log_path.read_text()
 
 
-# The node's write rates off: for a test whose requests must not meet a 429
+# The node's request rates off: for a test whose requests must not meet a 429
 # that depends on how fast the machine is.
-NO_WRITE_RATES = {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}
+NO_RATES = {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
+            "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}
 
 
 def default_config(data_dir, limits=None):

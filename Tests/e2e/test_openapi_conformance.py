@@ -3,7 +3,7 @@ valid and invalid, against a real server, and every answer must be one the
 document promises (status, content type, body schema, headers), no request
 may cause a 5xx, and every request the document calls invalid must be
 refused. Bounded: a fixed number of examples per operation and a fixed
-seed, so a run is repeatable and takes about half a minute: the node's write
+seed, so a run is repeatable and takes about half a minute: the node's request
 rates are off, so which request meets a 429 does not depend on timing."""
 import os
 import shutil
@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import NO_WRITE_RATES, ROOT, Server, default_config
+from conftest import NO_RATES, ROOT, Server, default_config
 
 CHECKS = ",".join(["not_a_server_error", "status_code_conformance", "content_type_conformance",
                    "response_schema_conformance", "response_headers_conformance", "negative_data_rejection"])
@@ -23,7 +23,7 @@ def test_schemathesis_finds_nothing(data_dir):
         if os.environ.get("CI") == "true":
             pytest.fail("schemathesis is missing: scripts/bootstrap test installs it")
         pytest.skip("schemathesis is not installed (scripts/bootstrap test installs it)")
-    server = Server(data_dir, config=default_config(data_dir, limits=NO_WRITE_RATES)).start()
+    server = Server(data_dir, config=default_config(data_dir, limits=NO_RATES)).start()
     try:
         token = server.token()
         result = subprocess.run(

@@ -128,9 +128,8 @@ extension NorthstarConfig {
             throw ConfigError(file: source, path: "limits.max_body_bytes_in_flight",
                               message: "\(limits.maxBodyBytesInFlight) is less than max_body_bytes (\(limits.maxBodyBytes)): no body of the largest size could ever be read")
         }
-        limits.writes.perUser = Int(try limitsReader.integer("writes_per_second_per_user", range: 0...1_000_000) ?? Int64(limits.writes.perUser))
-        limits.writes.perTenant = Int(try limitsReader.integer("writes_per_second_per_tenant", range: 0...1_000_000)
-                                      ?? Int64(limits.writes.perTenant))
+        limits.writes = try parseRates(&limitsReader, .writes, defaults: limits.writes)
+        limits.reads = try parseRates(&limitsReader, .reads, defaults: limits.reads)
         limits.connections = try parseConnectionLimits(&limitsReader, declaredBody: max(Int64(limits.maxBodyBytes), Int64(limits.maxObjectBytes)))
         try limitsReader.finish()
 
@@ -210,6 +209,14 @@ extension NorthstarConfig {
         tracing.maxQueue = Int(try reader.integer("max_queue", range: 1...1_000_000) ?? Int64(tracing.maxQueue))
         try reader.finish()
         return tracing
+    }
+
+    /// A kind's rates per user and per tenant: 0 (off) to 1,000,000.
+    private static func parseRates(_ reader: inout ConfigReader, _ kind: RequestRates.Kind,
+                                   defaults: RequestRates.Limits) throws -> RequestRates.Limits {
+        RequestRates.Limits(
+            perUser: Int(try reader.integer(kind.userKey, range: 0...1_000_000) ?? Int64(defaults.perUser)),
+            perTenant: Int(try reader.integer(kind.tenantKey, range: 0...1_000_000) ?? Int64(defaults.perTenant)))
     }
 
     private static func parseConnectionLimits(_ reader: inout ConfigReader, declaredBody: Int64) throws -> ConnectionLimits {

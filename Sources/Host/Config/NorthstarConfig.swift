@@ -64,8 +64,9 @@ public struct NorthstarConfig: Sendable {
         public var gestures: GestureLimits
         /// Connections: how many, how long each phase, how large a head.
         public var connections = ConnectionLimits()
-        /// Writes per second per user and per tenant.
-        public var writes = WriteRates.Limits()
+        /// Writes, and REST reads, per second per user and per tenant.
+        public var writes = RequestRates.Limits.writes
+        public var reads = RequestRates.Limits.reads
     }
 
     /// Artifacts and media: which storage plugin holds them.

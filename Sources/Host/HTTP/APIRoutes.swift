@@ -21,6 +21,10 @@ struct APIRoutes: Sendable {
         let facts = RequestFacts.current ?? RequestFacts(headers: request.headers)
         let context = try await kernel.auth.authenticate(credential, requestID: facts.requestID, traceparent: facts.traceparent)
         facts.tenant = context.tenant.description
+        // Every request counts against its user's and tenant's rate, whatever its answer, before a body is
+        // read: a refused one costs no more than its head (and, held, a client asks a few times a second).
+        let rates = [.get, .head].contains(request.method) ? kernel.readRates : kernel.writeRates
+        try await rates.admitHolding(context)
         return context
     }
 
@@ -61,7 +65,6 @@ struct APIRoutes: Sendable {
     func run(_ operation: String, target: String, canvasID: String? = nil, optionalBody: Bool = false,
              request: Request) async throws -> Response {
         let context = try await identify(request)
-        try await kernel.writeRates.admitHolding(context)  // before the body is read: a refused write costs no more than its head
         let body = optionalBody && Self.hasNoBody(request) ? JSONValue.object([:]) : try await json(request)
         let answer = try await KernelOperations.run(operation, .init(target: target, canvasID: canvasID, body: body),
                                                     kernel: kernel, context: context)

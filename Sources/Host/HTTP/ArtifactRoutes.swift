@@ -76,10 +76,7 @@ struct ArtifactRoutes {
 
     /// The caller's key space, from the isolation service (which checks the artifacts scope).
     func keys(_ request: Request, _ access: RequestContext.Access) async throws -> ObjectKey {
-        let context = try await api.identify(request)
-        // An upload or a delete is a write, counted as every write is: once authenticated, whatever its answer.
-        if access == .write { try await api.kernel.writeRates.admitHolding(context) }
-        return try api.kernel.resolver.objectKeys(for: context, access: access)
+        try api.kernel.resolver.objectKeys(for: try await api.identify(request), access: access)
     }
 
     /// The media path of a request path: each segment percent-decoded and checked on its own.

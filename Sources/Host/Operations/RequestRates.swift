@@ -1,32 +1,55 @@
 import Dispatch
 import NIOConcurrencyHelpers
 
-/// How often each user, and each tenant, may write on this node
-/// (`limits.writes_per_second_per_user` and `..._per_tenant`).
+/// How often each user, and each tenant, may make requests of one kind on
+/// this node: writes (`limits.writes_per_second_per_user` and
+/// `..._per_tenant`) or REST reads (`limits.reads_per_second_per_user` and
+/// `..._per_tenant`); one instance per kind.
 ///
 /// Every write, over REST or a transport's `kernel_call` (a message, a
 /// command, a gesture's start, samples or end, a thread or canvas created,
-/// an artifact or media object uploaded or deleted), takes one token from
-/// its user's bucket and one from its tenant's. A bucket holds two seconds'
-/// worth and refills at its rate. When either is empty the write is refused
-/// with 429 `rate_limited` and when to retry, decided before its body is
-/// read, and takes nothing (over REST the refusal is held for the wait; see
-/// `admitHolding`). So one user's token (an end user's, handed to a browser)
-/// cannot fill the disk or take the writer that every tenant shares, and a
-/// tenant whose app mints tokens for many users is bounded as a whole.
-/// Per node, as the connection caps are: behind a proxy, each node counts
-/// its own.
+/// an artifact or media object uploaded or deleted), and every REST `GET`
+/// or `HEAD`, takes one token from its user's bucket and one from its
+/// tenant's. A bucket holds two seconds' worth and refills at its rate.
+/// When either is empty the request is refused with 429 `rate_limited` and
+/// when to retry, decided before a body is read, and takes nothing (over
+/// REST the refusal is held for the wait; see `admitHolding`). So one
+/// user's token (an end user's, handed to a browser) cannot fill the disk,
+/// take the writer every tenant shares, or keep the node's cores busy with
+/// reads, and a tenant whose app mints tokens for many users is bounded as
+/// a whole. Per node, as the connection caps are: behind a proxy, each node
+/// counts its own.
 ///
 /// THREAD: any; one lock, held for a dictionary lookup and some arithmetic.
-public final class WriteRates: Sendable {
+public final class RequestRates: Sendable {
     /// The rates; 0 turns a limit off.
     public struct Limits: Sendable, Equatable {
-        /// Writes per second one user (a tenant, env and user id) may make.
-        public var perUser: Int = 100
-        /// Writes per second one tenant may make, all its users together.
-        public var perTenant: Int = 2000
+        /// Requests per second one user (a tenant, env and user id) may make.
+        public var perUser: Int
+        /// Requests per second one tenant may make, all its users together.
+        public var perTenant: Int
 
-        public init() {}
+        public init(perUser: Int, perTenant: Int) {
+            self.perUser = perUser
+            self.perTenant = perTenant
+        }
+
+        /// The defaults for writes: far above what a person's app sends,
+        /// far below what the writer commits (about 17,000 a second here).
+        public static let writes = Limits(perUser: 100, perTenant: 2000)
+        /// The defaults for REST reads: an app follows its streams over SSE
+        /// or a WebSocket and reads pages now and then.
+        public static let reads = Limits(perUser: 200, perTenant: 5000)
+    }
+
+    /// Which requests an instance counts: what its config keys, messages
+    /// and metric are named after.
+    public enum Kind: String, Sendable {
+        case writes, reads
+
+        /// The config keys of its rates under `limits` (whole, so they can be searched for).
+        public var userKey: String { self == .writes ? "writes_per_second_per_user" : "reads_per_second_per_user" }
+        public var tenantKey: String { self == .writes ? "writes_per_second_per_tenant" : "reads_per_second_per_tenant" }
     }
 
     /// What a refusal names: whose bucket was empty.
@@ -36,6 +59,7 @@ public final class WriteRates: Sendable {
     /// once after a quiet spell.
     static let burstSeconds: UInt64 = 2
 
+    public let kind: Kind
     public let limits: Limits
     private let state = NIOLockedValueBox(State())
     private let now: @Sendable () -> UInt64
@@ -47,24 +71,25 @@ public final class WriteRates: Sendable {
         // full already is the same as none, so the sweep drops it.
         var users: [UserIdentity: UInt64] = [:]
         var tenants: [String: UInt64] = [:]
-        /// The bucket count past which the next write sweeps full buckets out.
+        /// The bucket count past which the next request sweeps full buckets out.
         var sweepAt = 1024
     }
 
     /// `now` reads a monotonic clock in nanoseconds (tests pass their own).
-    public init(_ limits: Limits, metrics: Metrics? = nil,
+    public init(_ kind: Kind, _ limits: Limits, metrics: Metrics? = nil,
                 now: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+        self.kind = kind
         self.limits = limits
         self.metrics = metrics
         self.now = now
     }
 
-    /// Takes one write from the context's user and tenant.
+    /// Takes one request from the context's user and tenant.
     /// - Throws: `KernelError` 429 `rate_limited` (with `retry_after_ms` and
     ///   which `limit`), taking nothing, when either has none left.
     func admit(_ context: RequestContext) throws {
         guard let (scope, wait) = refusal(for: context) else { return }
-        throw Self.refused(scope, retryAfterNanoseconds: wait, context: context, limits: limits)
+        throw refused(scope, retryAfterNanoseconds: wait, context: context)
     }
 
     /// As `admit`, but a refusal is answered only after `hold(for:)`, with
@@ -77,7 +102,7 @@ public final class WriteRates: Sendable {
         guard let (scope, wait) = refusal(for: context) else { return }
         let hold = Self.hold(for: wait)
         try await Task.sleep(nanoseconds: hold)
-        throw Self.refused(scope, retryAfterNanoseconds: wait > hold ? wait - hold : 0, context: context, limits: limits)
+        throw refused(scope, retryAfterNanoseconds: wait > hold ? wait - hold : 0, context: context)
     }
 
     /// How long a REST refusal is held: the wait, but at least 100 ms (so a
@@ -87,7 +112,7 @@ public final class WriteRates: Sendable {
         min(max(wait, 100_000_000), 1_000_000_000)
     }
 
-    /// Takes one write from the context's user and tenant; nil when taken,
+    /// Takes one request from the context's user and tenant; nil when taken,
     /// or whose bucket is empty and for how many nanoseconds.
     private func refusal(for context: RequestContext) -> (Scope, UInt64)? {
         if limits.perUser == 0 && limits.perTenant == 0 { return nil }
@@ -96,7 +121,7 @@ public final class WriteRates: Sendable {
             let now = self.now()
             let userTake = Self.take(from: state.users[user], rate: limits.perUser, now: now)
             let tenantTake = Self.take(from: state.tenants[user.tenant], rate: limits.perTenant, now: now)
-            // Both or neither: a write refused by one limit takes nothing from the other.
+            // Both or neither: a request refused by one limit takes nothing from the other.
             if case .wait(let nanoseconds) = userTake { return (.user, nanoseconds) }
             if case .wait(let nanoseconds) = tenantTake { return (.tenant, nanoseconds) }
             if case .taken(let full) = userTake { state.users[user] = full }
@@ -104,14 +129,14 @@ public final class WriteRates: Sendable {
             if state.users.count + state.tenants.count > state.sweepAt { sweep(&state, now: now) }
             return nil
         }
-        if let (scope, _) = refusal { metrics?.increment("northstar_writes_rate_limited_total", [("limit", scope.rawValue)]) }
+        if let (scope, _) = refusal { metrics?.increment("northstar_\(kind.rawValue)_rate_limited_total", [("limit", scope.rawValue)]) }
         return refusal
     }
 
     /// Buckets held now, users' and tenants' together (for tests).
     var buckets: Int { state.withLockedValue { $0.users.count + $0.tenants.count } }
 
-    /// What taking one write from a bucket comes to.
+    /// What taking one request from a bucket comes to.
     enum Take {
         /// The limit is off.
         case unlimited
@@ -121,14 +146,14 @@ public final class WriteRates: Sendable {
         case wait(UInt64)
     }
 
-    /// Takes one write from the bucket that is full again at `fullAt` (nil:
-    /// it is full) at `rate` writes a second.
+    /// Takes one request from the bucket that is full again at `fullAt`
+    /// (nil: it is full) at `rate` requests a second.
     private static func take(from fullAt: UInt64?, rate: Int, now: UInt64) -> Take {
         guard rate > 0 else { return .unlimited }
-        let interval = 1_000_000_000 / UInt64(rate)  // what one write costs
+        let interval = 1_000_000_000 / UInt64(rate)  // what one request costs
         let burst = interval * UInt64(rate) * burstSeconds
         let after = max(fullAt ?? now, now) + interval
-        // More than the burst ahead of now: no write left until it is not.
+        // More than the burst ahead of now: none left until it is not.
         guard after - now <= burst else { return .wait(after - now - burst) }
         return .taken(fullAt: after)
     }
@@ -142,14 +167,14 @@ public final class WriteRates: Sendable {
         state.sweepAt = max(1024, 2 * (state.users.count + state.tenants.count))
     }
 
-    private static func refused(_ scope: Scope, retryAfterNanoseconds wait: UInt64, context: RequestContext, limits: Limits) -> KernelError {
+    private func refused(_ scope: Scope, retryAfterNanoseconds wait: UInt64, context: RequestContext) -> KernelError {
         let milliseconds = Int((wait + 999_999) / 1_000_000)  // 0 once a held refusal waited it all out
         let when = milliseconds == 0 ? "send it again now" : "send it again in \(milliseconds) ms"
         let message = switch scope {
         case .user:
-            "user \(context.userID) may write \(limits.perUser) times a second on this node (limits.writes_per_second_per_user); \(when)"
+            "user \(context.userID) may make \(limits.perUser) \(kind.rawValue) a second on this node (limits.\(kind.userKey)); \(when)"
         case .tenant:
-            "tenant \(context.tenant) may write \(limits.perTenant) times a second on this node, all its users together (limits.writes_per_second_per_tenant); \(when)"
+            "tenant \(context.tenant) may make \(limits.perTenant) \(kind.rawValue) a second on this node, all its users together (limits.\(kind.tenantKey)); \(when)"
         }
         return KernelError(.tooManyRequests, code: "rate_limited", message: message,
                            details: ["retry_after_ms": .number(Double(milliseconds)), "limit": .string(scope.rawValue)])

@@ -2,8 +2,8 @@ import NIOConcurrencyHelpers
 import Testing
 @testable import NorthstarHost
 
-/// The writes each user and tenant may make per second (`WriteRates`).
-@Suite struct WriteRatesTests {
+/// The writes and reads each user and tenant may make per second (`RequestRates`).
+@Suite struct RequestRatesTests {
     /// A clock that moves only when told, in nanoseconds.
     private final class Ticks: Sendable {
         private let value = NIOLockedValueBox<UInt64>(1_000_000_000)
@@ -15,15 +15,12 @@ import Testing
         RequestContext(tenant: TenantID(tenant)!, env: env, userID: user, scopes: ["write"], requestID: "r", traceparent: "t")
     }
 
-    private func rates(perUser: Int, perTenant: Int, clock: Ticks) -> WriteRates {
-        var limits = WriteRates.Limits()
-        limits.perUser = perUser
-        limits.perTenant = perTenant
-        return WriteRates(limits, now: { clock.read() })
+    private func rates(_ kind: RequestRates.Kind = .writes, perUser: Int, perTenant: Int, clock: Ticks) -> RequestRates {
+        RequestRates(kind, .init(perUser: perUser, perTenant: perTenant), now: { clock.read() })
     }
 
     /// The refusal `admit` throws, or nil when it admitted.
-    private func refusal(_ rates: WriteRates, _ context: RequestContext) -> KernelError? {
+    private func refusal(_ rates: RequestRates, _ context: RequestContext) -> KernelError? {
         do {
             try rates.admit(context)
             return nil
@@ -113,9 +110,9 @@ import Testing
 
     @Test("over REST a refusal is held for the wait, at least 100 ms and at most 1 s, and says what is left of it")
     func refusalsAreHeld() async throws {
-        #expect(WriteRates.hold(for: 1_000_000) == 100_000_000)
-        #expect(WriteRates.hold(for: 250_000_000) == 250_000_000)
-        #expect(WriteRates.hold(for: 30_000_000_000) == 1_000_000_000)
+        #expect(RequestRates.hold(for: 1_000_000) == 100_000_000)
+        #expect(RequestRates.hold(for: 250_000_000) == 250_000_000)
+        #expect(RequestRates.hold(for: 30_000_000_000) == 1_000_000_000)
         let clock = Ticks()
         let rates = rates(perUser: 20, perTenant: 0, clock: clock)
         let alice = context()
@@ -130,5 +127,18 @@ import Testing
         }
         // Without the hold (a transport's kernel_call), the refusal is at once and names the whole wait.
         #expect(refusal(rates, alice)?.details["retry_after_ms"] == .number(50))
+    }
+
+    @Test("reads are counted apart from writes, and their refusal names the reads' limits")
+    func readsAreTheirOwnKind() throws {
+        let clock = Ticks()
+        let (writes, reads) = (rates(perUser: 1, perTenant: 0, clock: clock), rates(.reads, perUser: 1, perTenant: 1, clock: clock))
+        let alice = context()
+        #expect(refusal(writes, alice) == nil && refusal(writes, alice) == nil && refusal(writes, alice) != nil)
+        #expect(refusal(reads, alice) == nil && refusal(reads, alice) == nil)  // a user's writes take nothing from its reads
+        let refused = try #require(refusal(reads, alice))
+        #expect(refused.code == "rate_limited" && refused.message.contains("1 reads a second"))
+        #expect(refused.message.contains("limits.reads_per_second_per_user"))
+        #expect(refusal(reads, context(user: "bob"))?.message.contains("limits.reads_per_second_per_tenant") == true)
     }
 }

@@ -1,10 +1,12 @@
-"""Writes are rate-limited per user and per tenant
-(`limits.writes_per_second_per_user`, `..._per_tenant`): past a bucket of two
-seconds' worth, a write is answered 429 `rate_limited` with when to retry
-(`Retry-After`, `retry_after_ms`), over REST and WebSocket alike, and nothing
-of it is stored. Reads, other users and other tenants go on."""
+"""Writes and REST reads are rate-limited per user and per tenant
+(`limits.writes_per_second_per_user`, `limits.reads_per_second_per_user`, and
+their `..._per_tenant`): past a bucket of two seconds' worth, a request is
+answered 429 `rate_limited` with when to retry (`Retry-After`,
+`retry_after_ms`), over REST and WebSocket alike, and nothing of a refused
+write is stored. The other kind, other users and other tenants go on."""
 import json
 import math
+import re
 import time
 
 import pytest
@@ -14,13 +16,15 @@ from conftest import Server, bearer, dev_config
 
 PER_USER = 5      # a burst of 10, then one every 200 ms
 PER_TENANT = 8    # a burst of 16 for every user of the tenant together
+READS_PER_USER = 10  # a burst of 20 reads
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("write-rates")
     server = Server(data_dir, dev_config(data_dir, limits={"writes_per_second_per_user": PER_USER,
-                                                           "writes_per_second_per_tenant": PER_TENANT})).start()
+                                                           "writes_per_second_per_tenant": PER_TENANT,
+                                                           "reads_per_second_per_user": READS_PER_USER})).start()
     yield server
     server.stop()
 
@@ -63,11 +67,11 @@ def post_until_refused(server, token, thread, most=60):
     pytest.fail(f"{most} posts in {time.monotonic() - started:.2f} s and none refused")
 
 
-def assert_rate_limited(answer, limit):
+def assert_rate_limited(answer, limit, kind="writes"):
     assert answer.status_code == 429, answer.text
     error = answer.json()["error"]
     assert error["code"] == "rate_limited" and error["limit"] == limit, error
-    assert f"writes_per_second_per_{limit}" in error["message"]
+    assert f"{kind}_per_second_per_{limit}" in error["message"]
     assert 0 <= error["retry_after_ms"] <= 1000
     # Whole seconds in the header, never sooner than the body says.
     assert int(answer.headers["Retry-After"]) == math.ceil(error["retry_after_ms"] / 1000)
@@ -180,6 +184,31 @@ def test_uploads_are_writes_and_refusals_are_counted_in_metrics(server, tokens):
         line = [line for line in text.splitlines() if line.startswith('northstar_writes_rate_limited_total{limit="user"}')]
         return float(line[0].split()[-1]) if line else 0.0
     assert refused(after) >= refused(before) + 1
+
+
+def test_reads_past_the_users_rate_are_held_and_refused_and_writes_and_other_users_go_on(server, tokens):
+    carol, bob = tokens["carol"], tokens["bob"]
+    thread = server.write("/v1/threads", json={}, headers=bearer(carol)).json()["thread_id"]
+    quiet()
+    started, refused = time.monotonic(), None
+    for reads in range(100):
+        asked = time.monotonic()
+        answer = server.get(f"/v1/threads/{thread}/events?after=0", headers=bearer(carol))
+        if answer.status_code == 429:
+            refused = answer
+            assert time.monotonic() - asked >= 0.1  # held, as a refused write is
+            break
+        assert answer.status_code == 200, answer.text
+    assert refused is not None, "100 reads and none refused"
+    assert 2 * READS_PER_USER <= reads <= 2 * READS_PER_USER + math.ceil((asked - started) * READS_PER_USER) + 1, reads
+    assert_rate_limited(refused, "user", kind="reads")
+    # carol's writes are counted apart from her reads, and bob reads on.
+    assert post(server, carol, thread, "a write, not a read").status_code == 201
+    assert server.get(f"/v1/threads/{thread}", headers=bearer(bob)).status_code == 200
+    # Unauthenticated and forged requests are 401, as ever; /healthz and /metrics are no one's reads.
+    assert server.get(f"/v1/threads/{thread}").status_code == 401
+    assert server.get("/healthz").status_code == 200
+    assert re.search(r'^northstar_reads_rate_limited_total\{limit="user"\} [1-9]', server.get("/metrics").text, re.M)
 
 
 def test_zero_turns_the_limits_off(tmp_path):
