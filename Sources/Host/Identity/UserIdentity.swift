@@ -12,3 +12,7 @@ struct UserIdentity: Hashable, Sendable {
         user = context.userID
     }
 }
+
+/// Whose limit a request or connection met: its user's, or its tenant's
+/// (all the tenant's users together). Named as it is on the wire (`limit`).
+enum LimitHolder: String, Sendable { case user, tenant }

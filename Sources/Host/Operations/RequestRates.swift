@@ -52,9 +52,6 @@ public final class RequestRates: Sendable {
         public var tenantKey: String { self == .writes ? "writes_per_second_per_tenant" : "reads_per_second_per_tenant" }
     }
 
-    /// What a refusal names: whose bucket was empty.
-    enum Scope: String { case user, tenant }
-
     /// How many seconds' worth a bucket holds: a burst a client may send at
     /// once after a quiet spell.
     static let burstSeconds: UInt64 = 2
@@ -114,10 +111,10 @@ public final class RequestRates: Sendable {
 
     /// Takes one request from the context's user and tenant; nil when taken,
     /// or whose bucket is empty and for how many nanoseconds.
-    private func refusal(for context: RequestContext) -> (Scope, UInt64)? {
+    private func refusal(for context: RequestContext) -> (LimitHolder, UInt64)? {
         if limits.perUser == 0 && limits.perTenant == 0 { return nil }
         let user = UserIdentity(context)
-        let refusal: (Scope, UInt64)? = state.withLockedValue { state in
+        let refusal: (LimitHolder, UInt64)? = state.withLockedValue { state in
             let now = self.now()
             let userTake = Self.take(from: state.users[user], rate: limits.perUser, now: now)
             let tenantTake = Self.take(from: state.tenants[user.tenant], rate: limits.perTenant, now: now)
@@ -167,7 +164,7 @@ public final class RequestRates: Sendable {
         state.sweepAt = max(1024, 2 * (state.users.count + state.tenants.count))
     }
 
-    private func refused(_ scope: Scope, retryAfterNanoseconds wait: UInt64, context: RequestContext) -> KernelError {
+    private func refused(_ scope: LimitHolder, retryAfterNanoseconds wait: UInt64, context: RequestContext) -> KernelError {
         let milliseconds = Int((wait + 999_999) / 1_000_000)  // 0 once a held refusal waited it all out
         let when = milliseconds == 0 ? "send it again now" : "send it again in \(milliseconds) ms"
         let message = switch scope {

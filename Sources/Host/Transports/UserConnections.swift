@@ -8,9 +8,9 @@ import NIOConcurrencyHelpers
 /// `authenticate` until the transport releases it, so counting principals
 /// by identity counts a user's connections. Without a cap, one user's token
 /// (an end user's, handed to a browser) could open `max_connections`
-/// streams and lock every other tenant out of the node; without the
-/// tenant's, neither could one tenant whose app mints tokens for many user
-/// ids (anonymous visitors, say). The counts are per node: behind a proxy,
+/// streams and lock every other tenant out of the node; with the user's cap
+/// alone, so could a tenant whose app mints tokens for many user ids
+/// (anonymous visitors, say). The counts are per node: behind a proxy,
 /// a user or tenant may hold its cap on each node.
 ///
 /// THREAD: any.
@@ -25,9 +25,6 @@ public final class UserConnections: Sendable {
         var tenants: [String: Int] = [:]
     }
 
-    /// Whose limit refused a claim.
-    enum Refusal { case user, tenant }
-
     public init(limit: Int, tenantLimit: Int = ConnectionLimits().maxPerTenant) {
         self.limit = limit
         self.tenantLimit = tenantLimit
@@ -35,7 +32,7 @@ public final class UserConnections: Sendable {
 
     /// Counts one more connection for the context's user and tenant; nil
     /// when counted, or whose limit is reached (nothing counted then).
-    func claim(_ context: RequestContext) -> Refusal? {
+    func claim(_ context: RequestContext) -> LimitHolder? {
         let identity = UserIdentity(context)
         return held.withLockedValue { held in
             let count = held.users[identity, default: 0]
