@@ -4,6 +4,8 @@ from the server, so CORS, the transports' origin checks and the client's
 resume, rebase and Graft paths are all exercised as an app would."""
 import json
 import re
+import socket
+import socketserver
 import threading
 import time
 
@@ -206,6 +208,103 @@ def test_with_websocket_refused_the_sse_fallback_delivers_and_writes_over_rest(d
     assert done["transport"] == "sse"
     assert [m["text"] for m in done["messages"]] == ["before", "from the page", "after"]
     assert [m["seq"] for m in done["messages"]] == [1, 2, 3]
+    server.kill()
+
+
+class WebSocketRefusingFront:
+    """A TCP front to the server, as a proxy would be: it answers the first
+    `refuse` WebSocket handshakes 503 itself (a passing hiccup of the proxy)
+    and passes every other connection through to the server, byte for byte."""
+
+    def __init__(self, server_port, refuse):
+        self.refusals_left = refuse
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = self.request.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                if b"\r\nupgrade: websocket" in head.lower():
+                    with lock:
+                        refuse, outer.refusals_left = outer.refusals_left > 0, outer.refusals_left - 1
+                    if refuse:
+                        self.request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        return
+                with socket.create_connection(("127.0.0.1", server_port)) as upstream:
+                    upstream.sendall(head)
+                    back = threading.Thread(target=pipe, args=(upstream, self.request), daemon=True)
+                    back.start()
+                    pipe(self.request, upstream)
+                    back.join(timeout=10)
+
+        def pipe(source, target):
+            try:
+                while data := source.recv(65536):
+                    target.sendall(data)
+                target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        socketserver.ThreadingTCPServer.daemon_threads = True
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.tcp.server_address[1]}"
+
+    def close(self):
+        self.tcp.shutdown()
+        self.tcp.server_close()
+
+
+THROUGH_A_FRONT_PAGE = """
+await flag('go');
+const client = ns.connect({url: params.front, token});
+const reasons = [];
+client.onStateChange(({reason}) => { if (reason) reasons.push(reason.code); });
+client.subscribe('chat:' + params.thread, {
+  after: 0,
+  onEvent: event => report('event', {seq: event.seq, transport: client.transport, reasons}),
+  onError: error => report('page-error', {message: 'subscription: ' + error.code}),
+});
+"""
+
+
+def test_a_probe_refused_for_the_read_rate_is_not_taken_for_a_server_without_websocket(data_dir, site):
+    # The client learns why a WebSocket did not open from a REST probe. Here the
+    # first two handshakes fail at a front and every probe meets the user's read
+    # rate: the client backs off and tries WebSocket again, where it used to
+    # count each probe's 429 as a refusal of WebSocket and fall back to SSE.
+    server = start(data_dir, site, limits={"reads_per_second_per_user": 1})
+    token = server.token()
+    thread = create(server, "threads", token)
+    post(server, token, thread, "m1")
+    front = WebSocketRefusingFront(server.port, refuse=2)
+    stop = threading.Event()
+
+    def read_every_token_as_it_comes():  # alice's other tab: it keeps her read rate spent
+        while not stop.is_set():
+            requests.get(f"{server.url}/v1/threads/{thread}", headers=bearer(token), timeout=10)
+
+    reader = threading.Thread(target=read_every_token_as_it_comes)
+    reader.start()
+    try:
+        site.add("page", server.url, THROUGH_A_FRONT_PAGE, front=front.url, thread=thread)
+        site.open("page")
+        time.sleep(0.5)  # the burst is spent by now
+        site.flags.add("go")
+        event = site.wait("page", "event", timeout=40)
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+        front.close()
+    assert event["seq"] == 1
+    assert event["transport"] == "ws", event
+    assert "rate_limited" in event["reasons"]  # the probe's own refusal is the reason given while backing off
+    assert front.refusals_left < 0  # the third handshake went through the front
     server.kill()
 
 

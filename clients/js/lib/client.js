@@ -202,9 +202,10 @@ export class Client {
 
   // A WebSocket that never opened says nothing of why. A REST request tells
   // the cases apart: no server (back off), a refused credential (a fresh one,
-  // then back off), or a server that answers but refuses WebSocket (use SSE).
+  // then back off), a server that answers but cannot take us now (back off),
+  // or a server that answers as usual but refuses WebSocket (use SSE).
   async _diagnose() {
-    const status = await this._probe();
+    const { status, error } = await this._probe();
     if (status === 0) return this._retry(new NorthstarError('connection_failed', 'the server is unreachable'));
     if (status === 401) {
       await this.token({ force: true }).catch(() => {});
@@ -214,6 +215,10 @@ export class Client {
     // allows one user: wait for one to close, on WebSocket still.
     const limit = await this._connectionLimit();
     if (limit) return this._retry(limit);
+    // Any other answer than the probe's usual 404 (over the read rate, a node
+    // that is full or whose store is down) says the server cannot take this
+    // request now, not that it refuses WebSocket: back off, on WebSocket still.
+    if (status !== 404) return this._retry(error);
     // Once more before giving up on WebSocket: the server may have come up
     // between the refused socket and the probe.
     this._refusals = (this._refusals ?? 0) + 1;
@@ -226,7 +231,10 @@ export class Client {
     return this._retry(new NorthstarError('websocket_refused', 'the server answers but refuses WebSocket'));
   }
 
-  /** The HTTP status of an authenticated request that changes nothing; 0 when there was no answer. */
+  /**
+   * An authenticated request that changes nothing: its HTTP status (0 when
+   * there was no answer) and, for any but the usual 404, the server's error.
+   */
   async _probe() {
     try {
       const token = await this.token();
@@ -234,9 +242,14 @@ export class Client {
       const response = await fetch(`${this.url}/v1/threads/th_aaaaaaaaaaaaaaaaaaaaaaaaaa`, {
         headers: { authorization: `Bearer ${token}` },
       });
-      return response.status;
+      if (response.status === 404) return { status: 404, error: null };
+      const body = await response.json().catch(() => null);
+      const requestId = response.headers.get('x-request-id');
+      const error = body?.error ? NorthstarError.fromServer(body.error, response.status, requestId)
+        : new NorthstarError('http_error', `the server answered ${response.status}`, { status: response.status, requestId });
+      return { status: response.status, error };
     } catch {
-      return 0;
+      return { status: 0, error: null };
     }
   }
 
@@ -391,7 +404,7 @@ export class Client {
 
   async _openStreams() {
     // The fallback is "open" once the server answers; each stream then opens on its own.
-    const status = await this._probe();
+    const { status } = await this._probe();
     if (this.state === 'closed') return;
     if (status === 0) return this._retry(new NorthstarError('connection_failed', 'the server is unreachable'));
     if (status === 401) {
@@ -440,7 +453,7 @@ export class Client {
     source.onerror = async () => {
       if (!mine()) return;
       this._closeSource(subscription);
-      const status = await this._probe();
+      const { status } = await this._probe();
       const limit = status === 404 ? await this._connectionLimit() : null;
       if (status === 401) await this.token({ force: true }).catch(() => {});
       else if (limit) this._setState('reconnecting', limit);  // back off until another connection closes
