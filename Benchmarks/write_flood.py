@@ -21,8 +21,14 @@ With `--flood reads` the flood's connections read a page of 100 events of
 rates on and off are the reads' (`reads_per_second_per_user` 200 and
 `reads_per_second_per_tenant` 5,000).
 
+With `--flood forged` the flood's posts carry a token whose signature is
+changed (well formed, signed by no one), so each is answered 401 (an early
+401 closes its connection, and the client opens a new one); "on" and "off"
+are the hold of failed authentications (`auth_failures_per_second` 100, the
+default, and 0).
+
     swift build -c release
-    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads]
+    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads|forged]
 """
 import argparse
 import http.client
@@ -44,7 +50,18 @@ from reader_fairness import ROOT, Node, request  # noqa: E402
 RATES = {"writes": {"on": {"writes_per_second_per_user": 100, "writes_per_second_per_tenant": 2000},
                     "off": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}},
          "reads": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
-                   "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}}}
+                   "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}},
+         "forged": {"on": {"auth_failures_per_second": 100}, "off": {"auth_failures_per_second": 0}}}
+# What the flood's expected answers are called in the figures (a 429 is counted apart, as refused).
+ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401"}
+
+
+def forged(token):
+    """The token with its signature's first character changed: well formed, signed by nobody."""
+    head, payload, signature = token.split(".")
+    return f"{head}.{payload}.{'B' if signature[0] != 'B' else 'C'}{signature[1:]}"
+
+
 PAGE_EVENTS = 100  # what a read flood's thread holds, and each of its reads returns
 PROCESSES = 4
 
@@ -53,8 +70,11 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
     """`connections` posters (or readers) of one user, in one process, until `stop` is set."""
     body = json.dumps({"text": "f" * 1000})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    method, path, body, ok = (("POST", f"/v1/threads/{thread}/messages", body, 201) if flood == "writes"
-                              else ("GET", f"/v1/threads/{thread}/events?after=0&limit={PAGE_EVENTS}", None, 200))
+    method, path, body, ok = {"writes": ("POST", f"/v1/threads/{thread}/messages", body, 201),
+                              "reads": ("GET", f"/v1/threads/{thread}/events?after=0&limit={PAGE_EVENTS}", None, 200),
+                              "forged": ("POST", f"/v1/threads/{thread}/messages", body, 401)}[flood]
+    if flood == "forged":
+        headers["Authorization"] = f"Bearer {forged(token)}"
 
     def post_forever():
         connection = http.client.HTTPConnection("127.0.0.1", port)
@@ -139,7 +159,7 @@ def main():
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posters", type=int, default=64)
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
-    parser.add_argument("--flood", choices=["writes", "reads"], default="writes")
+    parser.add_argument("--flood", choices=["writes", "reads", "forged"], default="writes")
     options = parser.parse_args()
     if options.posters % PROCESSES:
         parser.error(f"--posters must be a multiple of {PROCESSES}")
@@ -153,14 +173,14 @@ def main():
                                                                 options.posters)
             results[mode].append((alone, flooded, accepted, refused, grown))
             print(f"round {number} rates {mode:3}: t_quiet alone p50 {alone[0]:.2f} p99 {alone[1]:.2f} ms; "
-                  f"in the flood p50 {flooded[0]:.2f} p99 {flooded[1]:.2f} ms; flood {accepted:,.0f} accepted/s, "
+                  f"in the flood p50 {flooded[0]:.2f} p99 {flooded[1]:.2f} ms; flood {accepted:,.0f} {ANSWERED[options.flood]}/s, "
                   f"{refused:,.0f} refused/s; database +{grown:.1f} MB", flush=True)
     print("medians:")
     for mode, rows in results.items():
         median = lambda pick: statistics.median(pick(row) for row in rows)  # noqa: E731
         print(f"  rates {mode:3}: t_quiet alone p50 {median(lambda r: r[0][0]):.2f} p99 {median(lambda r: r[0][1]):.2f} ms; "
               f"in the flood p50 {median(lambda r: r[1][0]):.2f} p99 {median(lambda r: r[1][1]):.2f} ms; "
-              f"flood {median(lambda r: r[2]):,.0f} accepted/s, {median(lambda r: r[3]):,.0f} refused/s; "
+              f"flood {median(lambda r: r[2]):,.0f} {ANSWERED[options.flood]}/s, {median(lambda r: r[3]):,.0f} refused/s; "
               f"database +{median(lambda r: r[4]):.1f} MB")
 
 

@@ -115,7 +115,8 @@ public final class Node: Sendable {
             }, onCommit: onCommit)
         }
         let auth = AuthChain(providers: plugins.authChain(config.auth.chain), env: config.env, anonymous: config.auth.anonymous,
-                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds), cache: config.auth.cache, metrics: metrics)
+                             expiryLeeway: TimeInterval(config.auth.expiryLeewaySeconds), cache: config.auth.cache,
+                             failuresPerSecond: config.limits.authFailuresPerSecond, metrics: metrics)
         let storage = try plugins.storagePlugin(named: config.storage.backend, source: config.source).map {
             StorageBackend(plugin: $0, timeout: .milliseconds(config.storage.timeoutMilliseconds), metrics: metrics)
         }

@@ -62,6 +62,7 @@ import Testing
             "limits.writes_per_second_per_tenant": Int64(limits.writes.perTenant),
             "limits.reads_per_second_per_user": Int64(limits.reads.perUser),
             "limits.reads_per_second_per_tenant": Int64(limits.reads.perTenant),
+            "limits.auth_failures_per_second": Int64(limits.authFailuresPerSecond),
             "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),
             "limits.idle_timeout_seconds": seconds(limits.connections.idleTimeout),
             "limits.body_timeout_seconds": seconds(limits.connections.bodyTimeout),
@@ -137,9 +138,10 @@ import Testing
         #expect(WebSocketLimits().slowConsumerGraceSeconds == 60)
     }
 
-    @Test("request rates are 0 (off) to 1,000,000 a second; writes 100 per user and 2,000 per tenant, reads 200 and 5,000 unless set")
+    @Test("request rates are 0 (off) to 1,000,000 a second; writes 100 per user and 2,000 per tenant, reads 200 and 5,000, auth failures 100 unless set")
     func requestRates() throws {
-        for key in ["writes_per_second_per_user", "writes_per_second_per_tenant", "reads_per_second_per_user", "reads_per_second_per_tenant"] {
+        for key in ["writes_per_second_per_user", "writes_per_second_per_tenant", "reads_per_second_per_user", "reads_per_second_per_tenant",
+                    "auth_failures_per_second"] {
             #expect(refusal(#"{"limits": {"\#(key)": -1}}"#)?.path == "limits.\(key)")
             #expect(refusal(#"{"limits": {"\#(key)": 1000001}}"#)?.path == "limits.\(key)")
             #expect(refusal(#"{"limits": {"\#(key)": 2.5}}"#)?.path == "limits.\(key)")
@@ -151,6 +153,8 @@ import Testing
         #expect(defaults.writes == .init(perUser: 100, perTenant: 2000) && defaults.reads == .init(perUser: 200, perTenant: 5000))
         let reads = try loadConfig(#"{"limits": {"reads_per_second_per_user": 3}}"#).limits
         #expect(reads.reads == .init(perUser: 3, perTenant: 5000) && reads.writes == defaults.writes)
+        #expect(defaults.authFailuresPerSecond == 100)
+        #expect(try loadConfig(#"{"limits": {"auth_failures_per_second": 0}}"#).limits.authFailuresPerSecond == 0)
     }
 
     @Test("a missing required value is refused")

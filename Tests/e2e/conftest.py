@@ -115,7 +115,8 @@ class Server:
 # The node's request rates off: for a test whose requests must not meet a 429
 # that depends on how fast the machine is.
 NO_RATES = {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
-            "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}
+            "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0,
+            "auth_failures_per_second": 0}
 
 
 def default_config(data_dir, limits=None):

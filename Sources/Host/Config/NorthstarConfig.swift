@@ -67,6 +67,9 @@ public struct NorthstarConfig: Sendable {
         /// Writes, and REST reads, per second per user and per tenant.
         public var writes = RequestRates.Limits.writes
         public var reads = RequestRates.Limits.reads
+        /// Failed authentications per second the node answers at once; past
+        /// it, each is answered a second late (0: never held).
+        public var authFailuresPerSecond = 100
     }
 
     /// Artifacts and media: which storage plugin holds them.

@@ -14,6 +14,7 @@ struct APIRoutes: Sendable {
         var credential: Credential?
         if let header = request.headers[.authorization] {
             guard let parsed = Credential(authorization: header) else {
+                await kernel.auth.failures.afterFailure()
                 throw KernelError.unauthenticated("the Authorization header must be \"<scheme> <credential>\"")
             }
             credential = parsed

@@ -20,11 +20,15 @@ public final class AuthChain: Sendable {
     private let expiryLeeway: TimeInterval
     /// Credentials accepted lately (nil: every request asks the plugins).
     private let verified: VerifiedCredentials?
+    /// Failures past their rate are answered a second late.
+    let failures: FailedAuthentications
 
     public init(providers: [PluginInstance], env: String, anonymous: NorthstarConfig.AnonymousIdentity?,
-                expiryLeeway: TimeInterval = 60, cache: NorthstarConfig.AuthCache? = nil, metrics: Metrics? = nil) {
+                expiryLeeway: TimeInterval = 60, cache: NorthstarConfig.AuthCache? = nil, failuresPerSecond: Int = 0,
+                metrics: Metrics? = nil) {
         self.providers = providers
         self.metrics = metrics
+        failures = FailedAuthentications(perSecond: failuresPerSecond, metrics: metrics)
         verified = cache.flatMap { cache in
             cache.seconds > 0 ? VerifiedCredentials(lifetime: .seconds(cache.seconds), capacity: cache.entries) : nil
         }
@@ -35,10 +39,17 @@ public final class AuthChain: Sendable {
 
     /// Authenticates `credential` (nil: none was presented).
     /// - Throws: `KernelError` 401 for a missing, rejected or unusable
-    ///   credential, 503 when a provider cannot decide (its backend is down).
+    ///   credential (a second late while failures are over their rate, see
+    ///   `FailedAuthentications`), 503 when a provider cannot decide (its
+    ///   backend is down).
     public func authenticate(_ credential: Credential?, requestID: String, traceparent: String) async throws -> RequestContext {
-        try await Traced.span("auth") { span in
-            try await authenticateUntraced(credential, requestID: requestID, traceparent: traceparent, span: span)
+        do {
+            return try await Traced.span("auth") { span in
+                try await authenticateUntraced(credential, requestID: requestID, traceparent: traceparent, span: span)
+            }
+        } catch let error as KernelError where error.kind == .unauthenticated {
+            await failures.afterFailure()
+            throw error
         }
     }
 

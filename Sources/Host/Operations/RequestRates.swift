@@ -145,7 +145,7 @@ public final class RequestRates: Sendable {
 
     /// Takes one request from the bucket that is full again at `fullAt`
     /// (nil: it is full) at `rate` requests a second.
-    private static func take(from fullAt: UInt64?, rate: Int, now: UInt64) -> Take {
+    static func take(from fullAt: UInt64?, rate: Int, now: UInt64) -> Take {
         guard rate > 0 else { return .unlimited }
         let interval = 1_000_000_000 / UInt64(rate)  // what one request costs
         let burst = interval * UInt64(rate) * burstSeconds
