@@ -21,6 +21,15 @@ With `--flood reads` the flood's connections read a page of 100 events of
 rates on and off are the reads' (`reads_per_second_per_user` 200 and
 `reads_per_second_per_tenant` 5,000).
 
+With `--flood handshakes` the flood's user first opens 4 SSE streams, every
+one the node then allows it (`max_connections_per_user` 4, in both modes),
+and its connections open one more stream after another (each refused 429
+`too_many_user_connections`; one that opens is left at once).
+
+With `--baseline-build DIR`, a second build (a copy of `.build/release` made
+before a change) takes the place of "off": both builds run with the limits
+on, alternating round by round.
+
 With `--flood forged` the flood's posts carry a token whose signature is
 changed (well formed, signed by no one), so each is answered 401 (an early
 401 closes its connection, and the client opens a new one); "on" and "off"
@@ -28,7 +37,7 @@ are the hold of failed authentications (`auth_failures_per_second` 100, the
 default, and 0).
 
     swift build -c release
-    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads|forged]
+    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads|forged|handshakes] [--baseline-build DIR]
 """
 import argparse
 import http.client
@@ -51,9 +60,10 @@ RATES = {"writes": {"on": {"writes_per_second_per_user": 100, "writes_per_second
                     "off": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}},
          "reads": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
                    "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}},
-         "forged": {"on": {"auth_failures_per_second": 100}, "off": {"auth_failures_per_second": 0}}}
+         "forged": {"on": {"auth_failures_per_second": 100}, "off": {"auth_failures_per_second": 0}},
+         "handshakes": {"on": {"max_connections_per_user": 4}, "off": {"max_connections_per_user": 4}}}
 # What the flood's expected answers are called in the figures (a 429 is counted apart, as refused).
-ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401"}
+ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401", "handshakes": "opened"}
 
 
 def forged(token):
@@ -72,7 +82,8 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     method, path, body, ok = {"writes": ("POST", f"/v1/threads/{thread}/messages", body, 201),
                               "reads": ("GET", f"/v1/threads/{thread}/events?after=0&limit={PAGE_EVENTS}", None, 200),
-                              "forged": ("POST", f"/v1/threads/{thread}/messages", body, 401)}[flood]
+                              "forged": ("POST", f"/v1/threads/{thread}/messages", body, 401),
+                              "handshakes": ("GET", f"/sse/chat/{thread}", None, 200)}[flood]
     if flood == "forged":
         headers["Authorization"] = f"Bearer {forged(token)}"
 
@@ -82,7 +93,10 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
         while not stop.is_set():
             connection.request(method, path, body=body, headers=headers)
             answer = connection.getresponse()
-            answer.read()
+            if flood == "handshakes" and answer.status == 200:
+                connection.close()  # a stream opened (one of the user's places was free): leave it at once
+            else:
+                answer.read()
             counts[answer.status == 429] += 1
             if answer.status not in (ok, 429):
                 raise RuntimeError(f"flood {method} answered {answer.status}")
@@ -112,14 +126,23 @@ def posts(port, token, thread, count):
     return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
 
 
+def open_stream(port, token, thread):
+    """An SSE stream held open (its connection, once the answer's head is read)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", f"/sse/chat/{thread}", headers={"Authorization": f"Bearer {token}"})
+    if connection.getresponse().status != 200:
+        raise RuntimeError("the flood's user could not open its streams")
+    return connection
+
+
 def database_bytes(folder):
     data = Path(folder) / "ns"
     return sum(path.stat().st_size for path in data.glob("northstar.sqlite*"))
 
 
-def round_on(build, flood_kind, mode, requests, posters):
+def round_on(build, flood_kind, limits, requests, posters):
     folder = tempfile.mkdtemp(prefix="write-flood-")
-    node = Node(build, folder, limits=RATES[flood_kind][mode])
+    node = Node(build, folder, limits=limits)
     try:
         flood_token, quiet_token = node.token("t_flood"), node.token("t_quiet")
         connection = http.client.HTTPConnection("127.0.0.1", node.port)
@@ -129,6 +152,8 @@ def round_on(build, flood_kind, mode, requests, posters):
             for n in range(PAGE_EVENTS):
                 request(connection, "POST", f"/v1/threads/{flood_thread}/messages", flood_token, {"text": f"{n} " + "r" * 1000})
         connection.close()
+        # A handshake flood comes from a user who holds every stream the node allows one user.
+        held = [open_stream(node.port, flood_token, flood_thread) for _ in range(4 if flood_kind == "handshakes" else 0)]
         alone = posts(node.port, quiet_token, quiet_thread, requests)
         stop = multiprocessing.Event()
         accepted, refused = multiprocessing.Value("q", 0), multiprocessing.Value("q", 0)
@@ -143,6 +168,8 @@ def round_on(build, flood_kind, mode, requests, posters):
         stop.set()
         for process in flood:
             process.join(timeout=30)
+        for stream in held:
+            stream.close()
         seconds = time.monotonic() - started
         if accepted.value + refused.value == 0:
             raise RuntimeError("the flood made no request (see the posters' errors above)")
@@ -159,26 +186,33 @@ def main():
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posters", type=int, default=64)
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
-    parser.add_argument("--flood", choices=["writes", "reads", "forged"], default="writes")
+    parser.add_argument("--flood", choices=["writes", "reads", "forged", "handshakes"], default="writes")
+    parser.add_argument("--baseline-build", help="another build (a copy of .build/release made before a change): it "
+                        "takes the place of the limits off, both builds running with the limits on")
     options = parser.parse_args()
     if options.posters % PROCESSES:
         parser.error(f"--posters must be a multiple of {PROCESSES}")
     print(f"build: {options.build}, a flood of {options.flood} from {options.posters} connections, "
           f"{options.requests} quiet posts per phase, "
           f"{os.cpu_count()} cores")
-    results = {mode: [] for mode in ("on", "off")}
+    limits = RATES[options.flood]
+    runs = ({"this build": (options.build, limits["on"]), "baseline  ": (options.baseline_build, limits["on"])}
+            if options.baseline_build else {"rates on ": (options.build, limits["on"]), "rates off": (options.build, limits["off"])})
+    if options.baseline_build:
+        print(f"baseline build: {options.baseline_build}")
+    results = {mode: [] for mode in runs}
     for number in range(1, options.rounds + 1):
-        for mode in results:
-            alone, flooded, accepted, refused, grown = round_on(options.build, options.flood, mode, options.requests,
+        for mode, (build, mode_limits) in runs.items():
+            alone, flooded, accepted, refused, grown = round_on(build, options.flood, mode_limits, options.requests,
                                                                 options.posters)
             results[mode].append((alone, flooded, accepted, refused, grown))
-            print(f"round {number} rates {mode:3}: t_quiet alone p50 {alone[0]:.2f} p99 {alone[1]:.2f} ms; "
+            print(f"round {number} {mode}: t_quiet alone p50 {alone[0]:.2f} p99 {alone[1]:.2f} ms; "
                   f"in the flood p50 {flooded[0]:.2f} p99 {flooded[1]:.2f} ms; flood {accepted:,.0f} {ANSWERED[options.flood]}/s, "
                   f"{refused:,.0f} refused/s; database +{grown:.1f} MB", flush=True)
     print("medians:")
     for mode, rows in results.items():
         median = lambda pick: statistics.median(pick(row) for row in rows)  # noqa: E731
-        print(f"  rates {mode:3}: t_quiet alone p50 {median(lambda r: r[0][0]):.2f} p99 {median(lambda r: r[0][1]):.2f} ms; "
+        print(f"  {mode}: t_quiet alone p50 {median(lambda r: r[0][0]):.2f} p99 {median(lambda r: r[0][1]):.2f} ms; "
               f"in the flood p50 {median(lambda r: r[1][0]):.2f} p99 {median(lambda r: r[1][1]):.2f} ms; "
               f"flood {median(lambda r: r[2]):,.0f} {ANSWERED[options.flood]}/s, {median(lambda r: r[3]):,.0f} refused/s; "
               f"database +{median(lambda r: r[4]):.1f} MB")

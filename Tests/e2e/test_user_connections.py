@@ -6,6 +6,8 @@ import json
 import re
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -96,6 +98,33 @@ def alice_at_the_limit(server):
     finally:
         for stream in held:
             stream.close()
+
+
+def test_a_refusal_at_the_limit_is_answered_a_second_late_so_a_client_that_ignores_it_asks_once_a_second(server):
+    with alice_at_the_limit(server) as (alice, thread):
+        for refuse in (lambda: refused_sse(server, alice, thread), lambda: refused_ws(server, alice, "/ws")):
+            started = time.monotonic()
+            assert_too_many(refuse())
+            assert time.monotonic() - started >= 0.9
+        # Four connections opening stream after stream for 3 s: about one refusal a second each.
+        refusals = []
+
+        def open_again_and_again():
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                refusals.append(refused_sse(server, alice, thread)[0])
+
+        clients = [threading.Thread(target=open_again_and_again) for _ in range(4)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(timeout=20)
+        assert set(refusals) == {429} and len(refusals) <= 4 * 4, refusals
+        # Another user opens a stream at once meanwhile.
+        bob = server.token(user="bob")
+        started = time.monotonic()
+        open_sse(server, bob, new_thread(server, bob)).close()
+        assert time.monotonic() - started < 0.9
 
 
 def test_the_count_is_per_user_and_tenant_never_shared(server):

@@ -14,7 +14,9 @@ func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credent
     let (userLimit, tenantLimit) = (connections?.limit ?? 0, connections?.tenantLimit ?? 0)
     verify(credential, host: host, done: done, context: context, service: "authenticate") { verified in
         // Each principal is one connection of its user's and its tenant's (see `UserConnections`).
-        switch connections?.claim(verified) {
+        let refusal = connections?.claim(verified)
+        if refusal != nil { try? await Task.sleep(for: UserConnections.refusalHold) }
+        switch refusal {
         case .user?:
             return (NS_ERR_TOO_LARGE, nil, "user \(verified.userID) holds \(userLimit) connections on this node already "
                         + "(limits.max_connections_per_user); close one first")
@@ -49,7 +51,7 @@ func renew(_ host: OpaquePointer?, _ handle: OpaquePointer?, _ credential: Unsaf
 /// the request's answer name the same request.
 private func verify(_ credential: UnsafePointer<ns_credential>?, host: OpaquePointer?, done: ns_auth_done,
                     context: UnsafeMutableRawPointer?, service: String,
-                    accepted: @escaping @Sendable (RequestContext) -> (Int, OpaquePointer?, String)) {
+                    accepted: @escaping @Sendable (RequestContext) async -> (Int, OpaquePointer?, String)) {
     let callback = Callback(function: done, context: context)
     guard let kernel = PluginHandle.from(host)?.kernel, let credential,
           credential.pointee.struct_size >= UInt32(NS_CREDENTIAL_MIN_SIZE) else {
@@ -64,7 +66,7 @@ private func verify(_ credential: UnsafePointer<ns_credential>?, host: OpaquePoi
         do {
             let verified = try await kernel.auth.authenticate(presented, requestID: request?.requestID ?? TraceContext.requestID(from: nil),
                                                               traceparent: request?.traceparent ?? TraceContext.traceparent(from: nil))
-            (status, principal, message) = accepted(verified)
+            (status, principal, message) = await accepted(verified)
         } catch let error as KernelError {
             (status, principal, message) = (error.kind == .unavailable ? NS_ERR_UNAVAILABLE : NS_ERR_DENIED, nil, error.message)
         } catch {

@@ -25,6 +25,15 @@ public final class UserConnections: Sendable {
         var tenants: [String: Int] = [:]
     }
 
+    /// How long a refusal at either cap waits before it is answered. A
+    /// client that opens stream after stream whatever the answer (a hostile
+    /// one, or a bug) would be refused thousands of times a second, each
+    /// refusal a handshake's HTTP work that every tenant's requests wait
+    /// behind; held, it asks about once a second per connection. A place
+    /// comes back only when one of the user's (or tenant's) connections
+    /// closes, so a sooner retry would succeed only by chance.
+    static let refusalHold: Duration = .seconds(1)
+
     public init(limit: Int, tenantLimit: Int = ConnectionLimits().maxPerTenant) {
         self.limit = limit
         self.tenantLimit = tenantLimit
