@@ -55,15 +55,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reader_fairness import ROOT, Node, request  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
 
 RATES = {"writes": {"on": {"writes_per_second_per_user": 100, "writes_per_second_per_tenant": 2000},
                     "off": {"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0}},
          "reads": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
                    "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}},
          "forged": {"on": {"auth_failures_per_second": 100}, "off": {"auth_failures_per_second": 0}},
-         "handshakes": {"on": {"max_connections_per_user": 4}, "off": {"max_connections_per_user": 4}}}
+         "handshakes": {"on": {"max_connections_per_user": 4}, "off": {"max_connections_per_user": 4}},
+         "pings": {"on": {}, "off": {}},
+         "subscribes": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
+                        "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}}}
 # What the flood's expected answers are called in the figures (a 429 is counted apart, as refused).
-ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401", "handshakes": "opened"}
+ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401", "handshakes": "opened", "subscribes": "caught up", "pings": "pongs"}
 
 
 def forged(token):
@@ -83,9 +87,46 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
     method, path, body, ok = {"writes": ("POST", f"/v1/threads/{thread}/messages", body, 201),
                               "reads": ("GET", f"/v1/threads/{thread}/events?after=0&limit={PAGE_EVENTS}", None, 200),
                               "forged": ("POST", f"/v1/threads/{thread}/messages", body, 401),
-                              "handshakes": ("GET", f"/sse/chat/{thread}", None, 200)}[flood]
+                              "handshakes": ("GET", f"/sse/chat/{thread}", None, 200),
+                              "subscribes": (None, None, None, None), "pings": (None, None, None, None)}[flood]
     if flood == "forged":
         headers["Authorization"] = f"Bearer {forged(token)}"
+
+    def subscribe_forever():
+        """Subscribes to the thread from its start, reads the whole catch-up, unsubscribes; again and again."""
+        counts = [0, 0]
+        with connect(f"ws://127.0.0.1:{port}/ws", additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+            while not stop.is_set():
+                socket.send(json.dumps({"type": "subscribe", "id": 1, "stream": f"chat:{thread}", "after": 0}))
+                events = 0
+                while events < PAGE_EVENTS:
+                    message = json.loads(socket.recv(timeout=30))
+                    if message["type"] == "error":
+                        counts[1] += 1
+                        break
+                    events += message["type"] == "event"
+                else:
+                    counts[0] += 1
+                socket.send(json.dumps({"type": "unsubscribe", "id": 2, "stream": f"chat:{thread}"}))
+                while json.loads(socket.recv(timeout=30))["type"] not in ("unsubscribed", "error"):
+                    pass
+        with accepted.get_lock():
+            accepted.value += counts[0]
+        with refused.get_lock():
+            refused.value += counts[1]
+
+    def ping_forever():
+        """Pings in batches of 100, reading the pongs of each batch before the next."""
+        counts = [0, 0]
+        with connect(f"ws://127.0.0.1:{port}/ws", additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+            while not stop.is_set():
+                for n in range(100):
+                    socket.send(json.dumps({"type": "ping", "id": n}))
+                for n in range(100):
+                    socket.recv(timeout=30)
+                counts[0] += 100
+        with accepted.get_lock():
+            accepted.value += counts[0]
 
     def post_forever():
         connection = http.client.HTTPConnection("127.0.0.1", port)
@@ -105,7 +146,8 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
         with refused.get_lock():
             refused.value += counts[1]
 
-    posters = [threading.Thread(target=post_forever) for _ in range(connections)]
+    target = {"subscribes": subscribe_forever, "pings": ping_forever}.get(flood, post_forever)
+    posters = [threading.Thread(target=target) for _ in range(connections)]
     for poster in posters:
         poster.start()
     for poster in posters:
@@ -148,7 +190,7 @@ def round_on(build, flood_kind, limits, requests, posters):
         connection = http.client.HTTPConnection("127.0.0.1", node.port)
         flood_thread = request(connection, "POST", "/v1/threads", flood_token, {})["thread_id"]
         quiet_thread = request(connection, "POST", "/v1/threads", quiet_token, {})["thread_id"]
-        if flood_kind == "reads":
+        if flood_kind in ("reads", "subscribes"):
             for n in range(PAGE_EVENTS):
                 request(connection, "POST", f"/v1/threads/{flood_thread}/messages", flood_token, {"text": f"{n} " + "r" * 1000})
         connection.close()
@@ -186,7 +228,7 @@ def main():
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posters", type=int, default=64)
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
-    parser.add_argument("--flood", choices=["writes", "reads", "forged", "handshakes"], default="writes")
+    parser.add_argument("--flood", choices=["writes", "reads", "forged", "handshakes", "subscribes", "pings"], default="writes")
     parser.add_argument("--baseline-build", help="another build (a copy of .build/release made before a change): it "
                         "takes the place of the limits off, both builds running with the limits on")
     options = parser.parse_args()

@@ -17,12 +17,15 @@ public struct Kernel: Sendable {
     /// The writes, and the REST reads, each user and tenant may make per second.
     public let writeRates: RequestRates
     public let readRates: RequestRates
+    /// The WebSocket messages each user and tenant may send per second; past them, a socket is read slower.
+    public let messageRates: RequestRates
 
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
                 artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits(),
                 maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser,
                 maxConnectionsPerTenant: Int = ConnectionLimits().maxPerTenant, writeRates: RequestRates = RequestRates(.writes, .writes),
-                readRates: RequestRates = RequestRates(.reads, .reads)) {
+                readRates: RequestRates = RequestRates(.reads, .reads),
+                messageRates: RequestRates = RequestRates(.webSocketMessages, .webSocketMessages)) {
         self.store = store
         self.hub = hub
         self.auth = auth
@@ -35,5 +38,6 @@ public struct Kernel: Sendable {
         userConnections = UserConnections(limit: maxConnectionsPerUser, tenantLimit: maxConnectionsPerTenant)
         self.writeRates = writeRates
         self.readRates = readRates
+        self.messageRates = messageRates
     }
 }

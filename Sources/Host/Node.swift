@@ -125,7 +125,8 @@ public final class Node: Sendable {
                         gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser,
                         maxConnectionsPerTenant: config.limits.connections.maxPerTenant,
                         writeRates: RequestRates(.writes, config.limits.writes, metrics: metrics),
-                        readRates: RequestRates(.reads, config.limits.reads, metrics: metrics))
+                        readRates: RequestRates(.reads, config.limits.reads, metrics: metrics),
+                        messageRates: RequestRates(.webSocketMessages, config.limits.webSocketMessages, metrics: metrics))
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
         let userConnections = kernel.userConnections

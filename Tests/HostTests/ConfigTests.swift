@@ -63,6 +63,8 @@ import Testing
             "limits.reads_per_second_per_user": Int64(limits.reads.perUser),
             "limits.reads_per_second_per_tenant": Int64(limits.reads.perTenant),
             "limits.auth_failures_per_second": Int64(limits.authFailuresPerSecond),
+            "limits.ws_messages_per_second_per_user": Int64(limits.webSocketMessages.perUser),
+            "limits.ws_messages_per_second_per_tenant": Int64(limits.webSocketMessages.perTenant),
             "limits.header_timeout_seconds": seconds(limits.connections.headerTimeout),
             "limits.idle_timeout_seconds": seconds(limits.connections.idleTimeout),
             "limits.body_timeout_seconds": seconds(limits.connections.bodyTimeout),
@@ -138,10 +140,10 @@ import Testing
         #expect(WebSocketLimits().slowConsumerGraceSeconds == 60)
     }
 
-    @Test("request rates are 0 (off) to 1,000,000 a second; writes 100 per user and 2,000 per tenant, reads 200 and 5,000, auth failures 100 unless set")
+    @Test("request rates are 0 (off) to 1,000,000 a second; writes 100 per user and 2,000 per tenant, reads 200 and 5,000, WebSocket messages 200 and 5,000, auth failures 100 unless set")
     func requestRates() throws {
         for key in ["writes_per_second_per_user", "writes_per_second_per_tenant", "reads_per_second_per_user", "reads_per_second_per_tenant",
-                    "auth_failures_per_second"] {
+                    "ws_messages_per_second_per_user", "ws_messages_per_second_per_tenant", "auth_failures_per_second"] {
             #expect(refusal(#"{"limits": {"\#(key)": -1}}"#)?.path == "limits.\(key)")
             #expect(refusal(#"{"limits": {"\#(key)": 1000001}}"#)?.path == "limits.\(key)")
             #expect(refusal(#"{"limits": {"\#(key)": 2.5}}"#)?.path == "limits.\(key)")
@@ -154,6 +156,7 @@ import Testing
         let reads = try loadConfig(#"{"limits": {"reads_per_second_per_user": 3}}"#).limits
         #expect(reads.reads == .init(perUser: 3, perTenant: 5000) && reads.writes == defaults.writes)
         #expect(defaults.authFailuresPerSecond == 100)
+        #expect(defaults.webSocketMessages == .init(perUser: 200, perTenant: 5000))
         #expect(try loadConfig(#"{"limits": {"auth_failures_per_second": 0}}"#).limits.authFailuresPerSecond == 0)
     }
 

@@ -141,4 +141,40 @@ import Testing
         #expect(refused.message.contains("limits.reads_per_second_per_user"))
         #expect(refusal(reads, context(user: "bob"))?.message.contains("limits.reads_per_second_per_tenant") == true)
     }
+
+    @Test("paced messages take their place past the burst, each one interval after the last, per user and per tenant")
+    func pacing() {
+        let clock = Ticks()
+        let rates = RequestRates(.webSocketMessages, .init(perUser: 10, perTenant: 25), now: { clock.read() })
+        let alice = UserIdentity(context()), bob = UserIdentity(context(user: "bob"))
+        for _ in 0..<20 { #expect(rates.pace(alice) == 0) }
+        #expect(rates.pace(alice) == 100_000_000)  // one interval at 10 a second
+        #expect(rates.pace(alice) == 200_000_000)  // taken, not refused: the next is one more behind
+        clock.advance(milliseconds: 300)
+        #expect(rates.pace(alice) == 0)  // the 300 ms paid for the two places ahead and this one
+        // Bob has a pace of his own; the tenant's (25 a second, 2 s ahead at most) is shared. Alice's 23 places
+        // put it 920 ms ahead, 620 ms past the 300 ms gone.
+        for _ in 0..<20 { #expect(rates.pace(bob) == 0) }
+        #expect(rates.pace(bob) == 100_000_000)  // bob's own burst is spent first: the tenant is now 1,460 ms ahead
+        // Carol's own burst is 20, but the tenant has 13 places left within its 2 s.
+        let carol = UserIdentity(context(user: "carol"))
+        var atOnce = 0
+        while rates.pace(carol) == 0 { atOnce += 1 }
+        #expect(atOnce == 13)  // the 14th was 2,020 ms ahead: 20 ms to wait
+        #expect(rates.pace(carol) == 60_000_000)  // one interval of the tenant's more
+        #expect(rates.pace(UserIdentity(context(tenant: "t_beta"))) == 0)
+    }
+
+    @Test("a socket of no known user is paced alone, at a user's rate; 0 paces nothing")
+    func pacingAloneAndOff() {
+        let clock = Ticks()
+        let rates = RequestRates(.webSocketMessages, .init(perUser: 10, perTenant: 25), now: { clock.read() })
+        var socket: UInt64?
+        for _ in 0..<20 { #expect(rates.pace(alone: &socket) == 0) }
+        #expect(rates.pace(alone: &socket) == 100_000_000)
+        var another: UInt64?
+        #expect(rates.pace(alone: &another) == 0)
+        let off = RequestRates(.webSocketMessages, .init(perUser: 0, perTenant: 0), now: { clock.read() })
+        for _ in 0..<10_000 { #expect(off.pace(UserIdentity(context())) == 0 && off.pace(alone: &socket) == 0) }
+    }
 }

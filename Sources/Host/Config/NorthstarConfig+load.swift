@@ -130,6 +130,7 @@ extension NorthstarConfig {
         }
         limits.writes = try parseRates(&limitsReader, .writes, defaults: limits.writes)
         limits.reads = try parseRates(&limitsReader, .reads, defaults: limits.reads)
+        limits.webSocketMessages = try parseRates(&limitsReader, .webSocketMessages, defaults: limits.webSocketMessages)
         limits.authFailuresPerSecond = Int(try limitsReader.integer("auth_failures_per_second", range: 0...1_000_000)
                                            ?? Int64(limits.authFailuresPerSecond))
         limits.connections = try parseConnectionLimits(&limitsReader, declaredBody: max(Int64(limits.maxBodyBytes), Int64(limits.maxObjectBytes)))

@@ -67,6 +67,8 @@ public struct NorthstarConfig: Sendable {
         /// Writes, and REST reads, per second per user and per tenant.
         public var writes = RequestRates.Limits.writes
         public var reads = RequestRates.Limits.reads
+        /// WebSocket messages per second per user and per tenant (paced, not refused).
+        public var webSocketMessages = RequestRates.Limits.webSocketMessages
         /// Failed authentications per second the node answers at once; past
         /// it, each is answered a second late (0: never held).
         public var authFailuresPerSecond = 100

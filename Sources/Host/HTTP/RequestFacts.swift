@@ -13,6 +13,7 @@ final class RequestFacts: Sendable {
     /// it causes carry the same.
     let traceparent: String
     private let tenantBox = NIOLockedValueBox<String?>(nil)
+    private let identityBox = NIOLockedValueBox<UserIdentity?>(nil)
 
     init(requestID: String, traceparent: String) {
         self.requestID = requestID
@@ -32,6 +33,14 @@ final class RequestFacts: Sendable {
     var tenant: String? {
         get { tenantBox.withLockedValue { $0 } }
         set { tenantBox.withLockedValue { $0 = newValue } }
+    }
+
+    /// Whose principal a transport was lent while it handled this request
+    /// (`authenticate`): for a WebSocket handshake, the user whose messages
+    /// the socket will carry.
+    var identity: UserIdentity? {
+        get { identityBox.withLockedValue { $0 } }
+        set { identityBox.withLockedValue { $0 = newValue } }
     }
 }
 

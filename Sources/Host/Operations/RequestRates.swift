@@ -3,8 +3,10 @@ import NIOConcurrencyHelpers
 
 /// How often each user, and each tenant, may make requests of one kind on
 /// this node: writes (`limits.writes_per_second_per_user` and
-/// `..._per_tenant`) or REST reads (`limits.reads_per_second_per_user` and
-/// `..._per_tenant`); one instance per kind.
+/// `..._per_tenant`), REST reads (`limits.reads_per_second_per_user` and
+/// `..._per_tenant`) or WebSocket messages (`limits.ws_messages_per_second_per_user`
+/// and `..._per_tenant`, paced rather than refused: see `pace`); one
+/// instance per kind.
 ///
 /// Every write, over REST or a transport's `kernel_call` (a message, a
 /// command, a gesture's start, samples or end, a thread or canvas created,
@@ -40,16 +42,33 @@ public final class RequestRates: Sendable {
         /// The defaults for REST reads: an app follows its streams over SSE
         /// or a WebSocket and reads pages now and then.
         public static let reads = Limits(perUser: 200, perTenant: 5000)
+        /// The defaults for WebSocket messages: a page drawing sends a batch
+        /// of samples every 50 ms per gesture, its writes are capped at 100 a
+        /// second, and it subscribes and pings now and then.
+        public static let webSocketMessages = Limits(perUser: 200, perTenant: 5000)
     }
 
     /// Which requests an instance counts: what its config keys, messages
     /// and metric are named after.
     public enum Kind: String, Sendable {
         case writes, reads
+        case webSocketMessages = "ws_messages"
 
         /// The config keys of its rates under `limits` (whole, so they can be searched for).
-        public var userKey: String { self == .writes ? "writes_per_second_per_user" : "reads_per_second_per_user" }
-        public var tenantKey: String { self == .writes ? "writes_per_second_per_tenant" : "reads_per_second_per_tenant" }
+        public var userKey: String {
+            switch self {
+            case .writes: "writes_per_second_per_user"
+            case .reads: "reads_per_second_per_user"
+            case .webSocketMessages: "ws_messages_per_second_per_user"
+            }
+        }
+        public var tenantKey: String {
+            switch self {
+            case .writes: "writes_per_second_per_tenant"
+            case .reads: "reads_per_second_per_tenant"
+            case .webSocketMessages: "ws_messages_per_second_per_tenant"
+            }
+        }
     }
 
     /// How many seconds' worth a bucket holds: a burst a client may send at
@@ -130,6 +149,59 @@ public final class RequestRates: Sendable {
         return refusal
     }
 
+    /// Takes the user's next place, however far ahead, and says how many
+    /// nanoseconds to wait for it (0: at once).
+    ///
+    /// For requests that are slowed rather than refused: the messages of a
+    /// WebSocket, read one at a time, whose reader waits before it reads
+    /// the next (so the client's bytes wait in the kernel's socket buffers,
+    /// and then in the client, which TCP slows to the pace the node reads).
+    /// A place is taken, not refused, so the waits queue in order; since
+    /// each socket holds at most one place ahead, a user (or tenant) is at
+    /// most its sockets' places in debt.
+    func pace(_ user: UserIdentity) -> UInt64 {
+        if limits.perUser == 0 && limits.perTenant == 0 { return 0 }
+        let wait = state.withLockedValue { state in
+            let now = self.now()
+            var wait: UInt64 = 0
+            if limits.perUser > 0 {
+                let place = Self.place(after: state.users[user], rate: limits.perUser, now: now)
+                state.users[user] = place.fullAt
+                wait = max(wait, place.wait)
+            }
+            if limits.perTenant > 0 {
+                let place = Self.place(after: state.tenants[user.tenant], rate: limits.perTenant, now: now)
+                state.tenants[user.tenant] = place.fullAt
+                wait = max(wait, place.wait)
+            }
+            if state.users.count + state.tenants.count > state.sweepAt { sweep(&state, now: now) }
+            return wait
+        }
+        if wait > 0 { metrics?.increment("northstar_\(kind.rawValue)_paced_total") }
+        return wait
+    }
+
+    /// As `pace`, for a socket whose user is not known: its own bucket,
+    /// `fullAt`, at a user's rate.
+    func pace(alone fullAt: inout UInt64?) -> UInt64 {
+        guard limits.perUser > 0 else { return 0 }
+        let place = Self.place(after: fullAt, rate: limits.perUser, now: now())
+        fullAt = place.fullAt
+        if place.wait > 0 { metrics?.increment("northstar_\(kind.rawValue)_paced_total") }
+        return place.wait
+    }
+
+    /// The next place in the bucket that is full again at `fullAt` (nil: it
+    /// is full) at `rate` a second, taken even past the burst: the instant
+    /// the bucket is full again after it, and how long until the place is
+    /// due (0 within the burst).
+    static func place(after fullAt: UInt64?, rate: Int, now: UInt64) -> (fullAt: UInt64, wait: UInt64) {
+        let interval = 1_000_000_000 / UInt64(rate)
+        let burst = interval * UInt64(rate) * burstSeconds
+        let after = max(fullAt ?? now, now) + interval
+        return (after, after - now > burst ? after - now - burst : 0)
+    }
+
     /// Buckets held now, users' and tenants' together (for tests).
     var buckets: Int { state.withLockedValue { $0.users.count + $0.tenants.count } }
 
@@ -147,12 +219,9 @@ public final class RequestRates: Sendable {
     /// (nil: it is full) at `rate` requests a second.
     static func take(from fullAt: UInt64?, rate: Int, now: UInt64) -> Take {
         guard rate > 0 else { return .unlimited }
-        let interval = 1_000_000_000 / UInt64(rate)  // what one request costs
-        let burst = interval * UInt64(rate) * burstSeconds
-        let after = max(fullAt ?? now, now) + interval
+        let place = place(after: fullAt, rate: rate, now: now)
         // More than the burst ahead of now: none left until it is not.
-        guard after - now <= burst else { return .wait(after - now - burst) }
-        return .taken(fullAt: after)
+        return place.wait > 0 ? .wait(place.wait) : .taken(fullAt: place.fullAt)
     }
 
     /// Drops the buckets that are full by now (the same as none), so the

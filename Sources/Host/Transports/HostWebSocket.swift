@@ -23,6 +23,7 @@ final class HostWebSocket: @unchecked Sendable {
         var finished = false         // on_ws_closed was called: the socket is gone
         var started = false          // the handshake completed and `run` began
         var onFinish: (@Sendable () -> Void)?
+        var identity: UserIdentity?  // whose messages these are, when the plugin authenticated during the handshake
     }
 
     let plugin: PluginInstance
@@ -88,6 +89,13 @@ final class HostWebSocket: @unchecked Sendable {
         }
     }
 
+    /// The user the plugin authenticated while it decided the handshake,
+    /// whose pace of messages this socket's are counted in.
+    var identity: UserIdentity? {
+        get { state.withLockedValue { $0.identity } }
+        set { state.withLockedValue { $0.identity = newValue } }
+    }
+
     /// Whether `close` has sent the host's close frame (the client's next close frame is its reply).
     var closeSent: Bool { state.withLockedValue { $0.closeRequested } }
 
@@ -105,8 +113,18 @@ final class HostWebSocket: @unchecked Sendable {
         let sink = self.sink
         sink.eventLoop.execute { sink.open(framing: .webSocket) }
         var closeCode: UInt16 = 1000
+        // Each message takes its place in its user's and tenant's pace (`limits.ws_messages_per_second_per_user`
+        // and `..._per_tenant`): past it, the next is read only when its place is due, so a client sending as fast
+        // as it can is slowed by TCP to the pace, refused nothing, and costs no more than that pace.
+        let rates = plugin.library.handle.kernel?.messageRates
+        let user = identity
+        var alone: UInt64?  // the pace of a socket whose user is not known: its own, at a user's rate
         do {
             for try await message in inbound.messages(maxSize: maxMessageBytes) {
+                if let rates {
+                    let wait = user.map(rates.pace) ?? rates.pace(alone: &alone)
+                    if wait > 0 { try? await Task.sleep(nanoseconds: wait) }
+                }
                 deliver(message)
             }
         } catch {

@@ -12,6 +12,7 @@ func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credent
     // A plugin of an earlier minor knows no NS_ERR_TENANT_LIMIT (1.5): it gets the user's code, the message says which.
     let tenantLimitStatus = (PluginHandle.from(host)?.abiMinor ?? 0) >= 5 ? NS_ERR_TENANT_LIMIT : NS_ERR_TOO_LARGE
     let (userLimit, tenantLimit) = (connections?.limit ?? 0, connections?.tenantLimit ?? 0)
+    let request = RequestFacts.current  // the request whose handler authenticates, if any
     verify(credential, host: host, done: done, context: context, service: "authenticate") { verified in
         // Each principal is one connection of its user's and its tenant's (see `UserConnections`).
         let refusal = connections?.claim(verified)
@@ -24,6 +25,8 @@ func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credent
             return (tenantLimitStatus, nil, "tenant \(verified.tenant) holds \(tenantLimit) connections on this node already, "
                         + "all its users together (limits.max_connections_per_tenant); retry once some close")
         case nil:
+            // A WebSocket this handshake becomes carries this user's messages (see `HostWebSocket.run`).
+            request?.identity = UserIdentity(verified)
             return (NS_OK, PrincipalHandles.lend(Principal(verified, countedIn: connections)), "")
         }
     }

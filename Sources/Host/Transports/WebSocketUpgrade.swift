@@ -45,6 +45,7 @@ struct WebSocketUpgrade: Sendable {
             let fields = headers.filter { $0.0.lowercased() != "x-request-id" } + [("x-request-id", facts.requestID)]
             return .refuse(Refusal(status: status, headers: fields, body: body))
         case .accepted(let socket):
+            socket.identity = facts.identity
             live.add(socket)
             let timeout = handshakeTimeout
             Task {
