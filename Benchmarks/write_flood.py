@@ -26,6 +26,13 @@ one the node then allows it (`max_connections_per_user` 4, in both modes),
 and its connections open one more stream after another (each refused 429
 `too_many_user_connections`; one that opens is left at once).
 
+With `--flood pings` each flood connection is a WebSocket that sends 100
+pings and reads their pongs, again and again; with `--flood subscribes` it
+subscribes to a thread of 100 events of 1 KB from the start, reads the whole
+catch-up and unsubscribes, again and again; with `--flood streams` it opens
+an SSE stream of that thread from the start, reads the catch-up and closes
+it, again and again (a new connection each time).
+
 With `--baseline-build DIR`, a second build (a copy of `.build/release` made
 before a change) takes the place of "off": both builds run with the limits
 on, alternating round by round.
@@ -37,7 +44,7 @@ are the hold of failed authentications (`auth_failures_per_second` 100, the
 default, and 0).
 
     swift build -c release
-    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads|forged|handshakes] [--baseline-build DIR]
+    python3 Benchmarks/write_flood.py [--rounds 3] [--requests 500] [--posters 64] [--flood reads|forged|handshakes|pings|subscribes|streams] [--baseline-build DIR]
 """
 import argparse
 import http.client
@@ -64,10 +71,12 @@ RATES = {"writes": {"on": {"writes_per_second_per_user": 100, "writes_per_second
          "forged": {"on": {"auth_failures_per_second": 100}, "off": {"auth_failures_per_second": 0}},
          "handshakes": {"on": {"max_connections_per_user": 4}, "off": {"max_connections_per_user": 4}},
          "pings": {"on": {}, "off": {}},
+         "streams": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
+                     "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}},
          "subscribes": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
                         "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}}}
 # What the flood's expected answers are called in the figures (a 429 is counted apart, as refused).
-ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401", "handshakes": "opened", "subscribes": "caught up", "pings": "pongs"}
+ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401", "handshakes": "opened", "subscribes": "caught up", "pings": "pongs", "streams": "caught up"}
 
 
 def forged(token):
@@ -88,7 +97,8 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
                               "reads": ("GET", f"/v1/threads/{thread}/events?after=0&limit={PAGE_EVENTS}", None, 200),
                               "forged": ("POST", f"/v1/threads/{thread}/messages", body, 401),
                               "handshakes": ("GET", f"/sse/chat/{thread}", None, 200),
-                              "subscribes": (None, None, None, None), "pings": (None, None, None, None)}[flood]
+                              "subscribes": (None, None, None, None), "pings": (None, None, None, None),
+                              "streams": (None, None, None, None)}[flood]
     if flood == "forged":
         headers["Authorization"] = f"Bearer {forged(token)}"
 
@@ -110,6 +120,27 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
                 socket.send(json.dumps({"type": "unsubscribe", "id": 2, "stream": f"chat:{thread}"}))
                 while json.loads(socket.recv(timeout=30))["type"] not in ("unsubscribed", "error"):
                     pass
+        with accepted.get_lock():
+            accepted.value += counts[0]
+        with refused.get_lock():
+            refused.value += counts[1]
+
+    def stream_forever():
+        """Opens an SSE stream of the thread from its start, reads the whole catch-up, closes it; again and again."""
+        counts = [0, 0]
+        while not stop.is_set():
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", f"/sse/chat/{thread}?last_event_id=0", headers={"Authorization": f"Bearer {token}"})
+            answer = connection.getresponse()
+            if answer.status != 200:
+                answer.read()
+                counts[1] += 1
+            else:
+                events = 0
+                while events < PAGE_EVENTS:
+                    events += answer.fp.readline().startswith(b"data:")
+                counts[0] += 1
+            connection.close()
         with accepted.get_lock():
             accepted.value += counts[0]
         with refused.get_lock():
@@ -146,7 +177,7 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
         with refused.get_lock():
             refused.value += counts[1]
 
-    target = {"subscribes": subscribe_forever, "pings": ping_forever}.get(flood, post_forever)
+    target = {"subscribes": subscribe_forever, "pings": ping_forever, "streams": stream_forever}.get(flood, post_forever)
     posters = [threading.Thread(target=target) for _ in range(connections)]
     for poster in posters:
         poster.start()
@@ -190,7 +221,7 @@ def round_on(build, flood_kind, limits, requests, posters):
         connection = http.client.HTTPConnection("127.0.0.1", node.port)
         flood_thread = request(connection, "POST", "/v1/threads", flood_token, {})["thread_id"]
         quiet_thread = request(connection, "POST", "/v1/threads", quiet_token, {})["thread_id"]
-        if flood_kind in ("reads", "subscribes"):
+        if flood_kind in ("reads", "subscribes", "streams"):
             for n in range(PAGE_EVENTS):
                 request(connection, "POST", f"/v1/threads/{flood_thread}/messages", flood_token, {"text": f"{n} " + "r" * 1000})
         connection.close()
@@ -228,7 +259,7 @@ def main():
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posters", type=int, default=64)
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
-    parser.add_argument("--flood", choices=["writes", "reads", "forged", "handshakes", "subscribes", "pings"], default="writes")
+    parser.add_argument("--flood", choices=["writes", "reads", "forged", "handshakes", "subscribes", "pings", "streams"], default="writes")
     parser.add_argument("--baseline-build", help="another build (a copy of .build/release made before a change): it "
                         "takes the place of the limits off, both builds running with the limits on")
     options = parser.parse_args()

@@ -13,6 +13,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import Server, bearer, dev_config
+from sse_client import SSEStream
 
 PER_USER = 5      # a burst of 10, then one every 200 ms
 PER_TENANT = 8    # a burst of 16 for every user of the tenant together
@@ -209,6 +210,35 @@ def test_reads_past_the_users_rate_are_held_and_refused_and_writes_and_other_use
     assert server.get(f"/v1/threads/{thread}").status_code == 401
     assert server.get("/healthz").status_code == 200
     assert re.search(r'^northstar_reads_rate_limited_total\{limit="user"\} [1-9]', server.get("/metrics").text, re.M)
+
+
+def test_streams_opened_past_the_users_read_rate_wait_their_turn_and_none_is_refused(server, tokens):
+    # A stream's open reads its log from `after`: it takes a place in the user's reads, and past the rate it
+    # starts when its place comes (a client reopening streams as fast as it can is slowed, not refused).
+    beta = tokens["beta"]
+    thread = server.write("/v1/threads", json={}, headers=bearer(beta)).json()["thread_id"]
+    assert post(server, beta, thread, "the one event").status_code == 201
+    quiet()
+    started, opened = time.monotonic(), []
+    for _ in range(3 * READS_PER_USER):
+        stream = SSEStream(server.port, f"/sse/chat/{thread}?last_event_id=0", bearer(beta))
+        try:
+            assert stream.status == 200, stream.error_body()
+            assert stream.events(1)[0]["json"]["seq"] == 1  # its catch-up, whole
+        finally:
+            stream.close()
+        opened.append(time.monotonic() - started)
+    # A burst of 20 at once, then the last 10 at 10 a second: about a second.
+    assert opened[2 * READS_PER_USER - 5] < 1.0
+    assert opened[-1] >= (3 * READS_PER_USER - 2 * READS_PER_USER) / READS_PER_USER * 0.8
+    assert re.search(r"^northstar_reads_paced_total [1-9]", server.get("/metrics").text, re.M)
+    # Another user's stream opens at once meanwhile.
+    bob = tokens["bob"]
+    own = server.write("/v1/threads", json={}, headers=bearer(bob)).json()["thread_id"]
+    asked = time.monotonic()
+    stream = SSEStream(server.port, f"/sse/chat/{own}", bearer(bob))
+    assert stream.status == 200 and time.monotonic() - asked < 0.5
+    stream.close()
 
 
 def test_zero_turns_the_limits_off(tmp_path):

@@ -3,10 +3,12 @@ import NIOConcurrencyHelpers
 
 /// How often each user, and each tenant, may make requests of one kind on
 /// this node: writes (`limits.writes_per_second_per_user` and
-/// `..._per_tenant`), REST reads (`limits.reads_per_second_per_user` and
-/// `..._per_tenant`) or WebSocket messages (`limits.ws_messages_per_second_per_user`
-/// and `..._per_tenant`, paced rather than refused: see `pace`); one
-/// instance per kind.
+/// `..._per_tenant`), reads (`limits.reads_per_second_per_user` and
+/// `..._per_tenant`: REST reads, refused past them, and streams opened or
+/// subscribed, paced) or WebSocket messages
+/// (`limits.ws_messages_per_second_per_user` and `..._per_tenant`, paced);
+/// one instance per kind. Paced requests are slowed, not refused: see
+/// `pace`.
 ///
 /// Every write, over REST or a transport's `kernel_call` (a message, a
 /// command, a gesture's start, samples or end, a thread or canvas created,
@@ -155,10 +157,12 @@ public final class RequestRates: Sendable {
     /// For requests that are slowed rather than refused: the messages of a
     /// WebSocket, read one at a time, whose reader waits before it reads
     /// the next (so the client's bytes wait in the kernel's socket buffers,
-    /// and then in the client, which TCP slows to the pace the node reads).
-    /// A place is taken, not refused, so the waits queue in order; since
-    /// each socket holds at most one place ahead, a user (or tenant) is at
-    /// most its sockets' places in debt.
+    /// and then in the client, which TCP slows to the pace the node reads),
+    /// and a stream's subscribe, which starts when its place comes. A place
+    /// is taken, not refused, so the waits queue in order, and a user (or
+    /// tenant) is in debt by at most the places its waiters hold: one per
+    /// socket, one per subscribe not yet started. REST reads past a debt are
+    /// refused until it is paid.
     func pace(_ user: UserIdentity) -> UInt64 {
         if limits.perUser == 0 && limits.perTenant == 0 { return 0 }
         let wait = state.withLockedValue { state in

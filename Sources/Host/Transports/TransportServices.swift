@@ -146,6 +146,11 @@ private func subscribe(_ host: OpaquePointer?, _ principal: OpaquePointer?, _ st
     let transport = PluginHandle.from(host)?.name ?? ""
     // Its reads take turns with other tenants' (`TenantLines`), as a request's do.
     Task { await ReadingTenant.$named.withValue(context.tenant.description) {
+        // A subscribe reads the stream's log from `after` (an SSE stream's open, a WebSocket's subscribe, a replay):
+        // it takes its place in its user's and tenant's reads (`limits.reads_per_second_per_user`, ..._per_tenant),
+        // and past them starts when its place comes. Not refused: the client waits, as a paced WebSocket does.
+        let wait = kernel.readRates.pace(UserIdentity(context))
+        if wait > 0 { try? await Task.sleep(nanoseconds: wait) }
         do {
             let source = try await streamSource(name, after: after, kernel: kernel, context: context, connection: connection)
             let hosted = HostSubscription(source, subscriber: copy.function, principal: principal,
