@@ -64,7 +64,8 @@ class Node:
         for kind in ("writes", "reads"):
             if f"{kind}_per_second_per_user".encode() in binary:
                 settings["limits"].update({f"{kind}_per_second_per_user": 0, f"{kind}_per_second_per_tenant": 0})
-        settings["limits"].update(limits or {})
+        # A limit this build does not know (a baseline from before it) is left out, not refused at start.
+        settings["limits"].update({key: value for key, value in (limits or {}).items() if key.encode() in binary})
         self.config = self.folder / "config.json"
         self.config.write_text(json.dumps(settings))
         self.log = open(self.folder / "server.log", "w")

@@ -24,7 +24,8 @@ rates on and off are the reads' (`reads_per_second_per_user` 200 and
 With `--flood handshakes` the flood's user first opens 4 SSE streams, every
 one the node then allows it (`max_connections_per_user` 4, in both modes),
 and its connections open one more stream after another (each refused 429
-`too_many_user_connections`; one that opens is left at once).
+`too_many_user_connections`; one that opens is left at once). The hold of
+those refusals has no switch: compare two builds (`--baseline-build`).
 
 With `--flood pings` each flood connection is a WebSocket that sends 100
 pings and reads their pongs, again and again; with `--flood subscribes` it
@@ -70,11 +71,14 @@ RATES = {"writes": {"on": {"writes_per_second_per_user": 100, "writes_per_second
                    "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}},
          "forged": {"on": {"auth_failures_per_second": 100}, "off": {"auth_failures_per_second": 0}},
          "handshakes": {"on": {"max_connections_per_user": 4}, "off": {"max_connections_per_user": 4}},
-         "pings": {"on": {}, "off": {}},
+         "pings": {"on": {"ws_messages_per_second_per_user": 200, "ws_messages_per_second_per_tenant": 5000},
+                   "off": {"ws_messages_per_second_per_user": 0, "ws_messages_per_second_per_tenant": 0}},
          "streams": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
                      "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}},
-         "subscribes": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000},
-                        "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}}}
+         "subscribes": {"on": {"reads_per_second_per_user": 200, "reads_per_second_per_tenant": 5000,
+                               "ws_messages_per_second_per_user": 200, "ws_messages_per_second_per_tenant": 5000},
+                        "off": {"reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0,
+                                "ws_messages_per_second_per_user": 0, "ws_messages_per_second_per_tenant": 0}}}
 # What the flood's expected answers are called in the figures (a 429 is counted apart, as refused).
 ANSWERED = {"writes": "accepted", "reads": "accepted", "forged": "answered 401", "handshakes": "opened", "subscribes": "caught up", "pings": "pongs", "streams": "caught up"}
 
@@ -102,6 +106,13 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
     if flood == "forged":
         headers["Authorization"] = f"Bearer {forged(token)}"
 
+    def add(counts):
+        """Adds one poster's [answered as asked, refused 429] to the process's totals."""
+        with accepted.get_lock():
+            accepted.value += counts[0]
+        with refused.get_lock():
+            refused.value += counts[1]
+
     def subscribe_forever():
         """Subscribes to the thread from its start, reads the whole catch-up, unsubscribes; again and again."""
         counts = [0, 0]
@@ -120,10 +131,7 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
                 socket.send(json.dumps({"type": "unsubscribe", "id": 2, "stream": f"chat:{thread}"}))
                 while json.loads(socket.recv(timeout=30))["type"] not in ("unsubscribed", "error"):
                     pass
-        with accepted.get_lock():
-            accepted.value += counts[0]
-        with refused.get_lock():
-            refused.value += counts[1]
+        add(counts)
 
     def stream_forever():
         """Opens an SSE stream of the thread from its start, reads the whole catch-up, closes it; again and again."""
@@ -141,10 +149,7 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
                     events += answer.fp.readline().startswith(b"data:")
                 counts[0] += 1
             connection.close()
-        with accepted.get_lock():
-            accepted.value += counts[0]
-        with refused.get_lock():
-            refused.value += counts[1]
+        add(counts)
 
     def ping_forever():
         """Pings in batches of 100, reading the pongs of each batch before the next."""
@@ -156,8 +161,7 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
                 for n in range(100):
                     socket.recv(timeout=30)
                 counts[0] += 100
-        with accepted.get_lock():
-            accepted.value += counts[0]
+        add(counts)
 
     def post_forever():
         connection = http.client.HTTPConnection("127.0.0.1", port)
@@ -172,10 +176,7 @@ def poster_process(port, token, thread, connections, stop, accepted, refused, fl
             counts[answer.status == 429] += 1
             if answer.status not in (ok, 429):
                 raise RuntimeError(f"flood {method} answered {answer.status}")
-        with accepted.get_lock():
-            accepted.value += counts[0]
-        with refused.get_lock():
-            refused.value += counts[1]
+        add(counts)
 
     target = {"subscribes": subscribe_forever, "pings": ping_forever, "streams": stream_forever}.get(flood, post_forever)
     posters = [threading.Thread(target=target) for _ in range(connections)]

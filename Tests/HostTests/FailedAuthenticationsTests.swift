@@ -1,16 +1,8 @@
-import NIOConcurrencyHelpers
 import Testing
 @testable import NorthstarHost
 
 /// Failed authentications past the node's rate are held (`FailedAuthentications`).
 @Suite struct FailedAuthenticationsTests {
-    /// A clock that moves only when told, in nanoseconds.
-    private final class Ticks: Sendable {
-        private let value = NIOLockedValueBox<UInt64>(1_000_000_000)
-        func read() -> UInt64 { value.withLockedValue { $0 } }
-        func advance(milliseconds: UInt64) { value.withLockedValue { $0 += milliseconds * 1_000_000 } }
-    }
-
     @Test("two seconds' worth of failures are answered at once, the next are held, and the rate refills")
     func burstThenRate() {
         let clock = Ticks()

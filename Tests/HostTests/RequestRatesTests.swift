@@ -1,16 +1,8 @@
-import NIOConcurrencyHelpers
 import Testing
 @testable import NorthstarHost
 
 /// The writes and reads each user and tenant may make per second (`RequestRates`).
 @Suite struct RequestRatesTests {
-    /// A clock that moves only when told, in nanoseconds.
-    private final class Ticks: Sendable {
-        private let value = NIOLockedValueBox<UInt64>(1_000_000_000)
-        func read() -> UInt64 { value.withLockedValue { $0 } }
-        func advance(milliseconds: UInt64) { value.withLockedValue { $0 += milliseconds * 1_000_000 } }
-    }
-
     private func context(tenant: String = "t_alpha", env: String = "dev", user: String = "alice") -> RequestContext {
         RequestContext(tenant: TenantID(tenant)!, env: env, userID: user, scopes: ["write"], requestID: "r", traceparent: "t")
     }

@@ -253,9 +253,15 @@ def test_zero_turns_the_limits_off(tmp_path):
         server.stop()
 
 
+RATE_KEYS = ["writes_per_second_per_user", "writes_per_second_per_tenant", "reads_per_second_per_user",
+             "reads_per_second_per_tenant", "ws_messages_per_second_per_user", "ws_messages_per_second_per_tenant",
+             "auth_failures_per_second"]
+
+
+@pytest.mark.parametrize("key", RATE_KEYS)
 @pytest.mark.parametrize("value", [-1, 1_000_001, 2.5, "fast"])
-def test_a_bad_rate_is_refused_at_start_with_its_key(tmp_path, value):
-    server = Server(tmp_path, dev_config(tmp_path, limits={"writes_per_second_per_user": value}))
+def test_a_bad_rate_is_refused_at_start_with_its_key(tmp_path, key, value):
+    server = Server(tmp_path, dev_config(tmp_path, limits={key: value}))
     with pytest.raises(RuntimeError) as refused:
         server.start()
-    assert "limits.writes_per_second_per_user" in str(refused.value)
+    assert f"limits.{key}" in str(refused.value)
