@@ -102,7 +102,8 @@ def config(data_dir, origin):
     document["node"] = {"allowed_origins": [origin], "client_dir": str(ROOT / "clients" / "js")}
     # One user publishes at up to the server's commit rate: no write rate.
     document["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
-                               "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0})
+                               "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0,
+                               "ws_messages_per_second_per_user": 0, "ws_messages_per_second_per_tenant": 0})
     for plugin in document["plugins"]:
         if plugin["name"] in ("sse", "ws"):
             plugin["config"]["allowed_origins"] = [origin]

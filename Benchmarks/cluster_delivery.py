@@ -41,7 +41,8 @@ def node_config(folder, store, secret):
     document["store"].update(store)
     document["limits"].update({"max_connections": 15000, "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000,
                                "max_connections_per_tenant": 100000, "writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
-                               "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0})  # one user publishes every event
+                               "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0,
+                               "ws_messages_per_second_per_user": 0, "ws_messages_per_second_per_tenant": 0})  # one user publishes every event
     document["plugins"][0]["config"]["dev_secret_file"] = str(secret)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(document))

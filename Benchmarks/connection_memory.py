@@ -66,7 +66,8 @@ class Northstar:
         settings = json.loads((ROOT / "Deploy" / "northstar.dev.json").read_text())
         # One user publishes every event: no write rate.
         settings["limits"].update({"writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
-                                   "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0, **limits})
+                                   "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0,
+                                   "ws_messages_per_second_per_user": 0, "ws_messages_per_second_per_tenant": 0, **limits})
         settings["node"]["data_dir"] = str(self.work / "data")
         config = self.work / "config.json"
         config.write_text(json.dumps(settings))

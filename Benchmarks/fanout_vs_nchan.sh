@@ -79,11 +79,13 @@ import json, os, sys
 settings = json.load(open("Deploy/northstar.dev.json"))
 settings["node"]["data_dir"] = sys.argv[1] + "/ns"
 settings["limits"].update({"max_connections": 15000, "max_pending_connections_per_ip": 100000, "max_connections_per_user": 100000})
-# One tenant holds every subscriber and one user publishes every event: no tenant cap, no write
-# rate (a key that a build from before it does not know is left out).
+# One tenant holds every subscriber and one user publishes every event: no tenant cap, no request
+# rates, no pace of WebSocket messages or stream starts (a key that a build from before it does not
+# know is left out).
 binary = open(sys.argv[2] + "/northstar", "rb").read()
 off = {"max_connections_per_tenant": 100000, "writes_per_second_per_user": 0, "writes_per_second_per_tenant": 0,
-       "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0}
+       "reads_per_second_per_user": 0, "reads_per_second_per_tenant": 0,
+       "ws_messages_per_second_per_user": 0, "ws_messages_per_second_per_tenant": 0}
 for key, value in off.items():
     if key.encode() in binary:
         settings["limits"][key] = value
