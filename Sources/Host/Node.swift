@@ -59,12 +59,15 @@ public final class Node: Sendable {
         try Self.checkWritable(directory: config.dataDirectory)
         self.plugins = try PluginSet(config: config)
         connectionLimits = OpenFileLimit.fitting(config.limits.connections, logger: logger)
+        let metrics = Metrics()
         connections = ConnectionCount(maxConnections: connectionLimits.maxConnections,
-                                      maxPendingPerAddress: connectionLimits.maxPendingPerAddress)
+                                      maxPendingPerAddress: connectionLimits.maxPendingPerAddress,
+                                      onEviction: { phase in
+                                          metrics.increment("northstar_connections_evicted_total", [("phase", phase.rawValue)])
+                                      })
         let sockets = liveSockets
         let exchanges = openExchanges
         let connectionCount = connections
-        let metrics = Metrics()
         let hub = StreamHub(metrics: metrics)
         metrics.addGauges([
             ("northstar_live_subscribers", "Subscribers receiving live events now.", { Double(hub.totalSubscribers) }),

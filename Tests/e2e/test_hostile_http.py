@@ -3,6 +3,7 @@ closed, slow and silent clients are timed out, and a connection flood is
 refused at the door while /healthz keeps answering."""
 import json
 import os
+import re
 import resource
 import socket
 import threading
@@ -11,7 +12,8 @@ import time
 import pytest
 import requests
 
-from conftest import Server, bearer
+from conftest import Server, bearer, dev_config, wait_for
+from sse_client import SSEStream
 
 
 def exchange(port, raw, timeout=5.0, source="127.0.0.1"):
@@ -191,6 +193,100 @@ def test_a_connection_flood_is_refused_at_the_door_and_healthz_keeps_answering(d
         after = rss_kb(server.process.pid)
         assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
         assert after < baseline + 60_000, (baseline, peak, after)
+    finally:
+        server.kill()
+
+
+def kept_alive(port, request=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"):
+    """A connection that asked one thing and read its whole answer, left open: (socket, status)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"connection: close" not in head.lower(), head
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return sock, status_of(data)
+
+
+def closed_by_server(sock, wait=3.0):
+    """Whether the server closed the connection (within `wait` seconds)."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldest_first(data_dir):
+    """A client holding every slot with kept-alive connections (one cheap request each, no token
+    needed) no longer locks others out: past max_connections a newcomer replaces the connection
+    quiet longest, while streams, busy, are never touched."""
+    server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 40, "max_connections_per_user": 100})).start()
+    held = []
+    try:
+        headers = bearer(server.token())
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(10)]
+        assert all(stream.status == 200 for stream in streams)
+        # 30 kept alive: half answered 200, half refused 401 for want of a token.
+        for index in range(30):
+            request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" if index % 2 else \
+                f"GET /v1/threads/{thread} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            sock, status = kept_alive(server.port, request)
+            assert status == (200 if index % 2 else 401)
+            held.append(sock)
+        # The oldest asks again: it is now the one quiet for the shortest time.
+        held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held[0].recv(65536).startswith(b"HTTP/1.1 200")
+        # Before, every newcomer was refused 503 too_many_connections here.
+        newcomers = []
+        for index in range(29):
+            sock, status = kept_alive(server.port)
+            assert status == 200, index
+            newcomers.append(sock)
+            assert closed_by_server(held[index + 1]), index
+        assert not closed_by_server(held[0], wait=0.5)
+        sock, status = kept_alive(server.port)
+        assert status == 200 and closed_by_server(held[0])
+        newcomers.append(sock)
+        held += newcomers
+        # Every stream is still live, and gets the next event.
+        assert server.post(f"/v1/threads/{thread}/messages", json={"text": "still here"}, headers=headers).status_code == 201
+        for stream in streams:
+            assert stream.events(1)[0]["json"]["data"]["text"] == "still here"
+        metrics = server.get("/metrics").text
+        evicted = re.search(r'^northstar_connections_evicted_total\{phase="idle"\} (\d+)', metrics, re.M)
+        assert evicted and int(evicted.group(1)) >= 30, metrics
+        for stream in streams:
+            stream.close()
+    finally:
+        for sock in held:
+            sock.close()
+        server.kill()
+
+
+def test_when_every_connection_is_busy_a_newcomer_is_refused_and_none_is_cut(data_dir):
+    """Streams are never closed to make room: with every slot a stream, the newcomer is 503."""
+    server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 12, "max_connections_per_user": 100})).start()
+    try:
+        headers = bearer(server.token())
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(12)]
+        assert all(stream.status == 200 for stream in streams)
+        data, closed, _ = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(data) == 503 and error_code(data) == "too_many_connections" and closed
+        streams.pop().close()
+        assert wait_for(lambda: server.post(f"/v1/threads/{thread}/messages", json={"text": "after"},
+                                            headers=headers).status_code == 201)
+        for stream in streams:
+            assert stream.events(1)[0]["json"]["data"]["text"] == "after"
+            stream.close()
     finally:
         server.kill()
 

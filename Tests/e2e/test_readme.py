@@ -230,3 +230,16 @@ def test_every_error_code_the_host_answers_is_in_the_api_error_table():
     assert len(found) >= 40, f"the sources were not read: {found}"
     missing = {code: str(where) for code, where in found.items() if code not in documented}
     assert not missing, f"codes the host answers that docs/api.md's error table does not list: {missing}"
+
+
+def test_every_metric_the_node_records_is_named_in_the_api_docs():
+    """Operators read /metrics from docs/api.md: every series name the host
+    and the plugins record (`"northstar_..."` in their sources) is there."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    found = {}
+    for source in sorted([*(ROOT / "Sources").rglob("*.swift"), *(ROOT / "Plugins").rglob("*.swift")]):
+        for name in re.findall(r'"(northstar_[a-z_]+)"', source.read_text()):
+            found.setdefault(name, source.relative_to(ROOT))
+    assert len(found) >= 30, f"the sources were not read: {found}"
+    missing = {name: str(where) for name, where in found.items() if name not in text}
+    assert not missing, f"metrics the node records that docs/api.md does not name: {missing}"

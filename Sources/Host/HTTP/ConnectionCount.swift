@@ -7,8 +7,15 @@ import NIOCore
 /// Two limits: all connections, and per client address the connections that
 /// have not yet sent a complete request head (the cheap way to hold a
 /// server's sockets). When all slots are taken, a new connection replaces
-/// the oldest one still silent, so an idle flood cannot lock real clients
-/// out; only when every connection is busy is the newcomer refused.
+/// the connection that has been quiet longest: one that has sent nothing
+/// yet, or a kept-alive one between requests. Either costs its client
+/// nothing to lose (HTTP lets a server close an idle connection at any time,
+/// and clients open another), and holding them is free for whoever wants to
+/// lock real clients out: a client with no token at all could otherwise keep
+/// every slot by sending one request per connection each idle timeout. Only
+/// when every connection is busy (a request in progress, a stream, a
+/// WebSocket: each bounded by its own limits) is the newcomer refused.
+///
 /// Called from every event loop; one lock, held briefly.
 final class ConnectionCount: Sendable {
     /// Why a new connection was refused.
@@ -17,12 +24,29 @@ final class ConnectionCount: Sendable {
         case tooManyPending
     }
 
-    /// One admitted connection, handed back when its state changes.
-    final class Ticket: Sendable {
+    /// What a connection is doing, as far as the count cares.
+    enum Phase: String, Sendable {
+        /// Accepted, and no request head complete yet.
+        case silent
+        /// A request in progress: being read, answered, or streaming.
+        case busy
+        /// Kept alive between requests, its last answer on the wire.
+        case idle
+        case closed
+    }
+
+    /// One admitted connection, handed back when its phase changes. Its
+    /// phase and links are read and written only under the count's lock.
+    final class Ticket: @unchecked Sendable {
         let address: String
         let channel: any Channel
-        /// Set once the first request head arrived or the connection ended.
-        let settled = NIOLockedValueBox(false)
+        fileprivate var phase = Phase.silent
+        /// Closed to make room: never queued again.
+        fileprivate var evicted = false
+        /// Neighbours in the queue of quiet connections.
+        fileprivate var older: Ticket?
+        fileprivate var newer: Ticket?
+        fileprivate var queued = false
 
         init(address: String, channel: any Channel) {
             self.address = address
@@ -30,12 +54,37 @@ final class ConnectionCount: Sendable {
         }
     }
 
+    /// Silent and idle connections, the one quiet longest first: a list
+    /// threaded through the tickets, so joining and leaving it cost nothing
+    /// however many connections there are.
     private struct State {
         var open = 0
         var pending: [String: Int] = [:]
-        /// Silent connections, oldest first (settled ones are skipped lazily).
-        var silent: [Ticket] = []
-        var silentStart = 0
+        var oldestQuiet: Ticket?
+        var newestQuiet: Ticket?
+
+        mutating func enqueue(_ ticket: Ticket) {
+            guard !ticket.queued, !ticket.evicted else { return }
+            ticket.queued = true
+            ticket.older = newestQuiet
+            newestQuiet?.newer = ticket
+            newestQuiet = ticket
+            if oldestQuiet == nil { oldestQuiet = ticket }
+        }
+
+        mutating func dequeue(_ ticket: Ticket) {
+            guard ticket.queued else { return }
+            ticket.queued = false
+            if let older = ticket.older { older.newer = ticket.newer } else { oldestQuiet = ticket.newer }
+            if let newer = ticket.newer { newer.older = ticket.older } else { newestQuiet = ticket.older }
+            ticket.older = nil
+            ticket.newer = nil
+        }
+
+        mutating func forgetPending(_ address: String) {
+            let left = pending[address, default: 1] - 1
+            pending[address] = left > 0 ? left : nil
+        }
     }
 
     /// How far past `maxConnections` evictions may run while the evicted
@@ -44,11 +93,14 @@ final class ConnectionCount: Sendable {
 
     let maxConnections: Int
     let maxPendingPerAddress: Int
+    /// Told the phase of each connection closed to make room (for `/metrics`).
+    private let onEviction: @Sendable (Phase) -> Void
     private let state = NIOLockedValueBox(State())
 
-    init(maxConnections: Int, maxPendingPerAddress: Int) {
+    init(maxConnections: Int, maxPendingPerAddress: Int, onEviction: @escaping @Sendable (Phase) -> Void = { _ in }) {
         self.maxConnections = maxConnections
         self.maxPendingPerAddress = maxPendingPerAddress
+        self.onEviction = onEviction
     }
 
     /// Connections open now.
@@ -57,78 +109,64 @@ final class ConnectionCount: Sendable {
     /// Admits a connection from `address`, or says why not.
     func admit(address: String, channel: any Channel) throws(Refusal) -> Ticket {
         let ticket = Ticket(address: address, channel: channel)
-        let outcome: Result<Ticket?, Refusal> = state.withLockedValue { state in
+        let outcome: Result<(Ticket, Phase)?, Refusal> = state.withLockedValue { state in
             if state.pending[address, default: 0] >= maxPendingPerAddress { return .failure(.tooManyPending) }
-            var evicted: Ticket?
+            var evicted: (Ticket, Phase)?
             if state.open >= maxConnections {
-                guard state.open < maxConnections + Self.evictionSlack, let oldest = Self.oldestSilent(in: &state) else {
+                guard state.open < maxConnections + Self.evictionSlack, let oldest = state.oldestQuiet else {
                     return .failure(.full)
                 }
-                evicted = oldest
+                state.dequeue(oldest)
+                oldest.evicted = true
+                evicted = (oldest, oldest.phase)
             }
             state.open += 1
             state.pending[address, default: 0] += 1
-            state.silent.append(ticket)
+            state.enqueue(ticket)
             return .success(evicted)
         }
         switch outcome {
-        case .failure(let refusal): throw refusal
-        case .success(let evicted): evicted?.channel.close(promise: nil)
+        case .failure(let refusal):
+            throw refusal
+        case .success(let evicted):
+            if let (oldest, phase) = evicted {
+                onEviction(phase)
+                oldest.channel.close(promise: nil)
+            }
         }
         return ticket
     }
 
-    /// Takes the oldest connection that has still sent nothing off the queue.
-    private static func oldestSilent(in state: inout State) -> Ticket? {
-        while state.silentStart < state.silent.count {
-            let ticket = state.silent[state.silentStart]
-            state.silentStart += 1
-            if !ticket.settled.withLockedValue({ $0 }) { return ticket }
-        }
-        return nil
-    }
-
-    /// Drops settled tickets from the front of the queue, and compacts it.
-    private static func trimSilent(in state: inout State) {
-        while state.silentStart < state.silent.count, state.silent[state.silentStart].settled.withLockedValue({ $0 }) {
-            state.silentStart += 1
-        }
-        if state.silentStart > 1024, state.silentStart * 2 > state.silent.count {
-            state.silent.removeFirst(state.silentStart)
-            state.silentStart = 0
-        }
-    }
-
-    /// The connection sent a complete request head: it no longer counts
-    /// against its address's pending limit.
+    /// A complete request head arrived: the connection is busy until its
+    /// answer is on the wire, and no longer counts against its address's
+    /// pending limit.
     func requestArrived(_ ticket: Ticket) {
-        guard settle(ticket) else { return }
         state.withLockedValue { state in
-            Self.forgetPending(ticket.address, in: &state)
-            Self.trimSilent(in: &state)
+            guard ticket.phase == .silent || ticket.phase == .idle else { return }
+            if ticket.phase == .silent { state.forgetPending(ticket.address) }
+            ticket.phase = .busy
+            state.dequeue(ticket)
+        }
+    }
+
+    /// Everything the connection was asked is answered and on the wire: it
+    /// waits for its next request, and may be closed to make room.
+    func becameIdle(_ ticket: Ticket) {
+        state.withLockedValue { state in
+            guard ticket.phase == .busy else { return }
+            ticket.phase = .idle
+            state.enqueue(ticket)
         }
     }
 
     /// The connection closed.
     func release(_ ticket: Ticket) {
-        let wasPending = settle(ticket)
         state.withLockedValue { state in
+            guard ticket.phase != .closed else { return }
             state.open -= 1
-            if wasPending { Self.forgetPending(ticket.address, in: &state) }
-            Self.trimSilent(in: &state)
+            if ticket.phase == .silent { state.forgetPending(ticket.address) }
+            ticket.phase = .closed
+            state.dequeue(ticket)
         }
-    }
-
-    /// Marks the ticket settled; true if it was still pending.
-    private func settle(_ ticket: Ticket) -> Bool {
-        ticket.settled.withLockedValue { settled in
-            defer { settled = true }
-            return !settled
-        }
-    }
-
-    private static func forgetPending(_ address: String, in state: inout State) {
-        let left = state.pending[address, default: 1] - 1
-        state.pending[address] = left > 0 ? left : nil
     }
 }

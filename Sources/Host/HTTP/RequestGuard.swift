@@ -150,7 +150,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: written)
             written.futureResult.assumeIsolated().whenComplete { [self] result in
                 endUnsent = false
-                if case .success = result, case .waiting(first: false) = phase { arm(context) }
+                if case .success = result, case .waiting(first: false) = phase {
+                    count.becameIdle(ticket)
+                    arm(context)
+                }
             }
         }
     }
