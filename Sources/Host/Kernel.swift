@@ -14,6 +14,9 @@ public struct Kernel: Sendable {
     public let gestures: Gestures
     /// The transport connections each user holds, capped.
     public let userConnections: UserConnections
+    /// The REST requests each user and tenant has in progress, capped the
+    /// same way: each holds a connection until its answer is on the wire.
+    public let userRequests: UserConnections
     /// The writes, and the REST reads, each user and tenant may make per second.
     public let writeRates: RequestRates
     public let readRates: RequestRates
@@ -23,7 +26,9 @@ public struct Kernel: Sendable {
     public init(store: any EventStore, hub: StreamHub, auth: AuthChain, commandLimits: CommandLimits = CommandLimits(),
                 artifacts: Artifacts = Artifacts(backend: nil, maxBytes: 0), gestureLimits: GestureLimits = GestureLimits(),
                 maxConnectionsPerUser: Int = ConnectionLimits().maxPerUser,
-                maxConnectionsPerTenant: Int = ConnectionLimits().maxPerTenant, writeRates: RequestRates = RequestRates(.writes, .writes),
+                maxConnectionsPerTenant: Int = ConnectionLimits().maxPerTenant,
+                maxRequestsPerUser: Int = ConnectionLimits().maxRequestsPerUser,
+                maxRequestsPerTenant: Int = ConnectionLimits().maxRequestsPerTenant, writeRates: RequestRates = RequestRates(.writes, .writes),
                 readRates: RequestRates = RequestRates(.reads, .reads),
                 messageRates: RequestRates = RequestRates(.webSocketMessages, .webSocketMessages)) {
         self.store = store
@@ -36,6 +41,7 @@ public struct Kernel: Sendable {
         self.artifacts = artifacts
         gestures = Gestures(store: store, resolver: resolver, limits: gestureLimits)
         userConnections = UserConnections(limit: maxConnectionsPerUser, tenantLimit: maxConnectionsPerTenant)
+        userRequests = UserConnections(limit: maxRequestsPerUser, tenantLimit: maxRequestsPerTenant)
         self.writeRates = writeRates
         self.readRates = readRates
         self.messageRates = messageRates

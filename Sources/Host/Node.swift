@@ -127,12 +127,15 @@ public final class Node: Sendable {
                         artifacts: Artifacts(backend: storage, maxBytes: config.limits.maxObjectBytes),
                         gestureLimits: config.limits.gestures, maxConnectionsPerUser: config.limits.connections.maxPerUser,
                         maxConnectionsPerTenant: config.limits.connections.maxPerTenant,
+                        maxRequestsPerUser: config.limits.connections.maxRequestsPerUser,
+                        maxRequestsPerTenant: config.limits.connections.maxRequestsPerTenant,
                         writeRates: RequestRates(.writes, config.limits.writes, metrics: metrics),
                         readRates: RequestRates(.reads, config.limits.reads, metrics: metrics),
                         messageRates: RequestRates(.webSocketMessages, config.limits.webSocketMessages, metrics: metrics))
         // Host services act on this kernel from now on (transports subscribe and post through it).
         for plugin in plugins.plugins { plugin.library.handle.kernel = kernel }
         let userConnections = kernel.userConnections
+        let userRequests = kernel.userRequests
         metrics.addGauges([
             ("northstar_store_reads_waiting", "Store reads waiting for their turn now (reads take turns between tenants).",
              { Double(store.readsWaiting) }),
@@ -140,6 +143,8 @@ public final class Node: Sendable {
              { Double(userConnections.total) }),
             ("northstar_users_connected", "Users holding at least one transport connection now.", { Double(userConnections.users) }),
             ("northstar_tenants_connected", "Tenants holding at least one transport connection now.", { Double(userConnections.tenants) }),
+            ("northstar_user_requests_in_progress", "REST requests counted for their users now, from authentication until answered.",
+             { Double(userRequests.total) }),
         ])
     }
 

@@ -58,6 +58,8 @@ import Testing
             "limits.max_pending_connections_per_ip": Int64(limits.connections.maxPendingPerAddress),
             "limits.max_connections_per_user": Int64(limits.connections.maxPerUser),
             "limits.max_connections_per_tenant": Int64(limits.connections.maxPerTenant),
+            "limits.max_requests_in_progress_per_user": Int64(limits.connections.maxRequestsPerUser),
+            "limits.max_requests_in_progress_per_tenant": Int64(limits.connections.maxRequestsPerTenant),
             "limits.writes_per_second_per_user": Int64(limits.writes.perUser),
             "limits.writes_per_second_per_tenant": Int64(limits.writes.perTenant),
             "limits.reads_per_second_per_user": Int64(limits.reads.perUser),
@@ -158,6 +160,19 @@ import Testing
         #expect(defaults.authFailuresPerSecond == 100)
         #expect(defaults.webSocketMessages == .init(perUser: 200, perTenant: 5000))
         #expect(try loadConfig(#"{"limits": {"auth_failures_per_second": 0}}"#).limits.authFailuresPerSecond == 0)
+    }
+
+    @Test("requests in progress are 1 to 10,000,000; 128 per user and 2,500 per tenant unless set")
+    func requestsInProgress() throws {
+        for key in ["max_requests_in_progress_per_user", "max_requests_in_progress_per_tenant"] {
+            for bad in ["0", "-1", "10000001", "2.5", #""many""#] {
+                #expect(refusal(#"{"limits": {"\#(key)": \#(bad)}}"#)?.path == "limits.\(key)", "\(key): \(bad)")
+            }
+        }
+        let defaults = try loadConfig("{}").limits.connections
+        #expect(defaults.maxRequestsPerUser == 128 && defaults.maxRequestsPerTenant == 2500)
+        let set = try loadConfig(#"{"limits": {"max_requests_in_progress_per_user": 3}}"#).limits.connections
+        #expect(set.maxRequestsPerUser == 3 && set.maxRequestsPerTenant == 2500)
     }
 
     @Test("a missing required value is refused")

@@ -128,4 +128,43 @@ import Testing
         count.release(newcomer)
         #expect(count.open == 0)
     }
+
+    @Test("what a request holds until its answer is on the wire is let go once, when the connection is next idle or closes")
+    func untilQuietRunsOnce() throws {
+        let fixture = Fixture(max: 10)
+        let runs = NIOLockedValueBox(0)
+        let connection = try fixture.connect()
+        fixture.count.requestArrived(connection.ticket)
+        connection.ticket.untilQuiet { runs.withLockedValue { $0 += 1 } }
+        #expect(runs.withLockedValue { $0 } == 0)
+        fixture.count.becameIdle(connection.ticket)
+        fixture.count.requestArrived(connection.ticket)
+        fixture.count.becameIdle(connection.ticket)
+        #expect(runs.withLockedValue { $0 } == 1)
+
+        fixture.count.requestArrived(connection.ticket)
+        connection.ticket.untilQuiet { runs.withLockedValue { $0 += 1 } }
+        connection.channel.close(promise: nil)
+        #expect(connection.isClosed && runs.withLockedValue { $0 } == 2)
+        connection.ticket.untilQuiet { runs.withLockedValue { $0 += 1 } }  // closed already: at once
+        #expect(runs.withLockedValue { $0 } == 3)
+    }
+
+    @Test("a request whose refusal is held may be closed to make room while it waits, and is busy again after")
+    func aHeldRefusalMayMakeRoom() async throws {
+        let fixture = Fixture(max: 1)
+        let flooding = try fixture.connect()
+        fixture.count.requestArrived(flooding.ticket)
+        await ConnectionCount.Ticket.$current.withValue(flooding.ticket) {
+            await ConnectionCount.holding {}
+        }
+        #expect(throws: ConnectionCount.Refusal.full) { try fixture.connect() }
+        await ConnectionCount.Ticket.$current.withValue(flooding.ticket) {
+            await ConnectionCount.holding {
+                _ = try? fixture.connect()
+            }
+        }
+        #expect(flooding.isClosed)
+        #expect(fixture.evictions.withLockedValue { $0 } == [.held])
+    }
 }

@@ -271,6 +271,47 @@ def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldes
         server.kill()
 
 
+def test_connections_kept_waiting_on_held_401s_make_room_for_new_clients(data_dir):
+    """A client with no token keeps every slot busy by sending bad credentials on each, every answer
+    held a second (past auth_failures_per_second): those waits are quiet, so newcomers still get in."""
+    server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 30, "auth_failures_per_second": 1})).start()
+    stop = threading.Event()
+    bad = b"GET /v1/threads/th_aaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer forged\r\n\r\n"
+
+    def flood():
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                    while not stop.is_set():
+                        sock.sendall(bad)
+                        if not sock.recv(65536):
+                            break  # closed to make room: open another, as a hostile client would
+            except OSError:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(30)]
+    held = []
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)  # every slot taken, nearly every request held
+        for index in range(20):
+            sock, status = kept_alive(server.port)
+            assert status == 200, index  # before: 503 too_many_connections
+            held.append(sock)
+        stop.set()
+        metrics = server.get("/metrics").text
+        evicted = re.search(r'^northstar_connections_evicted_total\{phase="held"\} (\d+)', metrics, re.M)
+        assert evicted and int(evicted.group(1)) >= 1, metrics
+    finally:
+        stop.set()
+        for sock in held:
+            sock.close()
+        for thread in threads:
+            thread.join(timeout=10)
+        server.kill()
+
+
 def test_when_every_connection_is_busy_a_newcomer_is_refused_and_none_is_cut(data_dir):
     """Streams are never closed to make room: with every slot a stream, the newcomer is 503."""
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 12, "max_connections_per_user": 100})).start()

@@ -230,6 +230,10 @@ extension NorthstarConfig {
         connections.maxPerUser = Int(try reader.integer("max_connections_per_user", range: 1...10_000_000) ?? Int64(connections.maxPerUser))
         connections.maxPerTenant = Int(try reader.integer("max_connections_per_tenant", range: 1...10_000_000)
                                        ?? Int64(connections.maxPerTenant))
+        connections.maxRequestsPerUser = Int(try reader.integer("max_requests_in_progress_per_user", range: 1...10_000_000)
+                                             ?? Int64(connections.maxRequestsPerUser))
+        connections.maxRequestsPerTenant = Int(try reader.integer("max_requests_in_progress_per_tenant", range: 1...10_000_000)
+                                               ?? Int64(connections.maxRequestsPerTenant))
         connections.headerTimeout = try reader.integer("header_timeout_seconds", range: 1...86_400).map { .seconds($0) }
             ?? connections.headerTimeout
         connections.idleTimeout = try reader.integer("idle_timeout_seconds", range: 1...86_400).map { .seconds($0) }

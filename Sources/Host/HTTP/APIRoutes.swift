@@ -26,7 +26,32 @@ struct APIRoutes: Sendable {
         // read: a refused one costs no more than its head (and, held, a client asks a few times a second).
         let rates = [.get, .head].contains(request.method) ? kernel.readRates : kernel.writeRates
         try await rates.admitHolding(context)
+        try await countInProgress(context)
         return context
+    }
+
+    /// Counts the request against its user's and tenant's requests in
+    /// progress (`limits.max_requests_in_progress_per_user`, `..._per_tenant`)
+    /// until its answer is on the wire or its connection closes. Past either,
+    /// 429 a second later, as for a stream past its connection cap: a place
+    /// comes back only when one of those requests ends.
+    private func countInProgress(_ context: RequestContext) async throws {
+        guard let ticket = ConnectionCount.Ticket.current else { return }  // not served by the listener
+        let requests = kernel.userRequests
+        guard let holder = requests.claim(context) else {
+            return ticket.untilQuiet { requests.release(context) }
+        }
+        await ConnectionCount.holding { try? await Task.sleep(for: UserConnections.refusalHold) }
+        let message = switch holder {
+        case .user:
+            "user \(context.userID) has \(requests.limit) requests in progress on this node already "
+                + "(limits.max_requests_in_progress_per_user); send the next once one is answered"
+        case .tenant:
+            "tenant \(context.tenant) has \(requests.tenantLimit) requests in progress on this node already, all its users together "
+                + "(limits.max_requests_in_progress_per_tenant); send the next once one is answered"
+        }
+        throw KernelError(.tooManyRequests, code: holder == .user ? "too_many_user_requests" : "too_many_tenant_requests",
+                          message: message, details: ["limit": .string(holder.rawValue)])
     }
 
     /// The body as JSON, refused past the size limit before it is all read.

@@ -32,15 +32,29 @@ final class ConnectionCount: Sendable {
         case busy
         /// Kept alive between requests, its last answer on the wire.
         case idle
+        /// A request whose refusal is held before it is answered (a failed
+        /// credential, a rate or a cap reached): its client is the one
+        /// flooding, so its connection may be closed to make room. A client
+        /// that kept every connection waiting on a held refusal would
+        /// otherwise hold them all busy.
+        case held
         case closed
     }
 
     /// One admitted connection, handed back when its phase changes. Its
     /// phase and links are read and written only under the count's lock.
     final class Ticket: @unchecked Sendable {
+        /// The connection of the request this task serves, if it came
+        /// through the listener (set around each request's handling).
+        @TaskLocal static var current: Ticket?
+
         let address: String
         let channel: any Channel
+        fileprivate let count: ConnectionCount
         fileprivate var phase = Phase.silent
+        /// Run once the connection is next idle or closed: what the requests
+        /// it serves now hold until their answers are on the wire.
+        fileprivate var whenQuiet: [@Sendable () -> Void] = []
         /// Closed to make room: never queued again.
         fileprivate var evicted = false
         /// Neighbours in the queue of quiet connections.
@@ -48,16 +62,29 @@ final class ConnectionCount: Sendable {
         fileprivate var newer: Ticket?
         fileprivate var queued = false
 
-        init(address: String, channel: any Channel) {
+        init(address: String, channel: any Channel, count: ConnectionCount) {
             self.address = address
             self.channel = channel
+            self.count = count
+        }
+
+        /// Runs `release` once every request the connection serves now is
+        /// answered and on the wire, or the connection closed (at once if it
+        /// has closed already).
+        func untilQuiet(_ release: @escaping @Sendable () -> Void) {
+            let closed = count.state.withLockedValue { _ in
+                guard phase != .closed else { return true }
+                whenQuiet.append(release)
+                return false
+            }
+            if closed { release() }
         }
     }
 
     /// Silent and idle connections, the one quiet longest first: a list
     /// threaded through the tickets, so joining and leaving it cost nothing
     /// however many connections there are.
-    private struct State {
+    fileprivate struct State {
         var open = 0
         var pending: [String: Int] = [:]
         var oldestQuiet: Ticket?
@@ -95,7 +122,7 @@ final class ConnectionCount: Sendable {
     let maxPendingPerAddress: Int
     /// Told the phase of each connection closed to make room (for `/metrics`).
     private let onEviction: @Sendable (Phase) -> Void
-    private let state = NIOLockedValueBox(State())
+    fileprivate let state = NIOLockedValueBox(State())
 
     init(maxConnections: Int, maxPendingPerAddress: Int, onEviction: @escaping @Sendable (Phase) -> Void = { _ in }) {
         self.maxConnections = maxConnections
@@ -108,7 +135,7 @@ final class ConnectionCount: Sendable {
 
     /// Admits a connection from `address`, or says why not.
     func admit(address: String, channel: any Channel) throws(Refusal) -> Ticket {
-        let ticket = Ticket(address: address, channel: channel)
+        let ticket = Ticket(address: address, channel: channel, count: self)
         let outcome: Result<(Ticket, Phase)?, Refusal> = state.withLockedValue { state in
             if state.pending[address, default: 0] >= maxPendingPerAddress { return .failure(.tooManyPending) }
             var evicted: (Ticket, Phase)?
@@ -142,7 +169,7 @@ final class ConnectionCount: Sendable {
     /// pending limit.
     func requestArrived(_ ticket: Ticket) {
         state.withLockedValue { state in
-            guard ticket.phase == .silent || ticket.phase == .idle else { return }
+            guard ticket.phase == .silent || ticket.phase == .idle else { return }  // pipelined behind one in progress
             if ticket.phase == .silent { state.forgetPending(ticket.address) }
             ticket.phase = .busy
             state.dequeue(ticket)
@@ -152,21 +179,48 @@ final class ConnectionCount: Sendable {
     /// Everything the connection was asked is answered and on the wire: it
     /// waits for its next request, and may be closed to make room.
     func becameIdle(_ ticket: Ticket) {
-        state.withLockedValue { state in
-            guard ticket.phase == .busy else { return }
+        let released: [@Sendable () -> Void] = state.withLockedValue { state in
+            guard ticket.phase == .busy else { return [] }
             ticket.phase = .idle
             state.enqueue(ticket)
+            defer { ticket.whenQuiet = [] }
+            return ticket.whenQuiet
         }
+        for release in released { release() }
     }
 
     /// The connection closed.
     func release(_ ticket: Ticket) {
-        state.withLockedValue { state in
-            guard ticket.phase != .closed else { return }
+        let released: [@Sendable () -> Void] = state.withLockedValue { state in
+            guard ticket.phase != .closed else { return [] }
             state.open -= 1
             if ticket.phase == .silent { state.forgetPending(ticket.address) }
             ticket.phase = .closed
             state.dequeue(ticket)
+            defer { ticket.whenQuiet = [] }
+            return ticket.whenQuiet
         }
+        for release in released { release() }
+    }
+
+    /// Runs `hold`, the wait before a refusal is answered, with the current
+    /// request's connection (if any) counted as quiet meanwhile: it may be
+    /// closed to make room, and its client then gets no answer.
+    static func holding(_ hold: () async throws -> Void) async rethrows {
+        guard let ticket = Ticket.current else { return try await hold() }
+        let count = ticket.count
+        count.state.withLockedValue { state in
+            guard ticket.phase == .busy else { return }
+            ticket.phase = .held
+            state.enqueue(ticket)
+        }
+        defer {
+            count.state.withLockedValue { state in
+                guard ticket.phase == .held else { return }
+                ticket.phase = .busy
+                state.dequeue(ticket)
+            }
+        }
+        try await hold()
     }
 }

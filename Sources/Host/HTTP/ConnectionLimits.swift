@@ -21,6 +21,17 @@ public struct ConnectionLimits: Sendable {
     /// tenant cannot take every connection the node has, however many user
     /// ids its app mints. Half the default `maxConnections`.
     public var maxPerTenant: Int = 5_000
+    /// REST requests one user has in progress at once on this node, each
+    /// counted from its authentication until its answer is on the wire; past
+    /// it, 429 `too_many_user_requests`. A request in progress holds its
+    /// connection busy (never closed to make room), and a client can keep
+    /// one in progress for as long as it likes by sending its body or
+    /// reading its answer slowly: so one user's token cannot take every
+    /// connection the node has that way either.
+    public var maxRequestsPerUser: Int = 128
+    /// The same for one tenant, all its users together; past it, 429
+    /// `too_many_tenant_requests`. A quarter of the default `maxConnections`.
+    public var maxRequestsPerTenant: Int = 2_500
     /// From accepting a connection to its first complete request head.
     public var headerTimeout: TimeAmount = .seconds(10)
     /// Between two requests on a kept-alive connection.

@@ -56,6 +56,7 @@ final class FailedAuthentications: Sendable {
     /// after `hold` past it (or when the request's task is cancelled).
     func afterFailure() async {
         guard overRate() else { return }
-        try? await Task.sleep(for: Self.hold)
+        // The connection may be closed to make room meanwhile: its client is the one failing.
+        await ConnectionCount.holding { try? await Task.sleep(for: Self.hold) }
     }
 }

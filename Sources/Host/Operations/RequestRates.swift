@@ -119,7 +119,7 @@ public final class RequestRates: Sendable {
     func admitHolding(_ context: RequestContext) async throws {
         guard let (scope, wait) = refusal(for: context) else { return }
         let hold = Self.hold(for: wait)
-        try await Task.sleep(nanoseconds: hold)
+        try await ConnectionCount.holding { try await Task.sleep(nanoseconds: hold) }
         throw refused(scope, retryAfterNanoseconds: wait > hold ? wait - hold : 0, context: context)
     }
 

@@ -32,6 +32,9 @@ final class HTTPConnectionLoop: @unchecked Sendable {
     private let outbound: NIOAsyncChannelOutboundWriter<HTTPResponsePart>
     private var parts: NIOAsyncChannelInboundStream<HTTPRequestPart>.AsyncIterator
     private let responder: HTTPChannelHandler.Responder
+    /// The connection's place in the node's count, lent to each request's
+    /// handling (`ConnectionCount.Ticket.current`).
+    private let ticket: ConnectionCount.Ticket?
     private let logger: Logger
     /// The current request's parts up to its end have been read.
     private var requestEnded = true
@@ -41,12 +44,14 @@ final class HTTPConnectionLoop: @unchecked Sendable {
     /// A part came where the loop expected another (a body with no request).
     struct UnexpectedPart: Error {}
 
-    init(_ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, responder: @escaping HTTPChannelHandler.Responder, logger: Logger) {
+    init(_ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, responder: @escaping HTTPChannelHandler.Responder,
+         ticket: ConnectionCount.Ticket?, logger: Logger) {
         channel = http.channel
         let (inbound, outbound) = unscopedParts(of: http)
         self.outbound = outbound
         parts = inbound.makeAsyncIterator()
         self.responder = responder
+        self.ticket = ticket
         self.logger = logger
     }
 
@@ -75,7 +80,9 @@ final class HTTPConnectionLoop: @unchecked Sendable {
         while let head = try await nextHead() {
             requestEnded = false
             let request = Request(head: head, body: RequestBody(asyncSequence: BodyParts(loop: self)))
-            try await responder(request, ResponseWriter(outbound: outbound), channel)
+            try await ConnectionCount.Ticket.$current.withValue(ticket) {
+                try await responder(request, ResponseWriter(outbound: outbound), channel)
+            }
             let close = request.headers[.connection].map { $0.lowercased().contains("close") } ?? false
             // Streams are opened by GETs only: other requests skip the hop to the event loop.
             if head.method == .get, try await parkWhileStreaming(closeAfter: close) { return .parked }

@@ -26,6 +26,8 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let outcome: EventLoopFuture<Outcome>
         let channel: any Channel
+        /// The connection's place in the count; nil for one refused at the door.
+        let ticket: ConnectionCount.Ticket?
     }
 
     let responder: HTTPChannelHandler.Responder
@@ -53,7 +55,7 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                                                      headers: [("Retry-After", "1")], allocator: channel.allocator)
         channel.writeAndFlush(bytes).whenComplete { _ in channel.close(promise: nil) }
         return channel.eventLoop.makeSucceededFuture(
-            Value(outcome: channel.eventLoop.makeFailedFuture(refusal), channel: channel))
+            Value(outcome: channel.eventLoop.makeFailedFuture(refusal), channel: channel, ticket: nil))
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -130,7 +132,7 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                 RequestGuard(limits: connectionLimits, sendTimeout: .seconds(Int64(limits.slowConsumerGraceSeconds)),
                              watcher: watcher, count: connections, ticket: ticket),
                 position: .after(parser.handler))
-            return Value(outcome: outcome, channel: channel)
+            return Value(outcome: outcome, channel: channel, ticket: ticket)
         }
     }
 
@@ -142,7 +144,7 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
         guard let outcome = try? await value.outcome.get() else { return }
         switch outcome {
         case .http(let http):
-            await HTTPConnectionLoop(http, responder: responder, logger: logger).serve()
+            await HTTPConnectionLoop(http, responder: responder, ticket: value.ticket, logger: logger).serve()
         case .refused(let http, let refusal):
             await answer(http, refusal: refusal)
         case .websocket(let frames, let socket):

@@ -16,7 +16,7 @@ func authenticate(_ host: OpaquePointer?, _ credential: UnsafePointer<ns_credent
     verify(credential, host: host, done: done, context: context, service: "authenticate") { verified in
         // Each principal is one connection of its user's and its tenant's (see `UserConnections`).
         let refusal = connections?.claim(verified)
-        if refusal != nil { try? await Task.sleep(for: UserConnections.refusalHold) }
+        if refusal != nil { await ConnectionCount.holding { try? await Task.sleep(for: UserConnections.refusalHold) } }
         switch refusal {
         case .user?:
             return (NS_ERR_TOO_LARGE, nil, "user \(verified.userID) holds \(userLimit) connections on this node already "
