@@ -312,6 +312,76 @@ def test_connections_kept_waiting_on_held_401s_make_room_for_new_clients(data_di
         server.kill()
 
 
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_connections_kept_waiting_on_held_handshake_refusals_make_room_for_new_clients(data_dir, transport):
+    """A user at her stream cap who opens handshake after handshake on every other slot, each refusal
+    held a second: those waits are quiet too, over SSE and WebSocket alike."""
+    server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 30, "max_connections_per_user": 2})).start()
+    stop = threading.Event()
+    headers = bearer(server.token())
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(2)]
+    assert all(stream.status == 200 for stream in streams)
+    path = f"/sse/chat/{thread}" if transport == "sse" else "/ws"
+    upgrade = "" if transport == "sse" else \
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    handshake = (f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n{upgrade}\r\n").encode()
+    refusals = []
+
+    def flood():
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                    reader = sock.makefile("rb")
+                    while not stop.is_set():
+                        sock.sendall(handshake)
+                        head = b""
+                        while not head.endswith(b"\r\n\r\n"):
+                            line = reader.readline()
+                            if not line:
+                                break
+                            head += line
+                        if not head.endswith(b"\r\n\r\n"):
+                            break  # closed to make room
+                        refusals.append(status_of(head))
+                        length = re.search(rb"(?i)content-length: *(\d+)", head)
+                        if length:
+                            reader.read(int(length.group(1)))
+                        else:  # chunked: to the last chunk
+                            while reader.readline() not in (b"0\r\n", b""):
+                                pass
+                            reader.readline()
+                        if b"connection: close" in head.lower():
+                            break
+            except OSError:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(28)]
+    held = []
+    try:
+        for flooding in threads:
+            flooding.start()
+        time.sleep(1.5)
+        for index in range(20):
+            sock, status = kept_alive(server.port)
+            assert status == 200, index
+            held.append(sock)
+        stop.set()
+        assert refusals and set(refusals) <= {429}, set(refusals)
+        metrics = server.get("/metrics").text
+        evicted = re.search(r'^northstar_connections_evicted_total\{phase="held"\} (\d+)', metrics, re.M)
+        assert evicted and int(evicted.group(1)) >= 1, metrics
+    finally:
+        stop.set()
+        for sock in held:
+            sock.close()
+        for stream in streams:
+            stream.close()
+        for flooding in threads:
+            flooding.join(timeout=10)
+        server.kill()
+
+
 def test_when_every_connection_is_busy_a_newcomer_is_refused_and_none_is_cut(data_dir):
     """Streams are never closed to make room: with every slot a stream, the newcomer is 503."""
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 12, "max_connections_per_user": 100})).start()

@@ -8,13 +8,15 @@ import NIOCore
 /// have not yet sent a complete request head (the cheap way to hold a
 /// server's sockets). When all slots are taken, a new connection replaces
 /// the connection that has been quiet longest: one that has sent nothing
-/// yet, or a kept-alive one between requests. Either costs its client
-/// nothing to lose (HTTP lets a server close an idle connection at any time,
-/// and clients open another), and holding them is free for whoever wants to
-/// lock real clients out: a client with no token at all could otherwise keep
-/// every slot by sending one request per connection each idle timeout. Only
-/// when every connection is busy (a request in progress, a stream, a
-/// WebSocket: each bounded by its own limits) is the newcomer refused.
+/// yet, a kept-alive one between requests, or one waiting out a refusal
+/// held before it is answered. None of them costs its client anything it
+/// can lose (HTTP lets a server close an idle connection at any time, and
+/// clients open another; a held refusal's client is the one flooding), and
+/// holding them is free for whoever wants to lock real clients out: a client
+/// with no token at all could otherwise keep every slot by sending one
+/// request per connection each idle timeout. Only when every connection is
+/// busy (a request in progress, a stream, a WebSocket: each bounded by its
+/// own limits) is the newcomer refused.
 ///
 /// Called from every event loop; one lock, held briefly.
 final class ConnectionCount: Sendable {
@@ -81,7 +83,7 @@ final class ConnectionCount: Sendable {
         }
     }
 
-    /// Silent and idle connections, the one quiet longest first: a list
+    /// Quiet connections (silent, idle, held), the one quiet longest first: a list
     /// threaded through the tickets, so joining and leaving it cost nothing
     /// however many connections there are.
     fileprivate struct State {

@@ -79,7 +79,10 @@ struct NorthstarServerChannel: ServerChildChannel, HTTPChannelHandler {
                 shouldUpgrade: { channel, head in
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                     promise.completeWithTask {
-                        let decision = await upgrade.decide(head, channel: channel)
+                        // Lent like an HTTP request's: a refusal held during the handshake leaves the connection quiet.
+                        let decision = await ConnectionCount.Ticket.$current.withValue(ticket) {
+                            await upgrade.decide(head, channel: channel)
+                        }
                         decided.withLockedValue { $0 = decision }
                         guard case .accept(let socket, let requestID) = decision else { return nil }
                         var headers = HTTPHeaders()

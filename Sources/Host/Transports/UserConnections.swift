@@ -13,6 +13,10 @@ import NIOConcurrencyHelpers
 /// (anonymous visitors, say). The counts are per node: behind a proxy,
 /// a user or tenant may hold its cap on each node.
 ///
+/// The node keeps a second count of the same kind for REST requests in
+/// progress (`Kernel.userRequests`, `limits.max_requests_in_progress_per_user`
+/// and `..._per_tenant`): each holds a connection until it is answered.
+///
 /// THREAD: any.
 public final class UserConnections: Sendable {
     public let limit: Int
