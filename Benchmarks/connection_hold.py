@@ -60,9 +60,8 @@ async def hold_one(port, kind, token, thread, stop):
                 while not stop.is_set():
                     await writer.drain()
                     try:
-                        if not await asyncio.wait_for(reader.read(65536), timeout=20):
-                            break  # closed
-                        break  # answered (refused): start another
+                        await asyncio.wait_for(reader.read(65536), timeout=20)
+                        break  # answered (refused) or closed: start another
                     except asyncio.TimeoutError:
                         writer.write(b" ")  # one more byte of the body, inside the body timeout
                 continue

@@ -223,6 +223,12 @@ def closed_by_server(sock, wait=3.0):
         return False
 
 
+def evicted(server, phase):
+    """How many connections in `phase` the node has closed to make room (its /metrics counter)."""
+    found = re.search(rf'^northstar_connections_evicted_total\{{phase="{phase}"\}} (\d+)', server.get("/metrics").text, re.M)
+    return int(found.group(1)) if found else 0
+
+
 def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldest_first(data_dir):
     """A client holding every slot with kept-alive connections (one cheap request each, no token
     needed) no longer locks others out: past max_connections a newcomer replaces the connection
@@ -260,9 +266,7 @@ def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldes
         assert server.post(f"/v1/threads/{thread}/messages", json={"text": "still here"}, headers=headers).status_code == 201
         for stream in streams:
             assert stream.events(1)[0]["json"]["data"]["text"] == "still here"
-        metrics = server.get("/metrics").text
-        evicted = re.search(r'^northstar_connections_evicted_total\{phase="idle"\} (\d+)', metrics, re.M)
-        assert evicted and int(evicted.group(1)) >= 30, metrics
+        assert evicted(server, "idle") >= 30
         for stream in streams:
             stream.close()
     finally:
@@ -271,44 +275,69 @@ def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldes
         server.kill()
 
 
-def test_connections_kept_waiting_on_held_401s_make_room_for_new_clients(data_dir):
-    """A client with no token keeps every slot busy by sending bad credentials on each, every answer
-    held a second (past auth_failures_per_second): those waits are quiet, so newcomers still get in."""
-    server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 30, "auth_failures_per_second": 1})).start()
-    stop = threading.Event()
-    bad = b"GET /v1/threads/th_aaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer forged\r\n\r\n"
+def flood(port, request, stop, statuses):
+    """One hostile client: sends `request` on its connection again and again, reading each whole answer
+    (its status into `statuses`), and opens another connection whenever the node closes one."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                reader = sock.makefile("rb")
+                while not stop.is_set():
+                    sock.sendall(request)
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        line = reader.readline()
+                        if not line:
+                            break
+                        head += line
+                    if not head.endswith(b"\r\n\r\n"):
+                        break  # closed to make room
+                    statuses.append(status_of(head))
+                    length = re.search(rb"(?i)content-length: *(\d+)", head)
+                    if length:
+                        reader.read(int(length.group(1)))
+                    else:  # chunked: to the last chunk
+                        while reader.readline() not in (b"0\r\n", b""):
+                            pass
+                        reader.readline()
+                    if b"connection: close" in head.lower():
+                        break
+        except OSError:
+            time.sleep(0.05)
 
-    def flood():
-        while not stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-                    while not stop.is_set():
-                        sock.sendall(bad)
-                        if not sock.recv(65536):
-                            break  # closed to make room: open another, as a hostile client would
-            except OSError:
-                time.sleep(0.05)
 
-    threads = [threading.Thread(target=flood, daemon=True) for _ in range(30)]
-    held = []
+def newcomers_get_in_past(server, flooders, request, count=20):
+    """`flooders` hostile clients send `request` for 1.5 s, then `count` newcomers each open a connection:
+    every one is answered 200 (before, each was refused 503). The floods' statuses."""
+    stop, statuses, held = threading.Event(), [], []
+    threads = [threading.Thread(target=flood, args=(server.port, request, stop, statuses), daemon=True) for _ in range(flooders)]
     try:
         for thread in threads:
             thread.start()
         time.sleep(1.5)  # every slot taken, nearly every request held
-        for index in range(20):
+        for index in range(count):
             sock, status = kept_alive(server.port)
-            assert status == 200, index  # before: 503 too_many_connections
+            assert status == 200, index
             held.append(sock)
-        stop.set()
-        metrics = server.get("/metrics").text
-        evicted = re.search(r'^northstar_connections_evicted_total\{phase="held"\} (\d+)', metrics, re.M)
-        assert evicted and int(evicted.group(1)) >= 1, metrics
     finally:
         stop.set()
         for sock in held:
             sock.close()
         for thread in threads:
             thread.join(timeout=10)
+    return statuses
+
+
+def test_connections_kept_waiting_on_held_401s_make_room_for_new_clients(data_dir):
+    """A client with no token keeps every slot busy by sending bad credentials on each, every answer
+    held a second (past auth_failures_per_second): those waits are quiet, so newcomers still get in."""
+    server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 30, "auth_failures_per_second": 1})).start()
+    try:
+        bad = b"GET /v1/threads/th_aaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer forged\r\n\r\n"
+        statuses = newcomers_get_in_past(server, 30, bad)
+        assert statuses and set(statuses) <= {401}, set(statuses)
+        assert evicted(server, "held") >= 1
+    finally:
         server.kill()
 
 
@@ -317,68 +346,22 @@ def test_connections_kept_waiting_on_held_handshake_refusals_make_room_for_new_c
     """A user at her stream cap who opens handshake after handshake on every other slot, each refusal
     held a second: those waits are quiet too, over SSE and WebSocket alike."""
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 30, "max_connections_per_user": 2})).start()
-    stop = threading.Event()
-    headers = bearer(server.token())
-    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
-    streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(2)]
-    assert all(stream.status == 200 for stream in streams)
-    path = f"/sse/chat/{thread}" if transport == "sse" else "/ws"
-    upgrade = "" if transport == "sse" else \
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    handshake = (f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n{upgrade}\r\n").encode()
-    refusals = []
-
-    def flood():
-        while not stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-                    reader = sock.makefile("rb")
-                    while not stop.is_set():
-                        sock.sendall(handshake)
-                        head = b""
-                        while not head.endswith(b"\r\n\r\n"):
-                            line = reader.readline()
-                            if not line:
-                                break
-                            head += line
-                        if not head.endswith(b"\r\n\r\n"):
-                            break  # closed to make room
-                        refusals.append(status_of(head))
-                        length = re.search(rb"(?i)content-length: *(\d+)", head)
-                        if length:
-                            reader.read(int(length.group(1)))
-                        else:  # chunked: to the last chunk
-                            while reader.readline() not in (b"0\r\n", b""):
-                                pass
-                            reader.readline()
-                        if b"connection: close" in head.lower():
-                            break
-            except OSError:
-                time.sleep(0.05)
-
-    threads = [threading.Thread(target=flood, daemon=True) for _ in range(28)]
-    held = []
+    streams = []
     try:
-        for flooding in threads:
-            flooding.start()
-        time.sleep(1.5)
-        for index in range(20):
-            sock, status = kept_alive(server.port)
-            assert status == 200, index
-            held.append(sock)
-        stop.set()
-        assert refusals and set(refusals) <= {429}, set(refusals)
-        metrics = server.get("/metrics").text
-        evicted = re.search(r'^northstar_connections_evicted_total\{phase="held"\} (\d+)', metrics, re.M)
-        assert evicted and int(evicted.group(1)) >= 1, metrics
+        headers = bearer(server.token())
+        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+        streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(2)]
+        assert all(stream.status == 200 for stream in streams)
+        path = f"/sse/chat/{thread}" if transport == "sse" else "/ws"
+        upgrade = "" if transport == "sse" else \
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        handshake = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n{upgrade}\r\n".encode()
+        statuses = newcomers_get_in_past(server, 28, handshake)
+        assert statuses and set(statuses) <= {429}, set(statuses)
+        assert evicted(server, "held") >= 1
     finally:
-        stop.set()
-        for sock in held:
-            sock.close()
         for stream in streams:
             stream.close()
-        for flooding in threads:
-            flooding.join(timeout=10)
         server.kill()
 
 
