@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from browser_pages import PageSite
-from conftest import ROOT, Server, bearer
+from conftest import ROOT, Server, bearer, gauge, wait_for
 
 ROOT_CLIENT = ROOT / "clients" / "js"
 
@@ -841,4 +841,44 @@ def test_writes_refused_for_the_rate_wait_as_told_and_each_is_stored_once(data_d
     assert sorted(e["data"]["text"] for e in events) == sorted(f"m{i}" for i in range(count))  # each once
     metrics = server.get("/metrics").text
     assert re.search(r'^northstar_writes_rate_limited_total\{limit="user"\} [1-9]', metrics, re.M), "no write was refused"
+    server.kill()
+
+
+IN_PROGRESS_PAGE = """
+const client = ns.connect({url: params.server, token, transports: ['sse']});
+await client.ready();
+const thread = new ns.Thread(client, params.thread);
+const started = performance.now();
+const outcomes = await Promise.allSettled([0, 1, 2].map(i => thread.post(`p${i}`)));
+report('done', {failed: outcomes.filter(o => o.status === 'rejected').map(o => o.reason.code),
+                seconds: (performance.now() - started) / 1000});
+"""
+
+
+def test_a_request_refused_for_the_users_requests_in_progress_goes_again_once_one_is_answered(data_dir, site):
+    """Over REST (the SSE transport's writes), a post refused 429 too_many_user_requests (nothing of it
+    done) waits and goes again: each is stored once, none reaches the app as an error."""
+    server = start(data_dir, site, limits={"max_requests_in_progress_per_user": 2})
+    token = server.token()
+    thread = create(server, "threads", token)
+    slow = []
+    for _ in range(2):  # every place alice has: two posts whose bodies never end
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall((f"POST /v1/threads/{thread}/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"te").encode())
+        slow.append(sock)
+    try:
+        assert wait_for(lambda: gauge(server, "northstar_user_requests_in_progress") == 2)
+        refused = server.post(f"/v1/threads/{thread}/messages", json={"text": "x"}, headers=bearer(token))
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_user_requests"
+        site.add("page", server.url, IN_PROGRESS_PAGE, thread=thread)
+        site.open("page")
+        time.sleep(3)  # the page's posts are refused meanwhile, and go again
+    finally:
+        for sock in slow:
+            sock.close()
+    done = site.wait("page", "done", timeout=60)
+    assert done["failed"] == [] and done["seconds"] >= 2, done
+    events = server.get(f"/v1/threads/{thread}/events?after=0", headers=bearer(token)).json()["events"]
+    assert sorted(e["data"]["text"] for e in events) == ["p0", "p1", "p2"]  # each once
     server.kill()

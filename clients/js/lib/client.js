@@ -605,7 +605,10 @@ export class Client {
    * got no answer (or a 502/503/504) is sent again, with backoff, until the
    * client is closed: for reads, and for writes that are retry-safe. Any
    * request refused 429 `rate_limited` (nothing of it was stored) waits the
-   * server's `retry_after_ms` and goes again.
+   * server's `retry_after_ms` and goes again; so does one refused because
+   * the user (or tenant) has as many requests in progress as the node takes
+   * (`too_many_user_requests`, `too_many_tenant_requests`: nothing of it was
+   * done), a second later.
    */
   async rest(method, path, body, { retry = false } = {}) {
     let refreshed = false;
@@ -635,8 +638,8 @@ export class Client {
       const text = await response.text();
       let json = null;
       try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: kept as null */ }
-      // Over the node's write rate: nothing was stored, so the write waits as told and goes again.
-      if (response.status === 429 && json?.error?.code === 'rate_limited' && this.state !== 'closed') {
+      // Over the node's rate or its requests in progress: nothing was done, so the request waits and goes again.
+      if (response.status === 429 && SEND_AGAIN.has(json?.error?.code) && this.state !== 'closed') {
         await sleep(rateLimitWait(json.error));
         continue;
       }
@@ -651,8 +654,11 @@ export class Client {
   }
 }
 
+/** The 429 codes of a REST request the server did nothing of: sent again after the wait. */
+const SEND_AGAIN = new Set(['rate_limited', 'too_many_user_requests', 'too_many_tenant_requests']);
+
 /**
- * How long to wait before sending a write refused 429 `rate_limited` again:
+ * How long to wait before sending a request refused 429 again (`SEND_AGAIN`):
  * the server's `retry_after_ms`, plus up to a tenth more, so clients
  * refused together do not all come back in the same millisecond.
  */
