@@ -135,7 +135,11 @@ def test_websockets_upgrade_through_the_proxy(deployed):
     proxy, nodes = deployed
     headers = bearer(nodes[0].token())
     thread = requests.post(f"{proxy.url}/v1/threads", json={}, headers=headers, timeout=10).json()["thread_id"]
-    with connect(f"ws://127.0.0.1:{proxy.port}/ws", additional_headers=headers, open_timeout=10) as socket:
+    try:
+        socket = connect(f"ws://127.0.0.1:{proxy.port}/ws", additional_headers=headers, open_timeout=10)
+    except Exception as error:  # the nodes' logs say what the handshake met
+        raise AssertionError(f"{error!r}\n" + "\n".join(node.log_text()[-4000:] for node in nodes)) from error
+    with socket:
         socket.send(json.dumps({"type": "subscribe", "id": "s1", "stream": f"chat:{thread}", "after": 0}))
         assert json.loads(socket.recv(timeout=10))["type"] == "subscribed"
         requests.post(f"{proxy.url}/v1/threads/{thread}/messages", json={"text": "hello"}, headers=headers, timeout=10)
