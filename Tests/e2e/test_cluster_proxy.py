@@ -35,10 +35,10 @@ class Proxy:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         assert os.path.exists(nginx), "nginx is required (scripts/bootstrap test installs Debian's nginx-light)"
         text = (ROOT / "Deploy" / "cluster" / "nginx.conf").read_text()
-        servers = re.findall(r"^\s*server 127\.0\.0\.1:\d+ .*;$", text, flags=re.M)
-        assert len(servers) == 2, "the example lists two nodes"
-        for line, port in zip(servers, ports):
-            text = text.replace(line, re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", line))
+        # The example's two nodes, in each of its upstreams.
+        for example, port in zip(("127.0.0.1:8081", "127.0.0.1:8082"), ports):
+            assert text.count(f"server {example} ") == 2, f"the example lists {example} in both upstreams"
+            text = text.replace(f"server {example} ", f"server 127.0.0.1:{port} ")
         self.port = _free_port()
         text = text.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.port};")
         text = text.replace("http {", f"http {{\n    access_log off;\n    client_body_temp_path {folder}/body;\n"
@@ -145,6 +145,13 @@ def test_websockets_upgrade_through_the_proxy(deployed):
         requests.post(f"{proxy.url}/v1/threads/{thread}/messages", json={"text": "hello"}, headers=headers, timeout=10)
         message = json.loads(socket.recv(timeout=10))
         assert message["type"] == "event" and message["event"]["data"]["text"] == "hello"
+    # Handshakes between REST requests, which leave kept-alive upstream connections in the proxy's
+    # cache: each handshake still gets a connection of its own (a reused one cannot upgrade).
+    for index in range(10):
+        assert requests.get(f"{proxy.url}/v1/threads/{thread}", headers=headers, timeout=10).status_code == 200
+        with connect(f"ws://127.0.0.1:{proxy.port}/ws", additional_headers=headers, open_timeout=10) as again:
+            again.send(json.dumps({"type": "ping", "id": index}))
+            assert json.loads(again.recv(timeout=10))["type"] == "pong"
 
 
 def test_a_drained_node_hands_its_clients_to_the_other_without_a_gap(deployed):

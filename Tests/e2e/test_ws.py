@@ -397,3 +397,34 @@ def test_bad_ws_config_is_refused_before_the_port_is_bound(data_dir, bad, words)
     with pytest.raises(RuntimeError) as refused:
         server.start(timeout=15)
     assert "config-rejected" in str(refused.value) and words in str(refused.value)
+
+
+def test_a_handshake_that_is_not_its_connections_first_request_is_told_why(server):
+    """A connection is HTTP for good once its first request was: a WebSocket handshake sent after
+    another request on it (as a proxy reusing a kept-alive upstream connection would) is answered
+    400 websocket_not_first_request, not a bare 504, and the plugin's socket is let go. A new
+    connection then upgrades."""
+    import socket as sockets
+    token = server.token()
+    sock = sockets.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall((f"GET /ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    error = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["code"] == "websocket_not_first_request" and "first request" in error["message"], error
+    assert wait_for(lambda: gauge(server, "northstar_websockets_open") == 0
+                    and gauge(server, "northstar_transport_exchanges_open") == 0)
+    with connect(ws_url(server, "/ws"), additional_headers=bearer(token), open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "ping", "id": 1}))
+        assert json.loads(socket.recv(timeout=10))["type"] == "pong"

@@ -18,6 +18,15 @@ struct TransportBridge: Sendable {
 
     /// The HTTP route.
     func respond(to request: Request, context: NorthstarRequestContext) async throws -> Response {
+        if plugin.handlesWebSockets, request.headers[.upgrade]?.lowercased() == "websocket",
+           request.headers[.connection]?.lowercased().contains("upgrade") == true {
+            // A connection is HTTP for good once its first request was: a handshake sent after another
+            // request on it (a proxy reusing a kept-alive upstream connection) cannot upgrade it. Said so,
+            // before the plugin is asked for a socket it cannot have.
+            throw KernelError.invalid("websocket_not_first_request",
+                                      "a WebSocket handshake must be the first request on its connection; open a new one "
+                                          + "(a proxy must not send it over a kept-alive upstream connection: see docs/cluster.md)")
+        }
         let exchange = Exchange(plugin: plugin, route: route, sink: limits.sink(on: context.channel),
                                 openExchanges: openExchanges)
         guard exchange.register() else {
