@@ -81,20 +81,12 @@ async def hold_one(port, kind, token, thread, stop):
 
 
 def flood_process(port, kind, token, thread, connections, stop):
+    """The flood's connections, in one event loop, until `stop` (a process-shared event) is set;
+    then they are cancelled, each closing its socket."""
     async def run():
-        stopped = asyncio.Event()
-
-        async def watch():
-            while not stop.is_set():
-                await asyncio.sleep(0.1)
-            stopped.set()
-
-        class Stop:
-            def is_set(self):
-                return stopped.is_set()
-
-        tasks = [asyncio.create_task(hold_one(port, kind, token, thread, Stop())) for _ in range(connections)]
-        await watch()
+        tasks = [asyncio.create_task(hold_one(port, kind, token, thread, stop)) for _ in range(connections)]
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -229,6 +229,15 @@ def evicted(server, phase):
     return int(found.group(1)) if found else 0
 
 
+def streaming_user(server, streams):
+    """Alice's headers, a thread of hers, and `streams` SSE streams of it held open (each answered 200)."""
+    headers = bearer(server.token())
+    thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
+    opened = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(streams)]
+    assert all(stream.status == 200 for stream in opened)
+    return headers, thread, opened
+
+
 def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldest_first(data_dir):
     """A client holding every slot with kept-alive connections (one cheap request each, no token
     needed) no longer locks others out: past max_connections a newcomer replaces the connection
@@ -236,10 +245,7 @@ def test_kept_alive_connections_between_requests_make_room_for_new_clients_oldes
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 40, "max_connections_per_user": 100})).start()
     held = []
     try:
-        headers = bearer(server.token())
-        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
-        streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(10)]
-        assert all(stream.status == 200 for stream in streams)
+        headers, thread, streams = streaming_user(server, 10)
         # 30 kept alive: half answered 200, half refused 401 for want of a token.
         for index in range(30):
             request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" if index % 2 else \
@@ -348,10 +354,7 @@ def test_connections_kept_waiting_on_held_handshake_refusals_make_room_for_new_c
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 30, "max_connections_per_user": 2})).start()
     streams = []
     try:
-        headers = bearer(server.token())
-        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
-        streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(2)]
-        assert all(stream.status == 200 for stream in streams)
+        headers, thread, streams = streaming_user(server, 2)
         path = f"/sse/chat/{thread}" if transport == "sse" else "/ws"
         upgrade = "" if transport == "sse" else \
             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -369,10 +372,7 @@ def test_when_every_connection_is_busy_a_newcomer_is_refused_and_none_is_cut(dat
     """Streams are never closed to make room: with every slot a stream, the newcomer is 503."""
     server = Server(data_dir, dev_config(data_dir, limits={"max_connections": 12, "max_connections_per_user": 100})).start()
     try:
-        headers = bearer(server.token())
-        thread = server.post("/v1/threads", json={}, headers=headers).json()["thread_id"]
-        streams = [SSEStream(server.port, f"/sse/chat/{thread}", headers) for _ in range(12)]
-        assert all(stream.status == 200 for stream in streams)
+        headers, thread, streams = streaming_user(server, 12)
         data, closed, _ = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status_of(data) == 503 and error_code(data) == "too_many_connections" and closed
         streams.pop().close()
