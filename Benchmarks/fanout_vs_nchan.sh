@@ -18,6 +18,8 @@
 #
 # Scenarios (publish -> deliver over SSE unless named WS):
 #   light        100 subscribers, 100 publishes/s (open loop)
+#   light-1      1 subscriber, 100 publishes/s: the publish path alone, no
+#                fan-out (set beside light, it tells the two apart)
 #   open-50k     1,000 subscribers, 50 publishes/s  (50,000 deliveries/s asked)
 #   open-100k    1,000 subscribers, 100 publishes/s (100,000 deliveries/s asked)
 #   closed-1     1,000 subscribers, the next publish when the last is answered
@@ -258,6 +260,7 @@ scenario() {
 for name in "${scenarios[@]}"; do
   case "$name" in
     light) scenario "light: 100 SSE subscribers x 100 msg/s" northstar:sse "$peer:sse" 100 --rate 100 ;;
+    light-1) scenario "light, one subscriber: 1 SSE subscriber x 100 msg/s" northstar:sse "$peer:sse" 1 --rate 100 ;;
     open-50k) scenario "open loop: 1,000 SSE subscribers x 50 msg/s (50,000 deliveries/s asked)" northstar:sse "$peer:sse" 1000 --rate 50 ;;
     open-100k) scenario "open loop: 1,000 SSE subscribers x 100 msg/s (100,000 deliveries/s asked)" northstar:sse "$peer:sse" 1000 --rate 100 ;;
     closed-1) scenario "closed loop: 1,000 SSE subscribers, 1 publish in flight" northstar:sse "$peer:sse" 1000 --in-flight 1 ;;
