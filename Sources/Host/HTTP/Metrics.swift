@@ -20,28 +20,10 @@ public final class Metrics: Sendable {
     /// Each series' handler, made once: making one through the factory
     /// checks the name and labels and looks the series up in the registry,
     /// several microseconds that every request paid for each series it
-    /// touched. Labels are bounded (above), so this stays small.
-    private let handlers = NIOLockedValueBox<[SeriesKey: Handler]>([:])
-
-    private struct SeriesKey: Hashable {
-        let kind: Kind
-        let name: String
-        let labels: [String]
-
-        init(_ kind: Kind, _ name: String, _ labels: [(String, String)]) {
-            self.kind = kind
-            self.name = name
-            self.labels = labels.flatMap { [$0.0, $0.1] }
-        }
-    }
-
-    private enum Kind { case counter, timer, recorder }
-
-    private enum Handler {
-        case counter(any CounterHandler)
-        case timer(any TimerHandler)
-        case recorder(any RecorderHandler)
-    }
+    /// touched. Labels are bounded (above), so these stay small.
+    private let counters = SeriesHandlers<any CounterHandler>()
+    private let timers = SeriesHandlers<any TimerHandler>()
+    private let recorders = SeriesHandlers<any RecorderHandler>()
 
     /// Bucket bounds for durations: from 100 µs, since a commit or a
     /// delivery on a quiet node takes well under a millisecond.
@@ -68,36 +50,21 @@ public final class Metrics: Sendable {
 
     /// Adds one to a counter.
     public func increment(_ name: String, _ labels: [(String, String)] = [], by amount: Int = 1) {
-        guard case .counter(let counter) = handler(.counter, name, labels) else { return }
+        let counter = counters.handler(name, labels) { factory.makeCounter(label: name, dimensions: labels) }
         counter.increment(by: Int64(amount))
     }
 
     /// Records a duration in a histogram.
     public func record(_ name: String, _ labels: [(String, String)] = [], duration: Duration) {
-        guard case .timer(let timer) = handler(.timer, name, labels) else { return }
+        let timer = timers.handler(name, labels) { factory.makeTimer(label: name, dimensions: labels) }
         let (seconds, attoseconds) = duration.components
         timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// Records a value (a batch size) in a histogram.
     public func record(_ name: String, _ labels: [(String, String)] = [], value: Double) {
-        guard case .recorder(let recorder) = handler(.recorder, name, labels) else { return }
+        let recorder = recorders.handler(name, labels) { factory.makeRecorder(label: name, dimensions: labels, aggregate: true) }
         recorder.record(value)
-    }
-
-    /// The series' handler, made through the factory the first time.
-    private func handler(_ kind: Kind, _ name: String, _ labels: [(String, String)]) -> Handler {
-        let key = SeriesKey(kind, name, labels)
-        if let known = handlers.withLockedValue({ $0[key] }) { return known }
-        // Made outside the lock: the registry takes its own. Two threads may
-        // make the same series at once; the registry hands both the same one.
-        let made: Handler = switch kind {
-        case .counter: .counter(factory.makeCounter(label: name, dimensions: labels))
-        case .timer: .timer(factory.makeTimer(label: name, dimensions: labels))
-        case .recorder: .recorder(factory.makeRecorder(label: name, dimensions: labels, aggregate: true))
-        }
-        handlers.withLockedValue { $0[key] = made }
-        return made
     }
 
     /// The exposition text (Prometheus text format 0.0.4).
@@ -106,5 +73,26 @@ public final class Metrics: Sendable {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// One kind of metric's handlers, by series (name and labels).
+private final class SeriesHandlers<Handler: Sendable>: Sendable {
+    private struct Series: Hashable {
+        let name: String
+        let labels: [String]
+    }
+
+    private let made = NIOLockedValueBox<[Series: Handler]>([:])
+
+    /// The series' handler, made by `make` the first time.
+    func handler(_ name: String, _ labels: [(String, String)], make: () -> Handler) -> Handler {
+        let series = Series(name: name, labels: labels.flatMap { [$0.0, $0.1] })
+        if let known = made.withLockedValue({ $0[series] }) { return known }
+        // Made outside the lock: the registry takes its own. Two threads may
+        // make the same series at once; the registry hands both the same one.
+        let handler = make()
+        made.withLockedValue { $0[series] = handler }
+        return handler
     }
 }
