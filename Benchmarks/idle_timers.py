@@ -10,19 +10,19 @@ its connection's clock twice (to the body's, then, once answered, to the
 idle one).
 
 Method: each round starts a node (release, the embedded default,
-`max_connections` 12,000). Against it, with
-`--idle` connections open and idle (each has sent `GET /healthz`, read the
-answer and waits, inside `idle_timeout_seconds`), and with none (before
-them in even rounds, after in odd ones, after a 2 s warm-up), 4 client threads each send `GET /healthz` on one kept-alive connection, one
-after another, for `--seconds`. The figures: requests per second, the
+`max_connections` 12,000) and warms it up for 2 s. Then 4 client threads
+each send `GET /healthz` on one kept-alive connection, one after another,
+for `--seconds`: once with `--idle` other connections open and idle (each
+has sent `GET /healthz`, read the answer and waits, inside
+`idle_timeout_seconds`), and once with none. Odd rounds measure the idle
+case first, even rounds the other. The figures: requests per second, the
 node's CPU per request (user + system from `/proc/<pid>/stat`, around the
 requests only), and the p50 / p99 of a request as the client sees it. The
 client is Python, so requests per second is the client's figure as much as
-the node's; the CPU per request is the node's alone. `--baseline-build` runs a
-second build the same way in every round, after the first.
+the node's; the CPU per request is the node's alone.
 
     swift build -c release
-    python3 Benchmarks/idle_timers.py [--idle 8000] [--seconds 8] [--rounds 3] [--baseline-build DIR]
+    python3 Benchmarks/idle_timers.py [--idle 8000] [--seconds 8] [--rounds 3]
 """
 import argparse
 import os
@@ -56,7 +56,10 @@ def ask(connection):
         raise RuntimeError(f"GET /healthz: {head[:80]!r}")
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
     while len(body) < length:
-        body += connection.recv(4096)
+        chunk = connection.recv(4096)
+        if not chunk:
+            raise RuntimeError("the node closed a connection mid-answer")
+        body += chunk
 
 
 def open_idle(port, count):
@@ -112,8 +115,9 @@ def round_on(build, idle, seconds, idle_first):
             with_idle = load(node, seconds)
             for connection in held:
                 connection.close()
-            time.sleep(1)  # the node takes the closes in
-            without = without or load(node, seconds)
+            if without is None:
+                time.sleep(1)  # the node takes the closes in
+                without = load(node, seconds)
         finally:
             node.stop()
     return with_idle, without
@@ -122,39 +126,30 @@ def round_on(build, idle, seconds, idle_first):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=str(ROOT / ".build" / "release"))
-    parser.add_argument("--baseline-build")
     parser.add_argument("--idle", type=int, default=8000)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
 
-    builds = {"new": args.build, "baseline": args.baseline_build} if args.baseline_build else {"build": args.build}
-    results = {(name, state): [] for name in builds for state in ("idle", "none")}
+    results = {"idle": [], "none": []}
     print(f"GET /healthz from 4 kept-alive connections, {args.seconds:g} s, with {args.idle} idle connections and "
           f"with none; {args.rounds} rounds")
     for round_number in range(1, args.rounds + 1):
-        for name, build in builds.items():
-            with_idle, without = round_on(build, args.idle, args.seconds, idle_first=round_number % 2 == 1)
-            for state, figures in (("idle", with_idle), ("none", without)):
-                results[(name, state)].append(figures)
-                print(f"  round {round_number} {name:8} {state:4}: {figures[0]:7.0f} requests/s, "
-                      f"{figures[1]:6.1f} µs CPU per request, p50 {figures[2]:.2f} ms, p99 {figures[3]:.2f} ms")
+        with_idle, without = round_on(args.build, args.idle, args.seconds, idle_first=round_number % 2 == 1)
+        for state, figures in (("idle", with_idle), ("none", without)):
+            results[state].append(figures)
+            print(f"  round {round_number} {state:4}: {figures[0]:7.0f} requests/s, "
+                  f"{figures[1]:6.1f} µs CPU per request, p50 {figures[2]:.2f} ms, p99 {figures[3]:.2f} ms")
     print("medians:")
-    medians = {key: [statistics.median(figures[i] for figures in runs) for i in range(4)] for key, runs in results.items()}
-    for (name, state), (rate, cpu, p50, p99) in medians.items():
-        print(f"  {name:8} {state:4}: {rate:7.0f} requests/s, {cpu:6.1f} µs CPU per request, p50 {p50:.2f} ms, "
-              f"p99 {p99:.2f} ms")
-    for name in builds:
-        idle, none = medians[(name, "idle")], medians[(name, "none")]
-        print(f"  {name}, {args.idle} idle / none: requests/s {idle[0] / none[0]:.2f}x, CPU per request "
-              f"{idle[1] / none[1]:.2f}x, p50 {idle[2] / none[2]:.2f}x, p99 {idle[3] / none[3]:.2f}x")
-    if args.baseline_build:
-        for state in ("idle", "none"):
-            new, old = medians[("new", state)], medians[("baseline", state)]
-            print(f"  new / baseline, {state}: requests/s {new[0] / old[0]:.2f}x, CPU per request {new[1] / old[1]:.2f}x, "
-                  f"p50 {new[2] / old[2]:.2f}x, p99 {new[3] / old[3]:.2f}x")
+    medians = {state: [statistics.median(figures[i] for figures in runs) for i in range(4)] for state, runs in results.items()}
+    for state, (rate, cpu, p50, p99) in medians.items():
+        print(f"  {state:4}: {rate:7.0f} requests/s, {cpu:6.1f} µs CPU per request, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    idle, none = medians["idle"], medians["none"]
+    print(f"  {args.idle} idle / none: requests/s {idle[0] / none[0]:.2f}x, CPU per request {idle[1] / none[1]:.2f}x, "
+          f"p50 {idle[2] / none[2]:.2f}x, p99 {idle[3] / none[3]:.2f}x")
+
 
 if __name__ == "__main__":
     main()
